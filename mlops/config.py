@@ -1,0 +1,373 @@
+"""Typed configuration, checked at the edge.
+
+Every YAML file under ``config/`` and every dataset config has a pydantic model here with
+``extra="forbid"``. Loading goes through :func:`load_model`, which turns any problem into a
+:class:`~mlops.errors.ConfigError` naming the file, the dotted key and what was expected.
+Environment overlays (``config/environments/<env>.yaml``) are deep-merged over the base
+``config/platform.yaml`` before validation, so an overlay holds only the keys that differ.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlops.errors import ConfigError
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+SECRET_SCHEMES = ("env://", "file://", "vault://")
+
+
+class StrictModel(BaseModel):
+    """Base for every config model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_secret_ref(value: str) -> str:
+    if not value.startswith(SECRET_SCHEMES):
+        raise ValueError(
+            "a secret reference (env://NAME, file://PATH or vault://MOUNT/PATH#KEY), "
+            "never a literal secret value"
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- dataset
+PiiAction = Literal["hash", "mask", "drop", "generalise", "redact"]
+
+
+class PiiColumn(StrictModel):
+    """How one PII column is anonymised before anything is stored downstream."""
+
+    action: PiiAction
+    # mask: how many trailing characters stay visible.
+    keep_last: int = Field(default=0, ge=0)
+    # generalise: numeric bucket width, or "month"/"year" for timestamps, or a prefix length.
+    bucket: float | None = Field(default=None, gt=0)
+    period: Literal["month", "year"] | None = None
+    prefix: int | None = Field(default=None, ge=1)
+
+
+class SyntheticSpec(StrictModel):
+    """Generate the dataset file when it is missing (the bundled sample)."""
+
+    generator: Literal["credit_risk"] = "credit_risk"
+    rows: int = Field(default=50_000, ge=100)
+    seed: int = 7
+
+
+class DatasetConfig(StrictModel):
+    """A dataset to train on: ``mlops run training --dataset my.yaml``.
+
+    Relative paths are resolved against the folder of the YAML file.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,62}$")
+    path: Path
+    format: Literal["csv", "parquet"] | None = None
+    target: str
+    entity_id: str | None = None
+    event_timestamp: str | None = None
+    pii: dict[str, PiiColumn] = Field(default_factory=dict)
+    sensitive_attributes: list[str] = Field(default_factory=list)
+    categorical: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+    expectation_suite: Path | None = None
+    synthetic: SyntheticSpec | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _columns_distinct(self) -> DatasetConfig:
+        roles = {"target": self.target, "entity_id": self.entity_id, "event_timestamp": self.event_timestamp}
+        used = {v: k for k, v in roles.items() if v}
+        for col in self.pii:
+            if col in used:
+                raise ValueError(f"column {col!r} is both PII and the {used[col]}")
+        return self
+
+    @property
+    def file_format(self) -> Literal["csv", "parquet"]:
+        if self.format:
+            return self.format
+        return "csv" if self.path.suffix.lower() in {".csv", ".gz"} else "parquet"
+
+    def resolved(self, base_dir: Path) -> DatasetConfig:
+        """Copy with ``path`` and ``expectation_suite`` made absolute against ``base_dir``."""
+        update: dict[str, Any] = {"path": (base_dir / self.path).resolve()}
+        if self.expectation_suite is not None:
+            update["expectation_suite"] = (base_dir / self.expectation_suite).resolve()
+        return self.model_copy(update=update)
+
+
+# --------------------------------------------------------------------------- platform
+ModelFamily = Literal["hist_gradient_boosting", "gradient_boosting", "random_forest", "logistic_regression"]
+
+
+class ModelConfig(StrictModel):
+    family: ModelFamily = "hist_gradient_boosting"
+    params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    random_seed: int = 42
+
+
+class QualityGate(StrictModel):
+    """Data-quality gate: the share of rows passing every row-level expectation."""
+
+    min_row_pass_rate: float = Field(default=0.95, ge=0, le=1)
+    # Table-level expectations (row count, column set) must all pass regardless.
+    require_table_expectations: bool = True
+
+
+class EvaluationGate(StrictModel):
+    metric: Literal["roc_auc", "accuracy", "f1", "average_precision"] = "roc_auc"
+    min_value: float = Field(default=0.6, ge=0, le=1)
+    # The candidate may be at most this much worse than the current champion.
+    max_regression: float = Field(default=0.01, ge=0, le=1)
+
+
+class FairnessGate(StrictModel):
+    max_demographic_parity_difference: float = Field(default=0.2, ge=0, le=1)
+    max_equalized_odds_difference: float = Field(default=0.2, ge=0, le=1)
+    # Groups smaller than this are reported but do not decide the gate.
+    min_group_size: int = Field(default=30, ge=1)
+
+
+class FeatureConfig(StrictModel):
+    ttl_days: int = Field(default=3650, ge=1)
+    # Share of entity rows Feast may drop (no value inside the TTL) before the step fails.
+    max_dropped_fraction: float = Field(default=0.0, ge=0, le=1)
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_connection: str | None = None
+
+
+class PrivacyConfig(StrictModel):
+    hash_key: str = "env://MLOPS_PII_HASH_KEY"
+
+    @field_validator("hash_key")
+    @classmethod
+    def _is_reference(cls, v: str) -> str:
+        return _check_secret_ref(v)
+
+
+class RegistryConfig(StrictModel):
+    # None: SQLite under the state folder.
+    tracking_uri: str | None = None
+    artifact_root: str | None = None
+
+
+class KfpConfig(StrictModel):
+    image: str = Field(default="ghcr.io/mlops-platform/platform:0.1.0", pattern=r"^[^:\s]+:[^:\s]+$")
+    pipeline_root: str | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _no_latest(cls, v: str) -> str:
+        if v.endswith(":latest"):
+            raise ValueError("a pinned image tag, not ':latest'")
+        return v
+
+
+class PlatformConfig(StrictModel):
+    """``config/platform.yaml`` merged with ``config/environments/<env>.yaml``."""
+
+    environment: Literal["dev", "staging", "prod"] = "dev"
+    state_dir: Path = Path(".mlops")
+    default_dataset: Path = Path("config/datasets/credit_risk.yaml")
+    model: ModelConfig = ModelConfig()
+    quality: QualityGate = QualityGate()
+    evaluation: EvaluationGate = EvaluationGate()
+    fairness: FairnessGate = FairnessGate()
+    features: FeatureConfig = FeatureConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    registry: RegistryConfig = RegistryConfig()
+    kfp: KfpConfig = KfpConfig()
+
+
+# --------------------------------------------------------------------------- other config files
+class CostOptimizationConfig(StrictModel):
+    """``config/cost_optimization.yaml``: tags on every resource, budgets, idle policies."""
+
+    class Budget(StrictModel):
+        monthly_usd: float = Field(gt=0)
+        alert_at_fraction: float = Field(default=0.8, gt=0, le=1)
+
+    class Compute(StrictModel):
+        training_spot_instances: bool = True
+        scale_to_zero_after_minutes: int = Field(default=30, ge=0)
+
+    cost_center: str
+    owner: str
+    tags: dict[str, str] = Field(default_factory=dict)
+    budgets: dict[Literal["dev", "staging", "prod"], Budget]
+    compute: Compute = Compute()
+
+
+class RetrainingTriggersConfig(StrictModel):
+    """``config/retraining_triggers.yaml``: when a new training run starts by itself."""
+
+    class Drift(StrictModel):
+        share_of_drifted_columns: float = Field(gt=0, le=1)
+        window_days: int = Field(default=7, ge=1)
+
+    class Performance(StrictModel):
+        metric: Literal["roc_auc", "accuracy", "f1", "average_precision"] = "roc_auc"
+        min_value: float = Field(ge=0, le=1)
+
+    schedule: str | None = Field(default=None, description="cron expression")
+    drift: Drift | None = None
+    performance: Performance | None = None
+    min_hours_between_runs: int = Field(default=24, ge=0)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None and len(v.split()) != 5:
+            raise ValueError("a five-field cron expression such as '0 3 * * 1'")
+        return v
+
+
+class AbTestingConfig(StrictModel):
+    """``config/ab_testing.yaml``: weighted variants with sticky assignment."""
+
+    class Variant(StrictModel):
+        alias: Literal["champion", "challenger"]
+        weight: float = Field(ge=0, le=1)
+
+    enabled: bool = False
+    sticky_key: str = "entity_id"
+    variants: dict[str, Variant]
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> AbTestingConfig:
+        total = sum(v.weight for v in self.variants.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"variant weights summing to 1.0 (they sum to {total:g})")
+        return self
+
+
+# Which model validates which file under config/ (the environment overlays validate as
+# PlatformConfig after merging; datasets as DatasetConfig).
+CONFIG_FILES: dict[str, type[StrictModel]] = {
+    "platform.yaml": PlatformConfig,
+    "cost_optimization.yaml": CostOptimizationConfig,
+    "retraining_triggers.yaml": RetrainingTriggersConfig,
+    "ab_testing.yaml": AbTestingConfig,
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file, a syntax error or a non-mapping is a ConfigError."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(path, "", "the file to exist") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"a readable file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(path, "", f"valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", f"a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``overlay`` merged in; nested mappings merge, other values replace."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def validation_to_config_error(path: Path, exc: ValidationError) -> ConfigError:
+    """Turn the first pydantic error into a ConfigError (the others are appended)."""
+    messages = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            what = "no such key (unknown keys are not allowed)"
+        elif err["type"] == "missing":
+            what = "a value (this key is required)"
+        else:
+            got = err.get("input")
+            shown = json.dumps(got, default=str) if not isinstance(got, dict) else "a mapping"
+            what = f"{err['msg'].removeprefix('Value error, ')} (got {shown[:60]})"
+        messages.append((key, what))
+    key, what = messages[0]
+    if len(messages) > 1:
+        what += "; also " + "; ".join(f"{k}: {w}" for k, w in messages[1:4])
+    return ConfigError(path, key, what)
+
+
+def load_model(path: Path, model: type[M], data: dict[str, Any] | None = None) -> M:
+    """Validate ``data`` (or the YAML at ``path``) as ``model``; errors name file and key."""
+    raw = read_yaml(path) if data is None else data
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_to_config_error(path, exc) from None
+
+
+def load_platform_config(config_dir: Path = Path("config"), environment: str = "dev") -> PlatformConfig:
+    """``platform.yaml`` with the environment overlay merged over it."""
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(config_dir / "environments", "environment", f"one of {', '.join(ENVIRONMENTS)}")
+    base_path = config_dir / "platform.yaml"
+    overlay_path = config_dir / "environments" / f"{environment}.yaml"
+    merged = deep_merge(read_yaml(base_path), read_yaml(overlay_path))
+    merged["environment"] = environment
+    # Errors point at the overlay when the key comes from it, else at the base file.
+    try:
+        return PlatformConfig.model_validate(merged)
+    except ValidationError as exc:
+        overlay = read_yaml(overlay_path)
+        first = exc.errors()[0]["loc"]
+        node: Any = overlay
+        for part in first:
+            node = node.get(part) if isinstance(node, dict) else None
+        culprit = overlay_path if node is not None else base_path
+        raise validation_to_config_error(culprit, exc) from None
+
+
+def load_dataset_config(path: Path) -> DatasetConfig:
+    """A dataset YAML with its relative paths resolved against the YAML's folder."""
+    return load_model(path, DatasetConfig).resolved(path.parent)
+
+
+def validate_config_dir(config_dir: Path = Path("config")) -> list[str]:
+    """Validate every file under ``config/``; return the names checked (raises on the first error)."""
+    checked: list[str] = []
+    for name, model in CONFIG_FILES.items():
+        if name == "platform.yaml":
+            for env in ENVIRONMENTS:
+                load_platform_config(config_dir, env)
+                checked.append(f"platform.yaml + environments/{env}.yaml")
+            continue
+        path = config_dir / name
+        load_model(path, model)
+        checked.append(name)
+    for ds in sorted((config_dir / "datasets").glob("*.yaml")):
+        load_dataset_config(ds)
+        checked.append(f"datasets/{ds.name}")
+    known = set(CONFIG_FILES) | {"environments", "datasets"}
+    for extra in sorted(p.name for p in config_dir.iterdir()):
+        if extra not in known:
+            raise ConfigError(
+                config_dir / extra, "", f"a known config file ({', '.join(sorted(CONFIG_FILES))})"
+            )
+    return checked

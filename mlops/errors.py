@@ -1,0 +1,77 @@
+"""The one exception tree of the platform.
+
+Every error the platform raises on purpose derives from :class:`MlopsError`; the CLI prints
+its message on one line and exits non-zero. Failed data checks and gates are *results*
+(returned objects), not exceptions.
+
+    MlopsError
+    ├── ConfigError          a config file or key is missing or has the wrong shape
+    ├── SecretError          a secret reference cannot be resolved (names the reference)
+    ├── DatasetError         a dataset cannot be read or lacks a declared column
+    ├── FeatureStoreError    Feast apply / materialise / retrieval failed or lost rows
+    ├── RegistryError        model registry lookups and updates
+    │   └── VersionError     a semantic version is malformed or cannot be bumped
+    └── PipelineError        a pipeline could not be compiled, run or submitted
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MlopsError(Exception):
+    """Base of every error raised on purpose by the platform."""
+
+
+class ConfigError(MlopsError):
+    """A configuration file is missing, unreadable or invalid.
+
+    The message names the file, the key (dotted path) and what was expected.
+    """
+
+    def __init__(self, file: str | Path, key: str, expected: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.expected = expected
+        super().__init__(f"{self.file}: {key or '<root>'}: {expected}")
+
+
+class SecretError(MlopsError):
+    """A secret reference (``env://``, ``file://``, ``vault://``) cannot be resolved."""
+
+    def __init__(self, reference: str, reason: str) -> None:
+        self.reference = reference
+        self.reason = reason
+        super().__init__(f"secret {reference}: {reason}")
+
+
+class DatasetError(MlopsError):
+    """A dataset cannot be loaded or does not have the declared columns."""
+
+
+class FeatureStoreError(MlopsError):
+    """Feast apply, materialisation or retrieval failed, or rows were lost."""
+
+
+class RegistryError(MlopsError):
+    """The model registry cannot find or update a model version."""
+
+
+class VersionError(RegistryError):
+    """A semantic version string is malformed or cannot be bumped."""
+
+
+class PipelineError(MlopsError):
+    """A pipeline cannot be compiled, run or submitted."""
+
+
+__all__ = [
+    "ConfigError",
+    "DatasetError",
+    "FeatureStoreError",
+    "MlopsError",
+    "PipelineError",
+    "RegistryError",
+    "SecretError",
+    "VersionError",
+]
