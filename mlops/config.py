@@ -31,8 +31,7 @@ class StrictModel(BaseModel):
 def _check_secret_ref(value: str) -> str:
     if not value.startswith(SECRET_SCHEMES):
         raise ValueError(
-            "a secret reference (env://NAME, file://PATH or vault://MOUNT/PATH#KEY), "
-            "never a literal secret value"
+            "a secret reference (env://NAME, file://PATH or vault://MOUNT/PATH#KEY), never a literal secret value"
         )
     return value
 
@@ -367,7 +366,5 @@ def validate_config_dir(config_dir: Path = Path("config")) -> list[str]:
     known = set(CONFIG_FILES) | {"environments", "datasets"}
     for extra in sorted(p.name for p in config_dir.iterdir()):
         if extra not in known:
-            raise ConfigError(
-                config_dir / extra, "", f"a known config file ({', '.join(sorted(CONFIG_FILES))})"
-            )
+            raise ConfigError(config_dir / extra, "", f"a known config file ({', '.join(sorted(CONFIG_FILES))})")
     return checked

@@ -1,0 +1,54 @@
+# Two commands on a fresh clone: `make run` (train on the bundled sample) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STATE := .mlops
+HASH_KEY := $(STATE)/secrets/pii-hash-key
+
+.PHONY: help install run test lint typecheck unit e2e bench compile validate-config clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml uv.lock
+	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(PYTHON) -m uv sync --frozen --quiet
+	touch $@
+
+install: $(BIN)/.installed  ## Install the locked environment into .venv (uv)
+
+# A per-machine key for keyed hashing of PII in local runs; never committed (.mlops is ignored).
+$(HASH_KEY):
+	mkdir -p $(dir $@) && umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_hex(32))" > $@
+
+run: install $(HASH_KEY)  ## Run the training pipeline locally on the bundled sample
+	$(BIN)/mlops run training
+
+compile: install  ## Compile the training pipeline to KFP IR (build/training.yaml)
+	$(BIN)/mlops compile --out build/training.yaml
+
+validate-config: install  ## Validate every file under config/
+	$(BIN)/mlops config validate
+
+lint: install  ## ruff, ruff format --check, mypy, yamllint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy mlops components pipelines data_quality feature_store model_governance privacy
+	$(BIN)/yamllint -s config data_quality/expectations .pre-commit-config.yaml
+
+test: install lint  ## Lint, then every test (unit per room, compile, end-to-end)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: install  ## Benchmarks → bench-results/*.json
+	mkdir -p bench-results
+	$(BIN)/python performance/benchmarks/gx_gate.py --rows 1000000 --out bench-results/gx_gate.json
+	$(BIN)/python performance/benchmarks/feast_store.py --rows 50000 --out bench-results/feast_store.json
+	$(BIN)/python performance/benchmarks/pipeline.py --out bench-results/pipeline.json
+
+clean:  ## Remove the local state folder and build outputs (keeps .venv)
+	rm -rf $(STATE) build bench-results

@@ -1,0 +1,48 @@
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Input, Markdown, Model
+
+from components.image import PLATFORM_IMAGE
+
+
+@dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
+def register(
+    model: Input[Model],
+    training_set: Input[Dataset],
+    quality_report: Input[HTML],
+    card_markdown: Input[Markdown],
+    card_html: Input[HTML],
+    roles: str,
+    platform_config: str,
+    run_dir: str,
+    serving_schema: str,
+    schema_hash: str,
+    training_fingerprint: str,
+    dataset_hash: str,
+    quality_summary: str,
+    feature_refs: str,
+    evaluation: str,
+    evaluation_passed: bool,
+    governance_passed: bool,
+) -> NamedTuple("RegisterOutputs", [("model_name", str), ("version", str), ("all_gates_passed", bool)]):
+    """MLflow registry: next semantic version, lineage record, reports attached."""
+    from mlops.steps import register_step
+
+    return register_step(
+        model=model.path,
+        training_set=training_set.path,
+        reports={"quality": quality_report.path, "card_md": card_markdown.path, "card_html": card_html.path},
+        roles=roles,
+        platform_config=platform_config,
+        run_dir=run_dir,
+        serving_schema=serving_schema,
+        schema_hash=schema_hash,
+        training_fingerprint=training_fingerprint,
+        dataset_hash=dataset_hash,
+        quality_summary=quality_summary,
+        feature_refs=feature_refs,
+        evaluation=evaluation,
+        evaluation_passed=evaluation_passed,
+        governance_passed=governance_passed,
+    )

@@ -1,0 +1,21 @@
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+from components.image import PLATFORM_IMAGE
+
+
+@dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
+def train(
+    training_set: Input[Dataset],
+    roles: str,
+    platform_config: str,
+    run_dir: str,
+    model: Output[Model],
+    holdout: Output[Dataset],
+) -> NamedTuple("TrainOutputs", [("serving_schema", str), ("schema_hash", str), ("training_fingerprint", str)]):
+    """Fit the configured scikit-learn model on all but the latest holdout share."""
+    from mlops.steps import train_step
+
+    return train_step(training_set.path, roles, platform_config, run_dir, model.path, holdout.path)

@@ -1,0 +1,399 @@
+"""The ``mlops`` command line.
+
+Exit codes: 0 done; 1 an error (one line names what is wrong); 3 a gate blocked the run
+(a result, not a crash: the summary names the failing checks). Heavy libraries and the
+rooms are imported inside the commands that need them, so ``mlops --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlops.config import ENVIRONMENTS, PlatformConfig, load_dataset_config, load_platform_config
+from mlops.errors import MlopsError
+from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps, write_run_meta
+
+app = typer.Typer(help="MLOps platform: train, register and inspect models.", no_args_is_help=True)
+run_app = typer.Typer(help="Run pipelines.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect past runs.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+data_app = typer.Typer(help="Sample data.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+app.add_typer(runs_app, name="runs")
+app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
+app.add_typer(config_app, name="config")
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_ERROR = 1
+EXIT_BLOCKED = 3
+
+ConfigDir = Annotated[Path, typer.Option("--config-dir", help="Folder holding platform.yaml.")]
+EnvOpt = Annotated[str, typer.Option("--env", envvar="MLOPS_ENV", help=f"One of {', '.join(ENVIRONMENTS)}.")]
+
+
+def _platform(config_dir: Path, env: str) -> PlatformConfig:
+    return load_platform_config(config_dir, env)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _figures(rec: StepRecord, limit: int = 6) -> str:
+    shown = [f"{k}={_fmt(v)}" for k, v in rec.figures.items() if k != "traceback"]
+    more = f" (+{len(shown) - limit})" if len(shown) > limit else ""
+    return ", ".join(shown[:limit]) + more
+
+
+STATUS_STYLE = {
+    "succeeded": "[green]✓ succeeded[/]",
+    "blocked": "[yellow]■ blocked[/]",
+    "failed": "[red]✗ failed[/]",
+    "running": "[cyan]… running[/]",
+    "skipped": "[dim]- skipped[/]",
+}
+
+
+def _summary_table(steps: list[str], records: dict[str, StepRecord]) -> Table:
+    table = Table(title="Run summary", title_justify="left")
+    for col in ("step", "status", "duration", "key figures"):
+        table.add_column(col, overflow="fold")
+    for name in steps:
+        rec = records.get(name)
+        if rec is None:
+            table.add_row(name, STATUS_STYLE["skipped"], "", "")
+            continue
+        dur = f"{rec.duration_s:.1f} s" if rec.duration_s is not None else ""
+        detail = _figures(rec) + (f"\n[yellow]{rec.message}[/]" if rec.message else "")
+        table.add_row(name, STATUS_STYLE.get(rec.status, rec.status), dur, detail)
+    return table
+
+
+def _watch(proc: subprocess.Popen[bytes], run_dir: Path, steps: list[str]) -> dict[str, StepRecord]:
+    """Print a line each time a step starts or ends, until the pipeline process exits."""
+    seen: dict[str, str] = {}
+    while True:
+        done = proc.poll() is not None
+        records = read_steps(run_dir)
+        for name in sorted(records, key=lambda n: steps.index(n) if n in steps else len(steps)):
+            rec = records[name]
+            if seen.get(name) == rec.status:
+                continue
+            seen[name] = rec.status
+            if rec.status == "running":
+                console.print(f"  [cyan]→[/] {name} …")
+            else:
+                console.print(f"  {STATUS_STYLE.get(rec.status, rec.status)}  {name}  ({rec.duration_s or 0:.1f} s)")
+        if done:
+            return records
+        time.sleep(0.3)
+
+
+@run_app.command("training")
+def run_training(
+    dataset: Annotated[Path | None, typer.Option(help="Dataset config YAML (default: the bundled sample).")] = None,
+    kfp_host: Annotated[str | None, typer.Option(help="Submit to this Kubeflow Pipelines API instead.")] = None,
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
+) -> None:
+    """Run the training pipeline locally (kfp.local) or submit it with --kfp-host."""
+    from pipelines import TRAINING_STEPS
+
+    platform = _platform(config_dir, env)
+    ds_path = dataset or platform.default_dataset
+    ds = load_dataset_config(ds_path)
+    layout = StateLayout(platform.state_dir)
+    run_id = new_run_id()
+    if kfp_host:
+        from pipelines.submit import submit_training
+
+        result = submit_training(
+            kfp_host,
+            dataset_config=ds.model_dump_json(),
+            platform_config=platform.model_dump_json(),
+            run_name=f"training-{ds.name}-{run_id}",
+            package_dir=layout.root / "compiled",
+        )
+        console.print(f"submitted run [bold]{getattr(result, 'run_id', result)}[/] to {kfp_host}")
+        return
+    if ds.synthetic is not None and not ds.path.exists():
+        from mlops.datasets import ensure_synthetic
+
+        with console.status(f"generating the synthetic sample ({ds.synthetic.rows} rows) …"):
+            ensure_synthetic(ds)
+    run_dir = layout.run_dir(run_id).resolve()
+    run_dir.mkdir(parents=True)
+    started = time.time()
+    write_run_meta(
+        run_dir,
+        {
+            "run_id": run_id,
+            "pipeline": "training",
+            "dataset": ds.name,
+            "dataset_config_file": str(ds_path),
+            "environment": env,
+            "started": started,
+            "dataset_config": json.loads(ds.model_dump_json()),
+            "platform_config": json.loads(platform.model_dump_json()),
+        },
+    )
+    console.print(f"[bold]training[/] run {run_id} on dataset [bold]{ds.name}[/] ({env})")
+    log_path = run_dir / "pipeline.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipelines.local",
+                "--run-dir",
+                str(run_dir),
+                "--pipeline-root",
+                str(layout.pipeline_root.resolve()),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        records = _watch(proc, run_dir, TRAINING_STEPS)
+    meta = read_run_meta(run_dir)
+    meta.update(finished=time.time(), duration_s=time.time() - started, exit_code=proc.returncode)
+    write_run_meta(run_dir, meta)
+    _report(run_dir, TRAINING_STEPS, records, meta)
+    if proc.returncode != 0 or any(r.status == "failed" for r in records.values()):
+        failed = [r for r in records.values() if r.status == "failed"]
+        why = failed[0].message if failed else meta.get("error", "see the log")
+        err.print(f"[red]error:[/] the pipeline failed: {why} (log: {log_path})")
+        raise typer.Exit(EXIT_ERROR)
+    if "promote" not in records:
+        raise typer.Exit(EXIT_BLOCKED)
+
+
+def _report(run_dir: Path, steps: list[str], records: dict[str, StepRecord], meta: dict[str, Any]) -> None:
+    console.print(_summary_table(steps, records))
+    reports = [(f"{n}:{k}", p) for n in steps if n in records for k, p in records[n].reports.items()]
+    for label, path in reports:
+        console.print(f"  report {label}: {path}")
+    console.print(f"  run folder: {run_dir}")
+    if "duration_s" in meta:
+        console.print(f"  pipeline wall time: {meta['duration_s']:.1f} s")
+    reg = records.get("register")
+    if reg and reg.status == "succeeded":
+        promoted = records.get("promote")
+        alias = "challenger" if promoted and promoted.status == "succeeded" else "no alias (a gate failed)"
+        console.print(f"  registered [bold]{reg.figures.get('model')} {reg.figures.get('version')}[/] → {alias}")
+    blocked = [r for r in records.values() if r.status == "blocked"]
+    for rec in blocked:
+        console.print(f"  [yellow]gate blocked at {rec.name}:[/] {rec.message}")
+
+
+@app.command("compile")
+def compile_cmd(
+    out: Annotated[Path, typer.Option(help="Where to write the KFP IR YAML.")] = Path("build/training.yaml"),
+) -> None:
+    """Compile the training pipeline to KFP IR YAML."""
+    from pipelines.submit import compile_training
+
+    path = compile_training(out)
+    console.print(f"compiled training pipeline → {path}")
+
+
+@runs_app.command("list")
+def runs_list(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> None:
+    """List local runs, newest first."""
+    layout = StateLayout(_platform(config_dir, env).state_dir)
+    table = Table()
+    for col in ("run", "dataset", "status", "duration", "version"):
+        table.add_column(col)
+    run_dirs = sorted(layout.runs.glob("*"), reverse=True) if layout.runs.exists() else []
+    for run_dir in run_dirs:
+        meta = read_run_meta(run_dir)
+        records = read_steps(run_dir)
+        status = _run_status(meta, records)
+        reg = records.get("register")
+        table.add_row(
+            run_dir.name,
+            str(meta.get("dataset", "?")),
+            status,
+            f"{meta['duration_s']:.1f} s" if "duration_s" in meta else "",
+            str(reg.figures.get("version", "")) if reg else "",
+        )
+    console.print(table if run_dirs else "no runs yet: try `mlops run training`")
+
+
+def _run_status(meta: dict[str, Any], records: dict[str, StepRecord]) -> str:
+    if "exit_code" not in meta:
+        return "running (or interrupted)"
+    if any(r.status == "failed" for r in records.values()) or meta["exit_code"] != 0:
+        return "failed"
+    if any(r.status == "blocked" for r in records.values()):
+        return "blocked"
+    return "succeeded"
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id, or 'latest'.")] = "latest",
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
+) -> None:
+    """Show a run's steps, figures and report paths."""
+    from pipelines import TRAINING_STEPS
+
+    layout = StateLayout(_platform(config_dir, env).state_dir)
+    if run_id == "latest":
+        found = sorted(layout.runs.glob("*")) if layout.runs.exists() else []
+        if not found:
+            raise MlopsError("no runs yet: try `mlops run training`")
+        run_dir = found[-1]
+    else:
+        run_dir = layout.run_dir(run_id)
+        if not run_dir.exists():
+            raise MlopsError(f"no run {run_id!r} under {layout.runs}")
+    meta = read_run_meta(run_dir)
+    records = read_steps(run_dir)
+    console.print(f"run {run_dir.name}: {_run_status(meta, records)}, dataset {meta.get('dataset', '?')}")
+    _report(run_dir, TRAINING_STEPS, records, meta)
+
+
+def _registry(config_dir: Path, env: str) -> Any:
+    from mlops.steps import registry_for
+
+    return registry_for(_platform(config_dir, env))
+
+
+@models_app.command("list")
+def models_list(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> None:
+    """Registered models and their versions."""
+    registry = _registry(config_dir, env)
+    table = Table()
+    for col in ("model", "version", "aliases", "bump", "gates", "roc_auc"):
+        table.add_column(col)
+    names = registry.list_models()
+    for name in names:
+        for v in reversed(registry.versions(name)):
+            auc = v.metrics.get("roc_auc")
+            table.add_row(
+                name,
+                v.semver,
+                ", ".join(v.aliases),
+                v.tags.get("bump", ""),
+                "pass" if v.gates_passed else "fail",
+                f"{auc:.4f}" if auc is not None else "",
+            )
+    console.print(table if names else "no registered models yet: try `mlops run training`")
+
+
+@models_app.command("show")
+def models_show(
+    name: str,
+    version: Annotated[str, typer.Argument(help="Semantic version or alias.")] = "challenger",
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
+) -> None:
+    """One version: tags, metrics, serving schema, lineage and the compatibility matrix."""
+    registry = _registry(config_dir, env)
+    info = registry.get(name, version)
+    console.print(f"[bold]{name} {info.semver}[/] (MLflow version {info.mlflow_version}, run {info.run_id})")
+    console.print(f"  aliases: {', '.join(info.aliases) or 'none'}; bump: {info.tags.get('bump')}")
+    gates = {k.removeprefix("gate."): v for k, v in info.tags.items() if k.startswith("gate.")}
+    console.print(f"  gates: {gates}")
+    console.print(f"  metrics: { {k: round(v, 4) for k, v in info.metrics.items()} }")
+    console.print(f"  serving schema: {info.serving_schema}")
+    lineage = registry.lineage(info)
+    keys = ("dataset", "dataset_hash", "training_rows", "code_version", "feature_refs")
+    console.print("  lineage: " + json.dumps({k: lineage.get(k) for k in keys}))
+    matrix = registry.compatibility_matrix(name)
+    table = Table(title="compatibility (version accepts schema)")
+    schemas = sorted({s for row in matrix.values() for s in row})
+    table.add_column("version")
+    for s in schemas:
+        table.add_column(s)
+    for ver, row in matrix.items():
+        table.add_row(ver, *("yes" if row.get(s) else "no" for s in schemas))
+    console.print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: str,
+    version: str,
+    to: Annotated[str, typer.Option("--to", help="champion or challenger")] = "champion",
+    force: Annotated[bool, typer.Option(help="Allow a version whose gates did not all pass.")] = False,
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
+) -> None:
+    """Point an alias (champion/challenger) at a version."""
+    info = _registry(config_dir, env).set_alias(name, version, to, force=force)
+    console.print(f"{name} {info.semver} is now {to}")
+
+
+@data_app.command("sample")
+def data_sample(
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")] = Path(
+        ".mlops/data/credit_risk.parquet"
+    ),
+    rows: Annotated[int, typer.Option(min=100)] = 50_000,
+    seed: int = 7,
+) -> None:
+    """Write the deterministic SYNTHETIC credit-risk sample."""
+    from mlops.sample_data import write_sample
+
+    write_sample(out, rows=rows, seed=seed)
+    console.print(f"wrote {rows} synthetic rows → {out}")
+
+
+@config_app.command("validate")
+def config_validate(
+    config_dir: ConfigDir = Path("config"),
+    dataset: Annotated[list[Path] | None, typer.Option(help="Also validate these dataset configs.")] = None,
+) -> None:
+    """Validate every config file (and overlays); errors name file, key and what was expected."""
+    from mlops.config import validate_config_dir
+
+    checked = validate_config_dir(config_dir)
+    for ds in dataset or []:
+        load_dataset_config(ds)
+        checked.append(str(ds))
+    for name in checked:
+        console.print(f"  [green]✓[/] {name}")
+
+
+def main() -> None:
+    """Entry point: MlopsError becomes one red line and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except MlopsError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_ERROR)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,155 @@
+"""The one local state folder (gitignored) and the run records inside it.
+
+    <state>/
+      data/            generated sample data
+      runs/<run_id>/   one training run: steps/<step>.json, reports, summary.json
+      registry/        MLflow tracking + registry (SQLite) and its artifacts
+      feast/           Feast registry, SQLite online store, parquet offline sources
+      pipeline_root/   kfp.local artifacts
+      suites/          baseline expectation suites profiled for review
+      secrets/         local development secrets created by `make run` (never committed)
+
+A step writes ``steps/<name>.json`` when it starts and again when it ends, so the CLI can
+show progress while the pipeline runs in another process and summarise it afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+StepStatus = Literal["running", "succeeded", "blocked", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry"
+
+    @property
+    def feast(self) -> Path:
+        return self.root / "feast"
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.root / "pipeline_root"
+
+    @property
+    def suites(self) -> Path:
+        return self.root / "suites"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs / run_id
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable, unique enough for one machine: time to the second plus 4 random hex digits."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{os.urandom(2).hex()}"
+
+
+@dataclass
+class StepRecord:
+    """What one pipeline step did: status, timing, key figures and report paths."""
+
+    name: str
+    status: StepStatus = "running"
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+    reports: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+    def attach(self, run_dir: str | Path, name: str, path: str | Path) -> None:
+        """Copy a report into ``run_dir/reports`` (so a run folder holds all it produced)."""
+        import shutil
+
+        if not run_dir:
+            return
+        src = Path(path)
+        dest = Path(run_dir) / "reports" / f"{name}{src.suffix or '.html'}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        self.reports[name] = str(dest)
+
+    def block(self, message: str) -> None:
+        """Mark the step's gate as not passed (a result, not a crash)."""
+        self.status = "blocked"
+        self.message = message
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.replace(path)  # atomic: the CLI polls these files while they are written
+
+
+@contextmanager
+def record_step(run_dir: str | Path, name: str) -> Iterator[StepRecord]:
+    """Record a step's start and end under ``run_dir/steps``; exceptions mark it failed.
+
+    With an empty ``run_dir`` (a cluster run, where the CLI does not watch) nothing is written.
+    """
+    path = Path(run_dir) / "steps" / f"{name}.json" if run_dir else None
+    rec = StepRecord(name=name)
+    if path:
+        _write_json(path, asdict(rec))
+    try:
+        yield rec
+    except BaseException as exc:
+        rec.status = "failed"
+        rec.message = f"{type(exc).__name__}: {exc}"
+        rec.figures.setdefault("traceback", traceback.format_exc(limit=5))
+        raise
+    else:
+        if rec.status == "running":
+            rec.status = "succeeded"
+    finally:
+        rec.ended = time.time()
+        if path:
+            _write_json(path, asdict(rec))
+
+
+def read_steps(run_dir: Path) -> dict[str, StepRecord]:
+    """Every step record of a run, by name."""
+    out: dict[str, StepRecord] = {}
+    for path in sorted((run_dir / "steps").glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, OSError):
+            continue  # being replaced right now; the next poll reads it
+        out[data["name"]] = StepRecord(**data)
+    return out
+
+
+def write_run_meta(run_dir: Path, meta: dict[str, Any]) -> None:
+    _write_json(run_dir / "run.json", meta)
+
+
+def read_run_meta(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "run.json"
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -1,0 +1,5 @@
+"""Per-column PII policies: keyed hash, mask, drop, generalise, redact."""
+
+from privacy.anonymization.policies import AnonymizationReport, anonymize
+
+__all__ = ["AnonymizationReport", "anonymize"]
