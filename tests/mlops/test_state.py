@@ -12,7 +12,8 @@ def test_step_records_success_and_figures(tmp_path: Path) -> None:
     got = read_steps(tmp_path)["train"]
     assert got.status == "succeeded"
     assert got.figures["rows"] == 10
-    assert got.duration_s is not None and got.duration_s >= 0
+    assert got.duration_s is not None
+    assert got.duration_s >= 0
 
 
 def test_step_failure_is_recorded_and_reraised(tmp_path: Path) -> None:
