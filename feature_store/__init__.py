@@ -1,1 +1,10 @@
-"""feature_store room."""
+"""Feature store room: Feast definitions built from a dataset's schema.
+
+    definitions/      Entity, FileSource, FeatureView, FeatureService from column dtypes
+    transformations/  offline-source preparation (dtype coercion, parquet write; pure pandas)
+    registry/         feature_store.yaml templates per environment and the RepoConfig loader
+    store.py          build_training_set (apply, materialise, point-in-time join, row checks)
+                      and online reads
+
+Importing the package stays cheap: Feast (seconds to import) loads inside the functions.
+"""

@@ -378,7 +378,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except MlopsError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

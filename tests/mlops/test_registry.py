@@ -1,7 +1,5 @@
 """The MLflow-backed registry (real MLflow on SQLite in a temp folder)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -82,7 +80,9 @@ def test_compatibility_matrix(registry: ModelRegistry) -> None:
     assert matrix["2.0.0"] == {"schema@1.0.0": False, "schema@2.0.0": True}
 
 
-def test_empty_registry(tmp_path: Path) -> None:
-    reg = ModelRegistry.local(tmp_path)
-    assert reg.list_models() == []
-    assert reg.by_alias("nothing", "champion") is None
+def test_unknown_model(registry: ModelRegistry) -> None:
+    assert "nothing" not in registry.list_models()
+    assert registry.versions("nothing") == []
+    assert registry.by_alias("nothing", "champion") is None
+    with pytest.raises(RegistryError, match="has no champion"):
+        registry.get("nothing", "champion")

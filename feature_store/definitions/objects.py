@@ -1,0 +1,124 @@
+"""Feast objects built from a dataset's schema (no per-dataset definition files)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, cast
+
+from feature_store.definitions.schema import FEAST_TYPE_NAMES, FeastTypeName
+from mlops.errors import FeatureStoreError
+
+if TYPE_CHECKING:
+    from feast import Entity, FeatureService, FeatureView, FileSource
+    from feast.feast_object import FeastObject
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def feast_name(name: str) -> str:
+    """A dataset name as a Feast object name (the SQLite online table is named after it)."""
+    safe = _UNSAFE.sub("_", name.strip())
+    if not safe or not safe[0].isalpha():
+        raise FeatureStoreError(f"dataset name {name!r} must start with a letter")
+    return safe
+
+
+def view_name(name: str) -> str:
+    return f"{feast_name(name)}_features"
+
+
+def service_name(name: str) -> str:
+    return f"{feast_name(name)}_training"
+
+
+@dataclass(frozen=True)
+class FeatureDefinitions:
+    """Everything Feast needs for one dataset: apply these objects together."""
+
+    entity: Entity
+    source: FileSource
+    view: FeatureView
+    service: FeatureService
+    entity_column: str
+    timestamp_column: str
+    features: dict[str, FeastTypeName]
+
+    @property
+    def objects(self) -> list[FeastObject]:
+        return [self.entity, self.source, self.view, self.service]
+
+    def feature_refs(self) -> list[str]:
+        """``view:feature`` references in schema order, as Feast retrieval expects them."""
+        return [f"{self.view.name}:{column}" for column in self.features]
+
+
+def build_definitions(
+    *,
+    name: str,
+    entity_column: str,
+    timestamp_column: str,
+    features: dict[str, str],
+    source_path: Path,
+    ttl: timedelta,
+    entity_type: Literal["int64", "string"] = "string",
+) -> FeatureDefinitions:
+    """Build the Entity, FileSource, FeatureView and FeatureService for one dataset.
+
+    ``features`` maps column -> one of ``int64``/``float64``/``string``/``bool``;
+    ``source_path`` is the parquet offline source holding the entity, timestamp and feature columns.
+    """
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.types import Bool, Float64, Int64, String
+
+    feast_types = {"int64": Int64, "float64": Float64, "string": String, "bool": Bool}
+    if not features:
+        raise FeatureStoreError(f"dataset {name!r}: at least one feature column is required")
+    unknown = {c: t for c, t in features.items() if t not in FEAST_TYPE_NAMES}
+    if unknown:
+        raise FeatureStoreError(
+            f"dataset {name!r}: unsupported feature types {unknown} (expected one of {FEAST_TYPE_NAMES})"
+        )
+    reserved = {entity_column, timestamp_column} & set(features)
+    if reserved:
+        raise FeatureStoreError(f"dataset {name!r}: {sorted(reserved)} cannot be both a key column and a feature")
+    if ttl <= timedelta(0):
+        # Feast reads a zero TTL as "no limit", which would hide stale-feature problems.
+        raise FeatureStoreError(f"dataset {name!r}: the feature TTL must be positive, got {ttl}")
+
+    base = feast_name(name)
+    entity = Entity(
+        name=f"{base}_{feast_name(entity_column)}",
+        join_keys=[entity_column],
+        value_type=ValueType.INT64 if entity_type == "int64" else ValueType.STRING,
+        description=f"Entity of dataset {name}",
+    )
+    source = FileSource(
+        name=f"{base}_source",
+        path=str(source_path),
+        timestamp_field=timestamp_column,
+        description=f"Offline source of dataset {name}",
+    )
+    schema = [Field(name=entity_column, dtype=feast_types[entity_type])]
+    schema += [Field(name=column, dtype=feast_types[kind]) for column, kind in features.items()]
+    view = FeatureView(
+        name=view_name(name),
+        entities=[entity],
+        ttl=ttl,
+        source=source,
+        schema=schema,
+        online=True,
+        tags={"dataset": name},
+    )
+    service = FeatureService(name=service_name(name), features=[view], tags={"dataset": name})
+    return FeatureDefinitions(
+        entity=entity,
+        source=source,
+        view=view,
+        service=service,
+        entity_column=entity_column,
+        timestamp_column=timestamp_column,
+        features=cast(dict[str, FeastTypeName], dict(features)),
+    )

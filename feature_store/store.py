@@ -1,0 +1,359 @@
+"""Build a point-in-time training set through Feast, and read features back online.
+
+One Feast project per state folder; each dataset ``name`` owns the objects
+``<name>_features`` / ``<name>_training`` and the offline source ``offline/<name>.parquet``.
+A build replaces the dataset's view (and its online table) wholesale, so the online store
+holds exactly the entities of the latest build and a new dataset shape needs no migration.
+Feast is imported inside the functions: importing it costs seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from feature_store.definitions import (
+    FeatureDefinitions,
+    build_definitions,
+    entity_type_name,
+    feast_name,
+    feature_schema,
+    service_name,
+    view_name,
+)
+from feature_store.registry import repo_config
+from feature_store.transformations import (
+    coerce_entity,
+    duplicate_keys,
+    prepare_offline_source,
+    to_utc,
+    write_offline_source,
+)
+from mlops.config import FeatureConfig
+from mlops.errors import FeatureStoreError
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+# Feast picks the entity dataframe's event-time column by this name before guessing from dtypes,
+# so naming it explicitly keeps datetime-typed carry columns from confusing the join.
+ENTITY_DF_TIMESTAMP = "event_timestamp"
+
+
+@dataclass(frozen=True)
+class TrainingSetResult:
+    """The point-in-time training set and what it took to build it."""
+
+    frame: pd.DataFrame
+    rows_in: int
+    rows_out: int
+    dropped: int
+    feature_refs: list[str]
+    feature_views: list[str]
+    feature_service: str
+    timings: dict[str, float]
+    registry_path: Path
+    offline_source: Path
+    features: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dropped_fraction(self) -> float:
+        return self.dropped / self.rows_in if self.rows_in else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready figures for the run record (no data)."""
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "dropped": self.dropped,
+            "dropped_fraction": round(self.dropped_fraction, 6),
+            "feature_refs": self.feature_refs,
+            "feature_views": self.feature_views,
+            "feature_service": self.feature_service,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "registry_path": str(self.registry_path),
+            "offline_source": str(self.offline_source),
+        }
+
+
+def open_store(state_dir: Path, config: FeatureConfig | None = None) -> FeatureStore:
+    """A Feast ``FeatureStore`` on the local templates, with every file under ``state_dir``."""
+    from feast import FeatureStore
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=repo_config(state_dir, config))
+
+
+def registry_path(state_dir: Path) -> Path:
+    return state_dir.resolve() / "registry.db"
+
+
+def offline_source_path(state_dir: Path, name: str) -> Path:
+    return state_dir.resolve() / "offline" / f"{feast_name(name)}.parquet"
+
+
+@contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = time.perf_counter() - start
+
+
+def _check_columns(
+    df: pd.DataFrame,
+    *,
+    entity_column: str,
+    timestamp_column: str,
+    feature_timestamp_column: str,
+    feature_columns: Sequence[str],
+    carry_columns: Sequence[str],
+) -> None:
+    keys = {entity_column, timestamp_column, feature_timestamp_column}
+    missing = [c for c in [*keys, *feature_columns, *carry_columns] if c not in df.columns]
+    if missing:
+        raise FeatureStoreError(f"columns not in the dataset: {', '.join(sorted(set(missing)))}")
+    overlap = (set(feature_columns) & set(carry_columns)) | ((set(feature_columns) | set(carry_columns)) & keys)
+    if overlap:
+        raise FeatureStoreError(f"columns used in two roles (feature, carried, key): {', '.join(sorted(overlap))}")
+    if ENTITY_DF_TIMESTAMP in [*feature_columns, *carry_columns] and timestamp_column != ENTITY_DF_TIMESTAMP:
+        raise FeatureStoreError(f"{ENTITY_DF_TIMESTAMP!r} is reserved for the event time; rename that column")
+
+
+def _remove_previous(store: FeatureStore, defs: FeatureDefinitions) -> None:
+    """Delete this dataset's earlier view and service, dropping its online table.
+
+    Re-applying over an existing view keeps the old online rows (other entity keys, other
+    feature names); deleting first makes each build's online store match its data exactly.
+    """
+    from feast.errors import FeatureServiceNotFoundException, FeatureViewNotFoundException
+
+    doomed: list[Any] = []
+    try:
+        old_view = store.get_feature_view(defs.view.name)
+    except FeatureViewNotFoundException:
+        old_view = None
+    if old_view is not None:
+        doomed.append(old_view)
+        # An entity whose name depended on the old entity column is now orphaned.
+        doomed += [store.get_entity(name) for name in old_view.entities if name not in {defs.entity.name, "__dummy"}]
+    with suppress(FeatureServiceNotFoundException):
+        doomed.append(store.get_feature_service(defs.service.name))
+    if doomed:
+        store.apply([], objects_to_delete=doomed, partial=False)
+
+
+def build_training_set(
+    df: pd.DataFrame,
+    *,
+    name: str,
+    entity_column: str,
+    timestamp_column: str,
+    feature_columns: list[str],
+    carry_columns: list[str],
+    state_dir: Path,
+    config: FeatureConfig,
+    feature_timestamp_column: str | None = None,
+) -> TrainingSetResult:
+    """Store ``df``'s features in Feast and read them back as a point-in-time training set.
+
+    Steps: write the parquet offline source, apply the definitions (replacing any earlier
+    shape of this dataset), materialise the data's time range into the online store, then
+    join the features onto the entity rows (entity id, event time and ``carry_columns``, e.g.
+    the target and sensitive attributes, which are never stored as features).
+
+    ``feature_timestamp_column`` stamps the feature rows with a different time than the event
+    (when the values became known); by default the event time is used for both.
+
+    Feast drops entity rows that have no feature row inside the TTL at or before their event
+    time; when the dropped share exceeds ``config.max_dropped_fraction`` this raises
+    :class:`FeatureStoreError` naming the counts. The frame is sorted by event time, then entity.
+    """
+    feature_ts = feature_timestamp_column or timestamp_column
+    _check_columns(
+        df,
+        entity_column=entity_column,
+        timestamp_column=timestamp_column,
+        feature_timestamp_column=feature_ts,
+        feature_columns=feature_columns,
+        carry_columns=carry_columns,
+    )
+    if df.empty:
+        raise FeatureStoreError(f"dataset {name!r} has no rows")
+    timings: dict[str, float] = {}
+    entity_kind = entity_type_name(df[entity_column])
+    schema = feature_schema(df, feature_columns)
+
+    with _timed(timings, "write_source"):
+        source = prepare_offline_source(
+            df,
+            entity_column=entity_column,
+            entity_type=entity_kind,
+            timestamp_column=feature_ts,
+            features=schema,
+        )
+        source_path = write_offline_source(source, offline_source_path(state_dir, name))
+
+    entity_df = _entity_frame(df, entity_column, entity_kind, timestamp_column, carry_columns)
+    defs = build_definitions(
+        name=name,
+        entity_column=entity_column,
+        timestamp_column=feature_ts,
+        features=dict(schema),
+        source_path=source_path,
+        ttl=timedelta(days=config.ttl_days),
+        entity_type=entity_kind,
+    )
+    refs = defs.feature_refs()
+
+    store = open_store(state_dir, config)
+    with _timed(timings, "apply"):
+        _remove_previous(store, defs)
+        store.apply(defs.objects)
+    with _timed(timings, "materialize"):
+        stamps = source[feature_ts]
+        start = stamps.min()
+        if config.online_window_days is not None:
+            start = max(start, stamps.max() - pd.Timedelta(days=config.online_window_days))
+        # The end bound is padded: the latest row must fall inside the window however the
+        # offline store treats its upper bound.
+        store.materialize(
+            start_date=start.to_pydatetime(),
+            end_date=(stamps.max() + pd.Timedelta(seconds=1)).to_pydatetime(),
+            feature_views=[defs.view.name],
+        )
+    with _timed(timings, "retrieval"):
+        joined = store.get_historical_features(entity_df=entity_df, features=refs).to_df()
+
+    rows_in, rows_out = len(entity_df), len(joined)
+    dropped = rows_in - rows_out
+    if dropped < 0:
+        raise FeatureStoreError(f"dataset {name!r}: retrieval returned {rows_out} rows for {rows_in} entity rows")
+    if rows_in and dropped / rows_in > config.max_dropped_fraction:
+        raise FeatureStoreError(
+            f"dataset {name!r}: {dropped} of {rows_in} entity rows ({dropped / rows_in:.2%}) have no "
+            f"feature value inside the {config.ttl_days}-day TTL at or before their event time; "
+            f"at most {config.max_dropped_fraction:.2%} may be dropped"
+        )
+    frame = _finish(joined, entity_column, timestamp_column, carry_columns, list(schema))
+    return TrainingSetResult(
+        frame=frame,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        dropped=dropped,
+        feature_refs=refs,
+        feature_views=[defs.view.name],
+        feature_service=defs.service.name,
+        timings=timings,
+        registry_path=registry_path(state_dir),
+        offline_source=source_path,
+        features=dict(schema),
+    )
+
+
+def _entity_frame(
+    df: pd.DataFrame, entity_column: str, entity_kind: str, timestamp_column: str, carry_columns: list[str]
+) -> pd.DataFrame:
+    """The rows to label: entity id, event time (under Feast's name) and the carried columns."""
+    base = df.reset_index(drop=True)
+    entity_df = pd.DataFrame(
+        {
+            entity_column: coerce_entity(base[entity_column], entity_kind),
+            ENTITY_DF_TIMESTAMP: to_utc(base[timestamp_column]),
+        }
+    )
+    for column in carry_columns:
+        entity_df[column] = base[column]
+    dupes = duplicate_keys(entity_df, entity_column, ENTITY_DF_TIMESTAMP)
+    if dupes:
+        raise FeatureStoreError(
+            f"{dupes} rows repeat an ({entity_column}, {timestamp_column}) pair of another row; "
+            "each labelled row needs its own entity and event time"
+        )
+    return entity_df
+
+
+def _finish(
+    joined: pd.DataFrame,
+    entity_column: str,
+    timestamp_column: str,
+    carry_columns: list[str],
+    features: list[str],
+) -> pd.DataFrame:
+    frame = joined.rename(columns={ENTITY_DF_TIMESTAMP: timestamp_column})
+    frame[timestamp_column] = to_utc(frame[timestamp_column])
+    frame = frame[[entity_column, timestamp_column, *carry_columns, *features]]
+    return frame.sort_values([timestamp_column, entity_column], kind="stable").reset_index(drop=True)
+
+
+class OnlineFeatureReader:
+    """Reads one dataset's features from the online store; open once, read many times.
+
+    The registry is read when the reader is created (``refresh()`` re-reads it after a new
+    build), so each read is only the online-store lookup.
+    """
+
+    def __init__(self, *, name: str, state_dir: Path, config: FeatureConfig | None = None) -> None:
+        from feast.errors import FeatureViewNotFoundException
+
+        self.store = open_store(state_dir, config)
+        self.view_name = view_name(name)
+        self.service_name = service_name(name)
+        try:
+            view = self.store.get_feature_view(self.view_name)
+        except FeatureViewNotFoundException:
+            known = sorted(v.name for v in self.store.list_feature_views())
+            raise FeatureStoreError(
+                f"no feature view {self.view_name!r} in {state_dir} (known: {', '.join(known) or 'none'}); "
+                "build the training set first"
+            ) from None
+        self.entity_column = view.entity_columns[0].name
+        self.int_ids = view.entity_columns[0].dtype.to_value_type().name == "INT64"
+        self.features = [f.name for f in view.features]
+        self.refs = [f"{self.view_name}:{f}" for f in self.features]
+
+    def refresh(self) -> None:
+        self.store.refresh_registry()
+
+    def _ids(self, entity_ids: Sequence[Any]) -> list[Any]:
+        return [int(i) for i in entity_ids] if self.int_ids else [str(i) for i in entity_ids]
+
+    def row(self, entity_id: Any) -> dict[str, Any]:
+        """Features of one entity as ``{feature: value}`` (values are None when unknown)."""
+        response = self.store.get_online_features(
+            features=self.refs, entity_rows=[{self.entity_column: self._ids([entity_id])[0]}]
+        ).to_dict()
+        return {name: response[name][0] for name in self.features}
+
+    def frame(self, entity_ids: Sequence[Any]) -> pd.DataFrame:
+        """One row per requested id, in request order: the entity column, then the features."""
+        ids = self._ids(entity_ids)
+        response = self.store.get_online_features(features=self.refs, entity_rows={self.entity_column: ids}).to_dict()
+        return pd.DataFrame({self.entity_column: ids, **{f: response[f] for f in self.features}})
+
+
+def online_features(
+    entity_ids: Sequence[Any], *, name: str, state_dir: Path, config: FeatureConfig | None = None
+) -> pd.DataFrame:
+    """The latest materialised features of ``entity_ids`` (missing entities get nulls)."""
+    return OnlineFeatureReader(name=name, state_dir=state_dir, config=config).frame(entity_ids)
+
+
+__all__ = [
+    "ENTITY_DF_TIMESTAMP",
+    "OnlineFeatureReader",
+    "TrainingSetResult",
+    "build_training_set",
+    "offline_source_path",
+    "online_features",
+    "open_store",
+    "registry_path",
+]
