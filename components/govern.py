@@ -9,6 +9,7 @@ from components.image import PLATFORM_IMAGE
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
 def govern(
     model: Input[Model],
+    training_set: Input[Dataset],
     holdout: Input[Dataset],
     roles: str,
     evaluation: str,
@@ -21,5 +22,13 @@ def govern(
     from model_governance.step import govern_step
 
     return govern_step(
-        model.path, holdout.path, roles, evaluation, platform_config, run_dir, card_markdown.path, card_html.path
+        model.path,
+        training_set.path,
+        holdout.path,
+        roles,
+        evaluation,
+        platform_config,
+        run_dir,
+        card_markdown.path,
+        card_html.path,
     )

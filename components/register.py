@@ -1,7 +1,5 @@
-from typing import NamedTuple
-
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Input, Markdown, Model
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Model, Output
 
 from components.image import PLATFORM_IMAGE
 
@@ -11,6 +9,7 @@ def register(
     model: Input[Model],
     training_set: Input[Dataset],
     quality_report: Input[HTML],
+    quality_summary: Input[Artifact],
     card_markdown: Input[Markdown],
     card_html: Input[HTML],
     roles: str,
@@ -20,19 +19,24 @@ def register(
     schema_hash: str,
     training_fingerprint: str,
     dataset_hash: str,
-    quality_summary: str,
     feature_refs: str,
     evaluation: str,
     evaluation_passed: bool,
     governance_passed: bool,
-) -> NamedTuple("RegisterOutputs", [("model_name", str), ("version", str), ("all_gates_passed", bool)]):
-    """MLflow registry: next semantic version, lineage record, reports attached."""
+    registration: Output[Artifact],
+) -> bool:
+    """MLflow registry: next semantic version, lineage record, reports attached.
+
+    Returns whether every gate passed (the single output the promote condition reads);
+    the model name and version go to the ``registration`` artifact.
+    """
     from mlops.steps import register_step
 
     return register_step(
         model=model.path,
         training_set=training_set.path,
         reports={"quality": quality_report.path, "card_md": card_markdown.path, "card_html": card_html.path},
+        quality_summary=quality_summary.path,
         roles=roles,
         platform_config=platform_config,
         run_dir=run_dir,
@@ -40,9 +44,9 @@ def register(
         schema_hash=schema_hash,
         training_fingerprint=training_fingerprint,
         dataset_hash=dataset_hash,
-        quality_summary=quality_summary,
         feature_refs=feature_refs,
         evaluation=evaluation,
         evaluation_passed=evaluation_passed,
         governance_passed=governance_passed,
+        out_registration=registration.path,
     )

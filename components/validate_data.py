@@ -1,7 +1,5 @@
-from typing import NamedTuple
-
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Input, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Output
 
 from components.image import PLATFORM_IMAGE
 
@@ -16,10 +14,23 @@ def validate_data(
     clean: Output[Dataset],
     quarantine: Output[Dataset],
     report: Output[HTML],
-) -> NamedTuple("ValidateOutputs", [("passed", bool), ("summary", str)]):
-    """Great Expectations gate: score, failing rows quarantined, self-contained report."""
+    summary: Output[Artifact],
+) -> bool:
+    """Great Expectations gate: score, failing rows quarantined, self-contained report.
+
+    Returns the gate verdict as the single output: kfp.local resolves conditions on a
+    component's single ``Output`` only.
+    """
     from data_quality.step import validate_step
 
     return validate_step(
-        dataset.path, roles, dataset_config, platform_config, run_dir, clean.path, quarantine.path, report.path
+        dataset.path,
+        roles,
+        dataset_config,
+        platform_config,
+        run_dir,
+        clean.path,
+        quarantine.path,
+        report.path,
+        summary.path,
     )

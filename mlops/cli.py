@@ -35,8 +35,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_ERROR = 1
 EXIT_BLOCKED = 3
@@ -187,8 +187,8 @@ def _report(run_dir: Path, steps: list[str], records: dict[str, StepRecord], met
     console.print(_summary_table(steps, records))
     reports = [(f"{n}:{k}", p) for n in steps if n in records for k, p in records[n].reports.items()]
     for label, path in reports:
-        console.print(f"  report {label}: {path}")
-    console.print(f"  run folder: {run_dir}")
+        console.print(f"  report {label}: {path}", soft_wrap=True)
+    console.print(f"  run folder: {run_dir}", soft_wrap=True)
     if "duration_s" in meta:
         console.print(f"  pipeline wall time: {meta['duration_s']:.1f} s")
     reg = records.get("register")

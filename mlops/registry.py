@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 Alias = Literal["champion", "challenger"]
 ALIASES: tuple[Alias, ...] = ("champion", "challenger")
 EXPERIMENT = "training"
+# Types skops will not load unless named. These are the tree structures of the model families
+# in mlops.modeling.FAMILIES, reviewed: models are written only by this platform's pipeline
+# into a registry it controls, never loaded from users' uploads.
+SKOPS_TRUSTED_TYPES = [
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,10 @@ class ModelRegistry:
     def local(cls, registry_dir: Path) -> ModelRegistry:
         registry_dir.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{registry_dir.resolve()}/mlflow.db", (registry_dir / "artifacts").resolve().as_uri())
+
+    def _is_empty_local(self) -> bool:
+        prefix = "sqlite:///"
+        return self.tracking_uri.startswith(prefix) and not Path(self.tracking_uri[len(prefix) :]).exists()
 
     @property
     def client(self) -> MlflowClient:
@@ -108,6 +119,8 @@ class ModelRegistry:
         raise RegistryError(f"model {name!r} has no version {ref}")
 
     def by_alias(self, name: str, alias: Alias) -> VersionInfo | None:
+        if self._is_empty_local():
+            return None  # nothing registered yet: skip importing MLflow (~4 s) and creating the DB
         from mlflow.exceptions import MlflowException
 
         try:
@@ -180,7 +193,9 @@ class ModelRegistry:
         with mlflow.start_run(experiment_id=self._experiment_id(), run_name=f"{name}-{version}") as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})  # skip NaN
-            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+            info = mlflow.sklearn.log_model(
+                model, name="model", pip_requirements=["scikit-learn"], skops_trusted_types=SKOPS_TRUSTED_TYPES
+            )
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "lineage.json"
                 path.write_text(json.dumps({**lineage, "semver": str(version)}, indent=2, default=str))

@@ -83,17 +83,20 @@ class StepRecord:
     def duration_s(self) -> float | None:
         return None if self.ended is None else self.ended - self.started
 
-    def attach(self, run_dir: str | Path, name: str, path: str | Path) -> None:
-        """Copy a report into ``run_dir/reports`` (so a run folder holds all it produced)."""
+    def attach(self, run_dir: str | Path, filename: str, path: str | Path) -> None:
+        """Copy a report into ``run_dir/reports/<filename>`` (a run folder holds all it produced).
+
+        KFP artifact paths have no suffix, so the file name (with its suffix) is given here;
+        the report is listed under the name without the suffix.
+        """
         import shutil
 
         if not run_dir:
             return
-        src = Path(path)
-        dest = Path(run_dir) / "reports" / f"{name}{src.suffix or '.html'}"
+        dest = Path(run_dir) / "reports" / filename
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        self.reports[name] = str(dest)
+        shutil.copyfile(path, dest)
+        self.reports[dest.stem] = str(dest)
 
     def block(self, message: str) -> None:
         """Mark the step's gate as not passed (a result, not a crash)."""

@@ -99,8 +99,9 @@ def register_step(
     evaluation: str,
     evaluation_passed: bool,
     governance_passed: bool,
-) -> tuple[str, str, bool]:
-    """Register the next semantic version with its lineage. Returns (model name, semver, every gate passed)."""
+    out_registration: str,
+) -> bool:
+    """Register the next semantic version with its lineage; write {model, version}; return all gates passed."""
     import tempfile
 
     from mlops.training import load_model
@@ -120,7 +121,7 @@ def register_step(
             "training_rows": len(training),
             "entity_ids_artifact": "lineage/entity_ids.parquet",
             "roles": json.loads(roles),
-            "data_quality": json.loads(quality_summary),
+            "data_quality": json.loads(Path(quality_summary).read_text()),
             "feature_refs": json.loads(feature_refs),
             "params": {"family": config.model.family, **config.model.params},
             "metrics": evaluation_result["metrics"],
@@ -148,14 +149,16 @@ def register_step(
         )
         rec.figures.update(model=parsed_roles.name, version=info.semver, bump=info.tags["bump"])
         rec.figures.update({f"gate_{k}": "pass" if v else "fail" for k, v in gates.items()})
-    return parsed_roles.name, info.semver, all(gates.values())
+        Path(out_registration).write_text(json.dumps({"model": parsed_roles.name, "version": info.semver}))
+    return all(gates.values())
 
 
-def promote_step(model_name: str, semver: str, platform_config: str, run_dir: str) -> str:
-    """Point the ``challenger`` alias at the version (called only when every gate passed)."""
+def promote_step(registration: str, platform_config: str, run_dir: str) -> str:
+    """Point the ``challenger`` alias at the registered version (called only when every gate passed)."""
     config = PlatformConfig.model_validate_json(platform_config)
+    registered = json.loads(Path(registration).read_text())
     with record_step(run_dir, "promote") as rec:
-        info = registry_for(config).set_alias(model_name, semver, "challenger")
+        info = registry_for(config).set_alias(registered["model"], registered["version"], "challenger")
         rec.figures.update(alias="challenger", version=info.semver)
     return info.semver
 

@@ -30,7 +30,7 @@ def training_pipeline(dataset_config: str, platform_config: str, run_dir: str = 
         platform_config=platform_config,
         run_dir=run_dir,
     )
-    with dsl.If(val.outputs["passed"] == True, name="data-quality-gate"):  # noqa: E712 - KFP condition, not a bool
+    with dsl.If(val.outputs["Output"] == True, name="data-quality-gate"):  # noqa: E712 - KFP condition, not a bool
         anon = anonymize(
             dataset=val.outputs["clean"],
             dataset_config=dataset_config,
@@ -59,6 +59,7 @@ def training_pipeline(dataset_config: str, platform_config: str, run_dir: str = 
         )
         gov = govern(
             model=fit.outputs["model"],
+            training_set=feats.outputs["training_set"],
             holdout=fit.outputs["holdout"],
             roles=ing.outputs["roles"],
             evaluation=ev.outputs["evaluation"],
@@ -69,6 +70,7 @@ def training_pipeline(dataset_config: str, platform_config: str, run_dir: str = 
             model=fit.outputs["model"],
             training_set=feats.outputs["training_set"],
             quality_report=val.outputs["report"],
+            quality_summary=val.outputs["summary"],
             card_markdown=gov.outputs["card_markdown"],
             card_html=gov.outputs["card_html"],
             roles=ing.outputs["roles"],
@@ -78,17 +80,14 @@ def training_pipeline(dataset_config: str, platform_config: str, run_dir: str = 
             schema_hash=fit.outputs["schema_hash"],
             training_fingerprint=fit.outputs["training_fingerprint"],
             dataset_hash=ing.outputs["dataset_hash"],
-            quality_summary=val.outputs["summary"],
             feature_refs=feats.outputs["feature_refs"],
             evaluation=ev.outputs["evaluation"],
             evaluation_passed=ev.outputs["passed"],
             governance_passed=gov.outputs["passed"],
         )
-        with dsl.If(reg.outputs["all_gates_passed"] == True, name="all-gates-passed"):  # noqa: E712
+        with dsl.If(reg.outputs["Output"] == True, name="all-gates-passed"):  # noqa: E712
             promote(
-                model_name=reg.outputs["model_name"],
-                version=reg.outputs["version"],
+                registration=reg.outputs["registration"],
                 platform_config=platform_config,
                 run_dir=run_dir,
             )
-

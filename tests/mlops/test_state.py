@@ -29,7 +29,7 @@ def test_blocked_step_and_report_attachment(tmp_path: Path) -> None:
     report.write_text("<html></html>")
     run_dir = tmp_path / "run"
     with record_step(run_dir, "validate_data") as rec:
-        rec.attach(run_dir, "quality", report)
+        rec.attach(run_dir, "quality.html", report)
         rec.block("2 expectations failed")
     got = read_steps(run_dir)["validate_data"]
     assert got.status == "blocked"

@@ -1,0 +1,244 @@
+"""The whole training pipeline through kfp.local, as a user runs it (`mlops run training`).
+
+Each run is a real local KFP run (every step a subprocess), the registry is real MLflow on
+SQLite and the feature store real Feast on SQLite/parquet, all under a temporary folder.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mlops.sample_data import generate_credit_risk
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = ROOT / "data_quality" / "expectations" / "credit_risk.yaml"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project folder like a user's: config copied, a dev hash key, its own .mlops state."""
+    work = tmp_path_factory.mktemp("project")
+    shutil.copytree(ROOT / "config", work / "config")
+    key = work / ".mlops" / "secrets" / "pii-hash-key"
+    key.parent.mkdir(parents=True)
+    key.write_text("e2e-test-key-0123456789abcdef\n")
+    return work
+
+
+def run(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops.cli", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def sample_config(workdir: Path, name: str, df: pd.DataFrame) -> Path:
+    data = workdir / "data" / f"{name}.parquet"
+    data.parent.mkdir(exist_ok=True)
+    df.to_parquet(data, index=False)
+    base = yaml.safe_load((ROOT / "config/datasets/credit_risk.yaml").read_text())
+    base.pop("synthetic")
+    base.update(name="credit_risk", path=str(data), expectation_suite=str(SUITE))
+    return write_yaml(workdir / f"{name}.yaml", base)
+
+
+def latest_run(workdir: Path) -> Path:
+    return sorted((workdir / ".mlops" / "runs").iterdir())[-1]
+
+
+def steps(run_dir: Path) -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in (run_dir / "steps").glob("*.json")}
+
+
+def registry_versions(workdir: Path, name: str) -> list[dict[str, str]]:
+    from mlops.registry import ModelRegistry
+
+    reg = ModelRegistry.local(workdir / ".mlops" / "registry")
+    return [{"semver": v.semver, "aliases": ",".join(v.aliases), **v.tags} for v in reg.versions(name)]
+
+
+def test_sample_runs_end_to_end_and_registers_a_challenger(workdir: Path) -> None:
+    cfg = sample_config(workdir, "sample", generate_credit_risk(4000, seed=11))
+    out = run(workdir, "run", "training", "--dataset", str(cfg))
+    assert out.returncode == 0, out.stdout + out.stderr
+    run_dir = latest_run(workdir)
+    recorded = steps(run_dir)
+    assert {s: r["status"] for s, r in recorded.items()} == {
+        s: "succeeded"
+        for s in (
+            "ingest",
+            "validate_data",
+            "anonymize",
+            "build_features",
+            "train",
+            "evaluate",
+            "govern",
+            "register",
+            "promote",
+        )
+    }
+    assert "Run summary" in out.stdout
+    assert "credit_risk 1.0.0" in out.stdout
+    assert "challenger" in out.stdout
+    reports = run_dir / "reports"
+    assert {p.name for p in reports.iterdir()} >= {"quality.html", "model_card.html", "model_card.md"}
+    assert "<script src=" not in (reports / "model_card.html").read_text()
+    versions = registry_versions(workdir, "credit_risk")
+    assert [(v["semver"], v["aliases"]) for v in versions] == [("1.0.0", "challenger")]
+    # PII never reached the training set: the registered lineage names no PII column as a feature.
+    roles = recorded["ingest"]["figures"]
+    assert roles["features"] == 13
+    shown = run(workdir, "runs", "show")
+    assert shown.returncode == 0
+    assert "quality.html" in shown.stdout
+    models = run(workdir, "models", "show", "credit_risk", "challenger")
+    assert models.returncode == 0, models.stderr
+    assert "dataset_hash" in models.stdout
+    assert "full_name" not in models.stdout
+    assert "email" not in models.stdout
+
+
+def test_bad_rows_fail_the_gate_quarantine_and_register_nothing(workdir: Path) -> None:
+    df = generate_credit_risk(3000, seed=12)
+    rng = np.random.default_rng(0)
+    bad = rng.choice(len(df), size=300, replace=False)
+    nulls, out_of_range, unknown = bad[:100], bad[100:200], bad[200:]
+    df.loc[nulls, "income"] = np.nan
+    df.loc[out_of_range, "credit_score"] = 9999
+    df.loc[unknown, "employment_type"] = "astronaut"
+    df["applicant_id"] = df["applicant_id"].str.replace("APP", "BAD")
+    cfg = sample_config(workdir, "corrupt", df)
+    data = yaml.safe_load(cfg.read_text())
+    data["name"] = "credit_risk_corrupt"
+    write_yaml(cfg, data)
+    out = run(workdir, "run", "training", "--dataset", str(cfg))
+    assert out.returncode == 3, out.stdout + out.stderr
+    rec = steps(latest_run(workdir))
+    assert rec["validate_data"]["status"] == "blocked"
+    message = rec["validate_data"]["message"]
+    for expectation in ("not_be_null", "income", "credit_score", "employment_type"):
+        assert expectation in message
+    assert "anonymize" not in rec
+    assert "register" not in rec
+    quarantine = pd.read_parquet(rec["validate_data"]["reports"]["quarantine"])
+    assert set(quarantine["applicant_id"]) == set(df.loc[bad, "applicant_id"])
+    assert registry_versions(workdir, "credit_risk_corrupt") == []
+    assert "gate blocked at validate_data" in out.stdout
+
+
+def loans_frame(rows: int, seed: int, extra_feature: bool = False) -> pd.DataFrame:
+    """A differently shaped dataset: other names, CSV, no id, no timestamp, no suite."""
+    rng = np.random.default_rng(seed)
+    amount = rng.gamma(2.0, 4000, rows).round(2)
+    tenure = rng.integers(0, 40, rows)
+    grade = rng.choice(["A", "B", "C", "D"], rows)
+    gender = rng.choice(["f", "m", "x"], rows, p=[0.48, 0.48, 0.04])
+    risk = 0.3 * (grade == "D") + 0.15 * (grade == "C") - 0.01 * tenure + amount / 80000
+    frame = pd.DataFrame(
+        {
+            "Borrower Email": [f"user{i}@example.org" for i in range(rows)],
+            "amount": amount,
+            "tenure_years": tenure,
+            "grade": grade,
+            "gender": gender,
+            "bad_loan": (rng.random(rows) < np.clip(risk + 0.1, 0, 1)).astype(int),
+        }
+    )
+    if extra_feature:
+        frame["branch"] = rng.choice(["n", "s"], rows)
+    return frame
+
+
+def test_differently_shaped_csv_without_ids_or_suite(workdir: Path) -> None:
+    data = workdir / "data" / "loans.csv"
+    data.parent.mkdir(exist_ok=True)
+    loans_frame(3000, 1).to_csv(data, index=False)
+    cfg = write_yaml(
+        workdir / "loans.yaml",
+        {
+            "name": "loans",
+            "path": "data/loans.csv",
+            "target": "bad_loan",
+            "pii": {"Borrower Email": {"action": "hash"}},
+            "sensitive_attributes": ["gender"],
+        },
+    )
+    out = run(workdir, "run", "training", "--dataset", str(cfg))
+    assert out.returncode in (0, 3), out.stdout + out.stderr
+    rec = steps(latest_run(workdir))
+    assert rec["validate_data"]["status"] == "succeeded"
+    assert rec["register"]["status"] == "succeeded"
+    baseline = workdir / ".mlops" / "suites" / "loans.baseline.yaml"
+    assert baseline.exists(), "a baseline suite is profiled and saved for review"
+    assert "Borrower Email" not in baseline.read_text()
+    assert registry_versions(workdir, "loans")[-1]["semver"] == "1.0.0"
+
+    # Same dataset name, one more feature column: the feature schema changed → MAJOR.
+    loans_frame(3000, 1, extra_feature=True).to_csv(data, index=False)
+    out = run(workdir, "run", "training", "--dataset", str(cfg))
+    assert out.returncode in (0, 3), out.stdout + out.stderr
+    versions = registry_versions(workdir, "loans")
+    assert [v["semver"] for v in versions] == ["1.0.0", "2.0.0"]
+    assert versions[-1]["bump"] == "major"
+
+
+def test_fairness_violation_blocks_the_challenger_alias(workdir: Path) -> None:
+    """A third shape (parquet, int ids, own timestamp) whose target follows the sensitive attribute."""
+    rng = np.random.default_rng(5)
+    rows = 3000
+    group = rng.choice(["g1", "g2"], rows)
+    # 'district' is a near-perfect proxy for the group, and the label follows the group.
+    district = np.where(rng.random(rows) < 0.95, np.where(group == "g1", "d1", "d2"), "d3")
+    label = (rng.random(rows) < np.where(group == "g1", 0.8, 0.1)).astype(int)
+    frame = pd.DataFrame(
+        {
+            "customer": np.arange(10_000, 10_000 + rows),
+            "as_of": pd.date_range("2025-01-01", periods=rows, freq="h", tz="UTC"),
+            "district": district,
+            "visits": rng.poisson(3, rows),
+            "segment": group,
+            "hired": label,
+        }
+    )
+    path = workdir / "data" / "hiring.parquet"
+    path.parent.mkdir(exist_ok=True)
+    frame.to_parquet(path, index=False)
+    cfg = write_yaml(
+        workdir / "hiring.yaml",
+        {
+            "name": "hiring",
+            "path": str(path),
+            "target": "hired",
+            "entity_id": "customer",
+            "event_timestamp": "as_of",
+            "sensitive_attributes": ["segment"],
+        },
+    )
+    out = run(workdir, "run", "training", "--dataset", str(cfg))
+    assert out.returncode == 3, out.stdout + out.stderr
+    rec = steps(latest_run(workdir))
+    assert rec["govern"]["status"] == "blocked"
+    assert "segment" in rec["govern"]["message"]
+    assert rec["register"]["status"] == "succeeded"
+    assert "promote" not in rec
+    versions = registry_versions(workdir, "hiring")
+    assert [(v["semver"], v["aliases"], v["gate.fairness"]) for v in versions] == [("1.0.0", "", "fail")]
