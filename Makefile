@@ -39,7 +39,7 @@ lint: install  ## ruff, ruff format --check, mypy, yamllint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy mlops components pipelines data_quality feature_store model_governance privacy
-	$(BIN)/yamllint -s config data_quality/expectations .pre-commit-config.yaml
+	$(BIN)/yamllint -s config data_quality/expectations feature_store/registry .pre-commit-config.yaml
 
 test: install lint  ## Lint, then every test (unit per room, compile, end-to-end)
 	$(BIN)/pytest -q -p no:cacheprovider

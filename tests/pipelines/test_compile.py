@@ -93,4 +93,6 @@ def test_submit_failure_is_a_pipeline_error(tmp_path: Path, monkeypatch: pytest.
 
     monkeypatch.setattr(kfp, "Client", Refusing)
     with pytest.raises(PipelineError, match="could not submit to http://127.0.0.1:9"):
-        submit_training("http://127.0.0.1:9", dataset_config="{}", platform_config="{}", run_name="r", package_dir=tmp_path)
+        submit_training(
+            "http://127.0.0.1:9", dataset_config="{}", platform_config="{}", run_name="r", package_dir=tmp_path
+        )
