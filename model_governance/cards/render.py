@@ -1,0 +1,358 @@
+"""Render a :class:`ModelCard` as Markdown or as one self-contained HTML page.
+
+Both formats are built from the same list of sections (paragraphs, tables, bullet lists), so
+they cannot drift apart. The HTML page uses ``string.Template`` files from ``templates/``
+(no template engine dependency), inlines its CSS, embeds the importance chart as a base64
+``data:`` URI and links to nothing: it opens offline, attached to a review or an e-mail. Every
+value from the card is escaped, in HTML and in Markdown, because names, parameters and lineage
+strings come from user configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass, field
+from importlib.resources import files
+from string import Template
+from typing import Literal
+
+from model_governance.cards.model import ModelCard
+
+RateKey = Literal["selection_rate", "accuracy", "true_positive_rate", "false_positive_rate"]
+RATE_COLUMNS: tuple[tuple[RateKey, str], ...] = (
+    ("selection_rate", "Selection rate"),
+    ("accuracy", "Accuracy"),
+    ("true_positive_rate", "TPR"),
+    ("false_positive_rate", "FPR"),
+)
+
+
+@dataclass(frozen=True)
+class Status:
+    """A pass/fail cell or verdict, styled per format."""
+
+    passed: bool
+
+
+Cell = str | Status
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    muted: bool = False
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    status: Status | None = None
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: list[str]
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[Cell]]
+    numeric: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """The importance chart: embedded in HTML, omitted from Markdown."""
+
+    alt: str
+
+
+Block = Para | Heading | Bullets | Table | Chart
+
+
+@dataclass(frozen=True)
+class Section:
+    anchor: str
+    title: str
+    blocks: list[Block]
+
+
+# --------------------------------------------------------------------------- public API
+def render_markdown(card: ModelCard) -> str:
+    """The card as GitHub-flavoured Markdown."""
+    lines = [f"# Model card: {_md(_title(card))}", "", _md(_meta(card)), "", f"**Verdict: {_md_status(card)}**"]
+    for section in _sections(card):
+        lines += ["", f"## {_md(section.title)}"]
+        for block in section.blocks:
+            rendered = _md_block(block)
+            if rendered:
+                lines += ["", *rendered]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(card: ModelCard, importance_png: bytes | None = None) -> str:
+    """The card as one self-contained HTML page (inline CSS, chart as a data URI, no links)."""
+    chart_uri = None
+    if importance_png is not None:
+        chart_uri = "data:image/png;base64," + base64.b64encode(importance_png).decode("ascii")
+    body = "\n\n".join(
+        f'<section id="{section.anchor}">\n<h2>{_h(section.title)}</h2>\n'
+        + "\n".join(_html_block(block, chart_uri) for block in section.blocks)
+        + "\n</section>"
+        for section in _sections(card)
+    )
+    return _template("model_card.html").substitute(
+        title=_h(_title(card)),
+        style=_template_text("model_card.css"),
+        meta=_h(_meta(card)),
+        verdict=_html_verdict(card),
+        sections=body,
+    )
+
+
+# --------------------------------------------------------------------------- content
+def _title(card: ModelCard) -> str:
+    return f"{card.model_name} {card.version}" if card.version else f"{card.model_name} (unregistered)"
+
+
+def _meta(card: ModelCard) -> str:
+    estimator = f" ({card.model.estimator})" if card.model.estimator else ""
+    return f"Created {card.created_at.isoformat(timespec='seconds')} · family {card.model.family}{estimator}"
+
+
+def _sections(card: ModelCard) -> list[Section]:
+    return [
+        Section("gates", "Gates", _gates(card)),
+        Section("metrics", "Holdout metrics", _metrics(card)),
+        Section("intended-use", "Intended use", [Para(card.intended_use)]),
+        Section("training-data", "Training data", _training_data(card)),
+        Section("model", "Model", _model(card)),
+        Section("feature-importance", "Feature importance", _importance(card)),
+        Section("fairness", "Fairness", _fairness(card)),
+        Section("limitations", "Limitations", [Bullets(card.limitations)] if card.limitations else []),
+        Section(
+            "ethical-considerations",
+            "Ethical considerations",
+            [Bullets(card.ethical_considerations)] if card.ethical_considerations else [],
+        ),
+        Section("lineage", "Lineage", _lineage(card)),
+    ]
+
+
+def _gates(card: ModelCard) -> list[Block]:
+    if not card.gates:
+        return [Para("No gate outcome recorded.", muted=True)]
+    return [Table(["Gate", "Outcome"], [[name, Status(ok)] for name, ok in card.gates.items()])]
+
+
+def _metrics(card: ModelCard) -> list[Block]:
+    if not card.metrics:
+        return [Para("No metric recorded.", muted=True)]
+    champion = card.champion
+    if champion is None:
+        rows: list[list[Cell]] = [[name, _num(value)] for name, value in card.metrics.items()]
+        return [Table(["Metric", "Value"], rows, frozenset({1}))]
+    label = f"Champion {champion.champion_version}" if champion.champion_version else "Champion"
+    rows = []
+    for name, value in card.metrics.items():
+        other = champion.champion_metrics.get(name)
+        change = "—" if other is None else f"{value - other:+.4f}"
+        rows.append([name, _num(value), _num(other), change])
+    blocks: list[Block] = [Table(["Metric", "Candidate", label, "Change"], rows, frozenset({1, 2, 3}))]
+    note = f"Primary metric: {champion.primary_metric}"
+    if champion.max_regression is not None:
+        note += f"; the candidate may be at most {champion.max_regression:g} below the champion"
+    if champion.champion_version is None:
+        note += "; no champion registered yet"
+    blocks.append(Para(note + "."))
+    return blocks
+
+
+def _training_data(card: ModelCard) -> list[Block]:
+    data = card.training_data
+    period = "—"
+    if data.time_range is not None:
+        period = f"{data.time_range.start.isoformat()} to {data.time_range.end.isoformat()}"
+    rows: list[list[Cell]] = [
+        ["Dataset", data.dataset_name],
+        ["Rows", f"{data.rows:,}"],
+        ["Dataset hash", data.dataset_hash or "—"],
+        ["Target", data.target],
+        ["Positive rate", _num(data.positive_rate)],
+        ["Time range", period],
+        [f"Features ({len(data.features)})", ", ".join(data.features) or "—"],
+    ]
+    return [Table(["Field", "Value"], rows)]
+
+
+def _model(card: ModelCard) -> list[Block]:
+    blocks: list[Block] = [Para(f"Family: {card.model.family}. Estimator: {card.model.estimator or '—'}.")]
+    if card.model.params:
+        rows: list[list[Cell]] = [[k, _param(v)] for k, v in sorted(card.model.params.items())]
+        blocks.append(Table(["Parameter", "Value"], rows))
+    return blocks
+
+
+def _importance(card: ModelCard) -> list[Block]:
+    if not card.feature_importance:
+        return [Para("Not computed.", muted=True)]
+    ranked = sorted(card.feature_importance.items(), key=lambda kv: -kv[1])
+    blocks: list[Block] = []
+    if card.importance_method:
+        blocks.append(Para(card.importance_method))
+    blocks.append(Chart(alt="Bar chart of mean absolute SHAP value per input column"))
+    rows: list[list[Cell]] = [[str(i), name, _num(value)] for i, (name, value) in enumerate(ranked, 1)]
+    blocks.append(Table(["Rank", "Feature", "Mean |SHAP|"], rows, frozenset({0, 2})))
+    return blocks
+
+
+def _fairness(card: ModelCard) -> list[Block]:
+    report = card.fairness_report()
+    if report is None:
+        return [Para("Not assessed.", muted=True)]
+    limits = report.thresholds
+    blocks: list[Block] = [
+        Heading("Fairness gate", Status(report.passed)),
+        Para(
+            "Demographic parity difference at most "
+            f"{_num(limits.get('max_demographic_parity_difference'))}, equalized odds difference at "
+            f"most {_num(limits.get('max_equalized_odds_difference'))}, decided over groups with at "
+            f"least {limits.get('min_group_size', '—')} rows; smaller groups are shown but excluded."
+        ),
+    ]
+    if report.violations:
+        blocks += [Para("Violations:"), Bullets(report.violations)]
+    if report.warnings:
+        blocks += [Para("Warnings:"), Bullets(report.warnings)]
+    for name, attr in report.per_attribute.items():
+        blocks.append(Heading(f"Attribute: {name}", Status(attr.passed)))
+        blocks.append(
+            Para(
+                f"Demographic parity difference {_num(attr.demographic_parity_difference)} "
+                f"(all groups {_num(attr.demographic_parity_difference_all_groups)}); "
+                f"equalized odds difference {_num(attr.equalized_odds_difference)} "
+                f"(all groups {_num(attr.equalized_odds_difference_all_groups)})."
+            )
+        )
+        rows: list[list[Cell]] = []
+        for group in attr.groups:
+            rates: list[Cell] = [_num(group[key]) for key, _ in RATE_COLUMNS]
+            decides = "yes" if group["in_gate"] else "no (too small)"
+            rows.append([group["group"], f"{group['count']:,}", *rates, decides])
+        headers = ["Group", "Rows", *(label for _, label in RATE_COLUMNS), "Decides gate"]
+        blocks.append(Table(headers, rows, frozenset(range(1, 6))))
+    return blocks
+
+
+def _lineage(card: ModelCard) -> list[Block]:
+    if not card.lineage:
+        return [Para("No lineage recorded.", muted=True)]
+    # Plain text, never links: the page must not reach out to anything.
+    return [Table(["Key", "Value"], [[key, value] for key, value in card.lineage.items()])]
+
+
+def _num(value: float | int | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:.3g}"
+    return f"{value:.4f}"
+
+
+def _param(value: object) -> str:
+    if value is None:
+        return "None"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- markdown
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
+
+
+def _md(text: str) -> str:
+    """Escape for Markdown: no raw HTML, no emphasis/link/table syntax, one line."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return " ".join(escaped.splitlines())
+
+
+def _md_status(card: ModelCard) -> str:
+    if not card.gates:
+        return "no gate recorded"
+    return "PASSED" if card.passed else "FAILED"
+
+
+def _md_cell(cell: Cell) -> str:
+    if isinstance(cell, Status):
+        return "passed" if cell.passed else "**FAILED**"
+    return _md(cell)
+
+
+def _md_block(block: Block) -> list[str]:
+    if isinstance(block, Para):
+        return [f"_{_md(block.text)}_" if block.muted else _md(block.text)]
+    if isinstance(block, Heading):
+        suffix = f" — {_md_cell(block.status)}" if block.status is not None else ""
+        return [f"### {_md(block.text)}{suffix}"]
+    if isinstance(block, Bullets):
+        return [f"- {_md(item)}" for item in block.items]
+    if isinstance(block, Table):
+        align = ["---:" if i in block.numeric else "---" for i in range(len(block.headers))]
+        lines = ["| " + " | ".join(_md(h) for h in block.headers) + " |", "| " + " | ".join(align) + " |"]
+        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
+        return lines
+    return []  # Chart: the Markdown card is text only
+
+
+# --------------------------------------------------------------------------- html
+def _h(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _html_status(status: Status) -> str:
+    return '<span class="pass">passed</span>' if status.passed else '<span class="fail">FAILED</span>'
+
+
+def _html_verdict(card: ModelCard) -> str:
+    if not card.gates:
+        return '<span class="muted">No gate recorded.</span>'
+    css, word = ("pass", "All gates passed") if card.passed else ("fail", "Gates failed")
+    return f'<span class="verdict {css}">{word}</span>'
+
+
+def _html_cell(cell: Cell, tag: str, numeric: bool) -> str:
+    content = _html_status(cell) if isinstance(cell, Status) else _h(cell)
+    css = ' class="num"' if numeric else ""
+    return f"<{tag}{css}>{content}</{tag}>"
+
+
+def _html_block(block: Block, chart_uri: str | None) -> str:
+    if isinstance(block, Para):
+        return f'<p class="muted">{_h(block.text)}</p>' if block.muted else f"<p>{_h(block.text)}</p>"
+    if isinstance(block, Heading):
+        status = f" — {_html_status(block.status)}" if block.status is not None else ""
+        return f"<h3>{_h(block.text)}{status}</h3>"
+    if isinstance(block, Bullets):
+        return "<ul>\n" + "\n".join(f"<li>{_h(item)}</li>" for item in block.items) + "\n</ul>"
+    if isinstance(block, Table):
+        head = "".join(_html_cell(h, "th", False) for h in block.headers)
+        body = "\n".join(
+            "<tr>" + "".join(_html_cell(c, "td", i in block.numeric) for i, c in enumerate(row)) + "</tr>"
+            for row in block.rows
+        )
+        return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+    if chart_uri is None:
+        return '<p class="muted">No chart.</p>'
+    return f'<figure><img alt="{_h(block.alt)}" src="{chart_uri}"></figure>'
+
+
+def _template_text(name: str) -> str:
+    return files("model_governance.cards").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _template(name: str) -> Template:
+    return Template(_template_text(name))

@@ -1,0 +1,12 @@
+"""Fairness gate: per-group metrics (fairlearn) for each sensitive attribute, decided by a
+:class:`~mlops.config.FairnessGate`."""
+
+from model_governance.fairness.assessment import (
+    MISSING_GROUP,
+    AttributeFairness,
+    FairnessReport,
+    GroupRow,
+    assess_fairness,
+)
+
+__all__ = ["MISSING_GROUP", "AttributeFairness", "FairnessReport", "GroupRow", "assess_fairness"]
