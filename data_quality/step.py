@@ -83,7 +83,7 @@ def validate_step(
             gx_seconds=round(result.duration_s, 2),
         )
         if not result.passed:
-            failed = [*result.table_failures, *result.failed_expectations]
+            failed = list(dict.fromkeys([*result.table_failures, *result.failed_expectations]))
             rec.block(
                 f"row pass rate {result.row_pass_rate:.2%} vs gate {platform.quality.min_row_pass_rate:.0%}; "
                 f"failed: {'; '.join(failed)}"

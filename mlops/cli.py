@@ -376,7 +376,9 @@ def config_validate(
 def main() -> None:
     """Entry point: MlopsError becomes one red line and exit code 1."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of a typer.Exit.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except MlopsError as exc:
         err.print(f"[red]error:[/] {exc}", soft_wrap=True)
         sys.exit(EXIT_ERROR)

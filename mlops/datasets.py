@@ -13,8 +13,8 @@ import pandas as pd
 from mlops.config import DatasetConfig
 from mlops.errors import DatasetError
 
-GENERATED_ID = "_entity_id"
-GENERATED_TS = "_event_ts"
+GENERATED_ID = "row_id"
+GENERATED_TS = "ingested_at"
 
 
 def ensure_synthetic(cfg: DatasetConfig) -> bool:
@@ -66,6 +66,12 @@ def ingest(cfg: DatasetConfig, *, now: datetime | None = None) -> tuple[pd.DataF
     df = read_dataset(cfg)
     entity = cfg.entity_id or GENERATED_ID
     ts = cfg.event_timestamp or GENERATED_TS
+    for generated, declared in ((GENERATED_ID, cfg.entity_id), (GENERATED_TS, cfg.event_timestamp)):
+        if declared is None and generated in df.columns:
+            raise DatasetError(
+                f"dataset {cfg.name!r}: has a column {generated!r} but does not declare it; name it as "
+                f"{'entity_id' if generated == GENERATED_ID else 'event_timestamp'} or rename it"
+            )
     if cfg.entity_id is None:
         df.insert(0, GENERATED_ID, [f"row-{i}" for i in range(len(df))])
     if cfg.event_timestamp is None:

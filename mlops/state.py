@@ -87,7 +87,7 @@ class StepRecord:
         """Copy a report into ``run_dir/reports/<filename>`` (a run folder holds all it produced).
 
         KFP artifact paths have no suffix, so the file name (with its suffix) is given here;
-        the report is listed under the name without the suffix.
+        the report is listed under that file name.
         """
         import shutil
 
@@ -96,7 +96,7 @@ class StepRecord:
         dest = Path(run_dir) / "reports" / filename
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
-        self.reports[dest.stem] = str(dest)
+        self.reports[filename] = str(dest)
 
     def block(self, message: str) -> None:
         """Mark the step's gate as not passed (a result, not a crash)."""

@@ -77,7 +77,7 @@ def registry_versions(workdir: Path, name: str) -> list[dict[str, str]]:
 
 
 def test_sample_runs_end_to_end_and_registers_a_challenger(workdir: Path) -> None:
-    cfg = sample_config(workdir, "sample", generate_credit_risk(4000, seed=11))
+    cfg = sample_config(workdir, "sample", generate_credit_risk(20000, seed=11))
     out = run(workdir, "run", "training", "--dataset", str(cfg))
     assert out.returncode == 0, out.stdout + out.stderr
     run_dir = latest_run(workdir)
@@ -125,7 +125,6 @@ def test_bad_rows_fail_the_gate_quarantine_and_register_nothing(workdir: Path) -
     df.loc[nulls, "income"] = np.nan
     df.loc[out_of_range, "credit_score"] = 9999
     df.loc[unknown, "employment_type"] = "astronaut"
-    df["applicant_id"] = df["applicant_id"].str.replace("APP", "BAD")
     cfg = sample_config(workdir, "corrupt", df)
     data = yaml.safe_load(cfg.read_text())
     data["name"] = "credit_risk_corrupt"
@@ -139,7 +138,7 @@ def test_bad_rows_fail_the_gate_quarantine_and_register_nothing(workdir: Path) -
         assert expectation in message
     assert "anonymize" not in rec
     assert "register" not in rec
-    quarantine = pd.read_parquet(rec["validate_data"]["reports"]["quarantine"])
+    quarantine = pd.read_parquet(rec["validate_data"]["reports"]["quarantine.parquet"])
     assert set(quarantine["applicant_id"]) == set(df.loc[bad, "applicant_id"])
     assert registry_versions(workdir, "credit_risk_corrupt") == []
     assert "gate blocked at validate_data" in out.stdout

@@ -33,7 +33,7 @@ def test_blocked_step_and_report_attachment(tmp_path: Path) -> None:
         rec.block("2 expectations failed")
     got = read_steps(run_dir)["validate_data"]
     assert got.status == "blocked"
-    assert Path(got.reports["quality"]).read_text() == "<html></html>"
+    assert Path(got.reports["quality.html"]).read_text() == "<html></html>"
 
 
 def test_empty_run_dir_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
