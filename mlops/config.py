@@ -10,8 +10,9 @@ Environment overlays (``config/environments/<env>.yaml``) are deep-merged over t
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -174,6 +175,68 @@ class KfpConfig(StrictModel):
         return v
 
 
+# --------------------------------------------------------------------------- secrets / Vault
+def _check_local_ref(value: str) -> str:
+    # Vault credentials cannot come from Vault itself, and are never written in YAML.
+    if not value.startswith(("env://", "file://")):
+        raise ValueError("an env://NAME or file://PATH reference (never a literal, never vault://)")
+    return value
+
+
+class TokenAuthConfig(StrictModel):
+    """A token read from the environment or from a file (e.g. a Vault Agent token sink)."""
+
+    type: Literal["token"] = "token"
+    token: str = "env://VAULT_TOKEN"
+
+    @field_validator("token")
+    @classmethod
+    def _is_local_ref(cls, v: str) -> str:
+        return _check_local_ref(v)
+
+
+class AppRoleAuthConfig(StrictModel):
+    """AppRole login: machines outside Kubernetes (CI, batch hosts)."""
+
+    type: Literal["approle"] = "approle"
+    role_id: str
+    secret_id: str
+    mount_point: str = "approle"
+
+    @field_validator("role_id", "secret_id")
+    @classmethod
+    def _is_local_ref(cls, v: str) -> str:
+        return _check_local_ref(v)
+
+
+class KubernetesAuthConfig(StrictModel):
+    """Kubernetes login with the pod's service-account token (the role is not a secret)."""
+
+    type: Literal["kubernetes"] = "kubernetes"
+    role: str = Field(min_length=1)
+    token_path: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    mount_point: str = "kubernetes"
+
+
+VaultAuthConfig = Annotated[TokenAuthConfig | AppRoleAuthConfig | KubernetesAuthConfig, Field(discriminator="type")]
+
+
+class VaultConfig(StrictModel):
+    """How ``vault://`` references are resolved (the VAULT_ADDR / VAULT_TOKEN variables win)."""
+
+    # None: the VAULT_ADDR environment variable; without either, vault:// references fail.
+    address: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
+    auth: VaultAuthConfig = TokenAuthConfig()
+    namespace: str | None = None
+    # A CA bundle for a private PKI; None: the system trust store.
+    ca_cert: Path | None = None
+    # Bounded so a down or unreachable Vault fails a step in seconds instead of hanging it.
+    connect_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    read_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Values are cached per reference this long (0: no cache); rotation reaches readers after it.
+    cache_ttl_s: float = Field(default=300.0, ge=0)
+
+
 class PlatformConfig(StrictModel):
     """``config/platform.yaml`` merged with ``config/environments/<env>.yaml``."""
 
@@ -188,6 +251,7 @@ class PlatformConfig(StrictModel):
     privacy: PrivacyConfig = PrivacyConfig()
     registry: RegistryConfig = RegistryConfig()
     kfp: KfpConfig = KfpConfig()
+    vault: VaultConfig = VaultConfig()
 
 
 # --------------------------------------------------------------------------- other config files
@@ -252,6 +316,54 @@ class AbTestingConfig(StrictModel):
         return self
 
 
+SecretAlphabet = Literal["hex", "alphanumeric", "urlsafe"]
+
+
+class RotationRule(StrictModel):
+    """Maximum age of a KV v2 secret's current version, and the shape of a rotated value."""
+
+    max_age_days: float = Field(ge=0)
+    length: int = Field(default=48, ge=16, le=4096)
+    alphabet: SecretAlphabet = "alphanumeric"
+
+
+class PathRotationRule(RotationRule):
+    # A glob over MOUNT/PATH (fnmatch: `*` also crosses `/`), e.g. "secret/mlops/*/privacy".
+    path: str = Field(min_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _no_scheme(cls, v: str) -> str:
+        if "://" in v or "#" in v:
+            raise ValueError("a MOUNT/PATH glob such as 'secret/mlops/*/privacy' (no scheme, no #key)")
+        return v
+
+
+class SecretsPolicyConfig(StrictModel):
+    """``config/secrets_policy.yaml``: rotation policy for the secrets `mlops secrets audit` checks."""
+
+    default: RotationRule
+    # The first rule whose path matches decides; otherwise `default`.
+    rules: list[PathRotationRule] = Field(default_factory=list)
+    # Secrets not referenced from platform.yaml (read by Vault Agent templates, Helm values…);
+    # "{environment}" is replaced by the audited environment.
+    references: list[str] = Field(default_factory=list)
+
+    @field_validator("references")
+    @classmethod
+    def _are_references(cls, v: list[str]) -> list[str]:
+        for ref in v:
+            _check_secret_ref(ref)
+        return v
+
+    def rule_for(self, path: str) -> RotationRule:
+        """The rule for the secret at ``MOUNT/PATH``."""
+        for rule in self.rules:
+            if fnmatchcase(path, rule.path):
+                return rule
+        return self.default
+
+
 # Which model validates which file under config/ (the environment overlays validate as
 # PlatformConfig after merging; datasets as DatasetConfig).
 CONFIG_FILES: dict[str, type[StrictModel]] = {
@@ -259,6 +371,7 @@ CONFIG_FILES: dict[str, type[StrictModel]] = {
     "cost_optimization.yaml": CostOptimizationConfig,
     "retraining_triggers.yaml": RetrainingTriggersConfig,
     "ab_testing.yaml": AbTestingConfig,
+    "secrets_policy.yaml": SecretsPolicyConfig,
 }
 
 M = TypeVar("M", bound=BaseModel)
