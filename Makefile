@@ -52,7 +52,7 @@ test: install lint  ## Lint, then every test (unit per room, compile, end-to-end
 bench: install  ## Benchmarks → bench-results/*.json
 	mkdir -p bench-results
 	$(BIN)/python performance/benchmarks/gx_gate.py --rows 1000000 --out bench-results/gx_gate.json
-	$(BIN)/python performance/benchmarks/feast_store.py --rows 50000 --out bench-results/feast_store.json
+	$(BIN)/python performance/benchmarks/feast_store.py --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
 	$(BIN)/python performance/benchmarks/pipeline.py --out bench-results/pipeline.json
 
 clean:  ## Remove the local state folder and build outputs (keeps .venv)
