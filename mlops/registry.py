@@ -77,6 +77,7 @@ class ModelRegistry:
             # The project's uv files are not the model's environment; skip their detection.
             os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
             os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             import mlflow
             from mlflow import MlflowClient
 
