@@ -39,11 +39,12 @@ compile: install  ## Compile the training pipeline to KFP IR (build/training.yam
 validate-config: install  ## Validate every file under config/
 	$(BIN)/mlops config validate
 
-lint: install  ## ruff, ruff format --check, mypy, yamllint
+lint: install  ## ruff, ruff format --check, mypy, yamllint, detect-secrets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PACKAGES)
-	$(BIN)/yamllint -s config data_quality/expectations feature_store/registry .pre-commit-config.yaml
+	$(BIN)/yamllint -s config data_quality/expectations feature_store/registry secrets .pre-commit-config.yaml
+	git ls-files -z -- . ':!uv.lock' | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
 
 test: install lint  ## Lint, then every test (unit per room, compile, end-to-end)
 	$(BIN)/python -m compileall -q $(PACKAGES) >/dev/null

@@ -29,11 +29,13 @@ runs_app = typer.Typer(help="Inspect past runs.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 data_app = typer.Typer(help="Sample data.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+secrets_app = typer.Typer(help="Secrets in Vault: rotation audit and rotation.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
+app.add_typer(secrets_app, name="secrets")
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -371,6 +373,61 @@ def config_validate(
         checked.append(str(ds))
     for name in checked:
         console.print(f"  [green]✓[/] {name}")
+
+
+def _secrets_policy(config_dir: Path) -> Any:
+    from mlops.config import SecretsPolicyConfig, load_model
+
+    return load_model(config_dir / "secrets_policy.yaml", SecretsPolicyConfig)
+
+
+@secrets_app.command("audit")
+def secrets_audit(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> None:
+    """Age and version of every referenced secret against the rotation policy.
+
+    Exit 3 lists the offenders (overdue, missing, refused); exit 1 when Vault cannot be reached.
+    """
+    from mlops.secrets import SecretResolver, audit_secrets, collect_references
+
+    platform = _platform(config_dir, env)
+    policy = _secrets_policy(config_dir)
+    resolver = SecretResolver.from_platform(platform)
+    rows = audit_secrets(collect_references(platform, policy), policy, resolver.vault)
+    table = Table(title=f"Secrets ({env})", title_justify="left")
+    for col in ("reference", "version", "created (UTC)", "age (d)", "max (d)", "status"):
+        table.add_column(col, overflow="fold")
+    style = {"ok": "[green]ok[/]", "unmanaged": "[dim]unmanaged[/]"}
+    for row in rows:
+        table.add_row(
+            row.reference,
+            str(row.version or ""),
+            row.created.strftime("%Y-%m-%d %H:%M") if row.created else "",
+            f"{row.age_days:.1f}" if row.age_days is not None else "",
+            f"{row.max_age_days:g}" if row.max_age_days is not None else "",
+            style.get(row.status, f"[red]{row.status}[/]") + (f" {row.detail}" if row.detail else ""),
+        )
+    console.print(table)
+    offenders = [r for r in rows if r.offender]
+    if offenders:
+        listed = "; ".join(f"{r.reference} ({r.status}: {r.detail})" for r in offenders)
+        err.print(f"[red]error:[/] {len(offenders)} secret(s) break the rotation policy: {listed}", soft_wrap=True)
+        raise typer.Exit(EXIT_BLOCKED)
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    target: Annotated[str, typer.Argument(help="vault://MOUNT/PATH#KEY, or MOUNT/PATH to rotate every key.")],
+    create: Annotated[bool, typer.Option(help="Create the secret or key if it does not exist.")] = False,
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
+) -> None:
+    """Write a new random value (length and alphabet from the policy) as a new KV v2 version."""
+    from mlops.secrets import SecretResolver, rotate_secret
+
+    platform = _platform(config_dir, env)
+    resolver = SecretResolver.from_platform(platform)
+    result = rotate_secret(target, _secrets_policy(config_dir), resolver.vault, create=create)
+    console.print(f"rotated {result.path} (keys: {', '.join(result.keys)}) → version {result.version}")
 
 
 def main() -> None:

@@ -324,7 +324,7 @@ class RotationRule(StrictModel):
 
     max_age_days: float = Field(ge=0)
     length: int = Field(default=48, ge=16, le=4096)
-    alphabet: SecretAlphabet = "alphanumeric"
+    alphabet: SecretAlphabet = "alphanumeric"  # pragma: allowlist secret
 
 
 class PathRotationRule(RotationRule):

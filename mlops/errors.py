@@ -7,6 +7,9 @@ its message on one line and exits non-zero. Failed data checks and gates are *re
     MlopsError
     ├── ConfigError          a config file or key is missing or has the wrong shape
     ├── SecretError          a secret reference cannot be resolved (names the reference)
+    │   ├── VaultUnavailableError    Vault unreachable, too slow or sealed
+    │   ├── SecretAccessDeniedError  credentials refused or the policy forbids the operation
+    │   └── SecretNotFoundError      no secret, key or live version at the path
     ├── DatasetError         a dataset cannot be read or lacks a declared column
     ├── FeatureStoreError    Feast apply / materialise / retrieval failed or lost rows
     ├── RegistryError        model registry lookups and updates
@@ -45,6 +48,18 @@ class SecretError(MlopsError):
         super().__init__(f"secret {reference}: {reason}")
 
 
+class VaultUnavailableError(SecretError):
+    """Vault is unreachable, too slow or sealed."""
+
+
+class SecretAccessDeniedError(SecretError):
+    """Vault refused the credentials or the policy does not allow the operation."""
+
+
+class SecretNotFoundError(SecretError):
+    """No secret (or no live version) at the path."""
+
+
 class DatasetError(MlopsError):
     """A dataset cannot be loaded or does not have the declared columns."""
 
@@ -72,6 +87,9 @@ __all__ = [
     "MlopsError",
     "PipelineError",
     "RegistryError",
+    "SecretAccessDeniedError",
     "SecretError",
+    "SecretNotFoundError",
+    "VaultUnavailableError",
     "VersionError",
 ]

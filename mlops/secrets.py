@@ -50,22 +50,10 @@ from mlops.config import (
     TokenAuthConfig,
     VaultConfig,
 )
-from mlops.errors import SecretError
+from mlops.errors import SecretAccessDeniedError, SecretError, SecretNotFoundError, VaultUnavailableError
 
 if TYPE_CHECKING:
     import hvac
-
-
-class VaultUnavailableError(SecretError):
-    """Vault is unreachable, too slow or sealed (a SecretError: callers need not care)."""
-
-
-class SecretAccessDeniedError(SecretError):
-    """Vault refused the credentials or the policy does not allow the operation."""
-
-
-class SecretNotFoundError(SecretError):
-    """No secret (or no live version) at the path."""
 
 
 class SecretBackend(ABC):
