@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := .mlops
 HASH_KEY := $(STATE)/secrets/pii-hash-key
-PACKAGES := mlops components pipelines data_quality feature_store model_governance privacy
+PACKAGES := mlops components pipelines data_quality feature_store model_governance privacy serving
 
 .PHONY: help install run test lint typecheck unit e2e bench compile validate-config clean
 
@@ -54,6 +54,7 @@ bench: install  ## Benchmarks → bench-results/*.json
 	mkdir -p bench-results
 	$(BIN)/python performance/benchmarks/gx_gate.py --rows 1000000 --out bench-results/gx_gate.json
 	$(BIN)/python performance/benchmarks/feast_store.py --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
+	$(BIN)/python performance/benchmarks/batch.py --rows 200000 --out bench-results/batch.json
 	$(BIN)/python performance/benchmarks/pipeline.py --out bench-results/pipeline.json
 
 clean:  ## Remove the local state folder and build outputs (keeps .venv)

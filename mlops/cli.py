@@ -29,12 +29,14 @@ runs_app = typer.Typer(help="Inspect past runs.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 data_app = typer.Typer(help="Sample data.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+batch_app = typer.Typer(help="Batch inference.", no_args_is_help=True)
 secrets_app = typer.Typer(help="Secrets in Vault: rotation audit and rotation.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
+app.add_typer(batch_app, name="batch")
 app.add_typer(secrets_app, name="secrets")
 
 console = Console(highlight=False, soft_wrap=True)
@@ -428,6 +430,43 @@ def secrets_rotate(
     resolver = SecretResolver.from_platform(platform)
     result = rotate_secret(target, _secrets_policy(config_dir), resolver.vault, create=create)
     console.print(f"rotated {result.path} (keys: {', '.join(result.keys)}) → version {result.version}")
+
+
+@batch_app.command("predict")
+def batch_predict(
+    input: Annotated[Path, typer.Option("--input", help="Parquet or CSV file with the model's features.")],
+    output: Annotated[Path, typer.Option("--output", help="Output root; each run writes run=<id>/.")],
+    model: Annotated[str, typer.Option(help="Registered model name.")],
+    ref: Annotated[str, typer.Option(help="Semantic version or alias.")] = "champion",
+    engine: Annotated[str, typer.Option(help="embedded (chunked pyarrow) or spark.")] = "embedded",
+    id_column: Annotated[str | None, typer.Option(help="Column kept beside each score.")] = None,
+    partition_by: Annotated[str | None, typer.Option(help="Partition the output by this column.")] = None,
+    keep_last: Annotated[int, typer.Option(help="Keep only the newest N runs (0 keeps all).", min=0)] = 0,
+    spark_master: Annotated[str, typer.Option(help="Spark master URL for --engine spark.")] = "local[2]",
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
+) -> None:
+    """Score a file with a registered model; partitioned parquet plus a run manifest."""
+    from serving.batch.cli import batch_predict_command
+
+    manifest = batch_predict_command(
+        input,
+        output,
+        model,
+        ref,
+        engine,
+        config_dir,
+        env,
+        keep_last,
+        id_column=id_column,
+        partition_by=partition_by,
+        spark_master=spark_master,
+    )
+    console.print(
+        f"scored {manifest.rows_out} rows with {manifest.model_name} {manifest.model_version} "
+        f"({manifest.engine}, {manifest.duration_s:.1f} s) → {manifest.output_dir}"
+    )
+    console.print(f"  manifest: {manifest.path}")
 
 
 def main() -> None:

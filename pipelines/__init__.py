@@ -1,4 +1,4 @@
-"""KFP pipelines composed from the components (training; batch inference and retraining later)."""
+"""KFP pipelines composed from the components: training and batch inference."""
 
 # Step order as the CLI shows it; each name is the one its step records under the run folder.
 TRAINING_STEPS = [

@@ -112,6 +112,25 @@ def test_sample_runs_end_to_end_and_registers_a_challenger(workdir: Path) -> Non
     assert "email" not in models.stdout
 
 
+def test_batch_predict_with_the_registered_challenger(workdir: Path) -> None:
+    """`mlops batch predict` scores a file with the model the pipeline just registered."""
+    if not registry_versions(workdir, "credit_risk"):
+        pytest.skip("needs the model registered by test_sample_runs_end_to_end_and_registers_a_challenger")
+    fresh = generate_credit_risk(500, seed=99)
+    src = workdir / "data" / "to_score.parquet"
+    fresh.to_parquet(src, index=False)
+    out = run(
+        workdir, "batch", "predict", "--input", str(src), "--output", str(workdir / "scores"),
+        "--model", "credit_risk", "--ref", "challenger", "--id-column", "applicant_id",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "scored 500 rows with credit_risk 1.0.0" in out.stdout
+    scores = pd.read_parquet(next((workdir / "scores").glob("run=*")))
+    assert len(scores) == 500
+    assert scores["score"].between(0, 1).all()
+    assert set(scores["applicant_id"]) == set(fresh["applicant_id"])
+
+
 def test_bad_rows_fail_the_gate_quarantine_and_register_nothing(workdir: Path) -> None:
     df = generate_credit_risk(3000, seed=12)
     rng = np.random.default_rng(0)

@@ -1,0 +1,46 @@
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, Output
+
+from components.image import PLATFORM_IMAGE
+
+
+@dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
+def batch_predict(
+    input_path: str,
+    output_root: str,
+    model_name: str,
+    model_ref: str,
+    engine: str,
+    platform_config: str,
+    run_dir: str,
+    id_column: str,
+    partition_by: str,
+    chunk_rows: int,
+    spark_master: str,
+    keep_last: int,
+    manifest: Output[Artifact],
+) -> NamedTuple("BatchPredictOutputs", [("model_version", str), ("rows", int), ("output_dir", str)]):
+    """Score a parquet/CSV input with a registered model (version or alias), embedded or on Spark.
+
+    Writes partitioned parquet under ``output_root/run=<id>/`` with its manifest, keeps the
+    newest ``keep_last`` runs (0: all); empty ``id_column`` / ``partition_by`` mean none.
+    """
+    from serving.batch.step import batch_predict_step
+
+    return batch_predict_step(
+        input_path=input_path,
+        output_root=output_root,
+        model_name=model_name,
+        model_ref=model_ref,
+        engine=engine,
+        platform_config=platform_config,
+        run_dir=run_dir,
+        id_column=id_column,
+        partition_by=partition_by,
+        chunk_rows=chunk_rows,
+        spark_master=spark_master,
+        keep_last=keep_last,
+        out_manifest=manifest.path,
+    ).outputs()

@@ -1,0 +1,139 @@
+"""Benchmark batch scoring: rows/s in process vs the embedded engine vs the Spark engine.
+
+    python performance/benchmarks/batch.py --rows 200000 --out bench-results/batch.json
+
+One model (the platform's default family, fitted on a small sample) scores the same parquet
+input three ways:
+- ``in_process``: ``predict_proba`` on the whole frame already in memory (no I/O): the ceiling;
+- ``embedded``: ``predict_batch(engine="embedded")`` end to end: hash, chunked read, score, write;
+- ``spark``: ``predict_batch(engine="spark")`` end to end on ``--spark-master``, session already
+  started (the start-up is reported apart: a long-running job pays it once).
+Each is run ``--repeats`` times; the best run counts (the least disturbed by the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
+    sys.path.insert(0, str(REPO_ROOT))
+
+from mlops.config import ModelConfig  # noqa: E402
+from mlops.modeling import FeatureSchema, build_pipeline  # noqa: E402
+from mlops.sample_data import generate_credit_risk  # noqa: E402
+from serving.batch import SparkEngineConfig, predict_batch  # noqa: E402
+
+SCHEMA = FeatureSchema(
+    numeric=(
+        "income",
+        "loan_amount",
+        "loan_term_months",
+        "credit_score",
+        "debt_to_income",
+        "open_accounts",
+        "late_payments_12m",
+    ),
+    categorical=("employment_type", "home_ownership", "loan_purpose", "region"),
+)
+
+
+def best_of(repeats: int, run: Callable[[], Any]) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def figures(rows: int, seconds: float) -> dict[str, float]:
+    return {"seconds": round(seconds, 4), "rows_per_s": round(rows / seconds)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--train-rows", type=int, default=20_000)
+    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("bench-results/batch.json"))
+    args = parser.parse_args(argv)
+
+    training = generate_credit_risk(args.train_rows, seed=1)
+    model = build_pipeline(ModelConfig(), SCHEMA).fit(training[SCHEMA.columns], training["defaulted"])
+    frame = generate_credit_risk(args.rows, seed=2)
+    report: dict[str, Any] = {
+        "benchmark": "batch",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "rows": args.rows,
+        "chunk_rows": args.chunk_rows,
+        "model": "hist_gradient_boosting (platform defaults)",
+    }
+    with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
+        source = Path(tmp) / "input.parquet"
+        frame.to_parquet(source, index=False)
+        common: dict[str, Any] = {
+            "model": model,
+            "serving_schema": SCHEMA.to_dict(),
+            "model_name": "bench",
+            "model_version": "0.0.0",
+            "chunk_rows": args.chunk_rows,
+            "id_column": "applicant_id",
+        }
+        features = frame[SCHEMA.columns]
+        seconds, _ = best_of(args.repeats, lambda: model.predict_proba(features))
+        report["in_process"] = figures(args.rows, seconds)
+
+        seconds, manifest = best_of(
+            args.repeats, lambda: predict_batch(source, Path(tmp) / "embedded", engine="embedded", **common)
+        )
+        report["embedded"] = {**figures(args.rows, seconds), "files": len(manifest.output_files)}
+
+        if not args.skip_spark:
+            from serving.batch.spark import spark_session
+
+            config = SparkEngineConfig(master=args.spark_master, chunk_rows=args.chunk_rows)
+            started = time.perf_counter()
+            spark = spark_session(config)
+            spark.sparkContext.setLogLevel("ERROR")
+            startup = time.perf_counter() - started
+            try:
+                seconds, manifest = best_of(
+                    args.repeats, lambda: predict_batch(source, Path(tmp) / "spark", engine=config, **common)
+                )
+            finally:
+                spark.stop()
+            report["spark"] = {
+                **figures(args.rows, seconds),
+                "master": args.spark_master,
+                "session_startup_s": round(startup, 2),
+                "files": len(manifest.output_files),
+            }
+    base = report["in_process"]["rows_per_s"]
+    report["ratios_to_in_process"] = {
+        k: round(report[k]["rows_per_s"] / base, 3) for k in ("embedded", "spark") if k in report
+    }
+    report["goal_embedded_ge_0_5x"] = report["ratios_to_in_process"]["embedded"] >= 0.5
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

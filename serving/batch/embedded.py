@@ -1,0 +1,54 @@
+"""The embedded engine: pyarrow reads the input chunk by chunk, the model scores each chunk in
+process, and each chunk is written as its own parquet part (hive-partitioned when asked)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from serving.batch.engines import SCORE_COLUMN, BatchEngine, BatchJob, EmbeddedEngineConfig, EngineResult, score_frame
+from serving.batch.inputs import csv_column_types, iter_chunks
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class EmbeddedEngine(BatchEngine):
+    config: EmbeddedEngineConfig
+
+    def run(self, job: BatchJob) -> EngineResult:
+        import pyarrow as pa
+
+        features = job.features
+        wanted = set(features) | set(job.output_columns)
+        columns = [c for c in job.input_columns if c in wanted]
+        csv_types = csv_column_types(job.input_columns, job.serving_schema) if job.input_format == "csv" else None
+        job.run_dir.mkdir(parents=True)
+        rows = chunks = 0
+        for index, table in enumerate(iter_chunks(job.input_path, columns, self.config.chunk_rows, csv_types)):
+            # Only the features go through pandas (the model's input); pass-through columns
+            # stay Arrow, so their types reach the output unchanged.
+            scores = score_frame(job.model, table.select(features).to_pandas(), features)
+            out = table.select(job.output_columns).append_column(SCORE_COLUMN, pa.array(scores, pa.float64()))
+            self._write(out, job, index)
+            rows += table.num_rows
+            chunks += 1
+        return EngineResult(rows_in=rows, details={"chunk_rows": self.config.chunk_rows, "chunks": chunks})
+
+    @staticmethod
+    def _write(table: pa.Table, job: BatchJob, index: int) -> None:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+        import pyarrow.parquet as pq
+
+        if job.partition_by is None:
+            pq.write_table(table, job.run_dir / f"part-{index:05d}.parquet")
+            return
+        ds.write_dataset(
+            table,
+            job.run_dir,
+            format="parquet",
+            partitioning=ds.partitioning(pa.schema([table.schema.field(job.partition_by)]), flavor="hive"),
+            basename_template=f"part-{index:05d}-{{i}}.parquet",
+            # Each chunk adds its own uniquely named files to the partition folders.
+            existing_data_behavior="overwrite_or_ignore",
+        )

@@ -1,0 +1,123 @@
+"""The batch engine plug point: abstract base, typed configs, one explicit registry dict.
+
+An engine receives a checked :class:`BatchJob` and writes parquet parts under
+``job.run_dir``; :func:`serving.batch.predict.predict_batch` does everything around it
+(schema check, hashing, counting the written rows, the manifest). Engines are looked up in
+:data:`ENGINES` by the config's ``type`` and imported only when used, so the embedded path
+never imports pyspark.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from serving.batch.inputs import InputFormat
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SCORE_COLUMN = "score"
+EngineName = Literal["embedded", "spark"]
+
+
+class EngineConfigBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbeddedEngineConfig(EngineConfigBase):
+    """In-process, chunked with pyarrow: memory bounded by one chunk (plus one row group)."""
+
+    type: Literal["embedded"] = "embedded"
+    chunk_rows: int = Field(default=50_000, ge=1)
+
+
+class SparkEngineConfig(EngineConfigBase):
+    """PySpark: ``local[N]`` on one machine, a cluster master URL in production."""
+
+    type: Literal["spark"] = "spark"
+    master: str = "local[2]"
+    # Rows per Arrow batch handed to the model inside each Spark task.
+    chunk_rows: int = Field(default=50_000, ge=1)
+    app_name: str = "mlops-batch-predict"
+    # Extra Spark settings (executor memory, S3 credentials provider, …).
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+EngineConfig = Annotated[EmbeddedEngineConfig | SparkEngineConfig, Field(discriminator="type")]
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """What an engine needs, already checked against the input and the serving schema."""
+
+    input_path: Path
+    input_format: InputFormat
+    input_columns: list[str]
+    # Arrow types from the parquet footer (empty for CSV, which is typed at read).
+    input_types: dict[str, pa.DataType]
+    serving_schema: dict[str, str]
+    # Non-feature input columns (id first), plus the partition column when it is a feature.
+    output_columns: list[str]
+    partition_by: str | None
+    run_dir: Path
+    model: Any
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.serving_schema)
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    rows_in: int
+    details: dict[str, Any]
+
+
+class BatchEngine(ABC):
+    """Scores ``job.input_path`` and writes ``job.output_columns`` + ``score`` under ``job.run_dir``."""
+
+    def __init__(self, config: EngineConfigBase) -> None:
+        self.config = config
+
+    @abstractmethod
+    def run(self, job: BatchJob) -> EngineResult: ...
+
+
+# type literal → engine class path; imported on use (the one place engines are declared).
+ENGINES: dict[str, str] = {
+    "embedded": "serving.batch.embedded.EmbeddedEngine",
+    "spark": "serving.batch.spark.SparkEngine",
+}
+
+
+def create_engine(config: EmbeddedEngineConfig | SparkEngineConfig) -> BatchEngine:
+    module, _, name = ENGINES[config.type].rpartition(".")
+    engine_cls = getattr(importlib.import_module(module), name)
+    engine: BatchEngine = engine_cls(config)
+    return engine
+
+
+def engine_config(
+    engine: str, *, chunk_rows: int = 50_000, spark_master: str = "local[2]"
+) -> EmbeddedEngineConfig | SparkEngineConfig:
+    """The config for an engine named on the command line or in a pipeline parameter."""
+    if engine == "embedded":
+        return EmbeddedEngineConfig(chunk_rows=chunk_rows)
+    if engine == "spark":
+        return SparkEngineConfig(master=spark_master, chunk_rows=chunk_rows)
+    from mlops.errors import ConfigError
+
+    raise ConfigError("batch", "engine", f"one of {', '.join(ENGINES)}, got {engine!r}")
+
+
+def score_frame(model: Any, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """The positive-class probability, exactly as ``model.predict_proba`` gives it in process."""
+    return np.asarray(model.predict_proba(frame[features])[:, 1], dtype=np.float64)

@@ -1,0 +1,74 @@
+"""The batch pipeline step: load a registered model by version or alias, score, apply retention."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mlops.config import PlatformConfig
+from mlops.errors import RegistryError
+from mlops.state import record_step
+from mlops.steps import registry_for
+from serving.batch.manifest import BatchManifest, apply_retention
+from serving.batch.predict import predict_batch
+
+
+def batch_predict_step(
+    *,
+    input_path: str,
+    output_root: str,
+    model_name: str,
+    model_ref: str,
+    engine: str,
+    platform_config: str,
+    run_dir: str = "",
+    id_column: str = "",
+    partition_by: str = "",
+    chunk_rows: int = 50_000,
+    spark_master: str = "local[2]",
+    keep_last: int = 0,
+    out_manifest: str = "",
+) -> BatchManifest:
+    """Score ``input_path`` with ``model_name`` at ``model_ref`` (``1.2.0``, ``champion``, ``challenger``).
+
+    ``platform_config`` is the validated config as JSON (as every pipeline step takes it);
+    empty strings mean "not given" (KFP parameters have no ``None``). With ``keep_last`` > 0
+    only the newest ``keep_last`` runs under ``output_root`` are kept once this one succeeded.
+    The manifest is also copied to ``out_manifest`` when given (the component's artifact).
+    """
+    config = PlatformConfig.model_validate_json(platform_config)
+    with record_step(run_dir, "batch_predict") as rec:
+        registry = registry_for(config)
+        info = registry.get(model_name, model_ref)
+        if not info.serving_schema:
+            raise RegistryError(f"{model_name} {info.semver} has no serving schema; it cannot score a batch")
+        manifest = predict_batch(
+            input_path,
+            output_root,
+            model=registry.load_model(info),
+            serving_schema=info.serving_schema,
+            engine=engine,  # type: ignore[arg-type]  # engine_config() rejects unknown names
+            model_name=model_name,
+            model_version=info.semver,
+            model_ref=model_ref,
+            chunk_rows=chunk_rows,
+            spark_master=spark_master,
+            id_column=id_column or None,
+            partition_by=partition_by or None,
+        )
+        deleted = apply_retention(Path(output_root), keep_last, current=manifest.output_dir) if keep_last > 0 else []
+        rec.figures.update(
+            model=model_name,
+            version=info.semver,
+            engine=manifest.engine,
+            rows=manifest.rows_out,
+            files=len(manifest.output_files),
+            seconds=manifest.duration_s,
+            runs_deleted=len(deleted),
+        )
+        if out_manifest:
+            Path(out_manifest).parent.mkdir(parents=True, exist_ok=True)
+            Path(out_manifest).write_text(
+                json.dumps({**json.loads(manifest.to_json()), "retention_deleted": [str(p) for p in deleted]}, indent=2)
+            )
+    return manifest
