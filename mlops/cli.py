@@ -30,6 +30,7 @@ models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 data_app = typer.Typer(help="Sample data.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 batch_app = typer.Typer(help="Batch inference.", no_args_is_help=True)
+shadow_app = typer.Typer(help="Shadow comparison of the challenger against the champion.", no_args_is_help=True)
 secrets_app = typer.Typer(help="Secrets in Vault: rotation audit and rotation.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 app.add_typer(runs_app, name="runs")
@@ -37,6 +38,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 app.add_typer(batch_app, name="batch")
+app.add_typer(shadow_app, name="shadow")
 app.add_typer(secrets_app, name="secrets")
 
 console = Console(highlight=False, soft_wrap=True)
@@ -335,13 +337,29 @@ def models_show(
 @models_app.command("promote")
 def models_promote(
     name: str,
-    version: str,
+    version: Annotated[str | None, typer.Argument(help="Version (default: the shadow report's challenger).")] = None,
     to: Annotated[str, typer.Option("--to", help="champion or challenger")] = "champion",
     force: Annotated[bool, typer.Option(help="Allow a version whose gates did not all pass.")] = False,
+    from_shadow_report: Annotated[
+        Path | None, typer.Option(help="shadow_report.json: promote only when its decision is 'promote'.")
+    ] = None,
     config_dir: ConfigDir = Path("config"),
     env: EnvOpt = "dev",
 ) -> None:
-    """Point an alias (champion/challenger) at a version."""
+    """Point an alias (champion/challenger) at a version, optionally as a shadow report decided."""
+    if from_shadow_report is not None:
+        try:
+            report = json.loads(from_shadow_report.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise MlopsError(f"{from_shadow_report}: not a readable shadow report ({exc})") from None
+        if report.get("decision") != "promote" and not force:
+            reasons = "; ".join(r for r in report.get("reasons", [])[:3])
+            raise MlopsError(f"shadow report decided {report.get('decision')!r}, not 'promote': {reasons}")
+        version = version or report.get("challenger_version")
+        if version != report.get("challenger_version"):
+            raise MlopsError(f"the shadow report judged {report.get('challenger_version')}, not {version}")
+    if version is None:
+        raise MlopsError("name a version, or pass --from-shadow-report")
     info = _registry(config_dir, env).set_alias(name, version, to, force=force)
     console.print(f"{name} {info.semver} is now {to}")
 
@@ -430,6 +448,55 @@ def secrets_rotate(
     resolver = SecretResolver.from_platform(platform)
     result = rotate_secret(target, _secrets_policy(config_dir), resolver.vault, create=create)
     console.print(f"rotated {result.path} (keys: {', '.join(result.keys)}) → version {result.version}")
+
+
+@app.command("serve")
+def serve(
+    model: Annotated[str, typer.Option(help="Registered model to serve (its champion).")] = "credit_risk",
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    shadow: Annotated[bool, typer.Option(help="Mirror requests to the challenger off the hot path.")] = True,
+    features: Annotated[bool, typer.Option(help="Fill missing features from the Feast online store.")] = True,
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
+) -> None:
+    """Serve the champion over HTTP (FastAPI), with the challenger in shadow."""
+    from serving.server import serve_command
+
+    serve_command(host, port, model, config_dir, env, shadow, features=features)
+
+
+@shadow_app.command("report")
+def shadow_report(
+    model: Annotated[str, typer.Option(help="Model whose shadow pairs to analyse.")] = "credit_risk",
+    out: Annotated[Path | None, typer.Option(help="Folder for shadow_report.json/.html.")] = None,
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help="Thresholds (default config/shadow.yaml).")
+    ] = None,
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
+) -> None:
+    """Agreement, score deltas, per-segment and latency comparison → promote / keep shadowing / reject."""
+    from mlops.config import ShadowPolicyConfig, load_model
+    from serving.shadow.report import report_from_store, write_report
+    from serving.shadow.store import comparison_store_path
+
+    platform = _platform(config_dir, env)
+    policy = load_model(policy_file or config_dir / "shadow.yaml", ShadowPolicyConfig)
+    layout = StateLayout(platform.state_dir)
+    report = report_from_store(comparison_store_path(layout.root, model), policy)
+    paths = write_report(report, out or layout.root / "shadow" / "reports" / model)
+    style = {"promote": "green", "keep_shadowing": "yellow", "reject": "red"}[report.decision]
+    console.print(
+        f"[bold {style}]{report.decision}[/]: {report.challenger_version} vs champion {report.champion_version}, "
+        f"{report.pairs} pairs"
+    )
+    for reason in report.reasons:
+        console.print(f"  - {reason}")
+    for label, path in paths.items():
+        console.print(f"  {label}: {path}")
+    if report.decision == "reject":
+        raise typer.Exit(EXIT_BLOCKED)
 
 
 @batch_app.command("predict")

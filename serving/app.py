@@ -1,0 +1,330 @@
+"""The online app: ``POST /predict``, ``POST /predict/batch``, probes, metrics, OpenAPI.
+
+    request ─▶ schema check (generated models) ─▶ features left out read from Feast by entity id
+            ─▶ champion scores ─▶ response (model, version, request id, score, label)
+                                 └▶ ShadowMirror.submit(): put_nowait, nothing awaited
+
+The handlers are plain ``def``: scoring is CPU-bound scikit-learn, so FastAPI runs it in its
+thread pool instead of blocking the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from serving.metrics import ServingMetrics
+from serving.models import LoadedModel
+from serving.schemas import (
+    MAX_BATCH_ROWS,
+    BatchPredictResponse,
+    PredictResponse,
+    RequestModels,
+    RowPrediction,
+    build_request_models,
+)
+
+if TYPE_CHECKING:
+    from feature_store.store import OnlineFeatureReader
+    from serving.shadow.mirror import ShadowMirror
+    from serving.shadow.store import ShadowPair
+
+log = logging.getLogger(__name__)
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+class FeatureStoreUnavailableError(Exception):
+    """The online store failed while a request needed features from it (answered with 503)."""
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class _Scorer:
+    """Everything a request needs, built once per app."""
+
+    def __init__(
+        self,
+        *,
+        champion: LoadedModel,
+        serving_schema: dict[str, str],
+        model_name: str,
+        models: RequestModels,
+        feature_reader: OnlineFeatureReader | None,
+        shadow: ShadowMirror | None,
+        metrics: ServingMetrics,
+        threshold: float,
+        segment_columns: Sequence[str],
+    ) -> None:
+        self.champion = champion
+        self.schema = serving_schema
+        self.model_name = model_name
+        self.models = models
+        self.reader = feature_reader
+        self.shadow = shadow
+        self.metrics = metrics
+        self.threshold = threshold
+        # The segment of a shadow pair: request-only segment fields, or features of that name.
+        self.segment_features = [c for c in segment_columns if c in serving_schema]
+
+    # ------------------------------------------------------------------ features
+    def features(self, rows: Sequence[BaseModel], *, batch: bool) -> list[dict[str, Any]]:
+        """Each row's feature values, gaps filled from the online store; 422 naming what is still missing."""
+        values = [self.models.feature_values(r) for r in rows]
+        needs = [i for i, v in enumerate(values) if any(_is_missing(x) for x in v.values())]
+        lookup = [i for i in needs if self.models.entity_id(rows[i]) is not None]
+        if self.reader is not None and lookup:
+            try:
+                stored = self.reader.frame([self.models.entity_id(rows[i]) for i in lookup])
+            except Exception as exc:  # Feast raises many types; any of them means "not now".
+                raise FeatureStoreUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+            for i, record in zip(lookup, stored.to_dict("records"), strict=True):
+                for column, value in values[i].items():
+                    stored_value = record.get(column)
+                    if _is_missing(value) and not _is_missing(stored_value):
+                        values[i][column] = stored_value  # request values win; only gaps are filled
+        errors = []
+        for i, v in enumerate(values):
+            has_id = self.models.entity_id(rows[i]) is not None
+            for column, value in v.items():
+                if _is_missing(value):
+                    if self.reader is None:
+                        why = "Field required"
+                    elif has_id:
+                        why = "Field required (the feature store has no value for this entity)"
+                    else:
+                        why = f"Field required (or send {self.models.entity_field!r} to read it from the feature store)"
+                    where = ("body", "rows", i, column) if batch else ("body", column)
+                    errors.append({"type": "missing", "loc": where, "msg": why, "input": None})
+        if errors:
+            raise RequestValidationError(errors)
+        return values
+
+    def frame(self, values: list[dict[str, Any]]) -> pd.DataFrame:
+        """The model's input, typed as in training: float64 numbers, object strings."""
+        return pd.DataFrame(
+            {
+                column: np.asarray([v[column] for v in values], dtype="float64" if kind == "number" else object)
+                for column, kind in self.schema.items()
+            }
+        )
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, rows: Sequence[BaseModel], request_id: str, *, batch: bool) -> tuple[np.ndarray, list[str | None]]:
+        """Champion scores of ``rows`` and their entity ids; the rows are then offered to the shadow."""
+        values = self.features(rows, batch=batch)
+        frame = self.frame(values)
+        start = time.perf_counter()
+        scores = self.champion.predict(frame)
+        elapsed = time.perf_counter() - start
+        self.metrics.prediction_latency.labels("champion").observe(elapsed)
+        self.metrics.predictions.labels("champion").inc(len(rows))
+        entity_ids = [None if (e := self.models.entity_id(r)) is None else str(e) for r in rows]
+        if self.shadow is not None:
+            segments = [self._segment(r, v) for r, v in zip(rows, values, strict=True)]
+            # A batch row's pair is named after the call's request id and the row's position.
+            ids = [f"{request_id}:{i}" for i in range(len(rows))] if batch else [request_id]
+            accepted = self.shadow.submit_many(
+                ids, frame, [float(s) for s in scores], elapsed * 1000.0, entity_ids, segments
+            )
+            if not accepted:
+                self.metrics.shadow_dropped.inc(len(rows))
+        return scores, entity_ids
+
+    def _segment(self, row: BaseModel, values: dict[str, Any]) -> dict[str, str]:
+        segment = {c: str(v) for c, v in self.models.segment_values(row).items() if v is not None}
+        segment.update({c: str(values[c]) for c in self.segment_features if not _is_missing(values[c])})
+        return segment
+
+
+def create_app(
+    *,
+    champion: LoadedModel,
+    challenger: LoadedModel | None = None,
+    serving_schema: dict[str, str],
+    model_name: str,
+    feature_reader: OnlineFeatureReader | None = None,
+    entity_column: str | None = None,
+    shadow: ShadowMirror | None,
+    segment_columns: Sequence[str] = (),
+    threshold: float = 0.5,
+    max_batch: int = MAX_BATCH_ROWS,
+) -> FastAPI:
+    """Build the serving app around loaded models.
+
+    ``serving_schema`` defines the request (normally the champion's). ``entity_column`` names
+    the request's entity id field (default ``entity_id``). With a ``feature_reader``, features
+    may be left out of a request and are read from the online store by entity id; features
+    given in the request win. ``shadow`` mirrors every scored row to the challenger; the caller
+    owns it (and closes it at shutdown). ``segment_columns`` (e.g. sensitive attributes) are
+    logged with shadow pairs; those that are not features are optional request fields that
+    never reach the model.
+    """
+    metrics = ServingMetrics()
+    entity_type: type[int] | type[str] | None = None
+    if feature_reader is not None:
+        entity_type = int if feature_reader.int_ids else str
+    models = build_request_models(
+        serving_schema,
+        model_name=model_name,
+        features_optional=feature_reader is not None,
+        entity_field=entity_column or "entity_id",
+        entity_type=entity_type,
+        segment_columns=list(segment_columns),
+        max_batch=max_batch,
+    )
+    metrics.model_info.labels("champion", model_name, champion.version).set(1)
+    if shadow is not None:
+        if not shadow.champion_version:
+            shadow.champion_version = champion.version
+        elif shadow.champion_version != champion.version:
+            raise ValueError(
+                f"shadow mirror logs champion {shadow.champion_version}, the app serves {champion.version}"
+            )
+        metrics.model_info.labels("challenger", model_name, shadow.challenger_version).set(1)
+
+        def on_pairs(pairs: list[ShadowPair]) -> None:
+            metrics.observe_shadow_call(pairs, sum(shadow.agrees(p) for p in pairs))
+
+        shadow.add_listener(on_pairs)
+    elif challenger is not None:
+        metrics.model_info.labels("challenger", model_name, challenger.version).set(1)
+    scorer = _Scorer(
+        champion=champion,
+        serving_schema=serving_schema,
+        model_name=model_name,
+        models=models,
+        feature_reader=feature_reader,
+        shadow=shadow,
+        metrics=metrics,
+        threshold=threshold,
+        segment_columns=segment_columns,
+    )
+
+    app = FastAPI(
+        title=f"{model_name} model",
+        version=champion.version,
+        description=(
+            f"Scores {model_name} (champion {champion.version}). Request fields follow the model's serving schema; "
+            "unknown fields are rejected."
+        ),
+    )
+    app.state.metrics = metrics
+    app.state.shadow = shadow
+    app.state.request_models = models
+
+    async def on_invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        metrics.errors.labels(request.url.path, "validation").inc()
+        response = await request_validation_exception_handler(request, exc)
+        response.headers[REQUEST_ID_HEADER] = str(uuid.uuid4())
+        return response
+
+    app.add_exception_handler(RequestValidationError, on_invalid)
+
+    def failure(endpoint: str, request_id: str, exc: Exception) -> JSONResponse:
+        if isinstance(exc, FeatureStoreUnavailableError):
+            metrics.errors.labels(endpoint, "unavailable").inc()
+            log.warning("request %s: feature store unavailable: %s", request_id, exc)
+            status, detail = 503, "feature store unavailable"
+        else:
+            metrics.errors.labels(endpoint, "internal").inc()
+            log.exception("request %s failed", request_id)
+            status, detail = 500, "internal error"
+        return JSONResponse(
+            {"detail": detail, "request_id": request_id}, status_code=status, headers={REQUEST_ID_HEADER: request_id}
+        )
+
+    def predict(body: BaseModel, response: Response) -> PredictResponse | JSONResponse:
+        start = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        try:
+            scores, entity_ids = scorer.score([body], request_id, batch=False)
+        except RequestValidationError:
+            raise
+        except Exception as exc:
+            return failure("/predict", request_id, exc)
+        score = float(scores[0])
+        response.headers[REQUEST_ID_HEADER] = request_id
+        metrics.request_latency.labels("/predict").observe(time.perf_counter() - start)
+        return PredictResponse(
+            model_name=model_name,
+            model_version=champion.version,
+            request_id=request_id,
+            entity_id=entity_ids[0],
+            score=score,
+            label=int(score >= threshold),
+        )
+
+    def predict_batch(body: BaseModel, response: Response) -> BatchPredictResponse | JSONResponse:
+        start = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        try:
+            scores, entity_ids = scorer.score(models.rows(body), request_id, batch=True)
+        except RequestValidationError:
+            raise
+        except Exception as exc:
+            return failure("/predict/batch", request_id, exc)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        metrics.request_latency.labels("/predict/batch").observe(time.perf_counter() - start)
+        return BatchPredictResponse(
+            model_name=model_name,
+            model_version=champion.version,
+            request_id=request_id,
+            predictions=[
+                RowPrediction(entity_id=e, score=float(s), label=int(s >= threshold))
+                for e, s in zip(entity_ids, scores, strict=True)
+            ],
+        )
+
+    # The body types exist only now, so they are set on the handlers before FastAPI reads them
+    # (a string annotation naming a local variable could not be resolved).
+    predict.__annotations__["body"] = models.row
+    predict_batch.__annotations__["body"] = models.batch
+    unavailable: dict[int | str, dict[str, Any]] = {503: {"description": "feature store unavailable"}}
+    app.post("/predict", response_model=PredictResponse, responses=unavailable)(predict)
+    app.post("/predict/batch", response_model=BatchPredictResponse, responses=unavailable)(predict_batch)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process is alive (says nothing about the model or the feature store)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "not ready"}})
+    def readyz() -> JSONResponse:
+        """Ready when the champion is loaded and, if configured, the online store answers."""
+        checks: dict[str, str] = {"model": f"{model_name} {champion.version}"}
+        ready = champion.model is not None
+        if feature_reader is not None:
+            try:
+                # An id that never exists: the answer is all nulls, but getting one proves the store reads.
+                feature_reader.row(0 if feature_reader.int_ids else "__readyz__")
+                checks["feature_store"] = "ok"
+            except Exception as exc:
+                ready = False
+                checks["feature_store"] = f"unavailable: {type(exc).__name__}"
+        if shadow is not None:
+            checks["shadow"] = "closed" if shadow.closed else f"challenger {shadow.challenger_version}"
+        return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    return app
+
+
+__all__ = ["REQUEST_ID_HEADER", "FeatureStoreUnavailableError", "create_app"]

@@ -1,0 +1,146 @@
+"""Request and response models, generated from a model version's serving schema.
+
+The serving schema (``{column: "number" | "string"}``, a tag on every registered version) is
+the one description of what a model reads; the request models are built from it at start-up
+so the OpenAPI document, the validation and the model always agree. Unknown fields are
+rejected. Numbers are strict (a JSON string or boolean is not a number).
+
+Feature columns become fields under their own names (JSON aliases: a column called ``json``
+or ``model_config`` must not collide with pydantic's own attributes).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+FeatureKind = Literal["number", "string"]
+MAX_BATCH_ROWS = 1000
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str
+    model_version: str
+    request_id: str
+    entity_id: str | None = None
+    score: float = Field(description="probability of the positive class")
+    label: int = Field(description="1 when score >= the serving threshold, else 0")
+
+
+class RowPrediction(BaseModel):
+    entity_id: str | None = None
+    score: float
+    label: int
+
+
+class BatchPredictResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str
+    model_version: str
+    request_id: str
+    predictions: list[RowPrediction]
+
+
+@dataclass(frozen=True)
+class RequestModels:
+    """The generated models and how to read a validated row back as ``{column: value}``."""
+
+    row: type[BaseModel]
+    batch: type[BaseModel]
+    # column -> attribute name on ``row`` (features first, then segment columns)
+    features: dict[str, str]
+    segments: dict[str, str]
+    entity_field: str
+    max_batch: int
+
+    def feature_values(self, row: BaseModel) -> dict[str, Any]:
+        return {column: getattr(row, attr) for column, attr in self.features.items()}
+
+    def segment_values(self, row: BaseModel) -> dict[str, Any]:
+        return {column: getattr(row, attr) for column, attr in self.segments.items()}
+
+    def entity_id(self, row: BaseModel) -> Any:
+        return row.__dict__["entity_id_"]  # a generated field, unknown to the type checker
+
+    def rows(self, batch: BaseModel) -> list[BaseModel]:
+        return list(batch.__dict__["rows"])
+
+
+def _class_name(model_name: str, suffix: str) -> str:
+    words = re.split(r"[^0-9A-Za-z]+", model_name)
+    return "".join(w[:1].upper() + w[1:] for w in words if w) + suffix
+
+
+def build_request_models(
+    serving_schema: dict[str, str],
+    *,
+    model_name: str,
+    features_optional: bool = False,
+    entity_field: str = "entity_id",
+    entity_type: type[int] | type[str] | None = None,
+    segment_columns: list[str] | None = None,
+    max_batch: int = MAX_BATCH_ROWS,
+) -> RequestModels:
+    """Build the ``/predict`` row model and the ``/predict/batch`` model for ``serving_schema``.
+
+    ``features_optional``: features may be left out (a feature store can fill them by entity
+    id; the app rejects whatever is still missing). ``entity_type``: the feature store's id
+    type (None: any string or integer). ``segment_columns`` that are not features become
+    optional string fields, logged with shadow pairs for per-segment comparison and never
+    given to the model.
+    """
+    if not serving_schema:
+        raise ValueError(f"model {model_name!r} has no serving schema")
+    bad = {c: k for c, k in serving_schema.items() if k not in ("number", "string")}
+    if bad:
+        raise ValueError(f"serving schema kinds must be 'number' or 'string', got {bad}")
+    if entity_field in serving_schema:
+        raise ValueError(f"feature {entity_field!r} clashes with the request's entity id field")
+    fields: dict[str, Any] = {}
+    features: dict[str, str] = {}
+    for i, (column, kind) in enumerate(serving_schema.items()):
+        attr = f"feature_{i}"
+        base: Any = Annotated[float, Field(strict=True, allow_inf_nan=False)] if kind == "number" else str
+        if features_optional:
+            fields[attr] = (base | None, Field(default=None, alias=column))
+        else:
+            fields[attr] = (base, Field(alias=column))
+        features[column] = attr
+    segments: dict[str, str] = {}
+    for i, column in enumerate(c for c in dict.fromkeys(segment_columns or []) if c not in serving_schema):
+        if column == entity_field:
+            raise ValueError(f"segment column {column!r} clashes with the request's entity id field")
+        attr = f"segment_{i}"
+        fields[attr] = (str | None, Field(default=None, alias=column, description="segment, not a model input"))
+        segments[column] = attr
+    id_type: Any = entity_type if entity_type is not None else int | str
+    fields["entity_id_"] = (
+        id_type | None,
+        Field(
+            default=None, alias=entity_field, description="entity id: features left out are read from the feature store"
+        ),
+    )
+    config = ConfigDict(extra="forbid", populate_by_name=False)
+    row = create_model(_class_name(model_name, "PredictRequest"), __config__=config, **fields)
+    batch = create_model(
+        _class_name(model_name, "BatchPredictRequest"),
+        __config__=config,
+        rows=(list[row], Field(min_length=1, max_length=max_batch)),
+    )
+    return RequestModels(row, batch, features, segments, entity_field, max_batch)
+
+
+__all__ = [
+    "MAX_BATCH_ROWS",
+    "BatchPredictResponse",
+    "PredictResponse",
+    "RequestModels",
+    "RowPrediction",
+    "build_request_models",
+]

@@ -1,0 +1,145 @@
+"""What ``mlops serve`` runs: load the platform config, the models and the feature reader, then uvicorn.
+
+build_app(platform, model, shadow=...)  the app exactly as served, plus its mirror (tests and
+                                        benchmarks use it without a server)
+serve_command(host, port, model, config_dir, env, shadow)   builds it and serves until stopped
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from mlops.config import PlatformConfig
+    from serving.models import LoadedModels
+    from serving.shadow.mirror import ShadowMirror
+
+# uvicorn configures this logger, so start-up lines appear beside its own.
+log = logging.getLogger("uvicorn.error")
+
+
+@dataclass
+class ServingApp:
+    app: FastAPI
+    models: LoadedModels
+    shadow: ShadowMirror | None
+    comparison_store: Path | None
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what the mirror still holds (call at shutdown)."""
+        if self.shadow is not None:
+            self.shadow.close(timeout)
+
+
+def build_app(
+    platform: PlatformConfig,
+    model: str,
+    *,
+    shadow: bool,
+    features: bool = True,
+    shadow_timeout_s: float = 0.5,
+    shadow_queue_size: int = 1000,
+) -> ServingApp:
+    """The serving app of ``model``: champion from the registry, challenger mirrored when ``shadow``.
+
+    With ``features``, requests may leave out features the Feast online store holds for their
+    entity (the feature view named after the model's dataset must exist: ``mlops run training``
+    builds it). Shadow pairs go to ``<state>/shadow/<model>.sqlite``, segmented by the dataset's
+    sensitive attributes as recorded in the champion's lineage.
+    """
+    from mlops.state import StateLayout
+    from mlops.steps import registry_for
+    from serving.app import create_app
+    from serving.models import load_models
+
+    registry = registry_for(platform)
+    loaded = load_models(registry, model, shadow=shadow)
+    champion = loaded.champion
+
+    reader = None
+    if features:
+        from feature_store.store import OnlineFeatureReader
+
+        reader = OnlineFeatureReader(
+            name=model, state_dir=StateLayout(platform.state_dir).feast, config=platform.features
+        )
+
+    segments: list[str] = []
+    if champion.info is not None:
+        try:
+            segments = list(registry.lineage(champion.info).get("roles", {}).get("sensitive", []))
+        except Exception as exc:  # a version registered without lineage still serves, unsegmented
+            log.warning("no lineage for %s %s (%s): shadow pairs carry no segment", model, champion.version, exc)
+
+    mirror = None
+    store_path = None
+    if shadow and loaded.challenger is None:
+        log.warning("shadow mode: %s has no challenger; serving the champion alone", model)
+    elif loaded.challenger is not None:
+        from serving.shadow.mirror import ShadowMirror
+        from serving.shadow.store import ComparisonStore, comparison_store_path
+
+        store_path = comparison_store_path(platform.state_dir, model)
+        mirror = ShadowMirror(
+            loaded.challenger.predict,
+            ComparisonStore(store_path),
+            challenger_version=loaded.challenger.version,
+            champion_version=champion.version,
+            queue_size=shadow_queue_size,
+            timeout_s=shadow_timeout_s,
+        )
+    app = create_app(
+        champion=champion,
+        challenger=loaded.challenger,
+        serving_schema=champion.serving_schema,
+        model_name=model,
+        feature_reader=reader,
+        shadow=mirror,
+        segment_columns=segments,
+    )
+    return ServingApp(app, loaded, mirror, store_path)
+
+
+def serve_command(
+    host: str,
+    port: int,
+    model: str,
+    config_dir: Path,
+    env: str,
+    shadow: bool,
+    *,
+    features: bool = True,
+) -> None:
+    """Serve ``model``'s champion (and mirror its challenger when ``shadow``) until interrupted.
+
+    Raises the platform's errors (ConfigError, RegistryError, FeatureStoreError) before
+    binding, for the CLI to print.
+    """
+    import uvicorn
+
+    from mlops.config import load_platform_config
+
+    platform = load_platform_config(config_dir, env)
+    serving = build_app(platform, model, shadow=shadow, features=features)
+    champion = serving.models.champion
+    log.info("serving %s %s on http://%s:%d (OpenAPI at /docs)", model, champion.version, host, port)
+    if serving.shadow is not None:
+        log.info(
+            "shadow: challenger %s, pairs logged to %s", serving.shadow.challenger_version, serving.comparison_store
+        )
+    # One process: the mirror's queue and worker live in it (several workers would each need their own).
+    server = uvicorn.Server(uvicorn.Config(serving.app, host=host, port=port, log_level="info", access_log=False))
+    try:
+        server.run()
+    finally:
+        serving.close()
+        if serving.shadow is not None:
+            log.info("shadow: %s", serving.shadow.stats())
+
+
+__all__ = ["ServingApp", "build_app", "serve_command"]

@@ -1,0 +1,243 @@
+"""The app as ``mlops serve`` builds it: models from a real MLflow registry (SQLite), features from a
+real Feast store (SQLite online store) in a temporary state folder, shadow pairs in SQLite."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from feature_store.store import build_training_set
+from mlops.config import FeatureConfig, ModelConfig, PlatformConfig
+from mlops.errors import FeatureStoreError, RegistryError
+from mlops.modeling import FeatureSchema, build_pipeline
+from mlops.registry import ModelRegistry
+from mlops.sample_data import generate_credit_risk
+from mlops.state import StateLayout
+from serving.app import create_app
+from serving.models import LoadedModel, load_models
+from serving.server import ServingApp, build_app
+from serving.shadow import ComparisonStore, comparison_store_path
+
+SCHEMA = FeatureSchema(
+    numeric=("income", "loan_amount", "loan_term_months", "credit_score", "debt_to_income", "late_payments_12m"),
+    categorical=("employment_type", "home_ownership", "loan_purpose", "region"),
+)
+NAME = "credit_risk"
+ID = "applicant_id"
+
+
+@dataclass
+class Platform:
+    config: PlatformConfig
+    registry: ModelRegistry
+    data: pd.DataFrame
+
+
+def register(registry: ModelRegistry, model: Any, fingerprint: str, schema: dict[str, str] | None = None) -> str:
+    info = registry.register(
+        NAME,
+        model,
+        serving_schema=schema or SCHEMA.to_dict(),
+        schema_hash="s1",
+        training_fingerprint=fingerprint,
+        params={},
+        metrics={"roc_auc": 0.7},
+        gates={"evaluation": True, "fairness": True},
+        lineage={"roles": {"sensitive": ["sex", "age_band"]}},
+    )
+    return info.semver
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    """Feast holds every applicant's features; 1.0.0 is champion, 1.1.0 (another family) challenger."""
+    state = tmp_path_factory.mktemp("serve") / ".mlops"
+    config = PlatformConfig(state_dir=state, features=FeatureConfig(online_window_days=None))
+    data = generate_credit_risk(2000)
+    build_training_set(
+        data,
+        name=NAME,
+        entity_column=ID,
+        timestamp_column="application_ts",
+        feature_columns=SCHEMA.columns,
+        carry_columns=["defaulted", "sex", "age_band"],
+        state_dir=StateLayout(state).feast,
+        config=config.features,
+    )
+    registry = ModelRegistry.local(StateLayout(state).registry)
+    x, y = data[SCHEMA.columns], data["defaulted"]
+    champion = build_pipeline(ModelConfig(params={"max_iter": 40}), SCHEMA).fit(x, y)
+    challenger = build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(x, y)
+    registry.set_alias(NAME, register(registry, champion, "f1"), "champion")
+    registry.set_alias(NAME, register(registry, challenger, "f2"), "challenger")
+    return Platform(config, registry, data.set_index(ID))
+
+
+@pytest.fixture(scope="module")
+def serving(platform: Platform) -> Iterator[ServingApp]:
+    app = build_app(platform.config, NAME, shadow=True)
+    yield app
+    app.close()
+
+
+def expected(model: LoadedModel, rows: pd.DataFrame) -> np.ndarray:
+    return np.asarray(model.model.predict_proba(rows[SCHEMA.columns])[:, 1])
+
+
+def test_loads_champion_and_challenger(platform: Platform) -> None:
+    loaded = load_models(platform.registry, NAME, shadow=True)
+    assert (loaded.champion.version, loaded.challenger and loaded.challenger.version) == ("1.0.0", "1.1.0")
+    assert loaded.champion.serving_schema == SCHEMA.to_dict()
+    assert load_models(platform.registry, NAME, shadow=False).challenger is None
+    with pytest.raises(RegistryError, match="no champion version to serve"):
+        load_models(platform.registry, "no_such_model", shadow=False)
+
+
+def test_entity_id_alone_is_scored_with_the_stored_features(serving: ServingApp, platform: Platform) -> None:
+    client = TestClient(serving.app)
+    ids = ["APP-0000005", "APP-0001234"]
+    for entity in ids:
+        response = client.post("/predict", json={"entity_id": entity})
+        assert response.status_code == 200, response.text
+        out = response.json()
+        assert out["entity_id"] == entity
+        assert out["score"] == pytest.approx(
+            expected(serving.models.champion, platform.data.loc[[entity]])[0], abs=1e-12
+        )
+    # Request values win over stored ones.
+    override = platform.data.loc[[ids[0]]].assign(credit_score=350.0, region="north")
+    got = client.post("/predict", json={"entity_id": ids[0], "credit_score": 350, "region": "north"}).json()
+    assert got["score"] == pytest.approx(expected(serving.models.champion, override)[0], abs=1e-12)
+    assert got["score"] != pytest.approx(expected(serving.models.champion, platform.data.loc[[ids[0]]])[0])
+    # Batch: entity-only rows and full rows together.
+    full = {c: platform.data.loc["APP-0000042", c] for c in SCHEMA.columns}
+    full = {k: v.item() if isinstance(v, np.generic) else v for k, v in full.items()}
+    batch = client.post("/predict/batch", json={"rows": [{"entity_id": ids[1]}, full]}).json()
+    np.testing.assert_allclose(
+        [p["score"] for p in batch["predictions"]],
+        expected(serving.models.champion, platform.data.loc[[ids[1], "APP-0000042"]]),
+        atol=1e-12,
+    )
+
+
+def test_features_nobody_can_supply_are_422(serving: ServingApp) -> None:
+    client = TestClient(serving.app)
+    unknown = client.post("/predict", json={"entity_id": "APP-9999999", "income": 50000.0})
+    assert unknown.status_code == 422
+    errors = unknown.json()["detail"]
+    assert sorted(e["loc"][1] for e in errors) == sorted(c for c in SCHEMA.columns if c != "income")
+    assert all(e["type"] == "missing" and "feature store has no value" in e["msg"] for e in errors)
+    no_id = client.post("/predict", json={"income": 50000.0}).json()["detail"]
+    assert len(no_id) == len(SCHEMA.columns) - 1
+    assert "entity_id" in no_id[0]["msg"]
+    # The store's ids are strings: a number is a type error, not a lookup.
+    assert client.post("/predict", json={"entity_id": 5}).status_code == 422
+
+
+def test_ready_and_shadow_pairs_reach_the_store(serving: ServingApp, platform: Platform) -> None:
+    client = TestClient(serving.app)
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "model": "credit_risk 1.0.0",
+        "feature_store": "ok",
+        "shadow": "challenger 1.1.0",
+    }
+    out = client.post("/predict", json={"entity_id": "APP-0000007", "sex": "female", "age_band": "26-35"}).json()
+    assert serving.comparison_store == comparison_store_path(platform.config.state_dir, NAME)
+    deadline = time.monotonic() + 5
+    store = ComparisonStore(serving.comparison_store)
+    while time.monotonic() < deadline and out["request_id"] not in set(store.read()["request_id"]):
+        time.sleep(0.05)
+    pair = store.read().set_index("request_id").loc[out["request_id"]]
+    assert (pair["champion_version"], pair["challenger_version"]) == ("1.0.0", "1.1.0")
+    assert pair["segment"] == {"sex": "female", "age_band": "26-35"}
+    assert pair["entity_id"] == "APP-0000007"
+    challenger = serving.models.challenger
+    assert challenger is not None
+    assert pair["challenger_score"] == pytest.approx(expected(challenger, platform.data.loc[["APP-0000007"]])[0])
+
+
+class DownReader:
+    """An online store that stopped answering (Redis gone, SQLite file locked)."""
+
+    int_ids = False
+
+    def row(self, entity_id: Any) -> dict[str, Any]:
+        raise ConnectionError("online store unreachable")
+
+    def frame(self, entity_ids: Any) -> pd.DataFrame:
+        raise ConnectionError("online store unreachable")
+
+
+def test_down_feature_store_is_503_never_500(serving: ServingApp, platform: Platform) -> None:
+    champion = serving.models.champion
+    app = create_app(
+        champion=champion,
+        serving_schema=champion.serving_schema,
+        model_name=NAME,
+        feature_reader=DownReader(),  # type: ignore[arg-type]
+        shadow=None,
+    )
+    client = TestClient(app)
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["feature_store"] == "unavailable: ConnectionError"
+    needs_store = client.post("/predict", json={"entity_id": "APP-0000005"})
+    assert needs_store.status_code == 503
+    assert needs_store.json()["detail"] == "feature store unavailable"
+    # A request carrying every feature does not touch the store, so it still succeeds.
+    full = {c: platform.data.loc["APP-0000005", c] for c in SCHEMA.columns}
+    full = {k: v.item() if isinstance(v, np.generic) else v for k, v in full.items()}
+    assert client.post("/predict", json={**full, "entity_id": "APP-0000005"}).status_code == 200
+
+
+def test_no_champion_or_no_feature_view_fails_before_serving(platform: Platform, tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="no champion"):
+        build_app(platform.config, "no_such_model", shadow=False)
+    # The same registry (its artifacts stay where they are) beside an empty feature store.
+    state = tmp_path / ".mlops"
+    shutil.copytree(StateLayout(platform.config.state_dir).registry, StateLayout(state).registry)
+    bare = platform.config.model_copy(update={"state_dir": state})
+    with pytest.raises(FeatureStoreError, match="no feature view 'credit_risk_features'"):
+        build_app(bare, NAME, shadow=False)
+    served = build_app(bare, NAME, shadow=False, features=False)
+    assert served.shadow is None
+    assert TestClient(served.app).post("/predict", json={"entity_id": "APP-0000005"}).status_code == 422
+
+
+def test_serves_over_real_http_on_loopback(serving: ServingApp) -> None:
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(serving.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+        response = httpx.post(f"{base}/predict", json={"entity_id": "APP-0000005"})
+        assert response.status_code == 200
+        assert response.headers["x-request-id"] == response.json()["request_id"]
+    finally:
+        server.should_exit = True
+        thread.join(10)

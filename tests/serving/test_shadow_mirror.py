@@ -1,0 +1,278 @@
+"""The shadow mirror and its comparison store, without HTTP: queueing, timeouts, errors, drops, drain."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.shadow import ComparisonStore, ShadowMirror, ShadowPair
+from serving.shadow.mirror import ChallengerPredict
+from serving.shadow.store import COLUMNS
+
+
+def rows(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"x": np.linspace(0.0, 1.0, n)})
+
+
+def echo(df: pd.DataFrame) -> np.ndarray:
+    """A challenger that scores each row with its own ``x``."""
+    return df["x"].to_numpy(dtype="float64")
+
+
+def sleeper(seconds: float) -> ChallengerPredict:
+    def predict(df: pd.DataFrame) -> np.ndarray:
+        time.sleep(seconds)
+        return echo(df)
+
+    return predict
+
+
+def submit_rows(mirror: ShadowMirror, n: int) -> list[bool]:
+    frame = rows(n)
+    return [
+        mirror.submit(f"r{i}", frame.iloc[[i]], 0.9 if i % 2 else 0.1, 1.5, f"e{i}", {"sex": "f" if i % 3 else "m"})
+        for i in range(n)
+    ]
+
+
+def pair(request_id: str, ts: float, **over: object) -> ShadowPair:
+    base: dict[str, object] = {
+        "request_id": request_id,
+        "ts": ts,
+        "entity_id": "APP-1",
+        "segment": {"sex": "female", "age_band": "26-35"},
+        "champion_version": "1.0.0",
+        "challenger_version": "1.1.0",
+        "champion_score": 0.25,
+        "challenger_score": 0.75,
+        "champion_latency_ms": 2.0,
+        "challenger_latency_ms": 3.5,
+        "challenger_error": None,
+    }
+    base.update(over)
+    return ShadowPair(**base)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- store
+def test_store_round_trips_pairs_and_filters_by_time(tmp_path: Path) -> None:
+    store = ComparisonStore(tmp_path / "shadow" / "m.sqlite")
+    failed = pair(
+        "b",
+        20.0,
+        entity_id=None,
+        segment={},
+        challenger_score=None,
+        challenger_latency_ms=None,
+        challenger_error="timeout after 0.5s",
+    )
+    store.append([pair("a", 10.0), failed])
+    store.append([])
+    # Another instance (as the report opens it) sees the same rows.
+    frame = ComparisonStore(tmp_path / "shadow" / "m.sqlite").read()
+    assert list(frame.columns) == list(COLUMNS)
+    assert frame["request_id"].tolist() == ["a", "b"]
+    assert frame.loc[0, "segment"] == {"sex": "female", "age_band": "26-35"}
+    assert frame.loc[1, "segment"] == {}
+    assert frame.loc[1, "entity_id"] is None
+    assert frame["challenger_score"].isna().tolist() == [False, True]
+    assert frame["challenger_score"].dtype == "float64"
+    assert frame.loc[1, "challenger_error"] == "timeout after 0.5s"
+    assert store.read(since=15.0)["request_id"].tolist() == ["b"]
+    assert store.count() == 2
+    with sqlite3.connect(tmp_path / "shadow" / "m.sqlite") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT segment FROM shadow_pairs WHERE request_id='a'").fetchone()[0] == (
+            '{"age_band": "26-35", "sex": "female"}'
+        )
+
+
+def test_empty_store_reads_an_empty_frame_with_every_column(tmp_path: Path) -> None:
+    frame = ComparisonStore(tmp_path / "s.sqlite").read()
+    assert frame.empty
+    assert list(frame.columns) == list(COLUMNS)
+
+
+# --------------------------------------------------------------------------- mirror
+def test_healthy_challenger_compares_every_mirrored_row(tmp_path: Path) -> None:
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(echo, store, challenger_version="2.0.0", champion_version="1.0.0", batch_flush=7)
+    assert all(submit_rows(mirror, 200))
+    assert mirror.close(timeout=10.0)
+    stats = mirror.stats()
+    assert stats["submitted"] == 200
+    assert stats["compared"] == 200
+    assert stats["dropped"] == stats["errors"] == stats["timeouts"] == 0
+    assert store.count() == 200
+    frame = store.read().set_index("request_id")
+    expected = rows(200)["x"].to_numpy()
+    np.testing.assert_allclose(frame.loc[[f"r{i}" for i in range(200)], "challenger_score"].to_numpy(), expected)
+    assert set(frame["champion_version"]) == {"1.0.0"}
+    assert set(frame["challenger_version"]) == {"2.0.0"}
+    assert frame.loc["r3", "segment"] == {"sex": "m"}
+    assert frame.loc["r3", "entity_id"] == "e3"
+    assert frame["challenger_error"].isna().all()
+    # Agreement at 0.5: champion says 1 on odd rows; the challenger says 1 where x >= 0.5.
+    agree = sum((i % 2 == 1) == (expected[i] >= 0.5) for i in range(200))
+    assert stats["agreed"] == agree
+    # Closed: further mirrors are refused and counted, not queued.
+    assert submit_rows(mirror, 1) == [False]
+    assert mirror.stats()["dropped"] == 1
+
+
+def test_failing_challenger_records_the_error(tmp_path: Path) -> None:
+    def broken(df: pd.DataFrame) -> np.ndarray:
+        raise RuntimeError("challenger exploded")
+
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(broken, store, challenger_version="2.0.0")
+    submit_rows(mirror, 5)
+    assert mirror.close(timeout=5.0)
+    assert mirror.stats()["errors"] == 5
+    assert mirror.stats()["compared"] == 0
+    frame = store.read()
+    assert len(frame) == 5
+    assert frame["challenger_score"].isna().all()
+    assert set(frame["challenger_error"]) == {"RuntimeError: challenger exploded"}
+
+
+def test_wrong_shaped_answer_is_an_error_not_a_score(tmp_path: Path) -> None:
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(lambda df: np.zeros(len(df) + 1), store, challenger_version="2.0.0")
+    submit_rows(mirror, 2)
+    mirror.close(timeout=5.0)
+    assert mirror.stats()["errors"] == 2
+    assert store.read()["challenger_error"].str.startswith("ValueError: challenger returned shape").all()
+
+
+def test_slow_challenger_times_out_without_blocking_submit(tmp_path: Path) -> None:
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(sleeper(1.0), store, challenger_version="2.0.0", timeout_s=0.2)
+    start = time.perf_counter()
+    assert all(submit_rows(mirror, 4))
+    assert time.perf_counter() - start < 0.1  # four 1 s calls are not waited for
+    assert mirror.close(timeout=10.0)
+    stats = mirror.stats()
+    assert stats["timeouts"] == 4
+    assert stats["compared"] == 0
+    frame = store.read()
+    assert set(frame["challenger_error"]) == {"timeout after 0.2s"}
+    assert frame["challenger_latency_ms"].isna().all()
+    assert (frame["champion_latency_ms"] == 1.5).all()
+
+
+def test_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(sleeper(0.3), store, challenger_version="2.0.0", queue_size=2, timeout_s=1.0)
+    durations = []
+    accepted = []
+    frame = rows(1)
+    for i in range(50):
+        start = time.perf_counter()
+        accepted.append(mirror.submit(f"r{i}", frame, 0.5, 1.0, None, {}))
+        durations.append(time.perf_counter() - start)
+    assert max(durations) < 0.05
+    stats = mirror.stats()
+    assert stats["submitted"] + stats["dropped"] == 50
+    assert stats["dropped"] == accepted.count(False) >= 45
+    mirror.close(timeout=5.0)
+    assert store.count() == stats["submitted"]
+
+
+def test_close_abandons_what_it_has_no_time_for(tmp_path: Path) -> None:
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(sleeper(0.2), store, challenger_version="2.0.0", timeout_s=1.0, max_in_flight=1)
+    submit_rows(mirror, 30)  # ~6 s of challenger work
+    start = time.perf_counter()
+    assert mirror.close(timeout=0.5)
+    assert time.perf_counter() - start < 3.0
+    stats = mirror.stats()
+    assert stats["abandoned"] > 0
+    assert stats["compared"] + stats["abandoned"] == 30
+    assert store.count() == stats["compared"]
+
+
+def test_hung_challenger_does_not_hold_close(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def hung(df: pd.DataFrame) -> np.ndarray:
+        release.wait(30)
+        return echo(df)
+
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(hung, store, challenger_version="2.0.0", timeout_s=0.2, max_in_flight=2)
+    submit_rows(mirror, 3)
+    start = time.perf_counter()
+    assert mirror.close(timeout=5.0)
+    assert time.perf_counter() - start < 3.0
+    assert mirror.stats()["timeouts"] == 3
+    assert store.count() == 3
+    release.set()
+
+
+class FlakyStore(ComparisonStore):
+    """Fails its first write (a locked or full disk), then works."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.failures = 1
+
+    def append(self, pairs: Sequence[ShadowPair]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database is locked")
+        super().append(pairs)
+
+
+def test_store_and_listener_failures_do_not_stop_the_worker(tmp_path: Path) -> None:
+    store = FlakyStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(echo, store, challenger_version="2.0.0", batch_flush=1)
+    seen: list[int] = []
+
+    def bad_listener(pairs: list[ShadowPair]) -> None:
+        raise KeyError("metrics broke")
+
+    mirror.add_listener(bad_listener)
+    mirror.add_listener(lambda pairs: seen.append(len(pairs)))
+    submit_rows(mirror, 1)
+    time.sleep(0.5)  # the first write fails while nothing else is queued
+    submit_rows(mirror, 3)
+    assert mirror.close(timeout=5.0)
+    stats = mirror.stats()
+    assert stats["compared"] == 4
+    assert stats["store_errors"] == 1
+    assert store.count() == 3
+    assert seen == [1, 1, 1, 1]
+
+
+def test_batch_submission_is_one_challenger_call(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def counting(df: pd.DataFrame) -> np.ndarray:
+        calls.append(len(df))
+        return echo(df)
+
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(counting, store, challenger_version="2.0.0")
+    ok = mirror.submit_many(["q:0", "q:1", "q:2"], rows(3), [0.1, 0.2, 0.3], 4.0, ["a", None, "c"], [{}, {}, {}])
+    assert ok
+    mirror.close(timeout=5.0)
+    assert calls == [3]
+    frame = store.read().set_index("request_id")
+    assert frame.loc["q:2", "champion_score"] == pytest.approx(0.3)
+    assert frame.loc["q:1", "entity_id"] is None
+    assert frame["challenger_latency_ms"].nunique() == 1  # a whole-call latency, like the champion's
+
+
+def test_invalid_settings_are_rejected(tmp_path: Path) -> None:
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    with pytest.raises(ValueError, match="at least 1"):
+        ShadowMirror(echo, store, challenger_version="2.0.0", queue_size=0)
+    with pytest.raises(ValueError, match="positive"):
+        ShadowMirror(echo, store, challenger_version="2.0.0", timeout_s=0)
