@@ -11,7 +11,7 @@ STATE := .mlops
 HASH_KEY := $(STATE)/secrets/pii-hash-key
 PACKAGES := mlops components pipelines data_quality feature_store model_governance privacy serving
 
-.PHONY: help install run test lint typecheck unit e2e bench compile validate-config clean
+.PHONY: help install run test lint bench loadtest compile validate-config clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench: install  ## Benchmarks → bench-results/*.json
 	$(BIN)/python performance/benchmarks/feast_store.py --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
 	$(BIN)/python performance/benchmarks/batch.py --rows 200000 --out bench-results/batch.json
 	$(BIN)/python performance/benchmarks/pipeline.py --out bench-results/pipeline.json
+
+loadtest: install $(HASH_KEY)  ## Serve the champion locally and run Locust headless → bench-results/loadtest*
+	$(BIN)/python performance/load_testing/run.py --users 20 --duration 30s --out bench-results
 
 clean:  ## Remove the local state folder and build outputs (keeps .venv)
 	rm -rf $(STATE) build bench-results
