@@ -7,9 +7,14 @@ Payloads follow the bundled credit-risk sample's serving schema. Only the standa
 imported here: locust's gevent patching must come before any ssl-using package.
 """
 
+import os
 import random
 
 from locust import HttpUser, between, task
+
+# Entity-id requests pick APP-<n> ids in this range: by default the bundled 50k sample's last
+# ~30 days, which is what the online store holds.
+FIRST_ID, LAST_ID = (int(n) for n in os.environ.get("MLOPS_LOADTEST_ENTITY_RANGE", "46000:49999").split(":"))
 
 CATEGORIES = {
     "employment_type": ["salaried", "self_employed", "contract", "unemployed", "retired"],
@@ -46,7 +51,7 @@ class ApiUser(HttpUser):
     @task(2)
     def by_entity(self) -> None:
         # Recent applicants are in the online store (the last 30 days are materialised).
-        entity = f"APP-{self.rng.randint(46000, 49999):07d}"
+        entity = f"APP-{self.rng.randint(FIRST_ID, LAST_ID):07d}"
         self.client.post("/predict", json={"entity_id": entity}, name="/predict (entity id)")
 
     @task(1)

@@ -11,6 +11,7 @@ and says to run `make run`.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--config-dir", type=Path, default=Path("config"))
     parser.add_argument("--env", default="dev")
+    parser.add_argument("--entity-range", default="46000:49999", help="APP-<n> ids in the online store, FIRST:LAST")
     args = parser.parse_args()
 
     version = ensure_champion(args.model, args.config_dir, args.env)
@@ -87,6 +89,7 @@ def main() -> int:
             [str(locust), "-f", str(HERE / "locustfile.py"), "--headless", "-u", str(args.users),
              "-r", str(args.spawn_rate), "-t", args.duration, "--host", url, "--only-summary",
              "--csv", str(args.out / "loadtest"), "--html", str(args.out / "loadtest.html")],
+            env={**os.environ, "MLOPS_LOADTEST_ENTITY_RANGE": args.entity_range},
         )  # fmt: skip
     finally:
         server.terminate()

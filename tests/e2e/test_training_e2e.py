@@ -131,6 +131,24 @@ def test_batch_predict_with_the_registered_challenger(workdir: Path) -> None:
     assert set(scores["applicant_id"]) == set(fresh["applicant_id"])
 
 
+def test_loadtest_serves_the_model_without_failures(workdir: Path) -> None:
+    """`make loadtest`'s runner: promotes the challenger, serves it, runs Locust headless, stops."""
+    if not registry_versions(workdir, "credit_risk"):
+        pytest.skip("needs the model registered by test_sample_runs_end_to_end_and_registers_a_challenger")
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "performance" / "load_testing" / "run.py"),
+         "--users", "4", "--spawn-rate", "4", "--duration", "5s", "--out", "lt",
+         "--entity-range", "18500:19999"],  # the 20k sample's last ~30 days: in the online store
+        cwd=workdir, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    stats = pd.read_csv(workdir / "lt" / "loadtest_stats.csv").set_index("Name")
+    assert stats.loc["Aggregated", "Request Count"] > 0
+    assert stats.loc["Aggregated", "Failure Count"] == 0
+    assert (workdir / "lt" / "loadtest.html").exists()
+    assert registry_versions(workdir, "credit_risk")[0]["aliases"] == "challenger,champion"
+
+
 def test_bad_rows_fail_the_gate_quarantine_and_register_nothing(workdir: Path) -> None:
     df = generate_credit_risk(3000, seed=12)
     rng = np.random.default_rng(0)
