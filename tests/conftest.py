@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import OpenBao, openbao_dev_server
+from tests.servers import OpenBao, openbao_dev_server, redis_server
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +23,10 @@ def vault_root(openbao: OpenBao) -> Any:
     import hvac
 
     return hvac.Client(url=openbao.address, token=openbao.root_token, timeout=5)
+
+
+@pytest.fixture(scope="session")
+def redis_connection(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis for the session (Feast's online store in staging/prod): ``host:port``."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as connection:
+        yield connection

@@ -1,4 +1,4 @@
-"""Start and stop the real servers the tests use (OpenBao now; Redis, Postgres follow this shape).
+"""Start and stop the real servers the tests use (OpenBao, Redis).
 
 Each server binds 127.0.0.1 on a free port, is polled until ready within a bound, logs to a
 file (shown when it fails to start) and is always stopped: terminate, then kill.
@@ -6,7 +6,9 @@ file (shown when it fails to start) and is always stopped: terminate, then kill.
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -120,3 +122,46 @@ def openbao_dev_server(workdir: Path) -> Iterator[OpenBao]:
     log = workdir / "openbao.log"
     with running(cmd, http_ok(f"{address}/v1/sys/health"), log, name="OpenBao", env=env, cwd=workdir):
         yield OpenBao(address=address, root_token=token)
+
+
+def redis_binary() -> str:
+    """``redis-server`` from the system (Debian ``redis-server``; ``.ci/run`` installs it)."""
+    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+    if found is None:
+        raise RuntimeError("redis-server is not installed: `apt-get install redis-server` (CI does this in .ci/run)")
+    return found
+
+
+def tcp_ping(port: int, request: bytes, expect: bytes) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection((HOST, port), timeout=1) as sock:
+                sock.sendall(request)
+                return sock.recv(64).startswith(expect)
+        except OSError:
+            return False
+
+    return check
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """A real Redis 7 in memory (no persistence) on a free local port; yields ``host:port``."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        redis_binary(),
+        "--bind",
+        HOST,
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
+    log = workdir / "redis.log"
+    with running(cmd, tcp_ping(port, b"PING\r\n", b"+PONG"), log, name="Redis", cwd=workdir):
+        yield f"{HOST}:{port}"
