@@ -6,7 +6,6 @@ file (shown when it fails to start) and is always stopped: terminate, then kill.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import socket
@@ -126,7 +125,8 @@ def openbao_dev_server(workdir: Path) -> Iterator[OpenBao]:
 
 def redis_binary() -> str:
     """``redis-server`` from the system (Debian ``redis-server``; ``.ci/run`` installs it)."""
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+    # /usr/bin may be missing from a trimmed PATH (the OpenBao fixture runs with one).
+    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/local/bin")
     if found is None:
         raise RuntimeError("redis-server is not installed: `apt-get install redis-server` (CI does this in .ci/run)")
     return found

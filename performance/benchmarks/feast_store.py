@@ -4,19 +4,23 @@
 
 Runs one full ``build_training_set`` on the bundled synthetic sample in a temporary state
 folder (so apply / materialise / retrieval are timed exactly as the training step runs
-them), then ``--reads`` single-entity online reads in-process. ``--materialize-rows`` adds a
-separate materialisation of a larger frame.
+them), then ``--reads`` single-entity online reads in-process. The same build is then written
+to Redis (the staging/prod online store: a local ``redis-server`` is started on a free port
+unless ``--redis-connection host:port`` names one; ``--no-redis`` skips it) and read the same
+way. ``--materialize-rows`` adds a separate materialisation of a larger frame.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +55,7 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def bench_build(rows: int, state: Path) -> dict[str, Any]:
+def bench_build(rows: int, state: Path, config: FeatureConfig) -> dict[str, Any]:
     df = generate_credit_risk(rows)
     start = time.perf_counter()
     result = build_training_set(
@@ -62,7 +66,7 @@ def bench_build(rows: int, state: Path) -> dict[str, Any]:
         feature_columns=FEATURES,
         carry_columns=CARRY,
         state_dir=state,
-        config=FeatureConfig(),
+        config=config,
     )
     total = time.perf_counter() - start
     return {
@@ -85,8 +89,8 @@ def online_ids(df: pd.DataFrame) -> list[str]:
     return list(recent["applicant_id"])
 
 
-def bench_online(state: Path, entity_ids: list[str], reads: int, seed: int) -> dict[str, Any]:
-    reader = OnlineFeatureReader(name="credit-risk", state_dir=state)
+def bench_online(state: Path, entity_ids: list[str], reads: int, seed: int, config: FeatureConfig) -> dict[str, Any]:
+    reader = OnlineFeatureReader(name="credit-risk", state_dir=state, config=config)
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(entity_ids), size=reads)
     for i in picks[:20]:  # warm the SQLite connection and the registry cache
@@ -124,12 +128,26 @@ def bench_large_materialize(rows: int, state: Path) -> dict[str, Any]:
     return {"rows": rows, "online_window_days": None, "timings_s": {k: round(v, 4) for k, v in result.timings.items()}}
 
 
+@contextlib.contextmanager
+def redis_for_bench(connection: str | None, workdir: Path) -> Iterator[str]:
+    """The given Redis, or a throwaway local one (the test suite's starter: free port, no persistence)."""
+    if connection:
+        yield connection
+        return
+    from tests.servers import redis_server
+
+    with redis_server(workdir) as started:
+        yield started
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--reads", type=int, default=1000)
     parser.add_argument("--materialize-rows", type=int, default=0, help="full-history rows; 0 skips")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--redis", action=argparse.BooleanOptionalAction, default=True, help="also bench Redis")
+    parser.add_argument("--redis-connection", default=None, help="host:port of a Redis to use")
     parser.add_argument("--out", type=Path, default=Path("bench-results/feast_store.json"))
     args = parser.parse_args(argv)
 
@@ -141,10 +159,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="feast-bench-") as tmp:
         state = Path(tmp) / "feast"
-        build = bench_build(args.rows, state)
+        sqlite = FeatureConfig()
+        build = bench_build(args.rows, state, sqlite)
         ids = build.pop("entity_ids")
         report["build"] = build
-        report["online_read"] = bench_online(state, ids, args.reads, args.seed)
+        report["online_read"] = bench_online(state, ids, args.reads, args.seed, sqlite)
+        if args.redis:
+            with redis_for_bench(args.redis_connection, Path(tmp) / "redis") as connection:
+                redis = FeatureConfig(online_store="redis", redis_connection=connection)
+                redis_build = bench_build(args.rows, Path(tmp) / "feast-redis", redis)
+                redis_build.pop("entity_ids")
+                report["build_redis"] = redis_build
+                report["online_read_redis"] = bench_online(Path(tmp) / "feast-redis", ids, args.reads, args.seed, redis)
         if args.materialize_rows:
             report["full_history"] = bench_large_materialize(args.materialize_rows, Path(tmp) / "feast-large")
     report["wall_s"] = round(time.perf_counter() - started, 2)

@@ -1,10 +1,12 @@
 """Shadow mode: mirror primary requests to the challenger and log both predictions.
 
 ``mirror``  :class:`ShadowMirror` — bounded queue, drops counted, per-call timeout, off the hot path
+``process`` :class:`ProcessChallenger` — the challenger scoring in a child process (no GIL shared)
 ``store``   :class:`ComparisonStore` — the ``shadow_pairs`` table (SQLite, WAL) the report reads
 """
 
 from serving.shadow.mirror import ShadowMirror
+from serving.shadow.process import ProcessChallenger
 from serving.shadow.store import ComparisonStore, ShadowPair, comparison_store_path
 
-__all__ = ["ComparisonStore", "ShadowMirror", "ShadowPair", "comparison_store_path"]
+__all__ = ["ComparisonStore", "ProcessChallenger", "ShadowMirror", "ShadowPair", "comparison_store_path"]

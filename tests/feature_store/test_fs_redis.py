@@ -66,7 +66,7 @@ def test_redis_holds_the_materialised_features(redis_connection: str, stores: di
 
 def test_redis_and_sqlite_online_reads_agree(data: pd.DataFrame, stores: dict) -> None:
     latest = data.sort_values("application_ts").groupby("applicant_id").tail(1)
-    ids = latest["applicant_id"].sample(200, random_state=1).tolist() + ["nobody-has-this-id"]
+    ids = [*latest["applicant_id"].sample(200, random_state=1).tolist(), "nobody-has-this-id"]
     on_redis = stores["redis"].frame(ids)
     on_sqlite = stores["sqlite"].frame(ids)
     pd.testing.assert_frame_equal(on_redis, on_sqlite)

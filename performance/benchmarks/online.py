@@ -1,0 +1,339 @@
+"""Benchmark online serving at a fixed request rate (open loop): in-process vs HTTP, shadow on/off, faults.
+
+    python performance/benchmarks/online.py --rate 100 --seconds 20 --out bench-results/online.json
+
+Open loop: request ``i`` is due at ``t0 + i / rate`` whether or not earlier ones have
+answered, and its latency is measured from that due time. A stalled server therefore shows
+up in the percentiles instead of silently lowering the request rate (coordinated omission).
+
+Scenarios, each against a fresh ``uvicorn`` process serving the real app (``create_app``):
+- ``in_process``: the app's own work without HTTP: a one-row frame from the request dict,
+  then the champion's ``predict_proba`` (same open-loop schedule, in this process);
+- ``http``: ``POST /predict``, no shadow;
+- ``shadow_healthy``: the challenger (another model family) mirrored off the hot path;
+- ``shadow_slow``: the challenger sleeps 1 s before answering (the mirror's timeout is 0.5 s);
+- ``shadow_failing``: the challenger raises on every call;
+- ``shadow_down``: the challenger is a remote endpoint nobody listens on (connection refused);
+- ``http_again``: no shadow, run last, to show how much the machine itself drifted.
+
+Reported per scenario: p50/p95/p99/max latency, errors, the achieved rate, and for shadow
+runs the mirror's counts read from ``/metrics`` (compared, dropped, challenger errors).
+Goals checked: HTTP p95 - in-process p95 <= 3 ms; primary p99 shadow-on / shadow-off <= 1.05
+for every fault; >= 99 % of mirrored requests compared (healthy challenger, not overloaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import socket
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# One OpenMP thread per scoring call, as `mlops serve` runs: see serving.server.limit_native_threads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
+    sys.path.insert(0, str(REPO_ROOT))
+
+from mlops.config import ModelConfig  # noqa: E402
+from mlops.modeling import FeatureSchema, build_pipeline  # noqa: E402
+from mlops.sample_data import generate_credit_risk  # noqa: E402
+
+SCHEMA = FeatureSchema(
+    numeric=(
+        "income",
+        "loan_amount",
+        "loan_term_months",
+        "credit_score",
+        "debt_to_income",
+        "open_accounts",
+        "late_payments_12m",
+    ),
+    categorical=("employment_type", "home_ownership", "loan_purpose", "region"),
+)
+SHADOW_FAULTS = ("healthy", "slow", "failing", "down")
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def summarise(latencies_ms: list[float]) -> dict[str, float]:
+    values = np.asarray(latencies_ms)
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 3),
+        "p95_ms": round(float(np.percentile(values, 95)), 3),
+        "p99_ms": round(float(np.percentile(values, 99)), 3),
+        "max_ms": round(float(values.max()), 3),
+    }
+
+
+# --------------------------------------------------------------------------- the challenger faults
+# Healthy, slow and failing challengers score in a child process, as `mlops serve` runs them
+# (serving.shadow.ProcessChallenger); "down" is a remote challenger nobody answers for.
+class _SlowModel:
+    def __init__(self, model: Any, delay_s: float) -> None:
+        self.model, self.delay_s = model, delay_s
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        time.sleep(self.delay_s)
+        return np.asarray(self.model.predict(frame))
+
+
+class _FailingModel:
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        raise RuntimeError("injected challenger failure")
+
+
+class _RemoteChallenger:
+    """A challenger behind HTTP; pointed at a port nobody listens on, it is 'down'."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        import httpx
+
+        response = httpx.post(self.url, json={"rows": frame.to_dict("records")}, timeout=0.5)
+        response.raise_for_status()
+        return np.asarray([p["score"] for p in response.json()["predictions"]])
+
+
+def challenger_for(fault: str, challenger: Any) -> Any:
+    from serving.shadow import ProcessChallenger
+
+    if fault == "healthy":
+        return ProcessChallenger(challenger)
+    if fault == "slow":
+        return ProcessChallenger(_SlowModel(challenger, 1.0))
+    if fault == "failing":
+        return ProcessChallenger(_FailingModel())
+    if fault == "down":
+        return _RemoteChallenger(f"http://{HOST}:{free_port()}/predict/batch")
+    raise ValueError(f"unknown fault {fault!r}")
+
+
+# --------------------------------------------------------------------------- the server process
+def _serve(champion: Any, challenger: Any, fault: str | None, port: int, store: str) -> None:
+    """Child process: the app exactly as ``mlops serve`` builds it around loaded models."""
+    import uvicorn
+
+    from serving.app import create_app
+    from serving.shadow import ComparisonStore, ShadowMirror
+
+    mirror = None
+    if fault is not None:
+        mirror = ShadowMirror(
+            challenger_for(fault, challenger),
+            ComparisonStore(Path(store)),
+            challenger_version=challenger.version,
+            timeout_s=0.5,
+        )
+    app = create_app(champion=champion, serving_schema=champion.serving_schema, model_name="bench", shadow=mirror)
+    uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False)).run()
+
+
+def _wait_ready(url: str, process: Any, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not process.is_alive():
+            raise RuntimeError(f"the server exited with {process.exitcode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise RuntimeError(f"the server at {url} was not ready after {timeout_s:g} s")
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """Sum of a metric's samples matching ``labels`` in Prometheus text."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{name}(?:_total)?(?:\{{(.*)\}})? (\S+)", line)
+        if not match:
+            continue
+        have = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
+
+
+# --------------------------------------------------------------------------- load
+async def _open_loop_http(url: str, bodies: list[dict[str, Any]], rate: float, seconds: float) -> dict[str, Any]:
+    import httpx
+
+    n = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as client:
+        # Warm the connections and the app (first requests build pydantic validators, etc.).
+        for body in bodies[:50]:
+            await client.post("/predict", json=body)
+
+        async def one(i: int, due: float) -> None:
+            nonlocal errors
+            try:
+                response = await client.post("/predict", json=bodies[i % len(bodies)])
+                if response.status_code != 200:
+                    errors += 1
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append((time.perf_counter() - due) * 1000.0)
+
+        loop_start = time.perf_counter()
+        tasks = []
+        for i in range(n):
+            due = loop_start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - loop_start
+    return {"requests": n, "errors": errors, "achieved_rps": round(n / elapsed, 1), **summarise(latencies)}
+
+
+def run_http(
+    champion: Any, challenger: Any, fault: str | None, bodies: list[dict[str, Any]], args: argparse.Namespace, tmp: Path
+) -> dict[str, Any]:
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    ctx = mp.get_context("spawn")  # no fork: the parent has used OpenMP (scikit-learn) threads
+    store = tmp / f"pairs-{fault or 'off'}-{port}.sqlite"
+    process = ctx.Process(target=_serve, args=(champion, challenger, fault, port, str(store)))
+    process.start()
+    try:
+        _wait_ready(url, process)
+        result = asyncio.run(_open_loop_http(url, bodies, args.rate, args.seconds))
+        if fault is not None:
+            time.sleep(args.drain_seconds)  # let the mirror finish what is queued before counting
+            with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            # The warm-up requests were mirrored too: count against everything the server scored.
+            scored = _metric(text, "serving_predictions", variant="champion")
+            compared = _metric(text, "serving_shadow_compared")
+            result["shadow"] = {
+                "mirrored": scored,
+                "compared": compared,
+                "compared_fraction": round(compared / scored, 4) if scored else 0.0,
+                "dropped": _metric(text, "serving_shadow_dropped"),
+                "challenger_errors": _metric(text, "serving_shadow_challenger_errors", kind="error"),
+                "challenger_timeouts": _metric(text, "serving_shadow_challenger_errors", kind="timeout"),
+            }
+        return result
+    finally:
+        process.terminate()
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+
+
+def run_in_process(champion: Any, bodies: list[dict[str, Any]], rate: float, seconds: float) -> dict[str, Any]:
+    """The same schedule without HTTP: a one-row frame from the body, then predict."""
+    columns = list(champion.serving_schema)
+    for body in bodies[:50]:
+        champion.predict(pd.DataFrame([body], columns=columns))
+    n = int(rate * seconds)
+    latencies: list[float] = []
+    start = time.perf_counter()
+    for i in range(n):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        champion.predict(pd.DataFrame([bodies[i % len(bodies)]], columns=columns))
+        latencies.append((time.perf_counter() - due) * 1000.0)
+    elapsed = time.perf_counter() - start
+    return {"requests": n, "errors": 0, "achieved_rps": round(n / elapsed, 1), **summarise(latencies)}
+
+
+def _json_value(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rate", type=float, default=100.0, help="requests per second (open loop)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="duration of each scenario")
+    parser.add_argument("--train-rows", type=int, default=20_000)
+    parser.add_argument("--drain-seconds", type=float, default=2.0)
+    parser.add_argument("--out", type=Path, default=Path("bench-results/online.json"))
+    args = parser.parse_args(argv)
+
+    from serving.models import LoadedModel
+
+    started = time.perf_counter()
+    data = generate_credit_risk(args.train_rows, seed=1)
+    x, y = data[SCHEMA.columns], data["defaulted"]
+    serving_schema = SCHEMA.to_dict()
+    champion = LoadedModel("bench", "1.0.0", build_pipeline(ModelConfig(), SCHEMA).fit(x, y), serving_schema)
+    challenger = LoadedModel(
+        "bench", "1.1.0", build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(x, y), serving_schema
+    )
+    requests_frame = generate_credit_risk(500, seed=2)[SCHEMA.columns]
+    bodies = [{c: _json_value(v) for c, v in row.items()} for row in requests_frame.to_dict("records")]
+
+    report: dict[str, Any] = {
+        "benchmark": "online",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "rate_rps": args.rate,
+        "seconds_per_scenario": args.seconds,
+        "model": "hist_gradient_boosting champion, logistic_regression challenger",
+        "scenarios": {},
+    }
+    scenarios = report["scenarios"]
+    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        scenarios["in_process"] = run_in_process(champion, bodies, args.rate, args.seconds)
+        print("in_process", scenarios["in_process"], flush=True)
+        scenarios["http"] = run_http(champion, challenger, None, bodies, args, tmp)
+        print("http", scenarios["http"], flush=True)
+        for fault in SHADOW_FAULTS:
+            scenarios[f"shadow_{fault}"] = run_http(champion, challenger, fault, bodies, args, tmp)
+            print(f"shadow_{fault}", scenarios[f"shadow_{fault}"], flush=True)
+        scenarios["http_again"] = run_http(champion, challenger, None, bodies, args, tmp)
+        print("http_again", scenarios["http_again"], flush=True)
+
+    off_p99 = scenarios["http"]["p99_ms"]
+    report["http_minus_in_process_p95_ms"] = round(scenarios["http"]["p95_ms"] - scenarios["in_process"]["p95_ms"], 3)
+    report["shadow_p99_ratio"] = {f: round(scenarios[f"shadow_{f}"]["p99_ms"] / off_p99, 3) for f in SHADOW_FAULTS}
+    report["no_shadow_rerun_p99_ratio"] = round(scenarios["http_again"]["p99_ms"] / off_p99, 3)
+    report["goals"] = {
+        "http_overhead_p95_le_3ms": report["http_minus_in_process_p95_ms"] <= 3.0,
+        "shadow_p99_ratio_le_1_05": {f: r <= 1.05 for f, r in report["shadow_p99_ratio"].items()},
+        "healthy_compared_ge_99pct": scenarios["shadow_healthy"]["shadow"]["compared_fraction"] >= 0.99,
+        "primary_errors": sum(s["errors"] for s in scenarios.values()),
+    }
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "scenarios"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

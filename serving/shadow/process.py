@@ -1,0 +1,120 @@
+"""Score the shadow challenger in a child process.
+
+Scoring is CPU-bound Python (pandas + scikit-learn); run in a thread of the serving process it
+holds the GIL for milliseconds at a time, and every primary request waits behind it. In a
+child process the challenger competes only for CPU, never for the primary's interpreter:
+
+    mirror call thread ── send(frame) ──▶ pipe ──▶ child: model.predict(frame) ──▶ scores
+                       ◀── (ok, scores | error text) ──┘
+
+One child, one pipe, calls serialised by a lock. A call the mirror abandoned after its
+timeout still holds the lock until the child answers, so a hung challenger makes later
+mirrors time out (and the mirror's queue drop and count them): it cannot reach the primary.
+A child that died is reported as an error on each call, not restarted silently.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+
+class Predictor(Protocol):
+    def predict(self, features: pd.DataFrame) -> np.ndarray: ...
+
+
+class ChallengerProcessError(RuntimeError):
+    """The challenger process is gone or answered with an error."""
+
+
+def _serve_calls(conn: Connection, predictor: Predictor) -> None:
+    """The child: say it is ready (the model is unpickled, its libraries imported), then answer
+    each frame with ``(True, scores)`` or ``(False, "Type: message")``."""
+    conn.send((True, "ready"))
+    while True:
+        try:
+            frame = conn.recv()
+        except EOFError:
+            return
+        if frame is None:
+            return
+        try:
+            conn.send((True, np.asarray(predictor.predict(frame), dtype="float64")))
+        except Exception as exc:  # the mirror records the error with the pair
+            conn.send((False, f"{type(exc).__name__}: {exc}"))
+
+
+class ProcessChallenger:
+    """A callable ``frame -> scores`` backed by ``predictor.predict`` in a spawned child process.
+
+    ``predictor`` must pickle (a fitted model wrapper does). Spawn, not fork: the serving
+    process may already run threads (OpenMP, the mirror), which fork does not copy safely.
+    """
+
+    def __init__(self, predictor: Predictor, *, start_timeout_s: float = 120.0) -> None:
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve_calls, args=(child, predictor), name="shadow-challenger", daemon=True)
+        self._process.start()
+        child.close()
+        self._lock = threading.Lock()
+        # Wait until the child can score: a fresh interpreter takes seconds to import pandas and
+        # scikit-learn, and mirrored calls would otherwise time out until it has.
+        ready = False
+        try:
+            ready = self._conn.poll(start_timeout_s) and self._conn.recv() == (True, "ready")
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.close(timeout=1.0)
+            raise ChallengerProcessError(
+                f"challenger process did not start within {start_timeout_s:g} s (exit code {self._process.exitcode})"
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def __call__(self, features: pd.DataFrame) -> np.ndarray:
+        with self._lock:
+            if not self._process.is_alive():
+                raise ChallengerProcessError(f"challenger process exited with {self._process.exitcode}")
+            try:
+                self._conn.send(features)
+                ok, payload = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                raise ChallengerProcessError(f"challenger process unreachable: {exc}") from exc
+        if not ok:
+            raise ChallengerProcessError(str(payload))
+        scores: np.ndarray = payload
+        return scores
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Ask the child to stop; kill it when it does not within ``timeout`` (e.g. stuck in a call)."""
+        if self._lock.acquire(timeout=0.1):
+            try:
+                if self._process.is_alive():
+                    self._conn.send(None)
+            except OSError:
+                pass
+            finally:
+                self._lock.release()
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout)
+        self._conn.close()
+
+    def __enter__(self) -> ProcessChallenger:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+__all__ = ["ChallengerProcessError", "Predictor", "ProcessChallenger"]
