@@ -22,7 +22,7 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from serving.metrics import ServingMetrics
@@ -294,7 +294,10 @@ def create_app(
     # (a string annotation naming a local variable could not be resolved).
     predict.__annotations__["body"] = models.row
     predict_batch.__annotations__["body"] = models.batch
-    unavailable: dict[int | str, dict[str, Any]] = {503: {"description": "feature store unavailable"}}
+    unavailable: dict[int | str, dict[str, Any]] = {
+        400: {"description": "the body is not parseable JSON"},
+        503: {"description": "feature store unavailable"},
+    }
     app.post("/predict", response_model=PredictResponse, responses=unavailable)(predict)
     app.post("/predict/batch", response_model=BatchPredictResponse, responses=unavailable)(predict_batch)
 
@@ -320,7 +323,11 @@ def create_app(
             checks["shadow"] = "closed" if shadow.closed else f"challenger {shadow.challenger_version}"
         return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "Prometheus text exposition", "content": {"text/plain": {}}}},
+    )
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 FeatureKind = Literal["number", "string"]
 MAX_BATCH_ROWS = 1000
@@ -77,6 +77,12 @@ def _class_name(model_name: str, suffix: str) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words if w) + suffix
 
 
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("an entity id is a string or an integer, not a boolean")
+    return value
+
+
 def build_request_models(
     serving_schema: dict[str, str],
     *,
@@ -119,7 +125,9 @@ def build_request_models(
         attr = f"segment_{i}"
         fields[attr] = (str | None, Field(default=None, alias=column, description="segment, not a model input"))
         segments[column] = attr
-    id_type: Any = entity_type if entity_type is not None else int | str
+    # Lax mode would read ``false`` as the id 0 (found by fuzzing); 1000.0 stays a valid
+    # integer, as JSON Schema says it is.
+    id_type: Any = Annotated[entity_type or (int | str), BeforeValidator(_not_a_boolean)]
     fields["entity_id_"] = (
         id_type | None,
         Field(
