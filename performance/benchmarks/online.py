@@ -272,6 +272,26 @@ def _json_value(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def train_models(rows: int) -> tuple[Any, Any]:
+    """The champion (platform default family) and a challenger of another family, same data."""
+    from serving.models import LoadedModel
+
+    data = generate_credit_risk(rows, seed=1)
+    x, y = data[SCHEMA.columns], data["defaulted"]
+    serving_schema = SCHEMA.to_dict()
+    champion = LoadedModel("bench", "1.0.0", build_pipeline(ModelConfig(), SCHEMA).fit(x, y), serving_schema)
+    challenger = LoadedModel(
+        "bench", "1.1.0", build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(x, y), serving_schema
+    )
+    return champion, challenger
+
+
+def request_bodies(n: int) -> list[dict[str, Any]]:
+    """JSON bodies as a client sends them (unseen rows, plain Python values)."""
+    frame = generate_credit_risk(n, seed=2)[SCHEMA.columns]
+    return [{c: _json_value(v) for c, v in row.items()} for row in frame.to_dict("records")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second (open loop)")
@@ -281,18 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results/online.json"))
     args = parser.parse_args(argv)
 
-    from serving.models import LoadedModel
-
     started = time.perf_counter()
-    data = generate_credit_risk(args.train_rows, seed=1)
-    x, y = data[SCHEMA.columns], data["defaulted"]
-    serving_schema = SCHEMA.to_dict()
-    champion = LoadedModel("bench", "1.0.0", build_pipeline(ModelConfig(), SCHEMA).fit(x, y), serving_schema)
-    challenger = LoadedModel(
-        "bench", "1.1.0", build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(x, y), serving_schema
-    )
-    requests_frame = generate_credit_risk(500, seed=2)[SCHEMA.columns]
-    bodies = [{c: _json_value(v) for c, v in row.items()} for row in requests_frame.to_dict("records")]
+    champion, challenger = train_models(args.train_rows)
+    bodies = request_bodies(500)
 
     report: dict[str, Any] = {
         "benchmark": "online",
