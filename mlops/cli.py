@@ -457,13 +457,17 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
     shadow: Annotated[bool, typer.Option(help="Mirror requests to the challenger off the hot path.")] = True,
     features: Annotated[bool, typer.Option(help="Fill missing features from the Feast online store.")] = True,
+    ab: Annotated[
+        bool | None,
+        typer.Option("--ab/--no-ab", help="A/B routing per config/ab_testing.yaml (default: its `enabled`)."),
+    ] = None,
     config_dir: ConfigDir = Path("config"),
     env: EnvOpt = "dev",
 ) -> None:
-    """Serve the champion over HTTP (FastAPI), with the challenger in shadow."""
+    """Serve the champion over HTTP (FastAPI), with the challenger in shadow (and/or in an A/B split)."""
     from serving.server import serve_command
 
-    serve_command(host, port, model, config_dir, env, shadow, features=features)
+    serve_command(host, port, model, config_dir, env, shadow, features=features, ab=ab)
 
 
 @shadow_app.command("report")

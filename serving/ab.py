@@ -13,16 +13,23 @@ variant whose slice holds its point. Consequences:
   the treatment group of every experiment.
 
 Whether A/B routing is on at all (``config.enabled``) is the caller's decision.
-:class:`VariantTally` counts requests, errors, latency and scores per variant for reporting.
+:class:`AbRouter` binds the variants to loaded models for the online app; requests without an
+entity id go to the variant serving the champion. :class:`VariantTally` counts requests,
+errors, latency and scores per variant for reporting.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlops.config import AbTestingConfig
+
+if TYPE_CHECKING:
+    from serving.models import LoadedModel
 
 # 64 bits of the digest: slices are exact far beyond any realistic weight precision.
 _HASH_BITS = 64
@@ -57,6 +64,38 @@ def assign_variant(entity_id: str, config: AbTestingConfig, *, salt: str = "") -
     # Weights sum to 1 within float rounding; a point above the rounded total belongs to the
     # last variant that receives traffic, never to a zero-weight one.
     return last_positive
+
+
+class AbRouter:
+    """Sticky weighted routing of requests to loaded models, by registry alias.
+
+    ``models`` maps an alias (``champion``, ``challenger``) to the model it names now. Every
+    alias a variant with traffic uses must be loaded, or the router refuses to start.
+    """
+
+    def __init__(self, config: AbTestingConfig, models: Mapping[str, LoadedModel], *, salt: str = "") -> None:
+        missing = sorted({v.alias for v in config.variants.values() if v.weight > 0 and v.alias not in models})
+        if missing:
+            raise ValueError(f"A/B variants need the {', '.join(missing)} model(s), which are not loaded")
+        champions = sorted(n for n, v in config.variants.items() if v.alias == "champion")
+        if not champions:
+            raise ValueError(
+                "A/B testing needs a variant serving the champion (requests without an entity id go there)"
+            )
+        self.config = config
+        self.salt = salt
+        self.models = {name: models[v.alias] for name, v in config.variants.items() if v.alias in models}
+        self.default = champions[0]
+        self.tally = VariantTally()
+
+    def route(self, entity_id: object | None) -> str:
+        """The variant name for a request (the champion's variant when there is no id)."""
+        if entity_id is None or entity_id == "":
+            return self.default
+        return assign_variant(str(entity_id), self.config, salt=self.salt)
+
+    def alias(self, variant: str) -> str:
+        return self.config.variants[variant].alias
 
 
 @dataclass(frozen=True)

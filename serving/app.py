@@ -15,7 +15,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from serving.schemas import (
 
 if TYPE_CHECKING:
     from feature_store.store import OnlineFeatureReader
+    from serving.ab import AbRouter
     from serving.shadow.mirror import ShadowMirror
     from serving.shadow.store import ShadowPair
 
@@ -51,6 +52,14 @@ class FeatureStoreUnavailableError(Exception):
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class _Scored(NamedTuple):
+    scores: np.ndarray
+    entity_ids: list[str | None]
+    # Per row, with A/B on: the variant that answered and its model's version.
+    variants: list[str] | None
+    versions: list[str]
 
 
 class _Scorer:
@@ -68,8 +77,10 @@ class _Scorer:
         metrics: ServingMetrics,
         threshold: float,
         segment_columns: Sequence[str],
+        ab: AbRouter | None = None,
     ) -> None:
         self.champion = champion
+        self.ab = ab
         self.schema = serving_schema
         self.model_name = model_name
         self.models = models
@@ -123,26 +134,71 @@ class _Scorer:
         )
 
     # ------------------------------------------------------------------ scoring
-    def score(self, rows: Sequence[BaseModel], request_id: str, *, batch: bool) -> tuple[np.ndarray, list[str | None]]:
-        """Champion scores of ``rows`` and their entity ids; the rows are then offered to the shadow."""
+    def _predict(self, model: LoadedModel, variant: str, frame: pd.DataFrame) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        scores = model.predict(frame)
+        elapsed = time.perf_counter() - start
+        self.metrics.prediction_latency.labels(variant).observe(elapsed)
+        self.metrics.predictions.labels(variant).inc(len(frame))
+        return scores, elapsed
+
+    def score(self, rows: Sequence[BaseModel], request_id: str, *, batch: bool) -> _Scored:
+        """Scores of ``rows`` (champion, or each row's A/B variant); champion-scored rows are
+        then offered to the shadow."""
         values = self.features(rows, batch=batch)
         frame = self.frame(values)
-        start = time.perf_counter()
-        scores = self.champion.predict(frame)
-        elapsed = time.perf_counter() - start
-        self.metrics.prediction_latency.labels("champion").observe(elapsed)
-        self.metrics.predictions.labels("champion").inc(len(rows))
         entity_ids = [None if (e := self.models.entity_id(r)) is None else str(e) for r in rows]
-        if self.shadow is not None:
-            segments = [self._segment(r, v) for r, v in zip(rows, values, strict=True)]
+        if self.ab is None:
+            scores, elapsed = self._predict(self.champion, "champion", frame)
+            variants, versions = None, [self.champion.version] * len(rows)
+            mirrored = list(range(len(rows)))
+        else:
+            variants = [self.ab.route(self.models.entity_id(r)) for r in rows]
+            scores, versions, elapsed = self._score_variants(frame, variants)
+            # A row the challenger already answered has nothing to compare against in shadow.
+            mirrored = [i for i, v in enumerate(variants) if self.ab.alias(v) == "champion"]
+        if self.shadow is not None and mirrored:
+            segments = [self._segment(rows[i], values[i]) for i in mirrored]
             # A batch row's pair is named after the call's request id and the row's position.
-            ids = [f"{request_id}:{i}" for i in range(len(rows))] if batch else [request_id]
+            ids = [f"{request_id}:{i}" for i in mirrored] if batch else [request_id]
+            part = frame if len(mirrored) == len(rows) else frame.iloc[mirrored].reset_index(drop=True)
             accepted = self.shadow.submit_many(
-                ids, frame, [float(s) for s in scores], elapsed * 1000.0, entity_ids, segments
+                ids,
+                part,
+                [float(scores[i]) for i in mirrored],
+                elapsed * 1000.0,
+                [entity_ids[i] for i in mirrored],
+                segments,
             )
             if not accepted:
-                self.metrics.shadow_dropped.inc(len(rows))
-        return scores, entity_ids
+                self.metrics.shadow_dropped.inc(len(mirrored))
+        return _Scored(scores, entity_ids, variants, versions)
+
+    def _score_variants(self, frame: pd.DataFrame, variants: list[str]) -> tuple[np.ndarray, list[str], float]:
+        """Each variant scores its own rows in one call; per-variant metrics and tally."""
+        assert self.ab is not None
+        scores = np.empty(len(variants), dtype="float64")
+        versions = [""] * len(variants)
+        champion_elapsed = 0.0
+        for name in sorted(set(variants)):
+            rows = [i for i, v in enumerate(variants) if v == name]
+            model, alias = self.ab.models[name], self.ab.alias(name)
+            self.metrics.ab_requests.labels(name, alias).inc(len(rows))
+            try:
+                part, elapsed = self._predict(model, alias, frame.iloc[rows])
+            except Exception:
+                self.metrics.ab_errors.labels(name).inc(len(rows))
+                for _ in rows:
+                    self.ab.tally.record(name, 0.0, error=True)
+                raise
+            self.metrics.ab_latency.labels(name).observe(elapsed)
+            scores[rows] = part
+            for i, score in zip(rows, part, strict=True):
+                versions[i] = model.version
+                self.ab.tally.record(name, elapsed * 1000.0, score=float(score))
+            if alias == "champion":
+                champion_elapsed = elapsed
+        return scores, versions, champion_elapsed
 
     def _segment(self, row: BaseModel, values: dict[str, Any]) -> dict[str, str]:
         segment = {c: str(v) for c, v in self.models.segment_values(row).items() if v is not None}
@@ -162,6 +218,7 @@ def create_app(
     segment_columns: Sequence[str] = (),
     threshold: float = 0.5,
     max_batch: int = MAX_BATCH_ROWS,
+    ab: AbRouter | None = None,
 ) -> FastAPI:
     """Build the serving app around loaded models.
 
@@ -171,7 +228,8 @@ def create_app(
     given in the request win. ``shadow`` mirrors every scored row to the challenger; the caller
     owns it (and closes it at shutdown). ``segment_columns`` (e.g. sensitive attributes) are
     logged with shadow pairs; those that are not features are optional request fields that
-    never reach the model.
+    never reach the model. ``ab`` routes each request to an A/B variant by its entity id
+    (sticky); rows the challenger variant answers are not mirrored to the shadow.
     """
     metrics = ServingMetrics()
     entity_type: type[int] | type[str] | None = None
@@ -212,6 +270,7 @@ def create_app(
         metrics=metrics,
         threshold=threshold,
         segment_columns=segment_columns,
+        ab=ab,
     )
 
     app = FastAPI(
@@ -252,32 +311,34 @@ def create_app(
         start = time.perf_counter()
         request_id = str(uuid.uuid4())
         try:
-            scores, entity_ids = scorer.score([body], request_id, batch=False)
+            scored = scorer.score([body], request_id, batch=False)
         except RequestValidationError:
             raise
         except Exception as exc:
             return failure("/predict", request_id, exc)
-        score = float(scores[0])
+        score = float(scored.scores[0])
         response.headers[REQUEST_ID_HEADER] = request_id
         metrics.request_latency.labels("/predict").observe(time.perf_counter() - start)
         return PredictResponse(
             model_name=model_name,
-            model_version=champion.version,
+            model_version=scored.versions[0],
             request_id=request_id,
-            entity_id=entity_ids[0],
+            entity_id=scored.entity_ids[0],
             score=score,
             label=int(score >= threshold),
+            variant=None if scored.variants is None else scored.variants[0],
         )
 
     def predict_batch(body: BaseModel, response: Response) -> BatchPredictResponse | JSONResponse:
         start = time.perf_counter()
         request_id = str(uuid.uuid4())
         try:
-            scores, entity_ids = scorer.score(models.rows(body), request_id, batch=True)
+            scored = scorer.score(models.rows(body), request_id, batch=True)
         except RequestValidationError:
             raise
         except Exception as exc:
             return failure("/predict/batch", request_id, exc)
+        variants = scored.variants
         response.headers[REQUEST_ID_HEADER] = request_id
         metrics.request_latency.labels("/predict/batch").observe(time.perf_counter() - start)
         return BatchPredictResponse(
@@ -285,8 +346,14 @@ def create_app(
             model_version=champion.version,
             request_id=request_id,
             predictions=[
-                RowPrediction(entity_id=e, score=float(s), label=int(s >= threshold))
-                for e, s in zip(entity_ids, scores, strict=True)
+                RowPrediction(
+                    entity_id=e,
+                    score=float(s),
+                    label=int(s >= threshold),
+                    variant=None if variants is None else variants[i],
+                    model_version=None if variants is None else scored.versions[i],
+                )
+                for i, (e, s) in enumerate(zip(scored.entity_ids, scored.scores, strict=True))
             ],
         )
 
@@ -322,6 +389,28 @@ def create_app(
         if shadow is not None:
             checks["shadow"] = "closed" if shadow.closed else f"challenger {shadow.challenger_version}"
         return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
+
+    @app.get("/ab")
+    def ab_status() -> dict[str, Any]:
+        """A/B routing: each variant's alias, weight, version and what it has served so far."""
+        if ab is None:
+            return {"enabled": False, "variants": {}}
+        stats = ab.tally.snapshot()
+        variants: dict[str, Any] = {}
+        for name, variant in sorted(ab.config.variants.items()):
+            model = ab.models.get(name)
+            served = stats.get(name)
+            variants[name] = {
+                "alias": variant.alias,
+                "weight": variant.weight,
+                "model_version": None if model is None else model.version,
+                "requests": 0 if served is None else served.requests,
+                "errors": 0 if served is None else served.errors,
+                "error_rate": 0.0 if served is None else served.error_rate,
+                "mean_latency_ms": None if served is None else served.mean_latency_ms,
+                "mean_score": None if served is None else served.mean_score,
+            }
+        return {"enabled": True, "sticky_key": ab.config.sticky_key, "variants": variants}
 
     @app.get(
         "/metrics",

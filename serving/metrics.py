@@ -61,6 +61,17 @@ class ServingMetrics:
             ["kind"],
             registry=r,
         )
+        self.ab_requests = Counter(
+            "serving_ab_requests", "Rows routed to each A/B variant", ["variant", "alias"], registry=r
+        )
+        self.ab_errors = Counter("serving_ab_errors", "Rows an A/B variant failed to score", ["variant"], registry=r)
+        self.ab_latency = Histogram(
+            "serving_ab_prediction_latency_seconds",
+            "Model scoring time per call, by A/B variant",
+            ["variant"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.model_info = Gauge(
             "serving_model_info", "The versions served (value 1)", ["variant", "model", "version"], registry=r
         )

@@ -30,12 +30,17 @@ class PredictResponse(BaseModel):
     entity_id: str | None = None
     score: float = Field(description="probability of the positive class")
     label: int = Field(description="1 when score >= the serving threshold, else 0")
+    variant: str | None = Field(default=None, description="A/B variant that answered (None: A/B testing off)")
 
 
 class RowPrediction(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
     entity_id: str | None = None
     score: float
     label: int
+    variant: str | None = Field(default=None, description="A/B variant that scored this row (None: A/B off)")
+    model_version: str | None = Field(default=None, description="the version that scored this row, with A/B on")
 
 
 class BatchPredictResponse(BaseModel):

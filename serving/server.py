@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from mlops.config import PlatformConfig
+    from mlops.config import AbTestingConfig, PlatformConfig
     from serving.models import LoadedModels
     from serving.shadow.mirror import ShadowMirror
     from serving.shadow.process import ProcessChallenger
@@ -62,6 +62,7 @@ def build_app(
     shadow_timeout_s: float = 0.5,
     shadow_queue_size: int = 1000,
     challenger_in_process: bool = False,
+    ab: AbTestingConfig | None = None,
 ) -> ServingApp:
     """The serving app of ``model``: champion from the registry, challenger mirrored when ``shadow``.
 
@@ -71,14 +72,18 @@ def build_app(
     sensitive attributes as recorded in the champion's lineage. The challenger scores in a
     child process (:class:`~serving.shadow.process.ProcessChallenger`) so its CPU work never
     holds the primary's interpreter lock; ``challenger_in_process`` keeps it in a thread.
+    ``ab`` (enabled) routes requests between champion and challenger by sticky entity-id hash;
+    a variant with traffic whose alias has no version registered is refused (ValueError).
     """
+    from mlops.errors import RegistryError
     from mlops.state import StateLayout
     from mlops.steps import registry_for
     from serving.app import create_app
     from serving.models import load_models
 
     registry = registry_for(platform)
-    loaded = load_models(registry, model, shadow=shadow)
+    ab_on = ab is not None and ab.enabled
+    loaded = load_models(registry, model, shadow=shadow or ab_on)
     champion = loaded.champion
 
     reader = None
@@ -99,9 +104,19 @@ def build_app(
     mirror = None
     store_path = None
     process = None
+    router = None
+    if ab is not None and ab.enabled:
+        from serving.ab import AbRouter
+
+        aliases = {"champion": champion, **({"challenger": loaded.challenger} if loaded.challenger else {})}
+        try:
+            router = AbRouter(ab, aliases)
+        except ValueError as exc:
+            raise RegistryError(f"A/B testing for {model}: {exc}") from None
+        log.info("A/B testing: %s", ", ".join(f"{n} {v.alias} {v.weight:g}" for n, v in sorted(ab.variants.items())))
     if shadow and loaded.challenger is None:
         log.warning("shadow mode: %s has no challenger; serving the champion alone", model)
-    elif loaded.challenger is not None:
+    elif shadow and loaded.challenger is not None:
         from serving.shadow.mirror import ChallengerPredict, ShadowMirror
         from serving.shadow.store import ComparisonStore, comparison_store_path
 
@@ -127,6 +142,7 @@ def build_app(
         feature_reader=reader,
         shadow=mirror,
         segment_columns=segments,
+        ab=router,
     )
     return ServingApp(app, loaded, mirror, store_path, process)
 
@@ -140,19 +156,24 @@ def serve_command(
     shadow: bool,
     *,
     features: bool = True,
+    ab: bool | None = None,
 ) -> None:
     """Serve ``model``'s champion (and mirror its challenger when ``shadow``) until interrupted.
 
-    Raises the platform's errors (ConfigError, RegistryError, FeatureStoreError) before
-    binding, for the CLI to print.
+    ``ab``: route between variants per ``config_dir/ab_testing.yaml`` (None: as its
+    ``enabled`` says). Raises the platform's errors (ConfigError, RegistryError,
+    FeatureStoreError) before binding, for the CLI to print.
     """
     limit_native_threads()
     import uvicorn
 
-    from mlops.config import load_platform_config
+    from mlops.config import AbTestingConfig, load_model, load_platform_config
 
     platform = load_platform_config(config_dir, env)
-    serving = build_app(platform, model, shadow=shadow, features=features)
+    ab_config = load_model(config_dir / "ab_testing.yaml", AbTestingConfig) if ab is not False else None
+    if ab_config is not None and ab is not None:
+        ab_config = ab_config.model_copy(update={"enabled": ab})
+    serving = build_app(platform, model, shadow=shadow, features=features, ab=ab_config)
     champion = serving.models.champion
     log.info("serving %s %s on http://%s:%d (OpenAPI at /docs)", model, champion.version, host, port)
     if serving.shadow is not None:

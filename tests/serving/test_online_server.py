@@ -241,3 +241,31 @@ def test_serves_over_real_http_on_loopback(serving: ServingApp) -> None:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_ab_config_routes_between_the_registered_aliases(platform: Platform, tmp_path: Path) -> None:
+    from mlops.config import AbTestingConfig
+
+    ab = AbTestingConfig.model_validate(
+        {
+            "enabled": True,
+            "variants": {"a": {"alias": "champion", "weight": 0.5}, "b": {"alias": "challenger", "weight": 0.5}},
+        }
+    )
+    served = build_app(platform.config, NAME, shadow=False, ab=ab)
+    assert served.shadow is None  # A/B alone loads the challenger without mirroring to it
+    client = TestClient(served.app)
+    versions = {
+        client.post("/predict", json={"entity_id": f"APP-{i:07d}"}).json()["model_version"] for i in range(1, 40)
+    }
+    assert versions == {"1.0.0", "1.1.0"}
+    assert client.get("/ab").json()["variants"]["b"]["model_version"] == "1.1.0"
+    served.close()
+    # A registry without a challenger cannot serve a variant that needs one: refused before serving.
+    bare = PlatformConfig(state_dir=tmp_path / "bare", features=platform.config.features)
+    registry = ModelRegistry.local(StateLayout(bare.state_dir).registry)
+    champion = platform.registry.by_alias(NAME, "champion")
+    assert champion is not None
+    registry.set_alias(NAME, register(registry, platform.registry.load_model(champion), "f1"), "champion")
+    with pytest.raises(RegistryError, match="A/B testing for credit_risk: .*challenger"):
+        build_app(bare, NAME, shadow=False, features=False, ab=ab)
