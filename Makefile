@@ -12,6 +12,7 @@ HASH_KEY := $(STATE)/secrets/pii-hash-key
 PACKAGES := mlops components pipelines data_quality feature_store model_governance privacy serving
 
 NODE_VALIDATORS := infrastructure/validation/node_modules/.package-lock.json
+CHECKOV_VENV := .venv-checkov
 # Resolved when a recipe runs (after the install), from the one place the tag is defined.
 IMAGE = $(shell $(BIN)/python -c "from components.image import PLATFORM_IMAGE; print(PLATFORM_IMAGE)")
 
@@ -31,7 +32,13 @@ $(BIN)/.installed: pyproject.toml uv.lock
 $(NODE_VALIDATORS): infrastructure/validation/package.json infrastructure/validation/package-lock.json
 	npm ci --prefix infrastructure/validation --no-audit --no-fund --silent
 
-install: $(BIN)/.installed $(NODE_VALIDATORS)  ## Install the locked environment into .venv (uv) and the npm validators
+# checkov in its own environment, from hash-pinned requirements (see the file's header for why).
+$(CHECKOV_VENV)/.installed: infrastructure/validation/checkov-requirements.txt $(BIN)/.installed
+	$(PYTHON) -m uv venv --quiet --allow-existing --python $(PYTHON) $(CHECKOV_VENV)
+	$(PYTHON) -m uv pip install --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes -r $<
+	touch $@
+
+install: $(BIN)/.installed $(NODE_VALIDATORS) $(CHECKOV_VENV)/.installed  ## Install the locked environment into .venv (uv), checkov and the npm validators
 
 # A per-machine key for keyed hashing of PII in local runs; never committed (.mlops is ignored).
 $(HASH_KEY):

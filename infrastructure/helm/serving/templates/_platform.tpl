@@ -1,0 +1,186 @@
+{{/*
+Helpers shared by every chart under infrastructure/helm. The file is identical in each chart
+(tests/infrastructure/test_helm_charts.py fails on drift): a library chart would need
+`helm dependency build` before every render, which Argo CD does but plain rendering does not.
+*/}}
+
+{{- define "platform.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "platform.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "platform.labels" -}}
+{{ include "platform.selectorLabels" . }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: mlops-platform
+mlops-platform/environment: {{ .Values.environment }}
+{{- end -}}
+
+{{/* The platform image: the tag defaults to the chart's appVersion (= the package version). */}}
+{{- define "platform.image" -}}
+{{- $image := .Values.image -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $image.repository $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository ($image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "platform.serviceAccountName" -}}
+{{- .Values.serviceAccount.name | default (include "platform.fullname" .) -}}
+{{- end -}}
+
+{{- define "platform.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "platform.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+privileged: false
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+Vault Agent injector annotations. The agent logs in with a projected, audience-bound service
+account token (volume "vault-token"), so the pods keep automountServiceAccountToken: false.
+Secrets render under /vault/secrets/<name>, owned by the app's uid with mode 0400. Each
+`secrets` entry names a template in the chart's files/vault/<name>.ctmpl (mirrors of
+secrets/vault/agent/templates); the agent has no MLOPS_ENV, so the environment is written in.
+`rendered` entries carry a template the chart built itself.
+Arguments: dict "ctx" $ "role" <vault role> "secrets" <list of {name, area}>
+"rendered" <list of {name, area, template}, optional> "job" <bool>.
+*/}}
+{{- define "platform.vaultAnnotations" -}}
+{{- $ctx := .ctx -}}
+{{- $vault := $ctx.Values.vault -}}
+vault.hashicorp.com/agent-inject: "true"
+vault.hashicorp.com/role: {{ .role | quote }}
+vault.hashicorp.com/service: {{ $vault.address | quote }}
+vault.hashicorp.com/auth-path: {{ $vault.authPath | quote }}
+vault.hashicorp.com/agent-service-account-token-volume-name: vault-token
+vault.hashicorp.com/agent-init-first: "true"
+vault.hashicorp.com/agent-run-as-user: "10001"
+vault.hashicorp.com/agent-run-as-group: "10001"
+vault.hashicorp.com/agent-requests-cpu: {{ $vault.agentResources.requests.cpu | quote }}
+vault.hashicorp.com/agent-requests-mem: {{ $vault.agentResources.requests.memory | quote }}
+vault.hashicorp.com/agent-limits-cpu: {{ $vault.agentResources.limits.cpu | quote }}
+vault.hashicorp.com/agent-limits-mem: {{ $vault.agentResources.limits.memory | quote }}
+{{- if .job }}
+{{- /* A Job must end: render once in the init container, no sidecar. */}}
+vault.hashicorp.com/agent-pre-populate-only: "true"
+{{- end }}
+{{- $entries := list }}
+{{- range .secrets }}
+{{- $template := $ctx.Files.Get (printf "files/vault/%s.ctmpl" .name) }}
+{{- if not $template }}
+{{- fail (printf "vault secret %q: the chart has no files/vault/%s.ctmpl" .name .name) }}
+{{- end }}
+{{- $template = $template | replace "(env \"MLOPS_ENV\")" (quote $ctx.Values.environment) }}
+{{- $entries = append $entries (dict "name" .name "area" .area "template" $template) }}
+{{- end }}
+{{- range concat $entries (.rendered | default list) }}
+vault.hashicorp.com/agent-inject-secret-{{ .name }}: {{ printf "secret/data/mlops/%s/%s" $ctx.Values.environment .area | quote }}
+vault.hashicorp.com/agent-inject-template-{{ .name }}: |
+{{ .template | trim | indent 2 }}
+vault.hashicorp.com/agent-inject-perms-{{ .name }}: "0400"
+{{- end }}
+{{- end -}}
+
+{{- define "platform.vaultTokenVolume" -}}
+- name: vault-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          audience: {{ .Values.vault.audience | quote }}
+          expirationSeconds: 3600
+{{- end -}}
+
+{{/*
+Container command that exports the Vault-rendered env files (the `secrets` entries named
+*.env, KEY=value lines) and then runs `run` in the same shell; secrets stay out of the pod spec.
+Arguments: dict "secrets" <vault.secrets> "run" <shell command> "name" <$0 for "$@">.
+*/}}
+{{- define "platform.envFileCommand" -}}
+{{- $steps := list "set -a" -}}
+{{- range .secrets -}}
+{{- if hasSuffix ".env" .name -}}
+{{- $steps = append $steps (printf ". /vault/secrets/%s" .name) -}}
+{{- end -}}
+{{- end -}}
+{{- $steps = concat $steps (list "set +a" .run) -}}
+- /bin/sh
+- -c
+- {{ join " && " $steps | quote }}
+- {{ .name }}
+{{- end -}}
+
+{{/*
+One NetworkPolicy egress rule: {namespace, podLabels, ports} for an in-cluster service or
+{cidr, except, ports} for an external one. `namespace` may use the environment
+("mlops-{{ .Values.environment }}"). Arguments: dict "ctx" $ "target" <target>.
+*/}}
+{{- define "platform.egressRule" -}}
+{{- $t := .target -}}
+- to:
+    {{- if $t.cidr }}
+    - ipBlock:
+        cidr: {{ $t.cidr }}
+        {{- with $t.except }}
+        except:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+    {{- else }}
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ tpl $t.namespace .ctx }}
+      {{- with $t.podLabels }}
+      podSelector:
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+      {{- end }}
+    {{- end }}
+  ports:
+    {{- range $t.ports }}
+    - protocol: {{ .protocol | default "TCP" }}
+      port: {{ .port }}
+    {{- end }}
+{{- end -}}
+
+{{/* The default-deny policy for every pod of the release: only the explicit allows apply. */}}
+{{- define "platform.defaultDenyPolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "platform.fullname" . }}-default-deny
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "platform.labels" . | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "platform.selectorLabels" . | nindent 6 }}
+  policyTypes: [Ingress, Egress]
+{{- end -}}

@@ -1,0 +1,14 @@
+environment                  = "dev"
+region                       = "eu-west-1"
+vpc_cidr                     = "10.10.0.0/16"
+availability_zone_count      = 2
+single_nat_gateway           = true
+kubernetes_version           = "1.33"
+system_node_instance_types   = ["m7i.large"]
+system_node_count            = { min = 2, max = 4 }
+training_node_instance_types = ["m7i.2xlarge", "m6i.2xlarge"]
+training_node_max            = 3
+db_instance_class            = "db.t4g.medium"
+db_multi_az                  = false
+db_backup_retention_days     = 7
+backup_retention_days        = 45

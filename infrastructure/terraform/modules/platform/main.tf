@@ -1,0 +1,250 @@
+# One environment: network, EKS, buckets, registry database, workload identities and Vault
+# configuration. live/<env> calls this module with a handful of sizing variables, so every
+# environment is built by the same code.
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  name          = "mlops-${var.environment}"
+  app_namespace = "mlops-${var.environment}"
+  partition     = data.aws_partition.current.partition
+
+  # One identity per workload, named alike everywhere: the Vault Kubernetes auth role (with the
+  # policy of the same name in secrets/vault/policies), the IRSA role, and the service account
+  # the Helm chart creates (its release name) or, for pipeline runs, KFP's pipeline-runner.
+  # audience: the Vault Agent sidecars of the charts log in with a projected token for "vault";
+  # pipeline steps log in with the pod's default token (config/environments/*.yaml).
+  workloads = {
+    "training-pipeline" = { namespace = var.kfp_namespace, service_account = "pipeline-runner", audience = null }
+    "serving"           = { namespace = local.app_namespace, service_account = "serving", audience = "vault" }
+    "feature-store"     = { namespace = local.app_namespace, service_account = "feature-store", audience = "vault" }
+    "backup"            = { namespace = local.app_namespace, service_account = "backups", audience = "vault" }
+    "secrets-rotation"  = { namespace = local.app_namespace, service_account = "secrets-rotation", audience = "vault" }
+  }
+
+  artifacts_arn = module.object_storage.bucket_arns["artifacts"]
+  backups_arn   = module.object_storage.bucket_arns["backups"]
+  bucket_key    = module.object_storage.kms_key_arn
+
+  # S3 permissions per workload; a workload absent here (the feature store keeps its data in
+  # PostgreSQL and Redis) has no AWS access at all.
+  s3_access = {
+    "training-pipeline" = [
+      { actions = ["s3:ListBucket"], resources = [local.artifacts_arn] },
+      { actions = ["s3:GetObject", "s3:PutObject"], resources = ["${local.artifacts_arn}/*"] },
+    ]
+    "serving" = [
+      { actions = ["s3:ListBucket"], resources = [local.artifacts_arn] },
+      { actions = ["s3:GetObject"], resources = ["${local.artifacts_arn}/*"] },
+    ]
+    # Backups write new objects and read them back for restores; deletion is left to the
+    # lifecycle rules, so a compromised job cannot erase the history.
+    "backup" = [
+      { actions = ["s3:ListBucket"], resources = [local.artifacts_arn, local.backups_arn] },
+      { actions = ["s3:GetObject"], resources = ["${local.artifacts_arn}/*"] },
+      { actions = ["s3:GetObject", "s3:PutObject"], resources = ["${local.backups_arn}/*"] },
+    ]
+  }
+
+  irsa = {
+    for name, statements in local.s3_access : name => {
+      namespace       = local.workloads[name].namespace
+      service_account = local.workloads[name].service_account
+      policy_json = jsonencode({
+        Version = "2012-10-17"
+        Statement = concat(
+          [for s in statements : { Effect = "Allow", Action = s.actions, Resource = s.resources }],
+          [{
+            Effect   = "Allow"
+            Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+            Resource = [local.bucket_key]
+          }],
+        )
+      })
+    }
+  }
+}
+
+module "network" {
+  source = "../network"
+
+  name                    = local.name
+  cidr_block              = var.vpc_cidr
+  availability_zone_count = var.availability_zone_count
+  single_nat_gateway      = var.single_nat_gateway
+  cluster_name            = local.name
+  tags                    = var.tags
+}
+
+module "kubernetes_cluster" {
+  source = "../kubernetes-cluster"
+
+  name                = local.name
+  kubernetes_version  = var.kubernetes_version
+  vpc_id              = module.network.vpc_id
+  subnet_ids          = module.network.private_subnet_ids
+  public_access_cidrs = var.cluster_public_access_cidrs
+  admin_role_arns     = var.cluster_admin_role_arns
+  tags                = var.tags
+
+  node_groups = {
+    system = {
+      instance_types = var.system_node_instance_types
+      min_size       = var.system_node_count.min
+      max_size       = var.system_node_count.max
+      desired_size   = var.system_node_count.min
+    }
+    training = {
+      instance_types = var.training_node_instance_types
+      capacity_type  = var.training_spot_instances ? "SPOT" : "ON_DEMAND"
+      min_size       = 0
+      max_size       = var.training_node_max
+      desired_size   = 0
+      labels         = { "mlops-platform/workload" = "training" }
+      taints         = [{ key = "mlops-platform/workload", value = "training", effect = "NO_SCHEDULE" }]
+    }
+  }
+}
+
+module "object_storage" {
+  source = "../object-storage"
+
+  name = local.name
+  tags = var.tags
+
+  buckets = {
+    # Model artifacts, Feast offline data, run outputs: read often while recent.
+    artifacts = {
+      transition_days            = 30
+      transition_storage_class   = "INTELLIGENT_TIERING"
+      noncurrent_expiration_days = 90
+    }
+    # Written once, read in restores and drills. Glacier IR bills at least 90 days of storage,
+    # so only long retention moves there.
+    backups = {
+      transition_days            = 30
+      transition_storage_class   = var.backup_retention_days >= 180 ? "GLACIER_IR" : "STANDARD_IA"
+      expiration_days            = var.backup_retention_days
+      noncurrent_expiration_days = 30
+    }
+  }
+}
+
+# One instance for the registries: MLflow's database is created with it, Feast's
+# (feast_registry, feast_offline) at bootstrap.
+module "postgres" {
+  source = "../postgres"
+
+  identifier              = "${local.name}-registry"
+  instance_class          = var.db_instance_class
+  multi_az                = var.db_multi_az
+  backup_retention_days   = var.db_backup_retention_days
+  vpc_id                  = module.network.vpc_id
+  subnet_ids              = module.network.private_subnet_ids
+  allowed_security_groups = { eks-cluster = module.kubernetes_cluster.cluster_security_group_id }
+  tags                    = var.tags
+}
+
+module "workload_identity" {
+  source = "../workload-identity"
+
+  name              = local.name
+  oidc_provider_arn = module.kubernetes_cluster.oidc_provider_arn
+  oidc_issuer       = module.kubernetes_cluster.oidc_issuer
+  tags              = var.tags
+
+  workloads = merge(local.irsa, {
+    # Vault's seal: auto-unseal with the KMS key below instead of operators holding key shares.
+    vault = {
+      namespace       = "vault"
+      service_account = "vault"
+      policy_json = jsonencode({
+        Version = "2012-10-17"
+        Statement = [{
+          Effect   = "Allow"
+          Action   = ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]
+          Resource = [aws_kms_key.vault_unseal.arn]
+        }]
+      })
+    }
+  })
+}
+
+resource "aws_kms_key" "vault_unseal" {
+  description             = "${local.name} Vault auto-unseal"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.vault_unseal_key.json
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "vault_unseal_key" {
+  # A key policy's "*" resource is the key itself; the root-account statement is AWS's default,
+  # delegating use to IAM policies so the key can never become unmanageable.
+  # checkov:skip=CKV_AWS_109: key policy, see above
+  # checkov:skip=CKV_AWS_111: key policy, see above
+  # checkov:skip=CKV_AWS_356: key policy, see above
+
+  statement {
+    sid       = "AccountAdministration"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+}
+
+resource "aws_kms_alias" "vault_unseal" {
+  name          = "alias/${local.name}-vault-unseal"
+  target_key_id = aws_kms_key.vault_unseal.key_id
+}
+
+module "vault_config" {
+  source = "../vault-config"
+  count  = var.configure_vault ? 1 : 0
+
+  roles = {
+    for name, w in local.workloads : name => {
+      service_accounts = [w.service_account]
+      namespaces       = [w.namespace]
+      policies         = [name]
+      audience         = w.audience
+    }
+  }
+}
+
+# Spend of everything carrying this environment's tag; the tag must be activated as a
+# cost-allocation tag in the billing console once per account.
+resource "aws_budgets_budget" "monthly" {
+  count = var.budget == null ? 0 : 1
+
+  name         = "${local.name}-monthly"
+  budget_type  = "COST"
+  limit_amount = tostring(var.budget.monthly_usd)
+  limit_unit   = "USD"
+  time_unit    = "MONTHLY"
+
+  cost_filter {
+    name   = "TagKeyValue"
+    values = [format("user:environment$%s", var.environment)]
+  }
+
+  dynamic "notification" {
+    for_each = length(var.budget_alert_emails) > 0 ? { ACTUAL = var.budget.alert_at_fraction * 100, FORECASTED = 100 } : {}
+
+    content {
+      comparison_operator        = "GREATER_THAN"
+      notification_type          = notification.key
+      threshold                  = notification.value
+      threshold_type             = "PERCENTAGE"
+      subscriber_email_addresses = var.budget_alert_emails
+    }
+  }
+
+  tags = var.tags
+}

@@ -1,0 +1,39 @@
+output "cluster_name" {
+  description = "EKS cluster name (also the Argo CD cluster name)."
+  value       = module.kubernetes_cluster.name
+}
+
+output "cluster_endpoint" {
+  description = "EKS API endpoint."
+  value       = module.kubernetes_cluster.endpoint
+}
+
+output "bucket_names" {
+  description = "Artifacts and backups bucket names."
+  value       = module.object_storage.bucket_names
+}
+
+output "registry_db_address" {
+  description = "PostgreSQL host of the MLflow and Feast registries."
+  value       = module.postgres.address
+}
+
+output "registry_db_master_secret_arn" {
+  description = "Secrets Manager secret of the generated database administrator password."
+  value       = module.postgres.master_user_secret_arn
+}
+
+output "workload_role_arns" {
+  description = "IRSA role ARN by workload (service-account annotation eks.amazonaws.com/role-arn)."
+  value       = module.workload_identity.role_arns
+}
+
+output "vault_unseal_kms_key_id" {
+  description = "KMS key for Vault's awskms seal."
+  value       = aws_kms_key.vault_unseal.key_id
+}
+
+output "vault_roles" {
+  description = "Vault Kubernetes auth role → policies (empty until configure_vault is true)."
+  value       = var.configure_vault ? module.vault_config[0].roles : {}
+}

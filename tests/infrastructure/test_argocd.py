@@ -1,0 +1,409 @@
+"""Argo CD manifests under infrastructure/argocd: CRD-schema validation and GitOps policy.
+
+Schemas come from the npm package @kubernetes-models/argo-cd (infrastructure/validation), run
+by infrastructure/validation/argocd-validate.mjs. The ApplicationSet is also expanded here into
+the Applications Argo CD would generate, and those are validated and checked too.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ARGOCD = REPO / "infrastructure" / "argocd"
+VALIDATION = REPO / "infrastructure" / "validation"
+VALIDATOR = VALIDATION / "argocd-validate.mjs"
+HELM = REPO / "infrastructure" / "helm"
+REPO_URL = "https://github.com/mlops-platform/mlops-platform.git"
+CHARTS = ("feature-store", "serving", "pipelines", "backups")
+IN_CLUSTER = "https://kubernetes.default.svc"
+
+
+# --------------------------------------------------------------------------- loading
+@cache
+def documents() -> tuple[tuple[Path, dict[str, Any]], ...]:
+    found: list[tuple[Path, dict[str, Any]]] = []
+    for path in sorted(ARGOCD.glob("*.yaml")):
+        found += [(path, doc) for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return tuple(found)
+
+
+def environments() -> list[str]:
+    """The env elements of the ApplicationSet's generator, in order."""
+    (generator,) = application_set()["spec"]["generators"]
+    return [
+        e["env"] for g in generator["matrix"]["generators"] if "list" in g for e in g["list"]["elements"] if "env" in e
+    ]
+
+
+def by_kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for _, doc in documents() if doc["kind"] == kind}
+
+
+def projects() -> dict[str, dict[str, Any]]:
+    return by_kind("AppProject")
+
+
+def application_set() -> dict[str, Any]:
+    sets = by_kind("ApplicationSet")
+    assert list(sets) == ["mlops-workloads"]
+    return sets["mlops-workloads"]
+
+
+# --------------------------------------------------------------------------- the validator
+def run_validator(*paths: Path) -> subprocess.CompletedProcess[str]:
+    node = shutil.which("node")
+    if node is None or not (VALIDATION / "node_modules" / "@kubernetes-models" / "argo-cd").is_dir():
+        pytest.skip("node or the npm validators (infrastructure/validation/node_modules) are missing")
+    return subprocess.run(
+        [node, str(VALIDATOR), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "MLOPS_PYTHON": sys.executable},
+    )
+
+
+def test_manifests_are_valid_against_the_crd_schemas() -> None:
+    files = sorted(ARGOCD.glob("*.yaml"))
+    result = run_validator(*files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(documents())} Argo CD document(s) in {len(files)} file(s): valid" in result.stdout
+
+
+def write_yaml(path: Path, docs: list[dict[str, Any]]) -> Path:
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return path
+
+
+def test_validator_names_misspelt_fields_and_wrong_types(tmp_path: Path) -> None:
+    root = copy.deepcopy(by_kind("Application")["mlops-root"])
+    root["spec"]["syncPolicy"]["automatd"] = root["spec"]["syncPolicy"].pop("automated")
+    root["spec"]["source"]["targetRevision"] = 7
+    appset = copy.deepcopy(application_set())
+    appset["spec"]["template"]["spec"]["source"]["helm"]["valuesFiles"] = ["values.yaml"]
+    appset["spec"]["goTemplate"] = "yes"
+    project = copy.deepcopy(projects()["mlops-prod"])
+    project["spec"]["sourceRepos"] = REPO_URL
+    project["spec"]["syncWindows"][0]["manualSynk"] = True
+    broken = write_yaml(tmp_path / "broken.yaml", [root, appset, project])
+
+    result = run_validator(broken)
+
+    assert result.returncode == 1, result.stdout
+    lines = result.stdout.splitlines()
+    expected = [
+        'Application/mlops-root: /spec/syncPolicy/automatd: unknown field (did you mean "automated"?)',
+        "Application/mlops-root: /spec/source/targetRevision: must be string",
+        "ApplicationSet/mlops-workloads: /spec/template/spec/source/helm/valuesFiles: unknown field",
+        "ApplicationSet/mlops-workloads: /spec/goTemplate: must be boolean",
+        "AppProject/mlops-prod: /spec/sourceRepos: must be array",
+        "AppProject/mlops-prod: /spec/syncWindows/0/manualSynk: unknown field",
+    ]
+    for fragment in expected:
+        assert any(line.startswith(f"{broken}: ") and fragment in line for line in lines), (fragment, lines)
+    assert lines[-1].endswith(f"{len(expected)} problem(s)"), lines[-1]
+
+
+def test_validator_rejects_unreadable_yaml_and_foreign_kinds(tmp_path: Path) -> None:
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("kind: Application\nmetadata: {name: x\n")
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}))
+    result = run_validator(bad_yaml, deployment)
+    assert result.returncode == 1
+    assert f"{bad_yaml}: cannot read:" in result.stdout
+    assert f"{deployment}: Deployment/d: /kind: not an Argo CD kind" in result.stdout
+
+
+def test_validator_usage() -> None:
+    assert run_validator().returncode == 2
+
+
+# --------------------------------------------------------------------------- ApplicationSet expansion
+TAG = re.compile(r"\{\{(-)?\s*(.*?)\s*(-)?\}\}", re.DOTALL)
+
+
+def go_template(text: str, params: dict[str, Any]) -> str:
+    """The subset of Go templates the ApplicationSet uses: ``.key``, ``if .key``/``else``/``end``
+    and ``{{-``/``-}}`` trimming, with missingkey=error. Anything else fails loudly."""
+    out: list[str] = []
+    stack: list[bool] = []  # is each enclosing branch being emitted
+    pos = 0
+    trim_next = False
+    for match in TAG.finditer(text):
+        literal = text[pos : match.start()]
+        if trim_next:
+            literal = literal.lstrip()
+        if match.group(1):
+            literal = literal.rstrip()
+        if all(stack):
+            out.append(literal)
+        action = match.group(2)
+        trim_next = bool(match.group(3))
+        pos = match.end()
+        if re.fullmatch(r"\.\w+", action):
+            value = params[action[1:]]
+            if all(stack):
+                out.append(str(value).lower() if isinstance(value, bool) else str(value))
+        elif m := re.fullmatch(r"if \.(\w+)", action):
+            stack.append(bool(params[m.group(1)]) if all(stack) else False)
+        elif action == "else":
+            stack[-1] = not stack[-1] and all(stack[:-1])
+        elif action == "end":
+            stack.pop()
+        else:
+            raise NotImplementedError(f"template action {action!r}: extend go_template() in this test")
+    tail = text[pos:]
+    out.append(tail.lstrip() if trim_next else tail)
+    assert not stack, "unclosed {{ if }}"
+    return "".join(out)
+
+
+def render(node: Any, params: dict[str, Any]) -> Any:
+    if isinstance(node, str):
+        return go_template(node, params)
+    if isinstance(node, list):
+        return [render(v, params) for v in node]
+    if isinstance(node, dict):
+        return {k: render(v, params) for k, v in node.items()}
+    return node
+
+
+def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def generator_params(generator: dict[str, Any]) -> list[dict[str, Any]]:
+    if "list" in generator:
+        return [dict(e) for e in generator["list"]["elements"]]
+    if "matrix" in generator:
+        first, second = (generator_params(g) for g in generator["matrix"]["generators"])
+        combined = []
+        for a, b in itertools.product(first, second):
+            assert not set(a) & set(b), f"matrix generators share keys {set(a) & set(b)}"
+            combined.append({**a, **b})
+        return combined
+    raise NotImplementedError(f"generator {sorted(generator)}")
+
+
+@cache
+def generated() -> dict[str, dict[str, Any]]:
+    """name → the Application the ApplicationSet generates."""
+    appset = application_set()
+    spec = appset["spec"]
+    assert spec["goTemplate"] is True
+    assert "missingkey=error" in spec["goTemplateOptions"]
+    apps: dict[str, dict[str, Any]] = {}
+    for generator in spec["generators"]:
+        for params in generator_params(generator):
+            body = render(copy.deepcopy(spec["template"]), params)
+            if "templatePatch" in spec:
+                patch = yaml.safe_load(go_template(spec["templatePatch"], params))
+                if patch:
+                    merge(body, patch)
+            body["metadata"]["namespace"] = appset["metadata"]["namespace"]
+            app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **body}
+            assert app["metadata"]["name"] not in apps, f"duplicate Application {app['metadata']['name']}"
+            apps[app["metadata"]["name"]] = app
+    return apps
+
+
+def app(chart: str, env: str) -> dict[str, Any]:
+    return generated()[f"{chart}-{env}"]
+
+
+def test_go_template_subset() -> None:
+    text = "a{{ .x }}\n{{- if .flag }}\nyes{{ else }}no{{ end }}{{- if .off }} hidden {{- end }}"
+    assert go_template(text, {"x": 1, "flag": True, "off": False}) == "a1\nyes"
+    assert go_template(text, {"x": 1, "flag": False, "off": False}) == "a1no"
+    with pytest.raises(KeyError):
+        go_template("{{ .missing }}", {})
+
+
+def test_every_environment_is_declared_everywhere() -> None:
+    """An environment is a Terraform live/<env>, a platform config overlay, an AppProject and an
+    ApplicationSet element (docs/platform/adding-an-environment.md)."""
+    envs = set(environments())
+    assert {"dev", "staging", "prod"} <= envs
+    live = REPO / "infrastructure" / "terraform" / "live"
+    assert {p.name for p in live.iterdir() if p.is_dir()} == envs
+    assert {p.stem for p in (REPO / "config" / "environments").glob("*.yaml")} == envs
+    assert {name.removeprefix("mlops-") for name in projects()} - {"bootstrap"} == envs
+
+
+def test_every_chart_in_every_environment_is_generated(tmp_path: Path) -> None:
+    assert set(generated()) == {f"{chart}-{env}" for chart in CHARTS for env in environments()}
+    path = tmp_path / "generated.json"
+    path.write_text(json.dumps(list(generated().values())))
+    result = run_validator(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_applications_render_the_chart_with_its_environment_values() -> None:
+    for chart, env in itertools.product(CHARTS, environments()):
+        spec = app(chart, env)["spec"]
+        source = spec["source"]
+        assert source["repoURL"] == REPO_URL
+        assert source["path"] == f"infrastructure/helm/{chart}"
+        assert source["helm"]["valueFiles"] == ["values.yaml", f"values-{env}.yaml"]
+        assert source["helm"]["releaseName"] == chart
+        for values in source["helm"]["valueFiles"]:
+            assert (REPO / source["path"] / values).is_file(), f"{source['path']}/{values} does not exist"
+        assert spec["project"] == f"mlops-{env}"
+        assert spec["destination"] == {"name": f"mlops-{env}", "namespace": f"mlops-{env}"}
+        assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
+
+
+def test_prod_is_never_synced_automatically() -> None:
+    appset = application_set()
+    assert "automated" not in appset["spec"]["template"]["spec"]["syncPolicy"], "only the patch may add automation"
+    for chart in CHARTS:
+        assert "automated" not in app(chart, "prod")["spec"]["syncPolicy"], f"{chart}-prod syncs automatically"
+    window = projects()["mlops-prod"]["spec"]["syncWindows"]
+    assert any(w["kind"] == "deny" and w["applications"] == ["*"] and w["manualSync"] is True for w in window)
+
+
+def test_dev_and_staging_sync_automatically_with_prune_and_self_heal() -> None:
+    for chart, env in itertools.product(CHARTS, ("dev", "staging")):
+        policy = app(chart, env)["spec"]["syncPolicy"]
+        assert policy["automated"] == {"prune": True, "selfHeal": True}, f"{chart}-{env}"
+        # The patch adds automation without dropping the template's other sync settings.
+        assert policy["syncOptions"]
+        assert policy["retry"]["limit"] > 0
+
+
+def test_sync_waves_put_the_feature_store_first_and_backups_last() -> None:
+    for env in environments():
+        wave = {}
+        for chart in CHARTS:
+            metadata = app(chart, env)["metadata"]
+            wave[chart] = int(metadata["annotations"]["argocd.argoproj.io/sync-wave"])
+            assert metadata["labels"]["mlops-platform/wave"] == str(wave[chart])
+            assert metadata["labels"]["mlops-platform/env"] == env
+        assert wave["feature-store"] < wave["serving"] == wave["pipelines"] < wave["backups"], wave
+    # In the root app's own sync, projects exist before the ApplicationSet that names them.
+    for project in projects().values():
+        assert int(project["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) < 0
+
+
+# --------------------------------------------------------------------------- projects
+def test_projects_trust_only_this_repository() -> None:
+    assert set(projects()) == {"mlops-bootstrap", *(f"mlops-{env}" for env in environments())}
+    for name, project in projects().items():
+        assert project["spec"]["sourceRepos"] == [REPO_URL], name
+
+
+def test_project_destinations_are_single_namespaces_on_named_clusters() -> None:
+    for env in environments():
+        spec = projects()[f"mlops-{env}"]["spec"]
+        assert spec["destinations"] == [{"name": f"mlops-{env}", "namespace": f"mlops-{env}"}]
+    bootstrap = projects()["mlops-bootstrap"]["spec"]
+    assert bootstrap["destinations"] == [{"server": IN_CLUSTER, "namespace": "argocd"}]
+    for name, project in projects().items():
+        for destination in project["spec"]["destinations"]:
+            assert "*" not in json.dumps(destination), f"{name}: wildcard destination {destination}"
+
+
+def test_projects_allow_only_what_the_workloads_need() -> None:
+    bootstrap = projects()["mlops-bootstrap"]["spec"]
+    assert bootstrap["clusterResourceWhitelist"] == []
+    assert {k["kind"] for k in bootstrap["namespaceResourceWhitelist"]} == {
+        "AppProject",
+        "ApplicationSet",
+        "Application",
+    }
+    lists = []
+    for env in environments():
+        spec = projects()[f"mlops-{env}"]["spec"]
+        assert spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+        kinds = spec["namespaceResourceWhitelist"]
+        assert "*" not in json.dumps(kinds)
+        assert {"group": "", "kind": "Secret"} not in kinds, "secrets come from Vault, never from Git"
+        lists.append(kinds)
+        for role in spec["roles"]:
+            for policy in role["policies"]:
+                assert policy.startswith(f"p, proj:mlops-{env}:{role['name']}, ")
+                assert f"mlops-{env}/*" in policy
+                assert ", delete," not in policy, policy
+                assert ", *," not in policy, policy
+    assert all(kinds == lists[0] for kinds in lists), "environment projects must allow the same kinds"
+
+
+def test_generated_applications_stay_inside_their_project() -> None:
+    for name, application in generated().items():
+        project = projects()[application["spec"]["project"]]["spec"]
+        assert application["spec"]["source"]["repoURL"] in project["sourceRepos"], name
+        assert application["spec"]["destination"] in project["destinations"], name
+
+
+def test_what_each_application_renders_is_allowed_by_its_project() -> None:
+    """Render every generated Application's chart as Argo CD would (same path, value files,
+    release name and namespace): each object's kind is whitelisted and it stays in the
+    destination namespace, otherwise Argo CD would refuse the sync."""
+    helm = pytest.importorskip("helm_python")
+    rendered = 0
+    for name, application in generated().items():
+        spec = application["spec"]
+        project = projects()[spec["project"]]["spec"]
+        allowed = {(k["group"], k["kind"]) for k in project["namespaceResourceWhitelist"]}
+        chart_dir = REPO / spec["source"]["path"]
+        values: dict[str, Any] = {}
+        for values_file in spec["source"]["helm"]["valueFiles"]:
+            merge(values, helm.values_from_yaml((chart_dir / values_file).read_text()))
+        with helm.Chart.load(chart_dir) as chart:
+            output = chart.render(
+                values, name=spec["source"]["helm"]["releaseName"], namespace=spec["destination"]["namespace"]
+            )
+        for path, text in output.items():
+            if path.endswith("NOTES.txt"):
+                continue
+            for doc in (d for d in yaml.safe_load_all(text) if d):
+                group = doc["apiVersion"].rpartition("/")[0]
+                where = f"{name}: {path}: {doc['kind']}/{doc['metadata']['name']}"
+                assert (group, doc["kind"]) in allowed, f"{where}: kind not allowed by project {spec['project']}"
+                assert (
+                    doc["metadata"].get("namespace", spec["destination"]["namespace"])
+                    == spec["destination"]["namespace"]
+                ), where
+                rendered += 1
+    assert rendered >= len(generated()), "the charts rendered nothing"
+
+
+# --------------------------------------------------------------------------- bootstrap
+def test_root_app_manages_this_directory_without_pruning() -> None:
+    apps = by_kind("Application")
+    assert list(apps) == ["mlops-root"]
+    root = apps["mlops-root"]["spec"]
+    assert root["project"] == "mlops-bootstrap"
+    assert root["source"]["repoURL"] == REPO_URL
+    assert root["source"]["path"] == ARGOCD.relative_to(REPO).as_posix()
+    assert root["destination"] == {"server": IN_CLUSTER, "namespace": "argocd"}
+    assert root["syncPolicy"]["automated"] == {"prune": False, "selfHeal": True}
+    assert application_set()["spec"]["syncPolicy"]["applicationsSync"] == "create-update"
+
+
+def test_yamllint_is_clean() -> None:
+    yamllint = Path(sys.executable).parent / "yamllint"
+    if not yamllint.exists():
+        pytest.skip("yamllint is not installed")
+    result = subprocess.run([str(yamllint), "-s", str(ARGOCD)], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout

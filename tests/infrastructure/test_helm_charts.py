@@ -1,0 +1,729 @@
+"""The Helm charts under infrastructure/helm and the platform image's Dockerfile.
+
+Every chart is rendered offline with helm-python-sdk (the Helm v4 engine) for every environment
+(chart defaults + values-<env>.yaml), once per module. The rendered manifests must pass Helm
+lint, ``kubernetes-validate --strict`` and checkov; custom resources, which kubernetes-validate
+has no schema for, are validated against the strict schemas below, written from the CRDs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import jsonschema
+import pytest
+import yaml
+
+import mlops
+from components.image import PLATFORM_IMAGE, PLATFORM_IMAGE_REPOSITORY
+from mlops.config import ENVIRONMENTS, PlatformConfig, deep_merge, load_platform_config
+
+ROOT = Path(__file__).resolve().parents[2]
+HELM_DIR = ROOT / "infrastructure" / "helm"
+CHARTS = ("serving", "feature-store", "backups", "pipelines")
+# Charts that run the platform image (the pipelines chart carries it inside the compiled IR).
+IMAGE_CHARTS = ("serving", "feature-store", "backups")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+VAULT_TEMPLATES = ROOT / "secrets" / "vault" / "agent" / "templates"
+VAULT_POLICIES = ROOT / "secrets" / "vault" / "policies"
+# Agent templates only the charts have so far (not yet in secrets/vault/agent/templates).
+CHART_ONLY_TEMPLATES = {
+    # Feast's SQL registry and Postgres offline store passwords (feature_store/registry/cluster.yaml).
+    "feast-postgres.env.ctmpl",
+    # A libpq password file the backups chart fills in per database.
+    "pgpass.ctmpl",
+}
+# Leaves a values-<env>.yaml may change: environments differ by a small patch.
+MAX_ENV_OVERRIDES = 10
+
+
+def namespace(env: str) -> str:
+    return f"mlops-{env}"
+
+
+def env_values(chart: str, env: str) -> dict[str, Any]:
+    return helm.values_from_yaml((HELM_DIR / chart / f"values-{env}.yaml").read_text())
+
+
+def render(chart: str, env: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """``helm template <chart> -f values-<env>.yaml``: template path -> manifest text."""
+    values = deep_merge(env_values(chart, env), overrides or {})
+    with helm.Chart.load(HELM_DIR / chart) as loaded:
+        return loaded.render(values, name=chart, namespace=namespace(env))
+
+
+def manifests(rendered: dict[str, str]) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        docs.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return docs
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def pod_template(doc: dict[str, Any]) -> dict[str, Any]:
+    if doc["kind"] == "CronJob":
+        return doc["spec"]["jobTemplate"]["spec"]["template"]
+    return doc["spec"]["template"]
+
+
+def containers(pod_spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from pod_spec.get("initContainers", [])
+    yield from pod_spec["containers"]
+
+
+def leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings to dotted paths (lists are one leaf)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def tool(name: str) -> str:
+    # checkov lives in its own environment (.venv-checkov, see checkov-requirements.txt).
+    path = ROOT / ".venv-checkov" / "bin" / name if name == "checkov" else Path(sys.executable).parent / name
+    found = str(path) if path.exists() else shutil.which(name)
+    assert found, f"{name} is not installed (it comes with the locked dev dependencies)"
+    return found
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def rendered() -> dict[tuple[str, str], list[dict[str, Any]]]:
+    return {(chart, env): manifests(render(chart, env)) for chart in CHARTS for env in ENVIRONMENTS}
+
+
+@pytest.fixture(scope="module")
+def rendered_dir(
+    rendered: dict[tuple[str, str], list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The rendered manifests as files, one per chart and environment, for the CLI scanners."""
+    out = tmp_path_factory.mktemp("rendered")
+    for (chart, env), docs in rendered.items():
+        (out / f"{chart}-{env}.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return out
+
+
+def workloads(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for (chart, env), docs in rendered.items():
+        for doc in docs:
+            if doc["kind"] in WORKLOAD_KINDS:
+                yield f"{chart}/{env}: {doc['kind']} {doc['metadata']['name']}", doc
+
+
+# --------------------------------------------------------------------------- version and image
+def test_one_version_for_package_image_and_charts() -> None:
+    for chart in CHARTS:
+        meta = yaml.safe_load((HELM_DIR / chart / "Chart.yaml").read_text())
+        assert meta["apiVersion"] == "v2", chart
+        assert meta["appVersion"] == mlops.__version__, f"{chart}: appVersion differs from mlops.__version__"
+        defaults = yaml.safe_load((HELM_DIR / chart / "values.yaml").read_text())
+        if chart in IMAGE_CHARTS:
+            assert defaults["image"]["repository"] == PLATFORM_IMAGE_REPOSITORY, chart
+            # The tag comes from appVersion; a tag in values would be a second place to bump.
+            assert defaults["image"]["tag"] == "", chart
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == mlops.__version__
+    assert f"{PLATFORM_IMAGE_REPOSITORY}:{mlops.__version__}" == PLATFORM_IMAGE
+    for env in ENVIRONMENTS:
+        assert load_platform_config(ROOT / "config", env).kfp.image == PLATFORM_IMAGE, f"config kfp.image ({env})"
+
+
+def test_workloads_run_the_platform_image_at_the_package_version(
+    rendered: dict[tuple[str, str], list[dict[str, Any]]],
+) -> None:
+    seen = 0
+    for where, doc in workloads(rendered):
+        for container in containers(pod_template(doc)["spec"]):
+            if container["image"].startswith(PLATFORM_IMAGE_REPOSITORY):
+                assert container["image"] == PLATFORM_IMAGE, where
+                seen += 1
+    assert seen
+
+
+def test_image_tag_and_digest_overrides() -> None:
+    digest = "sha256:" + "a" * 64
+    tagged = manifests(render("serving", "dev", {"image": {"tag": "0.2.0-rc1"}}))
+    pinned = manifests(render("serving", "dev", {"image": {"digest": digest}}))
+    assert by_kind(tagged, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":0.2.0-rc1")
+    image = by_kind(pinned, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"{PLATFORM_IMAGE_REPOSITORY}@{digest}"
+
+
+# --------------------------------------------------------------------------- rendering and lint
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("chart", CHARTS)
+def test_chart_renders(rendered: dict[tuple[str, str], list[dict[str, Any]]], chart: str, env: str) -> None:
+    docs = rendered[(chart, env)]
+    assert docs, f"{chart}/{env} rendered nothing"
+    for doc in docs:
+        assert doc["metadata"].get("namespace") == namespace(env), f"{chart}/{env}: {doc['kind']} without namespace"
+        assert doc["metadata"]["labels"]["mlops-platform/environment"] == env
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("chart", CHARTS)
+def test_helm_lint(chart: str, env: str) -> None:
+    report = helm.lint(HELM_DIR / chart, env_values(chart, env), strict=True, namespace=namespace(env))
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert not report["errors"], report
+    assert not problems, report
+
+
+def test_shared_helpers_are_identical() -> None:
+    copies = {chart: (HELM_DIR / chart / "templates" / "_platform.tpl").read_text() for chart in CHARTS}
+    reference = copies["serving"]
+    assert all(text == reference for text in copies.values()), (
+        "templates/_platform.tpl differs between charts: edit one copy and copy it to the others"
+    )
+
+
+# --------------------------------------------------------------------------- values schemas
+SCHEMA_CASES = {
+    # chart: (misspelt nested key, wrong type)
+    "serving": ({"autoscaling": {"maxReplica": 4}}, {"replicas": "two"}),
+    "feature-store": ({"materialize": {"schedul": "0 1 * * *"}}, {"featureServer": {"enabled": "yes"}}),
+    "backups": ({"objectStore": {"buckets": "x"}}, {"jobs": {"registry": {"enabled": "true"}}}),
+    "pipelines": ({"kfp": {"serviceAcount": "x"}}, {"schedules": {"batch-inference-nightly": {"maxConcurrency": "1"}}}),
+}
+
+
+def schema_error(chart: str, values: dict[str, Any]) -> str:
+    with pytest.raises(helm.HelmValuesError) as caught:
+        render(chart, "dev", values)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_schema_rejects_misspelt_keys(chart: str) -> None:
+    assert "'environmnt' not allowed" in schema_error(chart, {"environmnt": "prod"})
+    nested, _ = SCHEMA_CASES[chart]
+    misspelt = next(iter(leaves(nested))).split(".")[-1]
+    assert f"'{misspelt}' not allowed" in schema_error(chart, nested)
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+def test_schema_rejects_wrong_types(chart: str) -> None:
+    _, wrong = SCHEMA_CASES[chart]
+    path = next(iter(leaves(wrong)))
+    message = schema_error(chart, wrong)
+    assert "/" + path.replace(".", "/") in message, message
+    assert "got string" in message, message
+    assert "must be one of" in schema_error(chart, {"environment": "production"})
+
+
+def test_environment_files_are_small_patches() -> None:
+    for chart in CHARTS:
+        defaults = leaves(yaml.safe_load((HELM_DIR / chart / "values.yaml").read_text()))
+        for env in ENVIRONMENTS:
+            patch = leaves(yaml.safe_load((HELM_DIR / chart / f"values-{env}.yaml").read_text()))
+            assert patch["environment"] == env, f"{chart}/values-{env}.yaml"
+            changed = {k for k, v in patch.items() if defaults.get(k) != v}
+            assert len(changed) <= MAX_ENV_OVERRIDES, f"{chart}/values-{env}.yaml changes {sorted(changed)}"
+            top = {k.split(".")[0] for k in patch}
+            assert len(top) <= 5, f"{chart}/values-{env}.yaml touches {sorted(top)}"
+
+
+# --------------------------------------------------------------------------- Kubernetes schemas
+LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+METADATA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "namespace"],
+    "properties": {
+        "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253},
+        "namespace": {"type": "string"},
+        "labels": LABELS,
+        "annotations": LABELS,
+    },
+}
+LABEL_SELECTOR = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "matchLabels": LABELS,
+        "matchExpressions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["key", "operator"],
+                "properties": {
+                    "key": {"type": "string"},
+                    "operator": {"type": "string"},
+                    "values": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+# monitoring.coreos.com/v1 ServiceMonitor: the fields of the prometheus-operator CRD the charts use.
+PROMETHEUS_DURATION = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
+SERVICE_MONITOR_SPEC = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["selector", "endpoints"],
+    "properties": {
+        "selector": LABEL_SELECTOR,
+        "namespaceSelector": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"any": {"type": "boolean"}, "matchNames": {"type": "array", "items": {"type": "string"}}},
+        },
+        "jobLabel": {"type": "string"},
+        "endpoints": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "port": {"type": "string"},
+                    "path": {"type": "string"},
+                    "scheme": {"type": "string", "enum": ["http", "https"]},
+                    "interval": {"type": "string", "pattern": PROMETHEUS_DURATION},
+                    "scrapeTimeout": {"type": "string", "pattern": PROMETHEUS_DURATION},
+                    "honorLabels": {"type": "boolean"},
+                },
+            },
+        },
+    },
+}
+# pipelines.kubeflow.org/v2beta1 (kubeflow/pipelines manifests/kustomize/base/crds).
+PIPELINE_SPEC = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"description": {"type": "string"}},
+}
+PIPELINE_VERSION_SPEC = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["pipelineSpec"],
+    "properties": {
+        "codeSourceURL": {"type": "string"},
+        "description": {"type": "string"},
+        "displayName": {"type": "string"},
+        "pipelineName": {"type": "string"},
+        "pipelineSpec": {"type": "object", "required": ["pipelineInfo", "root"]},
+        "pipelineSpecURI": {"type": "string"},
+        "platformSpec": {"type": "object"},
+    },
+}
+# kubeflow.org/v1beta1 ScheduledWorkflow. Its CRD preserves unknown fields, so a misspelt field
+# would be dropped silently by the controller: this schema follows ScheduledWorkflowSpec
+# (backend/src/crd/pkg/apis/scheduledworkflow/v1beta1/types.go) and the controller's bounds.
+TIME = {"type": "string", "format": "date-time"}
+SCHEDULED_WORKFLOW_SPEC = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["enabled", "trigger", "workflow"],
+    "properties": {
+        "enabled": {"type": "boolean"},
+        "maxConcurrency": {"type": "integer", "minimum": 1, "maximum": 10},
+        "noCatchup": {"type": "boolean"},
+        "maxHistory": {"type": "integer", "minimum": 0, "maximum": 100},
+        "trigger": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "cronSchedule": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["cron"],
+                    # robfig/cron with seconds: six fields.
+                    "properties": {
+                        "cron": {"type": "string", "pattern": r"^\S+( \S+){5}$"},
+                        "startTime": TIME,
+                        "endTime": TIME,
+                    },
+                },
+                "periodicSchedule": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["intervalSecond"],
+                    "properties": {
+                        "intervalSecond": {"type": "integer", "minimum": 1},
+                        "startTime": TIME,
+                        "endTime": TIME,
+                    },
+                },
+            },
+        },
+        "workflow": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "parameters": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "value"],
+                        "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+                    },
+                },
+                "spec": {},
+            },
+        },
+        "experimentId": {"type": "string"},
+        "pipelineId": {"type": "string"},
+        "pipelineVersionId": {"type": "string"},
+        "pipelineName": {"type": "string"},
+        "serviceAccount": {"type": "string"},
+    },
+}
+
+
+def custom_resource(api_version: str, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": api_version},
+            "kind": {"const": kind},
+            "metadata": METADATA,
+            "spec": spec,
+        },
+    }
+
+
+CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    (api, kind): custom_resource(api, kind, spec)
+    for api, kind, spec in [
+        ("monitoring.coreos.com/v1", "ServiceMonitor", SERVICE_MONITOR_SPEC),
+        ("pipelines.kubeflow.org/v2beta1", "Pipeline", PIPELINE_SPEC),
+        ("pipelines.kubeflow.org/v2beta1", "PipelineVersion", PIPELINE_VERSION_SPEC),
+        ("kubeflow.org/v1beta1", "ScheduledWorkflow", SCHEDULED_WORKFLOW_SPEC),
+    ]
+}
+NO_SCHEMA = re.compile(r"^WARN .* Couldn't find schema for kind (\S+) with api version (\S+) ")
+
+
+def test_kubernetes_validate_strict(rendered_dir: Path) -> None:
+    files = sorted(str(p) for p in rendered_dir.glob("*.yaml"))
+    proc = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", "--quiet", *files], capture_output=True, text=True, timeout=300
+    )
+    output = proc.stdout + proc.stderr
+    errors = [line for line in output.splitlines() if line.startswith("ERROR")]
+    assert not errors, output
+    assert proc.returncode == 0, output
+    # kubernetes-validate only knows built-in kinds: it warns about custom resources and passes
+    # them; each one must have a schema here (test_custom_resources_match_their_crds).
+    unknown = {(m[2], m[1]) for m in map(NO_SCHEMA.match, output.splitlines()) if m}
+    assert unknown <= set(CRD_SCHEMAS), f"custom resources without a schema in this test: {unknown - set(CRD_SCHEMAS)}"
+    other = [line for line in output.splitlines() if line.startswith("WARN") and not NO_SCHEMA.match(line)]
+    assert not other, other
+
+
+def test_custom_resources_match_their_crds(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for (chart, env), docs in rendered.items():
+        for doc in docs:
+            key = (doc["apiVersion"], doc["kind"])
+            group = doc["apiVersion"].rpartition("/")[0]
+            if "." not in group or group.endswith(".k8s.io"):
+                continue  # built-in API groups: kubernetes-validate's job
+            assert key in CRD_SCHEMAS, f"{chart}/{env}: no schema for {key}"
+            jsonschema.Draft7Validator(CRD_SCHEMAS[key], format_checker=jsonschema.FormatChecker()).validate(doc)
+            seen.add(key)
+    assert seen == set(CRD_SCHEMAS), f"schemas never exercised: {set(CRD_SCHEMAS) - seen}"
+
+
+def test_crd_schemas_reject_misspelt_fields(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    swf = by_kind(rendered[("pipelines", "prod")], "ScheduledWorkflow")[0]
+    broken = json.loads(json.dumps(swf))
+    broken["spec"]["noCatchUp"] = broken["spec"].pop("noCatchup")
+    with pytest.raises(jsonschema.ValidationError, match="noCatchUp"):
+        jsonschema.validate(broken, CRD_SCHEMAS[("kubeflow.org/v1beta1", "ScheduledWorkflow")])
+
+
+# --------------------------------------------------------------------------- checkov
+def checkov(*args: str) -> list[dict[str, Any]]:
+    proc = subprocess.run(
+        # Not --quiet: the JSON report then lists the skipped checks with their reasons too.
+        [tool("checkov"), *args, "--skip-download", "--compact", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.stdout.strip(), proc.stderr
+    report = json.loads(proc.stdout)
+    return report if isinstance(report, list) else [report]
+
+
+def assert_checkov_clean(reports: list[dict[str, Any]]) -> None:
+    assert reports
+    assert all(r["summary"]["parsing_errors"] == 0 for r in reports), reports
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})" for r in reports for c in r["results"]["failed_checks"]
+    ]
+    assert not failed, "checkov failures:\n" + "\n".join(failed)
+    for r in reports:
+        for c in r["results"]["skipped_checks"]:
+            comment = c.get("check_result", {}).get("suppress_comment", "")
+            assert comment not in {"", "No comment provided"}, f"{c['check_id']} skipped without a reason"
+
+
+def test_checkov_on_rendered_charts(rendered_dir: Path) -> None:
+    reports = checkov("-d", str(rendered_dir), "--framework", "kubernetes")
+    assert_checkov_clean(reports)
+    assert sum(r["summary"]["passed"] for r in reports) > 0
+
+
+def test_checkov_on_dockerfile() -> None:
+    reports = checkov("-f", str(ROOT / "Dockerfile"))
+    assert_checkov_clean(reports)
+    assert all(r["summary"]["skipped"] == 0 for r in reports)
+
+
+# --------------------------------------------------------------------------- Dockerfile
+def test_dockerfile_ships_every_room() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    rooms = set(pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]) | {"config"}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, flags=re.MULTILINE))
+    assert copied == rooms, f"Dockerfile copies {sorted(copied)}, the rooms are {sorted(rooms)}"
+    allowed = {
+        line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    }
+    assert rooms | {"pyproject.toml", "uv.lock", "README.md"} <= allowed
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64} AS base$", dockerfile, re.MULTILINE)
+    assert re.search(r"^USER 10001:10001$", dockerfile, re.MULTILINE)
+    assert re.search(r'^ENTRYPOINT \["mlops"\]$', dockerfile, re.MULTILINE)
+    assert "openjdk-17-jre-headless" in dockerfile
+
+
+# --------------------------------------------------------------------------- workload policy
+def test_workloads_are_locked_down(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    checked = 0
+    for where, doc in workloads(rendered):
+        spec = pod_template(doc)["spec"]
+        assert spec["automountServiceAccountToken"] is False, where
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        assert spec["securityContext"]["runAsUser"] == 10001, where
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        for c in containers(spec):
+            at = f"{where} container {c['name']}"
+            sc = c["securityContext"]
+            assert sc["runAsNonRoot"] is True, at
+            assert sc["runAsUser"] == 10001, at
+            assert sc["readOnlyRootFilesystem"] is True, at
+            assert sc["allowPrivilegeEscalation"] is False, at
+            assert sc["capabilities"] == {"drop": ["ALL"]}, at
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, at
+            for part in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"].get(part, {})), f"{at}: resources.{part}"
+            image = c["image"]
+            assert "@sha256:" in image or re.search(r":[\w.-]+$", image.rsplit("/", 1)[-1]), f"{at}: unpinned {image}"
+            assert not image.endswith(":latest"), at
+            assert c["imagePullPolicy"] in {"Always", "IfNotPresent"}, at
+            if doc["kind"] == "Deployment" and c in spec["containers"]:
+                assert c.get("livenessProbe"), f"{at}: livenessProbe"
+                assert c.get("readinessProbe"), f"{at}: readinessProbe"
+            checked += 1
+    assert checked
+
+
+def test_no_secret_values_in_manifests(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    secretish = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|ACCESS_KEY)", re.IGNORECASE)
+    for (chart, env), docs in rendered.items():
+        assert not by_kind(docs, "Secret"), f"{chart}/{env} renders a Secret"
+        for doc in docs:
+            if doc["kind"] not in WORKLOAD_KINDS:
+                continue
+            for c in containers(pod_template(doc)["spec"]):
+                for var in c.get("env", []):
+                    assert not (secretish.search(var["name"]) and "value" in var), f"{chart}/{env}: {var['name']}"
+
+
+def test_every_pod_is_behind_a_default_deny_policy(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    for (chart, env), docs in rendered.items():
+        policies = by_kind(docs, "NetworkPolicy")
+        deny = [
+            p
+            for p in policies
+            if set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and not p["spec"].get("ingress")
+            and not p["spec"].get("egress")
+        ]
+        for doc in docs:
+            if doc["kind"] not in WORKLOAD_KINDS:
+                continue
+            labels = pod_template(doc)["metadata"]["labels"]
+            selecting = [p for p in deny if p["spec"]["podSelector"]["matchLabels"].items() <= labels.items()]
+            assert selecting, f"{chart}/{env}: {doc['metadata']['name']} has no default-deny policy"
+            egress = [rule for p in policies for rule in p["spec"].get("egress", [])]
+            assert any(port.get("port") == 53 for rule in egress for port in rule["ports"]), f"{chart}/{env}: DNS"
+
+
+# --------------------------------------------------------------------------- Vault
+def policy_paths(role: str) -> list[re.Pattern[str]]:
+    text = (VAULT_POLICIES / f"{role}.hcl").read_text()
+    globs = re.findall(r'^path "([^"]+)"', text, flags=re.MULTILINE)
+    return [re.compile("^" + re.escape(g).replace(r"\+", "[^/]+").replace(r"\*", ".*") + "$") for g in globs]
+
+
+ROLE_POLICY = {"serving": "serving", "feature-store": "feature-store", "backup": "backup"}
+
+
+def test_workloads_read_secrets_through_the_vault_agent(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    for where, doc in workloads(rendered):
+        env = doc["metadata"]["labels"]["mlops-platform/environment"]
+        template = pod_template(doc)
+        annotations = template["metadata"]["annotations"]
+        assert annotations["vault.hashicorp.com/agent-inject"] == "true", where
+        role = annotations["vault.hashicorp.com/role"]
+        allowed = policy_paths(ROLE_POLICY[role])
+        secrets = {k.rsplit("-secret-", 1)[1]: v for k, v in annotations.items() if "/agent-inject-secret-" in k}
+        assert secrets, f"{where}: no secrets"
+        for name, path in secrets.items():
+            assert any(p.match(path) for p in allowed), f"{where}: role {role} may not read {path}"
+            assert path.startswith(f"secret/data/mlops/{env}/"), f"{where}: {path}"
+            body = annotations[f"vault.hashicorp.com/agent-inject-template-{name}"]
+            assert f"mlops/{env}/" in body or f'"{env}"' in body, f"{where}: {name} does not name the environment"
+            assert 'env "MLOPS_ENV"' not in body, f"{where}: the injected agent has no MLOPS_ENV"
+            assert annotations[f"vault.hashicorp.com/agent-inject-perms-{name}"] == "0400", where
+        if doc["kind"] in ("Job", "CronJob"):
+            assert annotations["vault.hashicorp.com/agent-pre-populate-only"] == "true", (
+                f"{where}: a sidecar never ends"
+            )
+        # The agent logs in with a projected token; the app containers get no token at all.
+        token_volume = annotations["vault.hashicorp.com/agent-service-account-token-volume-name"]
+        volume = next(v for v in template["spec"]["volumes"] if v["name"] == token_volume)
+        assert volume["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault", where
+        for c in containers(template["spec"]):
+            assert token_volume not in {m["name"] for m in c.get("volumeMounts", [])}, where
+
+
+def test_agent_templates_mirror_the_repository() -> None:
+    for chart in CHARTS:
+        for path in sorted((HELM_DIR / chart / "files" / "vault").glob("*.ctmpl")):
+            source = VAULT_TEMPLATES / path.name
+            if source.exists():
+                assert path.read_text() == source.read_text(), f"{chart}: {path.name} differs from {source}"
+            else:
+                assert path.name in CHART_ONLY_TEMPLATES, f"{chart}: {path.name} is in neither {VAULT_TEMPLATES}"
+
+
+# --------------------------------------------------------------------------- serving
+def test_serving_shadow_modes() -> None:
+    def deployments(mode: str) -> dict[str, list[str]]:
+        docs = manifests(render("serving", "staging", {"shadow": {"mode": mode}}))
+        return {
+            d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["args"]
+            for d in by_kind(docs, "Deployment")
+        }
+
+    assert {k: "--shadow" in v for k, v in deployments("inProcess").items()} == {"serving-champion": True}
+    assert {k: "--shadow" in v for k, v in deployments("off").items()} == {"serving-champion": False}
+    assert {k: "--shadow" in v for k, v in deployments("deployment").items()} == {
+        "serving-champion": False,
+        "serving-shadow": True,
+    }
+    docs = manifests(render("serving", "staging", {"shadow": {"mode": "deployment"}}))
+    mirror = by_kind(docs, "Ingress")[0]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/mirror-target"]
+    assert mirror.startswith("http://serving-shadow.mlops-staging.svc:")
+    assert {s["metadata"]["name"] for s in by_kind(docs, "Service")} == {"serving-champion", "serving-shadow"}
+
+
+def test_serving_autoscaling_owns_the_replica_count(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    prod, dev = rendered[("serving", "prod")], rendered[("serving", "dev")]
+    assert "replicas" not in by_kind(prod, "Deployment")[0]["spec"]
+    assert by_kind(prod, "HorizontalPodAutoscaler")[0]["spec"]["minReplicas"] >= 2
+    assert by_kind(dev, "Deployment")[0]["spec"]["replicas"] == 1
+    assert not by_kind(dev, "HorizontalPodAutoscaler")
+    assert by_kind(dev, "ServiceMonitor")
+    assert by_kind(dev, "PodDisruptionBudget")
+
+
+# --------------------------------------------------------------------------- pipelines chart
+PIPELINE_FILES = HELM_DIR / "pipelines" / "files"
+REGENERATE = "run `.venv/bin/python tests/infrastructure/test_helm_charts.py --regenerate`"
+
+
+def regenerate_pipeline_files(out: Path) -> None:
+    """Compile the pipelines and dump each environment's platform config into ``out``."""
+    from pipelines.batch_inference import compile_batch_inference
+    from pipelines.submit import compile_training
+
+    compile_training(out / "pipelines" / "training.yaml")
+    compile_batch_inference(out / "pipelines" / "batch-inference.yaml")
+    (out / "platform-config").mkdir(parents=True, exist_ok=True)
+    for env in ENVIRONMENTS:
+        # The keys the config files set (validated): the same config once loaded, and short.
+        dumped = load_platform_config(ROOT / "config", env).model_dump(mode="json", exclude_unset=True)
+        (out / "platform-config" / f"{env}.json").write_text(json.dumps(dumped, indent=2) + "\n")
+
+
+def test_pipeline_files_are_current(tmp_path: Path) -> None:
+    regenerate_pipeline_files(tmp_path)
+    for fresh in sorted(tmp_path.rglob("*.*")):
+        carried = PIPELINE_FILES / fresh.relative_to(tmp_path)
+        assert carried.exists(), f"{carried} is missing: {REGENERATE}"
+        assert carried.read_text() == fresh.read_text(), f"{carried} is stale: {REGENERATE}"
+
+
+def test_pipeline_versions_carry_the_compiled_ir(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    docs = rendered[("pipelines", "prod")]
+    versions = {d["spec"]["pipelineName"]: d for d in by_kind(docs, "PipelineVersion")}
+    assert (
+        set(versions) == {p["metadata"]["name"] for p in by_kind(docs, "Pipeline")} == {"training", "batch-inference"}
+    )
+    for name, doc in versions.items():
+        assert doc["metadata"]["name"] == f"{name}-{mlops.__version__}"
+        ir = yaml.safe_load((PIPELINE_FILES / "pipelines" / f"{name}.yaml").read_text())
+        assert doc["spec"]["pipelineSpec"] == ir, f"{name}: the IR changed on its way through the template"
+
+
+def test_schedules_follow_the_pipeline_module(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+    from pipelines.batch_inference import SCHEDULE, recurring_run_arguments
+
+    expected = recurring_run_arguments(Path("x.yaml"), experiment_id="x", params={})
+    for env in ENVIRONMENTS:
+        swf = by_kind(rendered[("pipelines", env)], "ScheduledWorkflow")[0]["spec"]
+        assert swf["trigger"]["cronSchedule"]["cron"] == SCHEDULE
+        assert swf["maxConcurrency"] == expected["max_concurrency"]
+        assert swf["noCatchup"] == expected["no_catchup"]
+        params = {p["name"]: p["value"] for p in swf["workflow"]["parameters"]}
+        # The environment's platform config, as `mlops run training --kfp-host` passes it.
+        passed = PlatformConfig.model_validate_json(params["platform_config"])
+        assert passed == load_platform_config(ROOT / "config", env)
+
+
+def test_schedules_are_checked_against_the_pipeline_inputs() -> None:
+    uid = "0b5c7f4e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"
+    nightly = "batch-inference-nightly"
+    with pytest.raises(
+        helm.HelmRenderError, match=r"parameters\.model_nme: pipeline batch-inference has no such input"
+    ):
+        render("pipelines", "prod", {"schedules": {nightly: {"parameters": {"model_nme": "x"}}}})
+    with pytest.raises(helm.HelmRenderError, match="an enabled schedule needs pipelineId"):
+        render("pipelines", "prod", {"schedules": {nightly: {"enabled": True}}})
+    enabled = manifests(render("pipelines", "prod", {"schedules": {nightly: {"enabled": True, "pipelineId": uid}}}))
+    swf = by_kind(enabled, "ScheduledWorkflow")[0]
+    assert swf["spec"]["enabled"] is True
+    assert swf["spec"]["pipelineId"] == uid
+    jsonschema.validate(swf, CRD_SCHEMAS[("kubeflow.org/v1beta1", "ScheduledWorkflow")])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--regenerate"]:
+        sys.exit(f"usage: {sys.argv[0]} --regenerate  (rewrites {PIPELINE_FILES.relative_to(ROOT)})")
+    regenerate_pipeline_files(PIPELINE_FILES)
+    print(f"regenerated {PIPELINE_FILES.relative_to(ROOT)}")

@@ -1,0 +1,351 @@
+"""The Rego policies in infrastructure/policies: each rule denies a crafted bad manifest, names the
+object, the container and the rule, and lets a compliant manifest through.
+
+The policies run in the same engine wrapper as `make validate-infra` (regorus, Rego v1).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ROOT / "infrastructure" / "policies"
+VAULT_ANNOTATIONS = {
+    "vault.hashicorp.com/agent-inject": "true",
+    "vault.hashicorp.com/role": "serving",
+}
+RULE_IDS = {
+    "pod-security/run-as-non-root",
+    "pod-security/allow-privilege-escalation",
+    "pod-security/capabilities",
+    "pod-security/seccomp",
+    "pod-security/privileged",
+    "pod-security/host-namespaces",
+    "pod-security/host-path",
+    "pod-security/host-ports",
+    "resources/requests-limits",
+    "images/pinned",
+    "secrets/literal-env",
+    "secrets/vault-annotations",
+}
+
+
+def _load_validator() -> ModuleType:
+    name = "infra_validate"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "infrastructure" / "validation" / "validate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def engine() -> Any:
+    return _load_validator().PolicyEngine(POLICIES)
+
+
+def deny(engine: Any, *objects: dict[str, Any]) -> list[str]:
+    """Deny messages for objects rendered together (a release), flattened."""
+    return [message for messages in engine.deny(list(objects)) for message in messages]
+
+
+def container(name: str = "model", **overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": name,
+        "image": "registry.example.com:5000/mlops/platform:1.4.2",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+        },
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        "env": [
+            {"name": "MLOPS_ENV", "value": "prod"},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+        ],
+    }
+    spec.update(overrides)
+    return spec
+
+
+def deployment(**pod_overrides: Any) -> dict[str, Any]:
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": "serving",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "initContainers": [container("migrate")],
+        "containers": [container("model")],
+    }
+    pod_spec.update(pod_overrides)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "serving", "namespace": "serving"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "serving"}},
+            "template": {"metadata": {"labels": {"app": "serving"}}, "spec": pod_spec},
+        },
+    }
+
+
+def reads_vault_file(obj: dict[str, Any]) -> dict[str, Any]:
+    pod = obj["spec"]["template"]["spec"]
+    pod["containers"][0]["env"].append({"name": "MLOPS_SECRETS_FILE", "value": "file:///vault/secrets/serving.env"})
+    return obj
+
+
+def with_container(mutate: Callable[[dict[str, Any]], None], index: int = 0, field: str = "containers") -> Any:
+    def apply(obj: dict[str, Any]) -> dict[str, Any]:
+        mutate(obj["spec"]["template"]["spec"][field][index])
+        return obj
+
+    return apply
+
+
+def with_pod(mutate: Callable[[dict[str, Any]], None]) -> Any:
+    def apply(obj: dict[str, Any]) -> dict[str, Any]:
+        mutate(obj["spec"]["template"]["spec"])
+        return obj
+
+    return apply
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(target: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = value
+
+    return mutate
+
+
+def _drop(path: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(target: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        for key in parents:
+            target = target[key]
+        del target[last]
+
+    return mutate
+
+
+# (case id, mutation of the compliant Deployment, rule id, text the message must contain)
+BAD_CASES: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str, str]] = [
+    (
+        "privileged",
+        with_container(_set("securityContext.privileged", True)),
+        "pod-security/privileged",
+        "container model",
+    ),
+    (
+        "privilege-escalation-unset",
+        with_container(_drop("securityContext.allowPrivilegeEscalation")),
+        "pod-security/allow-privilege-escalation",
+        "container model",
+    ),
+    (
+        "privilege-escalation-true",
+        with_container(_set("securityContext.allowPrivilegeEscalation", True)),
+        "pod-security/allow-privilege-escalation",
+        "container model",
+    ),
+    (
+        "capabilities-not-dropped",
+        with_container(_set("securityContext.capabilities", {"drop": ["NET_RAW"]})),
+        "pod-security/capabilities",
+        "drop must include ALL",
+    ),
+    (
+        "capability-added",
+        with_container(_set("securityContext.capabilities", {"drop": ["ALL"], "add": ["SYS_ADMIN"]})),
+        "pod-security/capabilities",
+        "SYS_ADMIN",
+    ),
+    ("run-as-non-root-unset", with_pod(_drop("securityContext.runAsNonRoot")), "pod-security/run-as-non-root", "model"),
+    (
+        "run-as-non-root-overridden",
+        with_container(_set("securityContext.runAsNonRoot", False)),
+        "pod-security/run-as-non-root",
+        "container model",
+    ),
+    ("run-as-root-uid", with_container(_set("securityContext.runAsUser", 0)), "pod-security/run-as-non-root", "0"),
+    ("seccomp-unset", with_pod(_drop("securityContext.seccompProfile")), "pod-security/seccomp", "container model"),
+    (
+        "seccomp-unconfined",
+        with_container(_set("securityContext.seccompProfile", {"type": "Unconfined"})),
+        "pod-security/seccomp",
+        "container model",
+    ),
+    ("host-network", with_pod(_set("hostNetwork", True)), "pod-security/host-namespaces", "hostNetwork"),
+    ("host-pid", with_pod(_set("hostPID", True)), "pod-security/host-namespaces", "hostPID"),
+    ("host-ipc", with_pod(_set("hostIPC", True)), "pod-security/host-namespaces", "hostIPC"),
+    (
+        "host-path",
+        with_pod(_set("volumes", [{"name": "docker-sock", "hostPath": {"path": "/var/run/docker.sock"}}])),
+        "pod-security/host-path",
+        "volume docker-sock",
+    ),
+    (
+        "host-port",
+        with_container(_set("ports", [{"containerPort": 8080, "hostPort": 8080}])),
+        "pod-security/host-ports",
+        "hostPort 8080",
+    ),
+    (
+        "limits-missing",
+        with_container(_drop("resources.limits")),
+        "resources/requests-limits",
+        "limits.cpu, limits.memory",
+    ),
+    (
+        "init-container-requests-missing",
+        with_container(_drop("resources.requests"), field="initContainers"),
+        "resources/requests-limits",
+        "initContainer migrate: resources requests.cpu, requests.memory",
+    ),
+    (
+        "latest-tag",
+        with_container(_set("image", "registry.example.com/mlops/platform:latest")),
+        "images/pinned",
+        "latest",
+    ),
+    ("untagged", with_container(_set("image", "registry.example.com:5000/mlops/platform")), "images/pinned", "no tag"),
+    (
+        "literal-secret-env",
+        with_container(lambda c: c["env"].append({"name": "FEAST_REDIS_PASSWORD", "value": "not-a-real-value"})),
+        "secrets/literal-env",
+        "env FEAST_REDIS_PASSWORD",
+    ),
+    (
+        "literal-token-in-init-container",
+        with_container(lambda c: c["env"].append({"name": "API_TOKEN", "value": ""}), field="initContainers"),
+        "secrets/literal-env",
+        "initContainer migrate: env API_TOKEN",
+    ),
+    ("vault-annotation-missing", reads_vault_file, "secrets/vault-annotations", "agent-inject"),
+    (
+        "vault-args-annotation-missing",
+        with_container(_set("args", ["--secrets", "file:///vault/secrets/serving.env"])),
+        "secrets/vault-annotations",
+        "agent-inject",
+    ),
+]
+
+
+def test_compliant_deployment_passes(engine: Any) -> None:
+    assert deny(engine, deployment()) == []
+
+
+def test_compliant_workload_reading_vault_secrets_passes(engine: Any) -> None:
+    obj = reads_vault_file(deployment())
+    obj["spec"]["template"]["metadata"]["annotations"] = dict(VAULT_ANNOTATIONS)
+    # A reference is not a secret value, even under a secret-looking name.
+    assert deny(engine, obj) == []
+
+
+def test_non_workloads_are_not_judged(engine: Any) -> None:
+    objects = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"DB_PASSWORD": "x"}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}},
+    ]
+    assert deny(engine, *objects) == []
+
+
+@pytest.mark.parametrize(("mutate", "rule", "text"), [c[1:] for c in BAD_CASES], ids=[c[0] for c in BAD_CASES])
+def test_each_rule_denies_a_bad_manifest(engine: Any, mutate: Any, rule: str, text: str) -> None:
+    messages = deny(engine, mutate(copy.deepcopy(deployment())))
+    matching = [m for m in messages if m.startswith(f"{rule}: Deployment/serving") and text in m]
+    assert matching, f"expected a {rule} deny mentioning {text!r}, got {messages}"
+
+
+def test_every_rule_is_exercised() -> None:
+    assert {rule for _, _, rule, _ in BAD_CASES} == RULE_IDS
+
+
+def test_messages_name_kind_object_container_and_rule(engine: Any) -> None:
+    bad = deployment()
+    bad["spec"]["template"]["spec"]["containers"][0] = {"name": "sidecar", "image": "busybox"}
+    messages = deny(engine, bad)
+    pattern = re.compile(r"^(?P<rule>[a-z-]+/[a-z-]+): Deployment/serving container sidecar: .+")
+    assert {match.group("rule") for m in messages if (match := pattern.match(m))} == {
+        "pod-security/allow-privilege-escalation",
+        "pod-security/capabilities",
+        "resources/requests-limits",
+        "images/pinned",
+    }
+
+
+def test_vault_role_is_required_with_injection(engine: Any) -> None:
+    obj = reads_vault_file(deployment())
+    obj["spec"]["template"]["metadata"]["annotations"] = {"vault.hashicorp.com/agent-inject": "true"}
+    lacks_role = "reads secrets but the pod template lacks a vault.hashicorp.com/role"
+    assert deny(engine, obj) == [f"secrets/vault-annotations: Deployment/serving: {lacks_role}"]
+
+
+def test_secrets_read_through_a_mounted_configmap_need_vault(engine: Any) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "serving-config"},
+        "data": {"feature_store.yaml": "online_store:\n  connection_string: file:///vault/secrets/redis.env\n"},
+    }
+    obj = deployment(volumes=[{"name": "config", "configMap": {"name": "serving-config"}}])
+    assert any(m.startswith("secrets/vault-annotations: Deployment/serving") for m in deny(engine, obj, config))
+    # The same Deployment next to a ConfigMap that references no secret is fine.
+    config["data"] = {"feature_store.yaml": "online_store:\n  type: sqlite\n"}
+    assert deny(engine, obj, config) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [
+        ("labels", "mlops.platform/reads-secrets"),
+        ("annotations", "mlops.platform/reads-secrets"),
+        ("annotations", "vault.hashicorp.com/agent-inject-secret-db"),
+    ],
+)
+def test_declared_secret_readers_need_vault(engine: Any, where: str, key: str) -> None:
+    obj = deployment()
+    obj["spec"]["template"]["metadata"].setdefault(where, {})[key] = "true"
+    messages = deny(engine, obj)
+    assert any(m.startswith("secrets/vault-annotations: Deployment/serving") for m in messages), messages
+
+
+def test_pods_and_cronjobs_are_workloads_too(engine: Any) -> None:
+    template = deployment()["spec"]["template"]
+    template["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug"}, "spec": template["spec"]}
+    cronjob = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "materialize"},
+        "spec": {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}},
+    }
+    messages = deny(engine, pod, cronjob)
+    assert "pod-security/privileged: Pod/debug container model: securityContext.privileged must not be true" in messages
+    assert (
+        "pod-security/privileged: CronJob/materialize container model: securityContext.privileged must not be true"
+        in messages
+    )
+
+
+def test_digest_pins_an_image(engine: Any) -> None:
+    digest = "sha256:" + "a" * 64
+    obj = with_container(_set("image", f"registry.example.com/mlops/platform@{digest}"))(deployment())
+    assert deny(engine, obj) == []
