@@ -29,22 +29,10 @@ if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(REPO_ROOT))
 
 from mlops.config import ModelConfig  # noqa: E402
-from mlops.modeling import FeatureSchema, build_pipeline  # noqa: E402
+from mlops.modeling import build_pipeline  # noqa: E402
 from mlops.sample_data import generate_credit_risk  # noqa: E402
+from performance.benchmarks.workload import SCHEMA  # noqa: E402
 from serving.batch import SparkEngineConfig, predict_batch  # noqa: E402
-
-SCHEMA = FeatureSchema(
-    numeric=(
-        "income",
-        "loan_amount",
-        "loan_term_months",
-        "credit_score",
-        "debt_to_income",
-        "open_accounts",
-        "late_payments_12m",
-    ),
-    categorical=("employment_type", "home_ownership", "loan_purpose", "region"),
-)
 
 
 def best_of(repeats: int, run: Callable[[], Any]) -> tuple[float, Any]:
