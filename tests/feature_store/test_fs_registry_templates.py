@@ -135,3 +135,14 @@ def test_local_repo_config_keeps_everything_under_the_state_dir(tmp_path: Path) 
 def test_local_redis_needs_a_connection(tmp_path: Path) -> None:
     with pytest.raises(FeatureStoreError, match="redis_connection is unset"):
         repo_config(tmp_path, FeatureConfig(online_store="redis"), environ={})
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_cluster_repo_config_loads_in_feast(tmp_path: Path, environment: str) -> None:
+    # Feast imports the Redis and Postgres store modules to validate them: the image's
+    # feast[redis,postgres] extras must be installed for the cluster environments to start.
+    config = FeatureConfig(online_store="redis", redis_connection="redis-master.feature-store.svc:6379")
+    repo = repo_config(tmp_path, config, environment=environment, environ=CLUSTER_VARS)
+    assert repo.online_store.type == "redis"
+    assert repo.offline_store.type == "postgres"
+    assert repo.registry.registry_type == "sql"
