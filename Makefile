@@ -80,7 +80,7 @@ bench: install  ## Benchmarks → bench-results/*.json (Feast on SQLite and Redi
 	$(BIN)/python performance/benchmarks/gx_gate.py --rows 1000000 --out bench-results/gx_gate.json
 	$(BIN)/python performance/benchmarks/feast_store.py --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
 	$(BIN)/python performance/benchmarks/batch.py --rows 200000 --out bench-results/batch.json
-	$(BIN)/python performance/benchmarks/online.py --rate 100 --seconds 20 --out bench-results/online.json
+	$(BIN)/python performance/benchmarks/online.py --rate 20 --seconds 30 --out bench-results/online.json
 	$(BIN)/python performance/benchmarks/pipeline.py --out bench-results/pipeline.json
 
 loadtest: install $(HASH_KEY)  ## Serve the champion locally and run Locust headless → bench-results/loadtest*

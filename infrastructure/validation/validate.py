@@ -762,6 +762,14 @@ def run_checkov(ctx: Context, checkov: str, target: CheckovTarget) -> CheckResul
         "--file" if target.is_file else "--directory",
         str(scanned),
     ]
+    if target.framework == "terraform":
+        # Environments' values sit in live/environments/<env>/terraform.tfvars, which checkov does
+        # not load by itself; without values, checks that need them (EKS version, IAM role graph)
+        # silently do not run. Every environment sets the same variables, so one resolves them.
+        tfvars = sorted(target.path.glob("live/environments/*/terraform.tfvars"))
+        if tfvars:
+            command += ["--var-file", str(tfvars[0])]
+            result.notes.append(f"{target.name}: variables from {layout.rel(tfvars[0])}")
     started = time.perf_counter()
     completed = run_tool(command, cwd=layout.root)
     result.notes.append(

@@ -44,9 +44,13 @@ def _serve_calls(conn: Connection, predictor: Predictor) -> None:
         if frame is None:
             return
         try:
-            conn.send((True, np.asarray(predictor.predict(frame), dtype="float64")))
+            answer: tuple[bool, Any] = (True, np.asarray(predictor.predict(frame), dtype="float64"))
         except Exception as exc:  # the mirror records the error with the pair
-            conn.send((False, f"{type(exc).__name__}: {exc}"))
+            answer = (False, f"{type(exc).__name__}: {exc}")
+        try:
+            conn.send(answer)
+        except OSError:  # the serving process is gone (shut down mid-call): nothing to answer
+            return
 
 
 class ProcessChallenger:

@@ -240,11 +240,11 @@ def test_go_template_subset() -> None:
 
 
 def test_every_environment_is_declared_everywhere() -> None:
-    """An environment is a Terraform live/<env>, a platform config overlay, an AppProject and an
-    ApplicationSet element (docs/platform/adding-an-environment.md)."""
+    """An environment is a Terraform live/environments/<env>, a platform config overlay, an
+    AppProject and an ApplicationSet element (docs/platform/adding-an-environment.md)."""
     envs = set(environments())
     assert {"dev", "staging", "prod"} <= envs
-    live = REPO / "infrastructure" / "terraform" / "live"
+    live = REPO / "infrastructure" / "terraform" / "live" / "environments"
     assert {p.name for p in live.iterdir() if p.is_dir()} == envs
     assert {p.stem for p in (REPO / "config" / "environments").glob("*.yaml")} == envs
     assert {name.removeprefix("mlops-") for name in projects()} - {"bootstrap"} == envs

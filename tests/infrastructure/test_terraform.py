@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "infrastructure" / "terraform"
 MODULES = TF / "modules"
 LIVE = TF / "live"
-ENVS = tuple(sorted(p.name for p in LIVE.iterdir() if p.is_dir()))
+ENV_DIR = LIVE / "environments"
+ENVS = tuple(sorted(p.name for p in ENV_DIR.iterdir() if p.is_dir()))
 POLICY_DIR = REPO / "secrets" / "vault" / "policies"
 HELM = REPO / "infrastructure" / "helm"
 
@@ -220,7 +221,7 @@ def outputs(directory: Path) -> set[str]:
 
 
 def terraform_roots() -> list[Path]:
-    return [d for d in sorted(MODULES.iterdir()) if d.is_dir()] + [LIVE / env for env in ENVS]
+    return [d for d in sorted(MODULES.iterdir()) if d.is_dir()] + [LIVE]
 
 
 def test_every_reference_resolves() -> None:
@@ -259,8 +260,7 @@ def test_every_reference_resolves() -> None:
 
 # --------------------------------------------------------------------------- versions
 def test_every_module_and_environment_pins_terraform_and_providers() -> None:
-    roots = [d for d in sorted(MODULES.iterdir()) if d.is_dir()] + [LIVE / env for env in ENVS]
-    for directory in roots:
+    for directory in terraform_roots():
         settings = [b for f in tf_files(directory) for b in blocks(parse(f), "terraform")]
         assert any(attr(b, "required_version") for b in settings), f"{directory.name}: no required_version"
         declared: dict[str, dict[str, Any]] = {}
@@ -274,16 +274,15 @@ def test_every_module_and_environment_pins_terraform_and_providers() -> None:
         for name, spec in declared.items():
             assert spec["source"] == f"hashicorp/{name}", f"{directory.name}: {name} source {spec['source']}"
             assert re.search(r"\d", spec.get("version", "")), f"{directory.name}: {name} has no version constraint"
-    for env in ENVS:
-        for name, spec in [
-            (k, attr(p, k))
-            for f in tf_files(LIVE / env)
-            for b in blocks(parse(f), "terraform")
-            for p in blocks(b, "required_providers")
-            for k in p
-            if not k.startswith("__")
-        ]:
-            assert spec["version"].startswith("~>"), f"live/{env}: {name} must be pinned to a major version with ~>"
+    for name, spec in [
+        (k, attr(p, k))
+        for f in tf_files(LIVE)
+        for b in blocks(parse(f), "terraform")
+        for p in blocks(b, "required_providers")
+        for k in p
+        if not k.startswith("__")
+    ]:
+        assert spec["version"].startswith("~>"), f"live: {name} must be pinned to a major version with ~>"
 
 
 def test_cost_tags_module_has_no_provider() -> None:
@@ -296,21 +295,23 @@ def test_cost_tags_module_has_no_provider() -> None:
 
 
 # --------------------------------------------------------------------------- live environments
-def test_live_environments_are_thin_and_identical_but_for_backend_and_tfvars() -> None:
-    reference = (LIVE / "dev" / "main.tf").read_text()
+def test_environments_are_overlays_of_one_composition() -> None:
+    assert set(ENVS) == {"dev", "staging", "prod"}
+    leftovers = sorted(p.name for p in LIVE.iterdir() if p.is_dir() and p != ENV_DIR and p.name != ".terraform")
+    assert not leftovers, f"live/ holds per-environment copies: {leftovers}"
     for env in ENVS:
-        directory = LIVE / env
-        files = {p.name for p in directory.iterdir() if not p.name.startswith(".")}
-        assert files == {"main.tf", "backend.tf", "terraform.tfvars"}, f"live/{env}: {files}"
-        assert (directory / "main.tf").read_text() == reference, f"live/{env}/main.tf differs from live/dev/main.tf"
-        for f in tf_files(directory):
-            assert not list(typed(parse(f), "resource")), f"live/{env}/{f.name} declares resources"
-            assert not list(typed(parse(f), "data")), f"live/{env}/{f.name} reads data sources"
-        calls = module_calls(directory)
-        assert {name: attr(body, "source") for name, body in calls.items()} == {
-            "cost_tags": "../../modules/cost-tags",
-            "platform": "../../modules/platform",
-        }
+        files = {p.name for p in (ENV_DIR / env).iterdir() if not p.name.startswith(".")}
+        assert files == {"backend.hcl", "terraform.tfvars"}, f"live/environments/{env}: {files}"
+    assert not list(ENV_DIR.rglob("*.tf")), "environment directories hold values, not Terraform code"
+    assert {p.name for p in tf_files(LIVE)} == {"backend.tf", "main.tf", "outputs.tf", "variables.tf", "versions.tf"}
+    for f in tf_files(LIVE):
+        assert not list(typed(parse(f), "resource")), f"live/{f.name} declares resources (put them in a module)"
+        assert not list(typed(parse(f), "data")), f"live/{f.name} reads data sources (put them in a module)"
+    calls = module_calls(LIVE)
+    assert {name: attr(body, "source") for name, body in calls.items()} == {
+        "cost_tags": "../modules/cost-tags",
+        "platform": "../modules/platform",
+    }
 
 
 def test_every_environment_builds_the_same_modules() -> None:
@@ -323,53 +324,58 @@ def test_every_environment_builds_the_same_modules() -> None:
 
 
 def test_tfvars_set_the_same_variables_and_name_their_environment() -> None:
-    declared = variables(LIVE / "dev")
+    declared = variables(LIVE)
     required = {name for name, body in declared.items() if "default" not in body}
     keys: dict[str, set[str]] = {}
     for env in ENVS:
-        values = hcl2.loads((LIVE / env / "terraform.tfvars").read_text())
+        values = hcl2.loads((ENV_DIR / env / "terraform.tfvars").read_text())
         keys[env] = set(values)
         assert attr(values, "environment") == env
-        assert required <= keys[env], f"live/{env}: missing {sorted(required - keys[env])}"
-        assert keys[env] <= set(declared), f"live/{env}: unknown {sorted(keys[env] - set(declared))}"
-        assert len(keys[env]) <= 16, f"live/{env}/terraform.tfvars should stay a handful of values"
+        assert required <= keys[env], f"{env}: missing {sorted(required - keys[env])}"
+        assert keys[env] <= set(declared), f"{env}: unknown {sorted(keys[env] - set(declared))}"
+        assert len(keys[env]) <= 16, f"environments/{env}/terraform.tfvars should stay a handful of values"
     assert all(k == keys["dev"] for k in keys.values()), keys
-    prod = hcl2.loads((LIVE / "prod" / "terraform.tfvars").read_text())
+    prod = hcl2.loads((ENV_DIR / "prod" / "terraform.tfvars").read_text())
     assert attr(prod, "db_multi_az") is True
     assert attr(prod, "single_nat_gateway") is False
-    cidrs = {attr(hcl2.loads((LIVE / env / "terraform.tfvars").read_text()), "vpc_cidr") for env in ENVS}
+    cidrs = {attr(hcl2.loads((ENV_DIR / env / "terraform.tfvars").read_text()), "vpc_cidr") for env in ENVS}
     assert len(cidrs) == len(ENVS), "environments need distinct VPC CIDRs"
 
 
 def test_state_is_remote_encrypted_and_locked_per_environment() -> None:
+    # One partial s3 backend; what is common to every environment is fixed in it, so no
+    # environment can drop encryption or locking.
+    backends = [
+        (kind, body) for b in blocks(parse(LIVE / "backend.tf"), "terraform") for kind, body in labelled(b, "backend")
+    ]
+    assert [kind for kind, _ in backends] == ["s3"], backends
+    common = backends[0][1]
+    assert attr(common, "encrypt") is True
+    assert attr(common, "use_lockfile") is True or attr(common, "dynamodb_table"), "no state locking"
+    assert not {"bucket", "key", "region"} & set(common), "the state location belongs in environments/<env>/backend.hcl"
     seen: set[tuple[str, str]] = set()
     for env in ENVS:
-        backends = [
-            (kind, body)
-            for b in blocks(parse(LIVE / env / "backend.tf"), "terraform")
-            for kind, body in labelled(b, "backend")
-        ]
-        assert [kind for kind, _ in backends] == ["s3"], f"live/{env}: {backends}"
-        body = backends[0][1]
-        assert attr(body, "encrypt") is True
-        assert attr(body, "use_lockfile") is True or attr(body, "dynamodb_table"), f"live/{env}: no state locking"
-        location = (attr(body, "bucket"), attr(body, "key"))
-        assert env in location[1], f"live/{env}: state key {location[1]}"
+        parsed = hcl2.loads((ENV_DIR / env / "backend.hcl").read_text())
+        settings = {k: v for k, v in parsed.items() if not k.startswith("__")}
+        assert set(settings) == {"bucket", "key", "region"}, f"{env}/backend.hcl: {sorted(settings)}"
+        location = (attr(settings, "bucket"), attr(settings, "key"))
+        assert env in location[0], f"{env}: state bucket {location[0]}"
+        assert env in location[1], f"{env}: state key {location[1]}"
         assert location not in seen
         seen.add(location)
 
 
 def test_aws_provider_tags_everything_with_the_cost_tags() -> None:
-    for env in ENVS:
-        providers = dict(labelled(parse(LIVE / env / "main.tf"), "provider"))
-        assert set(providers) == {"aws", "vault"}
-        default_tags = blocks(providers["aws"], "default_tags")
-        assert len(default_tags) == 1
-        assert attr(default_tags[0], "tags") == "${module.cost_tags.tags}"
-        platform = module_calls(LIVE / env)["platform"]
-        assert attr(platform, "tags") == "${module.cost_tags.tags}"
-        # The Vault provider takes its address and token from the environment only.
-        assert not {k for k in providers["vault"] if not k.startswith("__")}
+    providers = {name: body for f in tf_files(LIVE) for name, body in labelled(parse(f), "provider")}
+    assert set(providers) == {"aws", "vault"}
+    default_tags = blocks(providers["aws"], "default_tags")
+    assert len(default_tags) == 1
+    assert attr(default_tags[0], "tags") == "${module.cost_tags.tags}"
+    calls = module_calls(LIVE)
+    assert attr(calls["cost_tags"], "environment") == "${var.environment}"
+    assert attr(calls["platform"], "tags") == "${module.cost_tags.tags}"
+    # The Vault provider takes its address and token from the environment only.
+    assert not {k for k in providers["vault"] if not k.startswith("__")}
 
 
 def test_every_taggable_resource_carries_the_tags_variable() -> None:
@@ -396,9 +402,16 @@ def test_buckets_have_versioning_kms_encryption_lifecycle_and_no_public_access()
         by_type.setdefault(rtype, []).append((name, body))
     buckets = [name for name, _ in by_type["aws_s3_bucket"]]
     assert sorted(buckets) == ["logs", "this"]
+    # The baseline resources iterate over local.all_buckets, which must hold every bucket.
+    shared = attr(locals_of(directory), "all_buckets") or ""
+    assert all(f"aws_s3_bucket.{bucket}" in shared for bucket in buckets), shared
 
     def for_bucket(rtype: str, bucket: str) -> dict[str, Any]:
-        matches = [b for _, b in by_type.get(rtype, []) if f"aws_s3_bucket.{bucket}" in json.dumps(b)]
+        matches = [
+            b
+            for _, b in by_type.get(rtype, [])
+            if f"aws_s3_bucket.{bucket}" in json.dumps(b) or attr(b, "for_each") == "${local.all_buckets}"
+        ]
         assert len(matches) == 1, f"{rtype} for aws_s3_bucket.{bucket}: {len(matches)}"
         return matches[0]
 
@@ -420,14 +433,19 @@ def test_buckets_have_versioning_kms_encryption_lifecycle_and_no_public_access()
     sse = for_bucket("aws_s3_bucket_server_side_encryption_configuration", "this")
     default = blocks(blocks(sse, "rule")[0], "apply_server_side_encryption_by_default")[0]
     assert attr(default, "sse_algorithm") == "aws:kms"
-    assert "aws_kms_key.buckets" in attr(default, "kms_master_key_id")
-    assert attr(resource(directory, "aws_kms_key", "buckets"), "enable_key_rotation") is True
+    assert attr(default, "kms_master_key_id") == "${module.key.arn}"
+    assert attr(module_calls(directory)["key"], "source") == "../kms-key"
     logging = for_bucket("aws_s3_bucket_logging", "this")
     assert attr(logging, "target_bucket") == "${aws_s3_bucket.logs.id}"
 
     policies = {name: body for _, name, body in (t for f in tf_files(directory) for t in typed(parse(f), "data"))}
     for name in ("bucket", "logs"):
         statements = blocks(policies[name], "statement")
+        for source in attr(policies[name], "source_policy_documents", []):
+            included = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\[[^\]]+\]\.json\}", source)
+            assert included, f"policy {name}: unexpected source document {source}"
+            assert attr(policies[included[1]], "for_each") == "${local.all_buckets}"
+            statements += blocks(policies[included[1]], "statement")
         tls = [s for s in statements if attr(s, "sid") == "DenyInsecureTransport"]
         assert tls, f"policy {name}: no TLS-only statement"
         assert attr(tls[0], "effect") == "Deny"
@@ -436,14 +454,20 @@ def test_buckets_have_versioning_kms_encryption_lifecycle_and_no_public_access()
         assert attr(condition, "values") == ["false"]
 
 
-def test_every_kms_key_rotates() -> None:
-    keys = [
-        (d.name, n, b) for d in MODULES.iterdir() if d.is_dir() for t, n, b, _ in resources(d) if t == "aws_kms_key"
+def test_every_kms_key_comes_from_the_kms_key_module_and_rotates() -> None:
+    keys = [(d.name, t) for d in MODULES.iterdir() if d.is_dir() for t, *_ in resources(d) if t.startswith("aws_kms_")]
+    assert sorted(keys) == [("kms-key", "aws_kms_alias"), ("kms-key", "aws_kms_key")], keys
+    key = resource(module_dir("kms-key"), "aws_kms_key", "this")
+    assert attr(key, "enable_key_rotation") is True
+    assert attr(key, "policy") == "${data.aws_iam_policy_document.this.json}"
+    callers = [
+        f"{d.name}.{name}"
+        for d in sorted(MODULES.iterdir())
+        if d.is_dir()
+        for name, body in module_calls(d).items()
+        if attr(body, "source") == "../kms-key"
     ]
-    assert len(keys) >= 5
-    for module, name, body in keys:
-        assert attr(body, "enable_key_rotation") is True, f"{module}: aws_kms_key.{name}"
-        assert attr(body, "policy"), f"{module}: aws_kms_key.{name} has no key policy"
+    assert len(callers) >= 5, callers
 
 
 def test_postgres_is_encrypted_private_protected_and_has_no_password_in_code() -> None:
@@ -458,7 +482,7 @@ def test_postgres_is_encrypted_private_protected_and_has_no_password_in_code() -
     assert attr(db, "multi_az") == "${var.multi_az}"
     assert attr(db, "backup_retention_period") == "${var.backup_retention_days}"
     assert attr(db, "skip_final_snapshot") is False
-    assert attr(db, "performance_insights_kms_key_id") == "${aws_kms_key.db.arn}"
+    assert attr(db, "performance_insights_kms_key_id") == "${module.key.arn}"
     declared = variables(directory)
     assert attr(declared["deletion_protection"], "default") is True
     assert "validation" in declared["backup_retention_days"]
@@ -494,7 +518,12 @@ def test_vault_policies_are_loaded_from_the_repository_files() -> None:
     default_dir = (directory / "../../../../secrets/vault/policies").resolve()
     assert default_dir == POLICY_DIR.resolve()
     assert policy_names()
-    copies = [p for p in TF.rglob("*.hcl") if not p.name.endswith((".tftest.hcl", ".terraform.lock.hcl"))]
+    copies = [
+        p
+        for p in TF.rglob("*.hcl")
+        if not p.name.endswith((".tftest.hcl", ".terraform.lock.hcl"))
+        and p.relative_to(TF).parts[:2] != ("live", "environments")
+    ]
     assert not copies, f"policy copies under infrastructure/terraform: {copies}"
     mounts = resource(directory, "vault_mount", "kv")
     assert attr(mounts, "type") == "kv"

@@ -1,70 +1,24 @@
-data "aws_caller_identity" "current" {}
-
-data "aws_region" "current" {}
-
 data "aws_partition" "current" {}
 
 locals {
-  account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.region
-  partition  = data.aws_partition.current.partition
+  partition = data.aws_partition.current.partition
 }
 
 # ---------------------------------------------------------------------------- encryption
-resource "aws_kms_key" "cluster" {
-  description             = "${var.name} EKS secrets and control-plane logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.cluster_key.json
+module "key" {
+  source = "../kms-key"
 
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "cluster" {
-  name          = "alias/${var.name}-eks"
-  target_key_id = aws_kms_key.cluster.key_id
-}
-
-data "aws_iam_policy_document" "cluster_key" {
-  # A key policy's "*" resource is the key itself; the root-account statement is AWS's default,
-  # delegating use to IAM policies so the key can never become unmanageable.
-  # checkov:skip=CKV_AWS_109: key policy, see above
-  # checkov:skip=CKV_AWS_111: key policy, see above
-  # checkov:skip=CKV_AWS_356: key policy, see above
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  statement {
-    sid       = "ControlPlaneLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${local.region}.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/eks/${var.name}/*"]
-    }
-  }
+  alias       = "${var.name}-eks"
+  description = "${var.name} EKS secrets and control-plane logs"
+  log_groups  = ["/aws/eks/${var.name}/*"]
+  tags        = var.tags
 }
 
 # Created before the cluster so retention and encryption apply from the first log line.
 resource "aws_cloudwatch_log_group" "cluster" {
   name              = "/aws/eks/${var.name}/cluster"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.cluster.arn
+  kms_key_id        = module.key.arn
 
   tags = var.tags
 }
@@ -110,7 +64,7 @@ resource "aws_eks_cluster" "this" {
     resources = ["secrets"]
 
     provider {
-      key_arn = aws_kms_key.cluster.arn
+      key_arn = module.key.arn
     }
   }
 

@@ -143,59 +143,19 @@ resource "aws_vpc_endpoint" "s3" {
 }
 
 # ---------------------------------------------------------------------------- flow logs
-resource "aws_kms_key" "flow_logs" {
-  description             = "${var.name} VPC flow logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.flow_logs_key.json
+module "flow_logs_key" {
+  source = "../kms-key"
 
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "flow_logs" {
-  name          = "alias/${var.name}-flow-logs"
-  target_key_id = aws_kms_key.flow_logs.key_id
-}
-
-data "aws_iam_policy_document" "flow_logs_key" {
-  # A key policy's "*" resource is the key itself; the root-account statement is AWS's default,
-  # delegating use to IAM policies so the key can never become unmanageable.
-  # checkov:skip=CKV_AWS_109: key policy, see above
-  # checkov:skip=CKV_AWS_111: key policy, see above
-  # checkov:skip=CKV_AWS_356: key policy, see above
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-
-  statement {
-    sid       = "CloudWatchLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${data.aws_region.current.region}.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:aws:logs:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:log-group:/aws/vpc/${var.name}/*"]
-    }
-  }
+  alias       = "${var.name}-flow-logs"
+  description = "${var.name} VPC flow logs"
+  log_groups  = ["/aws/vpc/${var.name}/*"]
+  tags        = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/aws/vpc/${var.name}/flow-logs"
   retention_in_days = var.flow_log_retention_days
-  kms_key_id        = aws_kms_key.flow_logs.arn
+  kms_key_id        = module.flow_logs_key.arn
 
   tags = var.tags
 }

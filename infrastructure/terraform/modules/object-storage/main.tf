@@ -1,46 +1,24 @@
 data "aws_caller_identity" "current" {}
 
-data "aws_partition" "current" {}
-
 locals {
   account_id   = data.aws_caller_identity.current.account_id
-  partition    = data.aws_partition.current.partition
   bucket_names = { for purpose in keys(var.buckets) : purpose => "${var.name}-${purpose}-${local.account_id}" }
   log_bucket   = "${var.name}-s3-access-logs-${local.account_id}"
+
+  # The baseline below (ownership, public access, versioning, TLS-only policy) covers every bucket
+  # of the module, the access-log bucket included; a data bucket cannot be named s3-access-logs
+  # because that name is the log bucket's.
+  all_buckets = merge(aws_s3_bucket.this, { "s3-access-logs" = aws_s3_bucket.logs })
 }
 
 # ---------------------------------------------------------------------------- encryption key
-resource "aws_kms_key" "buckets" {
-  description             = "${var.name} artifact and backup buckets"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.key.json
+# Access is granted by IAM policies (workload roles), which the key policy delegates to.
+module "key" {
+  source = "../kms-key"
 
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "buckets" {
-  name          = "alias/${var.name}-buckets"
-  target_key_id = aws_kms_key.buckets.key_id
-}
-
-# Access is granted by IAM policies (workload roles), which this statement delegates to.
-data "aws_iam_policy_document" "key" {
-  # A key policy's "*" resource is the key itself; the root-account statement is AWS's default,
-  # delegating use to IAM policies so the key can never become unmanageable.
-  # checkov:skip=CKV_AWS_109: key policy, see above
-  # checkov:skip=CKV_AWS_111: key policy, see above
-  # checkov:skip=CKV_AWS_356: key policy, see above
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
+  alias       = "${var.name}-buckets"
+  description = "${var.name} artifact and backup buckets"
+  tags        = var.tags
 }
 
 # ---------------------------------------------------------------------------- data buckets
@@ -55,7 +33,7 @@ resource "aws_s3_bucket" "this" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.all_buckets
 
   bucket = each.value.id
 
@@ -65,7 +43,7 @@ resource "aws_s3_bucket_ownership_controls" "this" {
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.all_buckets
 
   bucket                  = each.value.id
   block_public_acls       = true
@@ -75,7 +53,7 @@ resource "aws_s3_bucket_public_access_block" "this" {
 }
 
 resource "aws_s3_bucket_versioning" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = local.all_buckets
 
   bucket = each.value.id
 
@@ -92,7 +70,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.buckets.arn
+      kms_master_key_id = module.key.arn
     }
     # One KMS request per bucket key instead of per object: same protection, far fewer KMS calls.
     bucket_key_enabled = true
@@ -154,8 +132,9 @@ resource "aws_s3_bucket_logging" "this" {
   target_prefix = "${each.key}/"
 }
 
-data "aws_iam_policy_document" "bucket" {
-  for_each = aws_s3_bucket.this
+# HTTPS with TLS 1.2 or later only, for every bucket.
+data "aws_iam_policy_document" "transport" {
+  for_each = local.all_buckets
 
   statement {
     sid       = "DenyInsecureTransport"
@@ -192,6 +171,12 @@ data "aws_iam_policy_document" "bucket" {
       values   = ["1.2"]
     }
   }
+}
+
+data "aws_iam_policy_document" "bucket" {
+  for_each = aws_s3_bucket.this
+
+  source_policy_documents = [data.aws_iam_policy_document.transport[each.key].json]
 
   # Objects are only ever written with this bucket's key, never with SSE-S3 or another key.
   statement {
@@ -226,7 +211,7 @@ data "aws_iam_policy_document" "bucket" {
     condition {
       test     = "StringNotEqualsIfExists"
       variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-      values   = [aws_kms_key.buckets.arn]
+      values   = [module.key.arn]
     }
   }
 }
@@ -251,30 +236,6 @@ resource "aws_s3_bucket" "logs" {
   bucket = local.log_bucket
 
   tags = merge(var.tags, { Name = local.log_bucket, purpose = "s3-access-logs" })
-}
-
-resource "aws_s3_bucket_ownership_controls" "logs" {
-  bucket = aws_s3_bucket.logs.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "logs" {
-  bucket                  = aws_s3_bucket.logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "logs" {
-  bucket = aws_s3_bucket.logs.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
@@ -309,10 +270,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "logs" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.logs]
+  depends_on = [aws_s3_bucket_versioning.this]
 }
 
 data "aws_iam_policy_document" "logs" {
+  source_policy_documents = [data.aws_iam_policy_document.transport["s3-access-logs"].json]
+
   statement {
     sid       = "S3ServerAccessLogDelivery"
     actions   = ["s3:PutObject"]
@@ -335,29 +298,11 @@ data "aws_iam_policy_document" "logs" {
       values   = [for b in aws_s3_bucket.this : b.arn]
     }
   }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
 }
 
 resource "aws_s3_bucket_policy" "logs" {
   bucket = aws_s3_bucket.logs.id
   policy = data.aws_iam_policy_document.logs.json
 
-  depends_on = [aws_s3_bucket_public_access_block.logs]
+  depends_on = [aws_s3_bucket_public_access_block.this]
 }

@@ -10,7 +10,7 @@ output "bucket_arns" {
 
 output "kms_key_arn" {
   description = "Customer-managed key encrypting the data buckets (workload roles need kms:Decrypt/GenerateDataKey on it)."
-  value       = aws_kms_key.buckets.arn
+  value       = module.key.arn
 }
 
 output "access_log_bucket" {

@@ -1,14 +1,9 @@
 # One environment: network, EKS, buckets, registry database, workload identities and Vault
-# configuration. live/<env> calls this module with a handful of sizing variables, so every
-# environment is built by the same code.
-data "aws_caller_identity" "current" {}
-
-data "aws_partition" "current" {}
-
+# configuration. live/ calls this module with a handful of sizing variables per environment, so
+# every environment is built by the same code.
 locals {
   name          = "mlops-${var.environment}"
   app_namespace = "mlops-${var.environment}"
-  partition     = data.aws_partition.current.partition
 
   # One identity per workload, named alike everywhere: the Vault Kubernetes auth role (with the
   # policy of the same name in secrets/vault/policies), the IRSA role, and the service account
@@ -164,44 +159,20 @@ module "workload_identity" {
         Statement = [{
           Effect   = "Allow"
           Action   = ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]
-          Resource = [aws_kms_key.vault_unseal.arn]
+          Resource = [module.vault_unseal_key.arn]
         }]
       })
     }
   })
 }
 
-resource "aws_kms_key" "vault_unseal" {
-  description             = "${local.name} Vault auto-unseal"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.vault_unseal_key.json
+# Vault's awskms seal key; only Vault's IRSA role is granted its use.
+module "vault_unseal_key" {
+  source = "../kms-key"
 
-  tags = var.tags
-}
-
-data "aws_iam_policy_document" "vault_unseal_key" {
-  # A key policy's "*" resource is the key itself; the root-account statement is AWS's default,
-  # delegating use to IAM policies so the key can never become unmanageable.
-  # checkov:skip=CKV_AWS_109: key policy, see above
-  # checkov:skip=CKV_AWS_111: key policy, see above
-  # checkov:skip=CKV_AWS_356: key policy, see above
-
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-}
-
-resource "aws_kms_alias" "vault_unseal" {
-  name          = "alias/${local.name}-vault-unseal"
-  target_key_id = aws_kms_key.vault_unseal.key_id
+  alias       = "${local.name}-vault-unseal"
+  description = "${local.name} Vault auto-unseal"
+  tags        = var.tags
 }
 
 module "vault_config" {

@@ -30,7 +30,7 @@ output "workload_role_arns" {
 
 output "vault_unseal_kms_key_id" {
   description = "KMS key for Vault's awskms seal."
-  value       = aws_kms_key.vault_unseal.key_id
+  value       = module.vault_unseal_key.key_id
 }
 
 output "vault_roles" {

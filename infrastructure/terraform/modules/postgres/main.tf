@@ -1,64 +1,18 @@
-data "aws_caller_identity" "current" {}
-
-data "aws_region" "current" {}
-
 data "aws_partition" "current" {}
 
 locals {
-  account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.region
-  partition  = data.aws_partition.current.partition
-  family     = "postgres${split(".", var.engine_version)[0]}"
+  partition = data.aws_partition.current.partition
+  family    = "postgres${split(".", var.engine_version)[0]}"
 }
 
 # One key for storage, snapshots, Performance Insights, the master-user secret and the logs.
-resource "aws_kms_key" "db" {
-  description             = "${var.identifier} PostgreSQL"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.key.json
+module "key" {
+  source = "../kms-key"
 
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "db" {
-  name          = "alias/${var.identifier}"
-  target_key_id = aws_kms_key.db.key_id
-}
-
-data "aws_iam_policy_document" "key" {
-  # A key policy's "*" resource is the key itself; the root-account statement is AWS's default,
-  # delegating use to IAM policies so the key can never become unmanageable.
-  # checkov:skip=CKV_AWS_109: key policy, see above
-  # checkov:skip=CKV_AWS_111: key policy, see above
-  # checkov:skip=CKV_AWS_356: key policy, see above
-  statement {
-    sid       = "AccountAdministration"
-    actions   = ["kms:*"]
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  statement {
-    sid       = "ExportedLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${local.region}.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/rds/instance/${var.identifier}/*"]
-    }
-  }
+  alias       = var.identifier
+  description = "${var.identifier} PostgreSQL"
+  log_groups  = ["/aws/rds/instance/${var.identifier}/*"]
+  tags        = var.tags
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -132,7 +86,7 @@ resource "aws_cloudwatch_log_group" "db" {
 
   name              = "/aws/rds/instance/${var.identifier}/${each.value}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.db.arn
+  kms_key_id        = module.key.arn
 
   tags = var.tags
 }
@@ -172,7 +126,7 @@ resource "aws_db_instance" "this" {
   # it never appears in code, variables or state.
   username                      = var.master_username
   manage_master_user_password   = true # pragma: allowlist secret
-  master_user_secret_kms_key_id = aws_kms_key.db.arn
+  master_user_secret_kms_key_id = module.key.arn
   # Workloads log in with their own roles (passwords in Vault) or IAM tokens.
   iam_database_authentication_enabled = true
 
@@ -180,7 +134,7 @@ resource "aws_db_instance" "this" {
   max_allocated_storage = var.max_allocated_storage_gb
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = aws_kms_key.db.arn
+  kms_key_id            = module.key.arn
 
   multi_az               = var.multi_az
   db_subnet_group_name   = aws_db_subnet_group.this.name
@@ -206,7 +160,7 @@ resource "aws_db_instance" "this" {
   monitoring_role_arn             = aws_iam_role.monitoring.arn
 
   performance_insights_enabled          = true
-  performance_insights_kms_key_id       = aws_kms_key.db.arn
+  performance_insights_kms_key_id       = module.key.arn
   performance_insights_retention_period = 7
 
   tags = var.tags

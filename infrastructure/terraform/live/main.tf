@@ -1,0 +1,48 @@
+# The composition of every environment: dev, staging and prod run this same code and differ only
+# in environments/<env>/backend.hcl (where the state lives) and environments/<env>/terraform.tfvars
+# (a few sizing values).
+provider "aws" {
+  region = var.region
+
+  # Every AWS resource gets the cost-allocation tags of config/cost_optimization.yaml.
+  default_tags {
+    tags = module.cost_tags.tags
+  }
+}
+
+# Address and token come from VAULT_ADDR / VAULT_TOKEN (an operator's short-lived token through
+# a port-forward to the environment's Vault); nothing about Vault access is stored here.
+provider "vault" {}
+
+module "cost_tags" {
+  source = "../modules/cost-tags"
+
+  environment = var.environment
+}
+
+module "platform" {
+  source = "../modules/platform"
+
+  environment             = var.environment
+  tags                    = module.cost_tags.tags
+  budget                  = module.cost_tags.budget
+  budget_alert_emails     = var.budget_alert_emails
+  training_spot_instances = module.cost_tags.training_spot_instances
+
+  vpc_cidr                     = var.vpc_cidr
+  availability_zone_count      = var.availability_zone_count
+  single_nat_gateway           = var.single_nat_gateway
+  kubernetes_version           = var.kubernetes_version
+  cluster_public_access_cidrs  = var.cluster_public_access_cidrs
+  cluster_admin_role_arns      = var.cluster_admin_role_arns
+  system_node_instance_types   = var.system_node_instance_types
+  system_node_count            = var.system_node_count
+  training_node_instance_types = var.training_node_instance_types
+  training_node_max            = var.training_node_max
+  db_instance_class            = var.db_instance_class
+  db_multi_az                  = var.db_multi_az
+  db_backup_retention_days     = var.db_backup_retention_days
+  backup_retention_days        = var.backup_retention_days
+  configure_vault              = var.configure_vault
+}
+

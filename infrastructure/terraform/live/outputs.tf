@@ -1,0 +1,39 @@
+output "cluster_name" {
+  description = "EKS cluster (register it in Argo CD under this name)."
+  value       = module.platform.cluster_name
+}
+
+output "cluster_endpoint" {
+  description = "EKS API endpoint."
+  value       = module.platform.cluster_endpoint
+}
+
+output "bucket_names" {
+  description = "Artifacts and backups buckets."
+  value       = module.platform.bucket_names
+}
+
+output "registry_db_address" {
+  description = "Registry PostgreSQL host."
+  value       = module.platform.registry_db_address
+}
+
+output "registry_db_master_secret_arn" {
+  description = "Secrets Manager secret of the database administrator password."
+  value       = module.platform.registry_db_master_secret_arn
+}
+
+output "workload_role_arns" {
+  description = "IRSA role per workload."
+  value       = module.platform.workload_role_arns
+}
+
+output "vault_unseal_kms_key_id" {
+  description = "KMS key for Vault's awskms seal."
+  value       = module.platform.vault_unseal_kms_key_id
+}
+
+output "vault_roles" {
+  description = "Vault Kubernetes auth roles and their policies."
+  value       = module.platform.vault_roles
+}
