@@ -83,12 +83,13 @@ class TrainingSetResult:
         }
 
 
-def open_store(state_dir: Path, config: FeatureConfig | None = None) -> FeatureStore:
-    """A Feast ``FeatureStore`` on the local templates, with every file under ``state_dir``."""
+def open_store(state_dir: Path, config: FeatureConfig | None = None, *, environment: str = "dev") -> FeatureStore:
+    """A Feast ``FeatureStore`` on ``environment``'s template (dev: every file under ``state_dir``;
+    staging/prod: the cluster's Redis, Postgres and SQL registry, secrets from the environment)."""
     from feast import FeatureStore
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    return FeatureStore(config=repo_config(state_dir, config))
+    return FeatureStore(config=repo_config(state_dir, config, environment=environment))
 
 
 def registry_path(state_dir: Path) -> Path:
@@ -301,10 +302,13 @@ class OnlineFeatureReader:
     build), so each read is only the online-store lookup.
     """
 
-    def __init__(self, *, name: str, state_dir: Path, config: FeatureConfig | None = None) -> None:
+    def __init__(
+        self, *, name: str, state_dir: Path, config: FeatureConfig | None = None, environment: str = "dev"
+    ) -> None:
         from feast.errors import FeatureViewNotFoundException
 
-        self.store = open_store(state_dir, config)
+        # The serving pods of staging/prod read the cluster's registry and Redis, not a local file.
+        self.store = open_store(state_dir, config, environment=environment)
         self.view_name = view_name(name)
         self.service_name = service_name(name)
         try:

@@ -91,7 +91,10 @@ def build_app(
         from feature_store.store import OnlineFeatureReader
 
         reader = OnlineFeatureReader(
-            name=model, state_dir=StateLayout(platform.state_dir).feast, config=platform.features
+            name=model,
+            state_dir=StateLayout(platform.state_dir).feast,
+            config=platform.features,
+            environment=platform.environment,
         )
 
     segments: list[str] = []

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from feature_store.store import (
+    OnlineFeatureReader,
     TrainingSetResult,
     build_training_set,
     online_features,
@@ -317,3 +318,16 @@ def test_rebuild_with_a_new_shape_replaces_the_view(credit: pd.DataFrame, tmp_pa
 def test_importing_the_package_does_not_import_feast() -> None:
     code = "import sys, feature_store.store, feature_store.registry; assert 'feast' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_a_cluster_environment_never_falls_back_to_the_local_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Serving pods in staging read the cluster's registry and Redis; with their secrets missing
+    # the reader must say which, not open an empty local SQLite store and serve nulls.
+    for name in ("FEAST_REGISTRY_USER", "FEAST_REGISTRY_PASSWORD", "FEAST_POSTGRES_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    config = FeatureConfig(online_store="redis", redis_connection="redis-master.feature-store.svc:6379")
+    with pytest.raises(FeatureStoreError, match="FEAST_REGISTRY_PASSWORD"):
+        OnlineFeatureReader(name="credit-risk", state_dir=tmp_path, config=config, environment="staging")
+    assert not (tmp_path / "registry.db").exists()
