@@ -16,6 +16,7 @@ A child that died is reported as an error on each call, not restarted silently.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import threading
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
@@ -35,11 +36,13 @@ class ChallengerProcessError(RuntimeError):
 def _serve_calls(conn: Connection, predictor: Predictor) -> None:
     """The child: say it is ready (the model is unpickled, its libraries imported), then answer
     each frame with ``(True, scores)`` or ``(False, "Type: message")``."""
+    # Ctrl-C reaches the whole process group; the serving process decides when this child stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send((True, "ready"))
     while True:
         try:
             frame = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the serving process is gone
             return
         if frame is None:
             return
