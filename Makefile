@@ -87,7 +87,7 @@ loadtest: install $(HASH_KEY)  ## Serve the champion locally and run Locust head
 	$(BIN)/python performance/load_testing/run.py --users 20 --duration 30s --out bench-results
 
 profile: install  ## Sample a live server under load with py-spy → bench-results/profile/
-	$(BIN)/python performance/profiling/profile_serving.py --rate 50 --seconds 15 --out bench-results/profile
+	$(BIN)/python performance/profiling/profile_serving.py --rate 20 --seconds 15 --out bench-results/profile
 
 clean:  ## Remove the local state folder and build outputs (keeps .venv)
 	rm -rf $(STATE) build bench-results

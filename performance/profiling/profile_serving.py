@@ -1,6 +1,6 @@
 """Profile a live serving process under open-loop load with py-spy: where does a request's time go?
 
-    python performance/profiling/profile_serving.py --rate 50 --seconds 15 --out bench-results/profile
+    python performance/profiling/profile_serving.py --rate 20 --seconds 15 --out bench-results/profile
 
 Starts the app exactly as the online benchmark does (``uvicorn`` in its own process around a
 fitted champion; ``--shadow`` adds the challenger in its child process), drives ``POST
@@ -72,7 +72,7 @@ def top_functions(raw: Path, limit: int = 25) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--shadow", action="store_true", help="mirror to the challenger (child process)")
     parser.add_argument("--sampling-rate", type=int, default=250, help="py-spy samples per second")
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             _wait_ready(url, server)
             raw = Path(tmp) / "predict.raw.txt"
             record = [py_spy, "record", "--pid", str(server.pid), "--rate", str(args.sampling_rate), "--subprocesses"]
+            record.append("--nonblocking")  # sample without pausing the server: the load stays open-loop
             duration = str(int(args.seconds) + 1)
             spies = [
                 subprocess.Popen(
