@@ -154,7 +154,7 @@ class _Scorer:
             mirrored = list(range(len(rows)))
         else:
             variants = [self.ab.route(self.models.entity_id(r)) for r in rows]
-            scores, versions, elapsed = self._score_variants(frame, variants)
+            scores, versions, elapsed = self._score_variants(self.ab, frame, variants)
             # A row the challenger already answered has nothing to compare against in shadow.
             mirrored = [i for i, v in enumerate(variants) if self.ab.alias(v) == "champion"]
         if self.shadow is not None and mirrored:
@@ -174,28 +174,29 @@ class _Scorer:
                 self.metrics.shadow_dropped.inc(len(mirrored))
         return _Scored(scores, entity_ids, variants, versions)
 
-    def _score_variants(self, frame: pd.DataFrame, variants: list[str]) -> tuple[np.ndarray, list[str], float]:
+    def _score_variants(
+        self, ab: AbRouter, frame: pd.DataFrame, variants: list[str]
+    ) -> tuple[np.ndarray, list[str], float]:
         """Each variant scores its own rows in one call; per-variant metrics and tally."""
-        assert self.ab is not None
         scores = np.empty(len(variants), dtype="float64")
         versions = [""] * len(variants)
         champion_elapsed = 0.0
         for name in sorted(set(variants)):
             rows = [i for i, v in enumerate(variants) if v == name]
-            model, alias = self.ab.models[name], self.ab.alias(name)
+            model, alias = ab.models[name], ab.alias(name)
             self.metrics.ab_requests.labels(name, alias).inc(len(rows))
             try:
                 part, elapsed = self._predict(model, alias, frame.iloc[rows])
             except Exception:
                 self.metrics.ab_errors.labels(name).inc(len(rows))
                 for _ in rows:
-                    self.ab.tally.record(name, 0.0, error=True)
+                    ab.tally.record(name, 0.0, error=True)
                 raise
             self.metrics.ab_latency.labels(name).observe(elapsed)
             scores[rows] = part
             for i, score in zip(rows, part, strict=True):
                 versions[i] = model.version
-                self.ab.tally.record(name, elapsed * 1000.0, score=float(score))
+                ab.tally.record(name, elapsed * 1000.0, score=float(score))
             if alias == "champion":
                 champion_elapsed = elapsed
         return scores, versions, champion_elapsed

@@ -126,7 +126,7 @@ def challenger_for(fault: str, challenger: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- the server process
-def _serve(champion: Any, challenger: Any, fault: str | None, port: int, store: str) -> None:
+def serve_app(champion: Any, challenger: Any, fault: str | None, port: int, store: str) -> None:
     """Child process: the app exactly as ``mlops serve`` builds it around loaded models."""
     import uvicorn
 
@@ -145,7 +145,7 @@ def _serve(champion: Any, challenger: Any, fault: str | None, port: int, store: 
     uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False)).run()
 
 
-def _wait_ready(url: str, process: Any, timeout_s: float = 60.0) -> None:
+def wait_ready(url: str, process: Any, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not process.is_alive():
@@ -173,7 +173,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 
 # --------------------------------------------------------------------------- load
-async def _open_loop_http(url: str, bodies: list[dict[str, Any]], rate: float, seconds: float) -> dict[str, Any]:
+async def open_loop_http(url: str, bodies: list[dict[str, Any]], rate: float, seconds: float) -> dict[str, Any]:
     import httpx
 
     n = int(rate * seconds)
@@ -215,11 +215,11 @@ def run_http(
     url = f"http://{HOST}:{port}"
     ctx = mp.get_context("spawn")  # no fork: the parent has used OpenMP (scikit-learn) threads
     store = tmp / f"pairs-{fault or 'off'}-{port}.sqlite"
-    process = ctx.Process(target=_serve, args=(champion, challenger, fault, port, str(store)))
+    process = ctx.Process(target=serve_app, args=(champion, challenger, fault, port, str(store)))
     process.start()
     try:
-        _wait_ready(url, process)
-        result = asyncio.run(_open_loop_http(url, bodies, args.rate, args.seconds))
+        wait_ready(url, process)
+        result = asyncio.run(open_loop_http(url, bodies, args.rate, args.seconds))
         if fault is not None:
             time.sleep(args.drain_seconds)  # let the mirror finish what is queued before counting
             with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:

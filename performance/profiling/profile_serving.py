@@ -40,12 +40,12 @@ if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
 
 from performance.benchmarks.online import (  # noqa: E402
     HOST,
-    _open_loop_http,
-    _serve,
-    _wait_ready,
     free_port,
+    open_loop_http,
     request_bodies,
+    serve_app,
     train_models,
+    wait_ready,
 )
 
 
@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         fault = "healthy" if args.shadow else None
         server = mp.get_context("spawn").Process(
-            target=_serve, args=(champion, challenger, fault, port, str(Path(tmp) / "pairs.sqlite"))
+            target=serve_app, args=(champion, challenger, fault, port, str(Path(tmp) / "pairs.sqlite"))
         )
         server.start()
         try:
-            _wait_ready(url, server)
+            wait_ready(url, server)
             raw = Path(tmp) / "predict.raw.txt"
             record = [py_spy, "record", "--pid", str(server.pid), "--rate", str(args.sampling_rate), "--subprocesses"]
             record.append("--nonblocking")  # sample without pausing the server: the load stays open-loop
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for fmt, path in (("speedscope", args.out / "predict.speedscope.json"), ("raw", raw))
             ]
-            load: dict[str, Any] = asyncio.run(_open_loop_http(url, bodies, args.rate, args.seconds))
+            load: dict[str, Any] = asyncio.run(open_loop_http(url, bodies, args.rate, args.seconds))
             for spy in spies:
                 _, err = spy.communicate(timeout=60)
                 if spy.returncode != 0:
