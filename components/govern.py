@@ -1,7 +1,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Input, Markdown, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 from components.image import PLATFORM_IMAGE
 
@@ -12,23 +12,11 @@ def govern(
     training_set: Input[Dataset],
     holdout: Input[Dataset],
     roles: str,
-    evaluation: str,
     platform_config: str,
     run_dir: str,
-    card_markdown: Output[Markdown],
-    card_html: Output[HTML],
+    governance: Output[Artifact],
 ) -> NamedTuple("GovernOutputs", [("passed", bool), ("fairness", str)]):
-    """Model card, SHAP global importance and the fairlearn gate."""
+    """The fairlearn gate per sensitive attribute and SHAP global importance (for the card)."""
     from model_governance.step import govern_step
 
-    return govern_step(
-        model.path,
-        training_set.path,
-        holdout.path,
-        roles,
-        evaluation,
-        platform_config,
-        run_dir,
-        card_markdown.path,
-        card_html.path,
-    )
+    return govern_step(model.path, training_set.path, holdout.path, roles, platform_config, run_dir, governance.path)

@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
 
 from components.image import PLATFORM_IMAGE
 
@@ -10,14 +10,13 @@ def register(
     training_set: Input[Dataset],
     quality_report: Input[HTML],
     quality_summary: Input[Artifact],
-    card_markdown: Input[Markdown],
-    card_html: Input[HTML],
     roles: str,
     platform_config: str,
     run_dir: str,
     serving_schema: str,
     schema_hash: str,
     training_fingerprint: str,
+    holdout_description: str,
     dataset_hash: str,
     feature_refs: str,
     evaluation: str,
@@ -25,7 +24,7 @@ def register(
     governance_passed: bool,
     registration: Output[Artifact],
 ) -> bool:
-    """MLflow registry: next semantic version, lineage record, reports attached.
+    """MLflow registry: next semantic version, lineage record, quality report attached.
 
     Returns whether every gate passed (the single output the promote condition reads);
     the model name and version go to the ``registration`` artifact.
@@ -35,7 +34,7 @@ def register(
     return register_step(
         model=model.path,
         training_set=training_set.path,
-        reports={"quality": quality_report.path, "card_md": card_markdown.path, "card_html": card_html.path},
+        reports={"quality": quality_report.path},
         quality_summary=quality_summary.path,
         roles=roles,
         platform_config=platform_config,
@@ -43,6 +42,7 @@ def register(
         serving_schema=serving_schema,
         schema_hash=schema_hash,
         training_fingerprint=training_fingerprint,
+        holdout_description=holdout_description,
         dataset_hash=dataset_hash,
         feature_refs=feature_refs,
         evaluation=evaluation,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -10,20 +11,37 @@ import pandas as pd
 from data_quality.suite import SuiteSpec, load_suite, profile_baseline, save_suite
 from mlops.config import DatasetConfig, PlatformConfig
 from mlops.datasets import Roles
+from mlops.errors import ConfigError
 from mlops.state import StateLayout, record_step
 
 
-def suite_for(cfg: DatasetConfig, roles: Roles, df: pd.DataFrame, suites_dir: Path) -> tuple[SuiteSpec, str]:
-    """The dataset's own suite, else its saved baseline, else a baseline profiled now and saved.
+@dataclass(frozen=True)
+class SuiteChoice:
+    """The suite a run validates with, where it lives and where it came from."""
 
-    A saved baseline is reused so later data is checked against it (re-profiling every run
-    would accept any drift); delete or edit the file after review to change it.
+    suite: SuiteSpec
+    path: Path
+    origin: str  # "file", "baseline (reused)" or "baseline (profiled)"
+    # Set when the baseline was profiled in this run: it waits there until the run registers
+    # a version (then it moves to the accepted path), or a person accepts it.
+    pending: Path | None = None
+
+
+def suite_for(cfg: DatasetConfig, roles: Roles, df: pd.DataFrame, layout: StateLayout) -> SuiteChoice:
+    """The dataset's own suite, else its accepted baseline, else a baseline profiled now.
+
+    An accepted baseline is reused so later data is checked against it (re-profiling every run
+    would accept any drift). A baseline profiled by a run that then failed stays pending and
+    is never reused: the next run profiles a fresh one, so a corrected file is not blocked by
+    the shape of the broken one. ``mlops data baseline accept|reset`` act on these files.
     """
     if cfg.expectation_suite is not None:
-        return load_suite(cfg.expectation_suite), f"file:{cfg.expectation_suite.name}"
-    baseline = suites_dir / f"{cfg.name}.baseline.yaml"
-    if baseline.exists():
-        return load_suite(baseline), f"baseline (reused):{baseline}"
+        suite = load_suite(cfg.expectation_suite)
+        _check_no_dropped_pii(cfg, suite)
+        return SuiteChoice(suite, cfg.expectation_suite, "file")
+    accepted = layout.baseline(cfg.name)
+    if accepted.exists():
+        return SuiteChoice(load_suite(accepted), accepted, "baseline (reused)")
     # PII never goes into a suite: observed values end up in the file and in reports.
     columns = [roles.entity, roles.target, *roles.features, *roles.sensitive]
     suite = profile_baseline(
@@ -32,9 +50,24 @@ def suite_for(cfg: DatasetConfig, roles: Roles, df: pd.DataFrame, suites_dir: Pa
         columns=columns,
         categorical=[*roles.categorical, *roles.sensitive, roles.target],
         id_column=roles.entity,
+        required=[roles.target],
     )
-    save_suite(suite, baseline)
-    return suite, f"baseline (profiled):{baseline}"
+    pending = save_suite(suite, layout.baseline(cfg.name, pending=True))
+    return SuiteChoice(suite, pending, "baseline (profiled)", pending=pending)
+
+
+def _check_no_dropped_pii(cfg: DatasetConfig, suite: SuiteSpec) -> None:
+    """PII is anonymised as it is read: a suite cannot check a column the policy drops."""
+    dropped = {c for c, p in cfg.pii.items() if p.action == "drop"}
+    for i, exp in enumerate(suite.expectations):
+        named = dropped.intersection(exp.columns())
+        if named:
+            raise ConfigError(
+                cfg.expectation_suite or Path(suite.name),
+                f"expectations.{i}",
+                f"no PII column dropped by the dataset's pii policy ({', '.join(sorted(named))}): "
+                "PII is anonymised before validation",
+            )
 
 
 def validate_step(
@@ -48,17 +81,28 @@ def validate_step(
     out_report: str,
     out_summary: str,
 ) -> bool:
-    """Run the gate; writes the summary (for lineage) as JSON and returns whether it passed."""
+    """Run the gate; writes the summary (for lineage) as JSON and returns whether it passed.
+
+    The data is already anonymised (ingest), so the quarantine and the report hold the
+    anonymised form of any PII column, never raw values.
+    """
     from data_quality.reports import write_report
     from data_quality.validation import validate
 
     cfg = DatasetConfig.model_validate_json(dataset_config)
     platform = PlatformConfig.model_validate_json(platform_config)
     roles = Roles.from_json(roles_json)
+    layout = StateLayout(platform.state_dir)
     with record_step(run_dir, "validate_data") as rec:
         df = pd.read_parquet(dataset)
-        suite, origin = suite_for(cfg, roles, df, StateLayout(platform.state_dir).suites)
-        result = validate(df, suite, row_id_column=roles.entity, gate=platform.quality)
+        choice = suite_for(cfg, roles, df, layout)
+        rec.notes.append(f"expectation suite ({choice.origin}): {choice.path.resolve()}")
+        if choice.pending is not None:
+            rec.notes.append(
+                "the profiled baseline is pending: it becomes the dataset's baseline when this run registers "
+                f"a version (or with `mlops data baseline accept {cfg.name}`)"
+            )
+        result = validate(df, choice.suite, row_id_column=roles.entity, gate=platform.quality)
         result.clean.to_parquet(out_clean, index=False)
         result.quarantined.to_parquet(out_quarantine, index=False)
         write_report(result, Path(out_report), dataset_name=cfg.name)
@@ -66,27 +110,31 @@ def validate_step(
         rec.attach(run_dir, "quarantine.parquet", out_quarantine)
         summary = {
             "suite": result.suite_name,
-            "suite_origin": origin,
+            "suite_origin": choice.origin,
+            "suite_path": str(choice.path.resolve()),
             "passed": result.passed,
             "row_pass_rate": round(result.row_pass_rate, 6),
             "expectation_pass_rate": round(result.expectation_pass_rate, 6),
             "failed_expectations": result.failed_expectations,
             "quarantined_rows": len(result.quarantined),
         }
+        if choice.pending is not None:
+            summary["baseline_pending"] = str(choice.pending.resolve())
+            summary["baseline"] = str(layout.baseline(cfg.name).resolve())
         rec.figures.update(
             rows=result.rows,
             row_pass_rate=round(result.row_pass_rate, 4),
             gate=platform.quality.min_row_pass_rate,
             expectations=len(result.results),
             quarantined=len(result.quarantined),
-            suite=origin.split(":")[0],
+            suite=choice.origin,
             gx_seconds=round(result.duration_s, 2),
         )
         if not result.passed:
             failed = list(dict.fromkeys([*result.table_failures, *result.failed_expectations]))
             rec.block(
                 f"row pass rate {result.row_pass_rate:.2%} vs gate {platform.quality.min_row_pass_rate:.0%}; "
-                f"failed: {'; '.join(failed)}"
+                f"failed: {'; '.join(failed)}; suite: {choice.path.resolve()}"
             )
         Path(out_summary).write_text(json.dumps(summary))
     return result.passed

@@ -198,6 +198,7 @@ def profile_baseline(
     columns: list[str] | None = None,
     categorical: list[str] | None = None,
     id_column: str | None = None,
+    required: list[str] | None = None,
     max_categories: int = 20,
     max_null_fraction: float = 0.05,
     widen: float = 0.05,
@@ -208,13 +209,15 @@ def profile_baseline(
     - a column with no nulls must stay null-free; one with at most ``max_null_fraction`` nulls
       gets ``mostly`` = its observed non-null share (rounded down); more nulls: no null check;
     - ``id_column``: not null and, when unique in ``df``, unique;
+    - ``required`` columns (e.g. the target): never null, whatever ``df`` holds, so rows
+      without a value are quarantined instead of reaching training;
     - numeric columns: between the observed min and max, widened by ``widen`` of the range on
       each side (never below 0 for a column observed non-negative);
     - categorical columns (``categorical``, or by default string/category/bool columns with at
       most ``max_categories`` distinct values): the observed value set.
 
     Pass ``columns`` without PII: observed values end up in the suite file and reports.
-    The result passes on ``df`` itself.
+    The result passes on ``df`` itself, except for the nulls of ``required`` columns.
     """
     import pandas as pd
     from pandas.api import types as ptypes
@@ -236,11 +239,12 @@ def profile_baseline(
         ),
     ]
     categorical_set = set(categorical or [])
+    must_have = set(required or [])
     for col in selected:
         series = df[col]
         nulls = int(series.isna().sum())
         null_share = nulls / rows if rows else 0.0
-        if nulls == 0:
+        if nulls == 0 or col in must_have:
             expectations.append(ExpectationSpec(type="expect_column_values_to_not_be_null", kwargs={"column": col}))
         elif null_share <= max_null_fraction:
             mostly = math.floor((1.0 - null_share) * 1000) / 1000

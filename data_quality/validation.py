@@ -157,9 +157,61 @@ def _plain(value: Any) -> Any:
             value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
-    if value is pd.NaT:
+    if value is pd.NaT or value is pd.NA:
         return None
     return value
+
+
+def _is_missing(value: Any) -> bool:
+    """None, float NaN, NaT or pd.NA (not containers: a tuple of values is a value)."""
+    if isinstance(value, (list, tuple, dict, set, np.ndarray)):
+        return False
+    with contextlib.suppress(TypeError, ValueError):
+        return bool(pd.isna(value))
+    return False
+
+
+def _unexpected_value_counts(res: dict[str, Any]) -> list[tuple[Any, int]]:
+    """The unexpected values and their counts, most frequent first, missing values as one ``None``.
+
+    GX counts with a ``Counter``, where NaN != NaN makes every missing value its own entry of
+    count 1 (and those entries crowd the real values out of its top ``SAMPLE_SIZE``). So the
+    counts are taken from the COMPLETE ``unexpected_list`` when GX gives single values, in one
+    vectorised pass; for column-pair and multicolumn expectations (tuples, dicts) GX's own
+    counts are regrouped.
+    """
+    values = res.get("unexpected_list")
+    pairs: list[tuple[Any, int]] | None = None
+    # GX looks at the first value too: a map expectation's values are all alike.
+    if values and not isinstance(values[0], (dict, list, tuple)):
+        series = pd.Series(values, dtype=object)
+        missing = series.isna()
+        with contextlib.suppress(TypeError):  # unhashable values: GX could not count them either
+            # Ties keep the order of first occurrence, as GX's Counter.most_common does.
+            top = series[~missing].value_counts(sort=False).nlargest(SAMPLE_SIZE, keep="first")
+            pairs = [(v, int(c)) for v, c in top.items()]
+            pairs.append((None, int(missing.sum())))
+    if pairs is None:
+        pairs = [(c["value"], int(c["count"])) for c in (res.get("partial_unexpected_counts") or []) if "value" in c]
+    nulls = sum(c for v, c in pairs if _is_missing(v))
+    merged: dict[Any, int] = {}
+    for value, count in pairs:
+        if not _is_missing(value):
+            key = _plain(value)
+            merged[key] = merged.get(key, 0) + count
+    ordered = _by_value(list(merged.items()))
+    if nulls:
+        ordered.append((None, nulls))
+    # A stable sort: equal counts keep GX's order by value, the missing entry after them.
+    return sorted(ordered, key=lambda item: -item[1])[:SAMPLE_SIZE]
+
+
+def _by_value(pairs: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
+    """Sorted by value as GX sorts its counts; by type and text when the values do not compare."""
+    try:
+        return sorted(pairs, key=lambda item: item[0])
+    except TypeError:
+        return sorted(pairs, key=lambda item: (type(item[0]).__name__, str(item[0])))
 
 
 def _error_message(exception_info: Any) -> str | None:
@@ -358,9 +410,7 @@ def validate(
             unexpected_percent=_plain(res.get("unexpected_percent")),
             observed_value=_plain(res.get("observed_value")),
             partial_unexpected_values=[_plain(v) for v in (res.get("partial_unexpected_list") or [])],
-            unexpected_value_counts=[
-                (_plain(c["value"]), int(c["count"])) for c in (res.get("partial_unexpected_counts") or [])
-            ],
+            unexpected_value_counts=_unexpected_value_counts(res),
             partial_unexpected_ids=(
                 [_plain(v) for v in ids.iloc[positions[:SAMPLE_SIZE]]] if positions is not None else []
             ),

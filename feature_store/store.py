@@ -1,9 +1,12 @@
 """Build a point-in-time training set through Feast, and read features back online.
 
-One Feast project per state folder; each dataset ``name`` owns the objects
-``<name>_features`` / ``<name>_training`` and the offline source ``offline/<name>.parquet``.
-A build replaces the dataset's view (and its online table) wholesale, so the online store
-holds exactly the entities of the latest build and a new dataset shape needs no migration.
+One Feast project per state folder; each dataset ``name`` owns, per feature schema ``key``,
+the objects ``<name>_features_<key>`` / ``<name>_training_<key>`` and the offline source
+``offline/<name>_features_<key>.parquet``. A build replaces the view of its own schema (and
+its online table) wholesale, so that view holds exactly the entities of its latest build; a
+new dataset shape gets a view of its own and needs no migration, and the views of older
+shapes stay readable for the registered versions trained on them (the registry records each
+version's view).
 Feast is imported inside the functions: importing it costs seconds.
 """
 
@@ -25,7 +28,7 @@ from feature_store.definitions import (
     entity_type_name,
     feast_name,
     feature_schema,
-    service_name,
+    schema_key,
     view_name,
 )
 from feature_store.registry import repo_config
@@ -96,8 +99,8 @@ def registry_path(state_dir: Path) -> Path:
     return state_dir.resolve() / "registry.db"
 
 
-def offline_source_path(state_dir: Path, name: str) -> Path:
-    return state_dir.resolve() / "offline" / f"{feast_name(name)}.parquet"
+def offline_source_path(state_dir: Path, name: str, key: str) -> Path:
+    return state_dir.resolve() / "offline" / f"{view_name(name, key)}.parquet"
 
 
 @contextmanager
@@ -192,6 +195,7 @@ def build_training_set(
     timings: dict[str, float] = {}
     entity_kind = entity_type_name(df[entity_column])
     schema = feature_schema(df, feature_columns)
+    key = schema_key(entity_column, entity_kind, dict(schema))
 
     with _timed(timings, "write_source"):
         source = prepare_offline_source(
@@ -201,7 +205,7 @@ def build_training_set(
             timestamp_column=feature_ts,
             features=schema,
         )
-        source_path = write_offline_source(source, offline_source_path(state_dir, name))
+        source_path = write_offline_source(source, offline_source_path(state_dir, name, key))
 
     entity_df = _entity_frame(df, entity_column, entity_kind, timestamp_column, carry_columns)
     defs = build_definitions(
@@ -212,6 +216,7 @@ def build_training_set(
         source_path=source_path,
         ttl=timedelta(days=config.ttl_days),
         entity_type=entity_kind,
+        key=key,
     )
     refs = defs.feature_refs()
 
@@ -296,32 +301,44 @@ def _finish(
 
 
 class OnlineFeatureReader:
-    """Reads one dataset's features from the online store; open once, read many times.
+    """Reads one feature view from the online store; open once, read many times.
 
-    The registry is read when the reader is created (``refresh()`` re-reads it after a new
-    build), so each read is only the online-store lookup.
+    ``view`` is the view a registered version was trained with (its ``feature_view`` tag);
+    without one, the dataset's most recently updated view is read. The registry is read when
+    the reader is created (``refresh()`` re-reads it after a new build), so each read is only
+    the online-store lookup.
     """
 
     def __init__(
-        self, *, name: str, state_dir: Path, config: FeatureConfig | None = None, environment: str = "dev"
+        self,
+        *,
+        name: str,
+        state_dir: Path,
+        config: FeatureConfig | None = None,
+        environment: str = "dev",
+        view: str | None = None,
     ) -> None:
         from feast.errors import FeatureViewNotFoundException
 
         # The serving pods of staging/prod read the cluster's registry and Redis, not a local file.
         self.store = open_store(state_dir, config, environment=environment)
-        self.view_name = view_name(name)
-        self.service_name = service_name(name)
+        views = self.store.list_feature_views()
+        if view is None:
+            own = [v for v in views if v.tags.get("dataset") == name]
+            latest = max(own, key=lambda v: v.last_updated_timestamp or v.created_timestamp or 0, default=None)
+            view = latest.name if latest is not None else f"{feast_name(name)}_features"
+        self.view_name = view
         try:
-            view = self.store.get_feature_view(self.view_name)
+            found = self.store.get_feature_view(view)
         except FeatureViewNotFoundException:
-            known = sorted(v.name for v in self.store.list_feature_views())
+            known = sorted(v.name for v in views)
             raise FeatureStoreError(
-                f"no feature view {self.view_name!r} in {state_dir} (known: {', '.join(known) or 'none'}); "
+                f"no feature view {view!r} in {state_dir} (known: {', '.join(known) or 'none'}); "
                 "build the training set first"
             ) from None
-        self.entity_column = view.entity_columns[0].name
-        self.int_ids = view.entity_columns[0].dtype.to_value_type().name == "INT64"
-        self.features = [f.name for f in view.features]
+        self.entity_column = found.entity_columns[0].name
+        self.int_ids = found.entity_columns[0].dtype.to_value_type().name == "INT64"
+        self.features = [f.name for f in found.features]
         self.refs = [f"{self.view_name}:{f}" for f in self.features]
 
     def refresh(self) -> None:
@@ -345,10 +362,15 @@ class OnlineFeatureReader:
 
 
 def online_features(
-    entity_ids: Sequence[Any], *, name: str, state_dir: Path, config: FeatureConfig | None = None
+    entity_ids: Sequence[Any],
+    *,
+    name: str,
+    state_dir: Path,
+    config: FeatureConfig | None = None,
+    view: str | None = None,
 ) -> pd.DataFrame:
     """The latest materialised features of ``entity_ids`` (missing entities get nulls)."""
-    return OnlineFeatureReader(name=name, state_dir=state_dir, config=config).frame(entity_ids)
+    return OnlineFeatureReader(name=name, state_dir=state_dir, config=config, view=view).frame(entity_ids)
 
 
 __all__ = [

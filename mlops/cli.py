@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlops.config import ENVIRONMENTS, PlatformConfig, load_dataset_config, load_platform_config
@@ -27,7 +28,9 @@ app = typer.Typer(help="MLOps platform: train, register and inspect models.", no
 run_app = typer.Typer(help="Run pipelines.", no_args_is_help=True)
 runs_app = typer.Typer(help="Inspect past runs.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
-data_app = typer.Typer(help="Sample data.", no_args_is_help=True)
+data_app = typer.Typer(help="Sample data and baseline expectation suites.", no_args_is_help=True)
+baseline_app = typer.Typer(help="Baseline suites profiled for datasets that bring no suite.", no_args_is_help=True)
+data_app.add_typer(baseline_app, name="baseline")
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 batch_app = typer.Typer(help="Batch inference.", no_args_is_help=True)
 shadow_app = typer.Typer(help="Shadow comparison of the challenger against the champion.", no_args_is_help=True)
@@ -87,6 +90,7 @@ def _summary_table(steps: list[str], records: dict[str, StepRecord]) -> Table:
             continue
         dur = f"{rec.duration_s:.1f} s" if rec.duration_s is not None else ""
         detail = _figures(rec) + (f"\n[yellow]{rec.message}[/]" if rec.message else "")
+        detail += "".join(f"\n[dim]· {escape(note)}[/]" for note in rec.notes)
         table.add_row(name, STATUS_STYLE.get(rec.status, rec.status), dur, detail)
     return table
 
@@ -320,8 +324,16 @@ def models_show(
     console.print(f"  gates: {gates}")
     console.print(f"  metrics: { {k: round(v, 4) for k, v in info.metrics.items()} }")
     console.print(f"  serving schema: {info.serving_schema}")
+    schema = info.schema
+    if schema is not None:
+        console.print(f"  may be missing: {', '.join(schema.nullable) or 'none'}")
+        sensitive = [f"{c} ({s.type}{', bins ' + str(s.bins) if s.bins else ''})" for c, s in schema.sensitive.items()]
+        console.print(
+            f"  sensitive attributes: {', '.join(sensitive) or 'none'}; PII columns refused: {len(schema.pii)}"
+        )
+    console.print(f"  feature view: {info.tags.get('feature_view', 'unknown')}")
     lineage = registry.lineage(info)
-    keys = ("dataset", "dataset_hash", "training_rows", "code_version", "feature_refs")
+    keys = ("dataset", "dataset_hash", "training_rows", "holdout", "code_version", "feature_refs")
     console.print("  lineage: " + json.dumps({k: lineage.get(k) for k in keys}))
     matrix = registry.compatibility_matrix(name)
     table = Table(title="compatibility (version accepts schema)")
@@ -379,20 +391,72 @@ def data_sample(
     console.print(f"wrote {rows} synthetic rows → {out}")
 
 
+def _baselines(dataset: str, config_dir: Path, env: str) -> tuple[str, Path, Path]:
+    """(dataset name, accepted baseline, pending baseline) for a dataset name or config file."""
+    name = load_dataset_config(Path(dataset)).name if dataset.endswith((".yaml", ".yml")) else dataset
+    layout = StateLayout(_platform(config_dir, env).state_dir)
+    return name, layout.baseline(name), layout.baseline(name, pending=True)
+
+
+DatasetArg = Annotated[str, typer.Argument(help="Dataset name or dataset config YAML.")]
+
+
+@baseline_app.command("show")
+def baseline_show(dataset: DatasetArg, config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> None:
+    """Where the dataset's baseline suites are: accepted (used by runs) and pending review."""
+    _, accepted, pending = _baselines(dataset, config_dir, env)
+    for label, path in (("accepted", accepted), ("pending", pending)):
+        console.print(f"  {label}: {path.resolve() if path.exists() else 'none'}", soft_wrap=True)
+
+
+@baseline_app.command("accept")
+def baseline_accept(dataset: DatasetArg, config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> None:
+    """Accept the pending baseline (profiled by a run that did not register a version): later runs use it."""
+    name, accepted, pending = _baselines(dataset, config_dir, env)
+    if not pending.exists():
+        raise MlopsError(f"no pending baseline for {name!r} ({pending} does not exist)")
+    pending.replace(accepted)
+    console.print(f"accepted {accepted.resolve()}", soft_wrap=True)
+
+
+@baseline_app.command("reset")
+def baseline_reset(dataset: DatasetArg, config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> None:
+    """Delete the dataset's baselines: the next run profiles a new one from its data."""
+    name, *paths = _baselines(dataset, config_dir, env)
+    removed = [p for p in paths if p.exists()]
+    for path in removed:
+        path.unlink()
+        console.print(f"removed {path.resolve()}", soft_wrap=True)
+    if not removed:
+        console.print(f"no baseline for {name!r}")
+
+
 @config_app.command("validate")
 def config_validate(
     config_dir: ConfigDir = Path("config"),
     dataset: Annotated[list[Path] | None, typer.Option(help="Also validate these dataset configs.")] = None,
 ) -> None:
-    """Validate every config file (and overlays); errors name file, key and what was expected."""
+    """Validate every config file (and overlays); errors name file, key and what was expected.
+
+    A dataset config is checked against its data too: the file is readable, every column the
+    config names exists and the target is a usable binary label (header and target read only).
+    """
     from mlops.config import validate_config_dir
+    from mlops.datasets import check_dataset
+    from mlops.errors import DatasetError
 
     checked = validate_config_dir(config_dir)
-    for ds in dataset or []:
-        load_dataset_config(ds)
-        checked.append(str(ds))
     for name in checked:
         console.print(f"  [green]✓[/] {name}")
+    for ds in dataset or []:
+        cfg = load_dataset_config(ds)
+        try:
+            found = check_dataset(cfg)
+        except DatasetError as exc:
+            raise DatasetError(f"{ds}: {exc}") from None
+        console.print(f"  [green]✓[/] {ds}")
+        for line in found:
+            console.print(f"      {escape(line)}", soft_wrap=True)
 
 
 def _secrets_policy(config_dir: Path) -> Any:

@@ -9,6 +9,7 @@ Environment overlays (``config/environments/<env>.yaml``) are deep-merged over t
 
 from __future__ import annotations
 
+import itertools
 import json
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -53,6 +54,30 @@ class PiiColumn(StrictModel):
     prefix: int | None = Field(default=None, ge=1)
 
 
+class SensitiveAttribute(StrictModel):
+    """A sensitive attribute the fairness gate assesses (never a model input).
+
+    Text attributes are grouped by value. Numeric ones (age, income) are grouped into bins:
+    ``bins`` gives the inner edges (``[25, 40, 60]``: four groups), or a number of quantile
+    bins; left out, quantile bins are chosen from the data (see mlops.datasets).
+    """
+
+    column: str = Field(min_length=1)
+    bins: list[float] | int | None = None
+
+    @field_validator("bins")
+    @classmethod
+    def _sane_bins(cls, v: list[float] | int | None) -> list[float] | int | None:
+        if isinstance(v, int) and not 2 <= v <= 20:
+            raise ValueError("a number of quantile bins from 2 to 20, or a list of increasing edges")
+        if isinstance(v, list):
+            if not v or any(b <= a for a, b in itertools.pairwise(v)):
+                raise ValueError("a non-empty list of strictly increasing bin edges")
+            if any(x != x or x in (float("inf"), float("-inf")) for x in v):
+                raise ValueError("finite bin edges")
+        return v
+
+
 class SyntheticSpec(StrictModel):
     """Generate the dataset file when it is missing (the bundled sample)."""
 
@@ -71,15 +96,32 @@ class DatasetConfig(StrictModel):
     path: Path
     format: Literal["csv", "parquet"] | None = None
     target: str
+    # The label the model predicts (encoded as 1). Needed unless the target's two labels are 0/1
+    # or false/true; the other label is the negative class.
+    positive_label: str | int | float | bool | None = None
     entity_id: str | None = None
     event_timestamp: str | None = None
     pii: dict[str, PiiColumn] = Field(default_factory=dict)
-    sensitive_attributes: list[str] = Field(default_factory=list)
+    sensitive_attributes: list[str | SensitiveAttribute] = Field(default_factory=list)
     categorical: list[str] | None = None
     exclude: list[str] = Field(default_factory=list)
+    # Features kept although they look like identifiers or have very many categories.
+    include: list[str] = Field(default_factory=list)
+    # Text columns with more distinct values than this are left out of the features (unless
+    # listed in `include`): one-hot encoding them would add a column per value.
+    max_categories: int = Field(default=200, ge=2)
     expectation_suite: Path | None = None
     synthetic: SyntheticSpec | None = None
+    # What the data is; shown on the model card.
     description: str = ""
+    # What models trained on it are for, and where they must not be used (model card).
+    intended_use: str | None = None
+    limitations: list[str] = Field(default_factory=list)
+
+    @field_validator("limitations", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _columns_distinct(self) -> DatasetConfig:
@@ -88,7 +130,33 @@ class DatasetConfig(StrictModel):
         for col in self.pii:
             if col in used:
                 raise ValueError(f"column {col!r} is both PII and the {used[col]}")
+        sensitive = self.sensitive_columns
+        for col in sensitive:
+            if col in used:
+                raise ValueError(f"column {col!r} is both a sensitive attribute and the {used[col]}")
+            if col in self.pii:
+                raise ValueError(f"column {col!r} is both a sensitive attribute and PII")
+        if len(set(sensitive)) != len(sensitive):
+            raise ValueError("each sensitive attribute once")
+        clash = set(self.include) & set(self.exclude)
+        if clash:
+            raise ValueError(f"columns both in include and exclude: {', '.join(sorted(clash))}")
+        for col in self.include:
+            if col in used or col in self.pii or col in sensitive:
+                raise ValueError(f"include names {col!r}, which is not a feature (PII, sensitive or a key column)")
         return self
+
+    @property
+    def sensitive_columns(self) -> list[str]:
+        return [a if isinstance(a, str) else a.column for a in self.sensitive_attributes]
+
+    @property
+    def sensitive_bins(self) -> dict[str, list[float] | int | None]:
+        """Per sensitive attribute, the configured bins (None: chosen from the data when numeric)."""
+        return {
+            a if isinstance(a, str) else a.column: None if isinstance(a, str) else a.bins
+            for a in self.sensitive_attributes
+        }
 
     @property
     def file_format(self) -> Literal["csv", "parquet"]:
@@ -135,6 +203,9 @@ class FairnessGate(StrictModel):
     max_equalized_odds_difference: float = Field(default=0.2, ge=0, le=1)
     # Groups smaller than this are reported but do not decide the gate.
     min_group_size: int = Field(default=30, ge=1)
+    # An attribute with fewer than two groups of min_group_size rows cannot be assessed:
+    # "warn" passes the gate and says so on the card and in the summary; "fail" blocks it.
+    not_assessed: Literal["warn", "fail"] = "warn"
 
 
 class FeatureConfig(StrictModel):

@@ -1,20 +1,46 @@
-"""Reading a dataset as its config describes it (ingest), and its content hash."""
+"""Reading a dataset as its config describes it (ingest), its content hash, and column roles.
+
+Any user's file comes through here, so nothing assumes the bundled sample's shape: ids and
+event times may be absent (generated, and remembered as generated), the target may carry any
+two labels, sensitive attributes may be numeric (grouped into bins), and columns that would
+only add noise or cost as features (per-row identifiers, codes, free text with a value per
+row, empty columns) are left out with the reason named.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from dataclasses import asdict, dataclass
+import math
+import re
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 
 from mlops.config import DatasetConfig
 from mlops.errors import DatasetError
 
 GENERATED_ID = "row_id"
 GENERATED_TS = "ingested_at"
+Label = str | int | float | bool
+# Default number of quantile groups for a numeric sensitive attribute without `bins:`.
+DEFAULT_QUANTILE_BINS = 4
+# A numeric sensitive attribute with at most this many distinct values is grouped by value.
+MAX_VALUE_GROUPS = 10
+# Identifier heuristics: at least this many values before "unique per row" means anything.
+_MIN_ROWS_FOR_UNIQUENESS = 20
+_NEAR_UNIQUE = 0.9
+_CODE_SHARE = 0.9
+_CODE_DISTINCT = 0.5
+_CODE_RE = re.compile(r"^(?=.*\d)[A-Za-z0-9][A-Za-z0-9._@+\-/:#]{5,}$|^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_TRUE_WORDS = {"true", "yes", "y", "1"}
+_FALSE_WORDS = {"false", "no", "n", "0"}
 
 
 def ensure_synthetic(cfg: DatasetConfig) -> bool:
@@ -27,6 +53,31 @@ def ensure_synthetic(cfg: DatasetConfig) -> bool:
     return True
 
 
+def named_columns(cfg: DatasetConfig) -> dict[str, list[str]]:
+    """Every column the config names, by the key that names it."""
+    return {
+        "target": [cfg.target],
+        "entity_id": [cfg.entity_id] if cfg.entity_id else [],
+        "event_timestamp": [cfg.event_timestamp] if cfg.event_timestamp else [],
+        "pii": list(cfg.pii),
+        "sensitive_attributes": cfg.sensitive_columns,
+        "categorical": cfg.categorical or [],
+        "exclude": cfg.exclude,
+        "include": cfg.include,
+    }
+
+
+def check_named_columns(cfg: DatasetConfig, columns: list[str]) -> None:
+    """Every column the config names exists in the file (DatasetError naming key and columns)."""
+    for key, named in named_columns(cfg).items():
+        missing = [c for c in named if c not in columns]
+        if missing:
+            raise DatasetError(
+                f"dataset {cfg.name!r}: {key} names columns not in {cfg.path.name}: {', '.join(missing)} "
+                f"(columns are: {', '.join(map(str, columns[:20]))}{' …' if len(columns) > 20 else ''})"
+            )
+
+
 def read_dataset(cfg: DatasetConfig) -> pd.DataFrame:
     """Read the file and check every column the config names exists."""
     ensure_synthetic(cfg)
@@ -36,34 +87,164 @@ def read_dataset(cfg: DatasetConfig) -> pd.DataFrame:
         df = pd.read_csv(cfg.path) if cfg.file_format == "csv" else pd.read_parquet(cfg.path)
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
         raise DatasetError(f"dataset {cfg.name!r}: cannot read {cfg.path} as {cfg.file_format}: {exc}") from exc
-    named = {
-        "target": [cfg.target],
-        "entity_id": [cfg.entity_id] if cfg.entity_id else [],
-        "event_timestamp": [cfg.event_timestamp] if cfg.event_timestamp else [],
-        "pii": list(cfg.pii),
-        "sensitive_attributes": cfg.sensitive_attributes,
-        "categorical": cfg.categorical or [],
-        "exclude": cfg.exclude,
-    }
-    for key, columns in named.items():
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise DatasetError(
-                f"dataset {cfg.name!r}: {key} names columns not in {cfg.path.name}: {', '.join(missing)} "
-                f"(columns are: {', '.join(map(str, df.columns[:20]))})"
-            )
+    check_named_columns(cfg, [str(c) for c in df.columns])
     if df.empty:
         raise DatasetError(f"dataset {cfg.name!r}: {cfg.path} has no rows")
     return df
 
 
-def ingest(cfg: DatasetConfig, *, now: datetime | None = None) -> tuple[pd.DataFrame, str, str]:
-    """The dataset with an entity id and a UTC event timestamp, plus the two column names.
+def file_columns(cfg: DatasetConfig) -> list[str]:
+    """The file's column names, from the parquet footer or the CSV header (no data read)."""
+    if not cfg.path.exists():
+        raise DatasetError(f"dataset {cfg.name!r} (key `path`): file {cfg.path} does not exist")
+    try:
+        if cfg.file_format == "csv":
+            return [str(c) for c in pd.read_csv(cfg.path, nrows=0).columns]
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(cfg.path).names)
+    except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
+        raise DatasetError(f"dataset {cfg.name!r}: cannot read {cfg.path} as {cfg.file_format}: {exc}") from exc
+
+
+def check_dataset(cfg: DatasetConfig) -> list[str]:
+    """What ``mlops config validate --dataset`` checks before any run: the file is readable,
+    every column the config names exists, and the target is a usable binary label.
+
+    Reads the header, the target and the sensitive attributes only. Raises
+    DatasetError naming the key at fault; returns lines describing what was found.
+    """
+    ensure_synthetic(cfg)
+    columns = file_columns(cfg)
+    check_named_columns(cfg, columns)
+    wanted = [cfg.target, *cfg.sensitive_columns]
+    if cfg.file_format == "csv":
+        data = pd.read_csv(cfg.path, usecols=wanted)
+    else:
+        data = pd.read_parquet(cfg.path, columns=wanted)
+    positive, negative = target_labels(data[cfg.target], cfg)
+    empty = int(data[cfg.target].isna().sum())
+    share = float((binary_target(data[cfg.target].dropna(), positive, cfg.target) == 1).mean())
+    bins = decide_sensitive_bins(cfg, data)
+    lines = [
+        f"{cfg.path} ({cfg.file_format}): {len(data)} rows, {len(columns)} columns",
+        f"target {cfg.target!r}: positive label {positive!r} ({share:.1%} of labelled rows), negative {negative!r}"
+        + (f"; {empty} rows without a label will be quarantined or refused" if empty else ""),
+        f"entity id: {cfg.entity_id or 'none (generated per row)'}; event time: "
+        + (cfg.event_timestamp or "none (holdout: seeded stratified random split)"),
+    ]
+    if cfg.pii:
+        lines.append(f"PII (anonymised as read): {', '.join(f'{c}={p.action}' for c, p in cfg.pii.items())}")
+    if bins:
+        groups = [
+            c if b is None else f"{c} (groups: {', '.join(map(str, group_labels_of(b)))})" for c, b in bins.items()
+        ]
+        lines.append(f"sensitive attributes: {', '.join(groups)}")
+    return lines
+
+
+# --------------------------------------------------------------------------- target
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _same_label(value: Any, wanted: Label) -> bool:
+    """``value`` (from the data) is the configured label (YAML may type it differently)."""
+    if isinstance(wanted, bool):
+        if isinstance(value, bool | np.bool_):
+            return bool(value) is wanted
+        return str(value).strip().lower() in (_TRUE_WORDS if wanted else _FALSE_WORDS)
+    if value == wanted:
+        return True
+    if isinstance(value, int | float | np.number) and isinstance(wanted, int | float):
+        return float(value) == float(wanted)
+    return str(value).strip() == str(wanted).strip()
+
+
+def _shown(labels: list[Any]) -> str:
+    return ", ".join(sorted(map(repr, labels)))
+
+
+def target_labels(values: pd.Series, cfg: DatasetConfig) -> tuple[Label, Label]:
+    """``(positive, negative)`` labels of a binary target, as they appear in the data.
+
+    0/1 and false/true targets need no configuration; any other two labels need
+    ``positive_label``. Multiclass and regression targets are refused naming the key.
+    """
+    present = [_plain(v) for v in pd.unique(values.dropna())]
+    where = f"dataset {cfg.name!r} (key `target`): column {cfg.target!r}"
+    if not present:
+        raise DatasetError(f"{where} has no values")
+    if len(present) == 1:
+        raise DatasetError(f"{where} has a single label {present[0]!r}; a binary target needs two")
+    if len(present) > 2:
+        numeric = ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values)
+        integral = numeric and bool(np.all(np.mod(values.dropna().to_numpy(dtype=float), 1) == 0))
+        kind = "regression (a continuous target)" if numeric and not integral else "multiclass"
+        shown = ", ".join(map(repr, sorted(present, key=str)[:6]))
+        raise DatasetError(
+            f"{where} has {len(present)} distinct values ({shown}{' …' if len(present) > 6 else ''}): "
+            f"{kind} targets are not supported yet, only binary ones (two labels; see positive_label)"
+        )
+    if cfg.positive_label is not None:
+        chosen = [v for v in present if _same_label(v, cfg.positive_label)]
+        if len(chosen) != 1:
+            raise DatasetError(
+                f"dataset {cfg.name!r} (key `positive_label`): {cfg.positive_label!r} is not one of the "
+                f"target's labels {_shown(present)}"
+            )
+        positive = chosen[0]
+    else:
+        if all(isinstance(v, bool) for v in present):
+            positive = True
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in present) and set(present) == {0, 1}:
+            positive = next(v for v in present if v == 1)
+        else:
+            raise DatasetError(
+                f"dataset {cfg.name!r} (key `positive_label`): target {cfg.target!r} has the labels "
+                f"{_shown(present)}; set positive_label to the one the model should predict"
+            )
+    negative = next(v for v in present if v is not positive and not _same_label(v, positive))
+    return positive, negative
+
+
+def binary_target(values: pd.Series, positive: Label, column: str) -> np.ndarray:
+    """The target as 0/1 (1 = ``positive``); empty labels are an error naming their count."""
+    empty = int(values.isna().sum())
+    if empty:
+        raise DatasetError(
+            f"target {column!r} has {empty} empty values: rows without a label cannot train or evaluate "
+            "(a suite with expect_column_values_to_not_be_null on the target quarantines them)"
+        )
+    hits = np.asarray(values == positive, dtype=bool)
+    if not hits.any():  # a label typed differently by YAML/JSON than in the column ("1" vs 1)
+        hits = np.asarray([_same_label(v, positive) for v in values], dtype=bool)
+    return hits.astype(int)
+
+
+# --------------------------------------------------------------------------- ingest
+@dataclass(frozen=True)
+class Ingested:
+    """The dataset with an entity id and a UTC event timestamp, ready for the pipeline."""
+
+    frame: pd.DataFrame
+    entity: str
+    timestamp: str
+    # Columns the platform made up (absent from the user's file).
+    generated: list[str]
+    # Hash of the data as the user gave it (before any generated column).
+    dataset_hash: str
+
+
+def ingest(cfg: DatasetConfig, *, now: datetime | None = None) -> Ingested:
+    """Read the dataset; add an entity id and an event timestamp when the file has none.
 
     Missing ids are generated (row numbers as strings); a missing timestamp becomes the
-    ingestion time, so point-in-time joins still have something to join on.
+    ingestion time, so point-in-time joins still have something to join on. Neither enters
+    the dataset hash: the same file gives the same hash on every run.
     """
     df = read_dataset(cfg)
+    digest = frame_hash(df)
     entity = cfg.entity_id or GENERATED_ID
     ts = cfg.event_timestamp or GENERATED_TS
     for generated, declared in ((GENERATED_ID, cfg.entity_id), (GENERATED_TS, cfg.event_timestamp)):
@@ -72,10 +253,13 @@ def ingest(cfg: DatasetConfig, *, now: datetime | None = None) -> tuple[pd.DataF
                 f"dataset {cfg.name!r}: has a column {generated!r} but does not declare it; name it as "
                 f"{'entity_id' if generated == GENERATED_ID else 'event_timestamp'} or rename it"
             )
+    made: list[str] = []
     if cfg.entity_id is None:
         df.insert(0, GENERATED_ID, [f"row-{i}" for i in range(len(df))])
+        made.append(GENERATED_ID)
     if cfg.event_timestamp is None:
         df[GENERATED_TS] = pd.Timestamp(now or datetime.now(UTC))
+        made.append(GENERATED_TS)
     else:
         try:
             parsed = pd.to_datetime(df[ts], utc=True)
@@ -88,7 +272,7 @@ def ingest(cfg: DatasetConfig, *, now: datetime | None = None) -> tuple[pd.DataF
                 f"dataset {cfg.name!r}: event_timestamp column {ts!r} has {int(parsed.isna().sum())} empty values"
             )
         df[ts] = parsed
-    return df, entity, ts
+    return Ingested(df, entity, ts, made, digest)
 
 
 def frame_hash(df: pd.DataFrame) -> str:
@@ -107,6 +291,7 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+# --------------------------------------------------------------------------- roles
 @dataclass(frozen=True)
 class Roles:
     """What each column is for, decided once at ingest and passed to every later step."""
@@ -118,6 +303,22 @@ class Roles:
     features: list[str]
     categorical: list[str]
     sensitive: list[str]
+    # The target label encoded as 1, and the other one.
+    positive_label: Label = 1
+    negative_label: Label = 0
+    # Columns the platform generated (not in the user's file): never data, never hashed.
+    generated: list[str] = field(default_factory=list)
+    # Declared PII (names only): anonymised at ingest, never features, never served back.
+    pii: list[str] = field(default_factory=list)
+    # Sensitive attribute -> inner bin edges for numeric attributes (None: grouped by value).
+    sensitive_bins: dict[str, list[float] | None] = field(default_factory=dict)
+    # Columns that are not features and why (config `exclude`, or left out automatically).
+    left_out: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_event_time(self) -> bool:
+        """False when the timestamp was generated at ingest (it then says nothing about order)."""
+        return self.timestamp not in self.generated
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -127,18 +328,133 @@ class Roles:
         return cls(**json.loads(text))
 
 
-def decide_roles(cfg: DatasetConfig, df: pd.DataFrame, entity: str, ts: str) -> Roles:
-    """Features are every column not named for another role (PII never becomes a feature)."""
-    reserved = {entity, ts, cfg.target, *cfg.pii, *cfg.sensitive_attributes, *cfg.exclude}
-    features = [c for c in df.columns if c not in reserved]
-    if not features:
-        raise DatasetError(f"dataset {cfg.name!r}: no feature columns left after removing ids, target and PII")
+def identifier_reason(series: pd.Series, *, max_categories: int) -> str | None:
+    """Why a candidate feature column should be left out, or None to keep it.
+
+    Per-row identifiers and codes (ids, e-mails, card or order numbers) carry no signal that
+    generalises and, one-hot encoded, cost a column per row; so do categoricals with very many
+    values. Empty columns and date-times (other than the event time) cannot be features as is.
+    """
+    values = series.dropna()
+    if values.empty:
+        return "no values (empty in every row)"
+    if ptypes.is_datetime64_any_dtype(series):
+        return "a date/time column other than the event time (derive numeric features from it)"
+    distinct = int(values.nunique())
+    share = distinct / len(values)
+    unique_rows = len(values) >= _MIN_ROWS_FOR_UNIQUENESS and distinct == len(values)
+    if ptypes.is_bool_dtype(series):
+        return None
+    if ptypes.is_numeric_dtype(series):
+        integral = ptypes.is_integer_dtype(series) or bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+        if integral and unique_rows:
+            if values.is_monotonic_increasing or values.is_monotonic_decreasing:
+                return "identifier-like: a different, ordered integer in every row (a row number or sequence id)"
+            if float(values.abs().min()) >= 1e9:
+                return "identifier-like: a different 10+ digit number in every row (an account or card number)"
+        return None
+    text = values.astype(str)
+    if len(values) >= _MIN_ROWS_FOR_UNIQUENESS and share >= _NEAR_UNIQUE:
+        return f"identifier-like: {share:.0%} of its values are distinct (near-unique per row)"
+    sample = text.sample(min(len(text), 2000), random_state=0) if len(text) > 2000 else text
+    code_share = float(sample.str.match(_CODE_RE).mean())
+    if code_share >= _CODE_SHARE and share >= _CODE_DISTINCT:
+        return f"code-shaped values ({code_share:.0%} look like ids, e-mails or order/card numbers)"
+    if distinct > max_categories:
+        return f"{distinct} distinct values, more than max_categories ({max_categories}): too many to one-hot encode"
+    return None
+
+
+def quantile_bins(series: pd.Series, bins: int = DEFAULT_QUANTILE_BINS) -> list[float]:
+    """Inner edges splitting a numeric column into ``bins`` groups of about equal size."""
+    values = series.dropna().astype(float)
+    qs = values.quantile([i / bins for i in range(1, bins)]).to_numpy()
+    edges: list[float] = []
+    for q in qs:
+        edge = float(f"{q:.3g}")  # readable group labels; 3 significant digits
+        if math.isfinite(edge) and (not edges or edge > edges[-1]) and edge > float(values.min()):
+            edges.append(edge)
+    return edges
+
+
+def decide_sensitive_bins(cfg: DatasetConfig, df: pd.DataFrame) -> dict[str, list[float] | None]:
+    """Per sensitive attribute: bin edges when numeric with many values, else None (by value)."""
+    decided: dict[str, list[float] | None] = {}
+    for column, bins in cfg.sensitive_bins.items():
+        series = df[column]
+        numeric = ptypes.is_numeric_dtype(series) and not ptypes.is_bool_dtype(series)
+        if not numeric:
+            if bins is not None:
+                raise DatasetError(
+                    f"dataset {cfg.name!r} (key `sensitive_attributes`): {column!r} is not numeric; "
+                    "bins apply to numeric attributes only"
+                )
+            decided[column] = None
+        elif isinstance(bins, list):
+            decided[column] = [float(b) for b in bins]
+        elif bins is None and series.nunique() <= MAX_VALUE_GROUPS:
+            decided[column] = None
+        else:
+            # A column concentrated on one value has no inner quantile edge: grouped by value.
+            decided[column] = quantile_bins(series, bins or DEFAULT_QUANTILE_BINS) or None
+    return decided
+
+
+def group_labels_of(edges: list[float]) -> list[str]:
+    """The group names bins with these inner edges give (half-open intervals)."""
+    labels = [f"< {edges[0]:g}"]
+    labels += [f"{lo:g} to < {hi:g}" for lo, hi in itertools.pairwise(edges)]
+    labels.append(f">= {edges[-1]:g}")
+    return labels
+
+
+def group_labels(values: pd.Series, edges: list[float] | None) -> pd.Series:
+    """Group labels of a sensitive attribute: the value as text, or its bin for numeric ones.
+
+    Bins are half-open: with edges [25, 40] the groups are ``< 25``, ``25 to < 40``, ``>= 40``.
+    Missing values stay missing (the fairness table shows them as their own group).
+    """
+    if edges is None:
+        return values.astype(object).where(values.notna(), None)
+    numbers = pd.to_numeric(values, errors="coerce")
+    labels = group_labels_of(edges)
+    index = np.searchsorted(np.asarray(edges, dtype=float), numbers.to_numpy(dtype=float), side="right")
+    out = pd.Series([labels[i] for i in index], index=values.index, dtype=object)
+    return out.where(numbers.notna(), None)
+
+
+def decide_roles(
+    cfg: DatasetConfig,
+    df: pd.DataFrame,
+    entity: str,
+    ts: str,
+    *,
+    generated: list[str] | None = None,
+    labels: tuple[Label, Label] | None = None,
+) -> Roles:
+    """Features are every column not named for another role (PII never becomes a feature),
+    minus the columns :func:`identifier_reason` leaves out (unless the config `include`s them)."""
+    sensitive = cfg.sensitive_columns
+    reserved = {entity, ts, cfg.target, *cfg.pii, *sensitive, *cfg.exclude}
+    left_out = {c: "excluded in the dataset config (exclude)" for c in cfg.exclude}
     forced = set(cfg.categorical or [])
+    kept = set(cfg.include)
+    features: list[str] = []
+    for column in (c for c in df.columns if c not in reserved):
+        reason = None if column in kept else identifier_reason(df[column], max_categories=cfg.max_categories)
+        if reason is None:
+            features.append(column)
+        else:
+            left_out[column] = reason + " — put it back with `include:`"
+    if not features:
+        raise DatasetError(
+            f"dataset {cfg.name!r}: no feature columns left after removing ids, target, PII, sensitive "
+            f"attributes and left-out columns ({', '.join(left_out) or 'none'})"
+        )
     categorical = [
-        c
-        for c in features
-        if c in forced or not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))
+        c for c in features if c in forced or not (ptypes.is_numeric_dtype(df[c]) or ptypes.is_bool_dtype(df[c]))
     ]
+    positive, negative = labels if labels is not None else target_labels(df[cfg.target], cfg)
     return Roles(
         name=cfg.name,
         entity=entity,
@@ -146,5 +462,66 @@ def decide_roles(cfg: DatasetConfig, df: pd.DataFrame, entity: str, ts: str) -> 
         target=cfg.target,
         features=features,
         categorical=categorical,
-        sensitive=list(cfg.sensitive_attributes),
+        sensitive=sensitive,
+        positive_label=positive,
+        negative_label=negative,
+        generated=list(generated or []),
+        pii=list(cfg.pii),
+        sensitive_bins=decide_sensitive_bins(cfg, df),
+        left_out=left_out,
     )
+
+
+def as_category_text(series: pd.Series) -> pd.Series:
+    """A categorical feature as text, the way a request sends it (``3``, not ``3.0``).
+
+    Numeric columns named in ``categorical:`` would otherwise reach the model as numbers in
+    training and as strings from serving: every served value an unseen category.
+    """
+    if ptypes.is_string_dtype(series) and not ptypes.is_numeric_dtype(series):
+        return series.astype(object).where(series.notna(), None)
+
+    def text(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return None
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+
+    return series.astype(object).map(text)
+
+
+def prepare_features(df: pd.DataFrame, roles: Roles) -> pd.DataFrame:
+    """Categorical features as text (see :func:`as_category_text`); everything else unchanged."""
+    out = df.copy()
+    for column in roles.categorical:
+        out[column] = as_category_text(out[column])
+    return out
+
+
+__all__ = [
+    "GENERATED_ID",
+    "GENERATED_TS",
+    "Ingested",
+    "Label",
+    "Roles",
+    "as_category_text",
+    "binary_target",
+    "check_dataset",
+    "check_named_columns",
+    "decide_roles",
+    "decide_sensitive_bins",
+    "ensure_synthetic",
+    "file_columns",
+    "file_hash",
+    "frame_hash",
+    "group_labels",
+    "group_labels_of",
+    "identifier_reason",
+    "ingest",
+    "named_columns",
+    "prepare_features",
+    "quantile_bins",
+    "read_dataset",
+    "target_labels",
+]

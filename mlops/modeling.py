@@ -6,8 +6,9 @@ one object carries its preprocessing into the registry, serving and governance.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,22 @@ FAMILIES: dict[str, str] = {
     "random_forest": "sklearn.ensemble.RandomForestClassifier",
     "logistic_regression": "sklearn.linear_model.LogisticRegression",
 }
+# Families whose estimator takes NaN inputs as they are; the others get an imputer for
+# numeric features (median, plus a missing-indicator column per feature that had gaps).
+NATIVE_MISSING: frozenset[str] = frozenset({"hist_gradient_boosting", "random_forest"})
+
+
+class ModelInputs(Protocol):
+    """What :func:`build_pipeline` reads from a schema (FeatureSchema or the ServingSchema)."""
+
+    @property
+    def numeric(self) -> Sequence[str]: ...
+
+    @property
+    def categorical(self) -> Sequence[str]: ...
+
+    @property
+    def nullable(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,7 @@ class FeatureSchema:
 
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
+    nullable: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -56,10 +74,14 @@ class FeatureSchema:
         return cls(numeric=tuple(c for c in features if c not in cats), categorical=tuple(categorical))
 
 
-def build_pipeline(config: ModelConfig, schema: FeatureSchema) -> Pipeline:
+def build_pipeline(config: ModelConfig, schema: ModelInputs) -> Pipeline:
+    """The model for ``schema``: one-hot categoricals (a missing value is a category of its
+    own), numbers as they are for trees, scaled for linear models, imputed where the family
+    cannot take NaN and the training data had gaps."""
     import importlib
 
     from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -71,7 +93,12 @@ def build_pipeline(config: ModelConfig, schema: FeatureSchema) -> Pipeline:
     if config.family == "logistic_regression":
         params.setdefault("max_iter", 1000)
     # Linear models need scaled numbers; trees do not care, so they get them untouched.
-    numeric_step = StandardScaler() if config.family == "logistic_regression" else "passthrough"
+    numeric_steps: list[tuple[str, Any]] = []
+    if schema.nullable and config.family not in NATIVE_MISSING:
+        numeric_steps.append(("impute", SimpleImputer(strategy="median", add_indicator=True)))
+    if config.family == "logistic_regression":
+        numeric_steps.append(("scale", StandardScaler()))
+    numeric_step: Any = Pipeline(numeric_steps) if numeric_steps else "passthrough"
     prep = ColumnTransformer(
         [
             ("num", numeric_step, list(schema.numeric)),
@@ -81,21 +108,29 @@ def build_pipeline(config: ModelConfig, schema: FeatureSchema) -> Pipeline:
     return Pipeline([("prep", prep), ("model", estimator_cls(**params))])
 
 
-def holdout_split(
-    df: pd.DataFrame, *, test_size: float, timestamp_column: str | None, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Latest ``test_size`` share by event time as holdout (as it will be used: on the future).
+HoldoutMethod = Literal["time", "stratified_random"]
 
-    Without a timestamp the split is a seeded shuffle.
+
+def holdout_split(
+    df: pd.DataFrame, *, test_size: float, timestamp_column: str | None, seed: int, y: np.ndarray | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, HoldoutMethod]:
+    """The holdout, and how it was chosen.
+
+    With an event time: the latest ``test_size`` share (as the model will be used: on the
+    future). Without one: a seeded random share, stratified by ``y`` when every class has at
+    least two rows, so a file sorted by date or by target still gives a representative holdout.
     """
     if len(df) < 10:
         raise DatasetError(f"too few rows to train and evaluate: {len(df)}")
     if timestamp_column:
         ordered = df.sort_values(timestamp_column, kind="stable")
-    else:
-        ordered = df.sample(frac=1.0, random_state=seed)
-    cut = round(len(ordered) * (1 - test_size))
-    return ordered.iloc[:cut], ordered.iloc[cut:]
+        cut = round(len(ordered) * (1 - test_size))
+        return ordered.iloc[:cut], ordered.iloc[cut:], "time"
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if y is not None and len(y) == len(df) and np.bincount(y).min() >= 2 else None
+    train, holdout = train_test_split(df, test_size=test_size, random_state=seed, shuffle=True, stratify=stratify)
+    return train, holdout, "stratified_random"
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -115,11 +150,3 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: flo
 
 def predict_proba(model: Pipeline, X: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.predict_proba(X)[:, 1])
-
-
-def check_binary_target(y: pd.Series, column: str) -> np.ndarray:
-    values = set(pd.unique(y.dropna()))
-    if not values <= {0, 1} or y.isna().any():
-        shown = sorted(map(str, values))[:5]
-        raise DatasetError(f"target {column!r} must be binary 0/1 without nulls; found values {shown}")
-    return y.astype(int).to_numpy()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops.errors import RegistryError
+from mlops.schema import ServingSchema
 from mlops.versioning import SemVer, classify_change, next_version
 
 if TYPE_CHECKING:
@@ -46,8 +47,16 @@ class VersionInfo:
     created_ms: int = 0
 
     @property
+    def schema(self) -> ServingSchema | None:
+        """The full serving schema (features with nullability, sensitive attributes, PII names)."""
+        text = self.tags.get("serving_schema")
+        return ServingSchema.parse(text) if text else None
+
+    @property
     def serving_schema(self) -> dict[str, str]:
-        return dict(json.loads(self.tags.get("serving_schema", "{}")))
+        """``{feature: "number" | "string"}`` (empty when the version has no schema)."""
+        schema = self.schema
+        return schema.kinds if schema is not None else {}
 
     @property
     def gates_passed(self) -> bool:
@@ -162,7 +171,7 @@ class ModelRegistry:
         name: str,
         model: Any,
         *,
-        serving_schema: dict[str, str],
+        serving_schema: ServingSchema | dict[str, str],
         schema_hash: str,
         training_fingerprint: str,
         params: dict[str, Any],
@@ -170,6 +179,7 @@ class ModelRegistry:
         gates: dict[str, bool],
         lineage: dict[str, Any],
         artifacts: dict[str, Path] | None = None,
+        extra_tags: dict[str, str] | None = None,
     ) -> VersionInfo:
         """Log ``model`` with its lineage and register the next semantic version."""
         import mlflow
@@ -186,9 +196,10 @@ class ModelRegistry:
             "bump": change or "initial",
             "schema_hash": schema_hash,
             "training_fingerprint": training_fingerprint,
-            "serving_schema": json.dumps(serving_schema, sort_keys=True),
+            "serving_schema": ServingSchema.coerce(serving_schema).to_json(),
             "gates_passed": "true" if passed else "false",
             **{f"gate.{k}": "pass" if v else "fail" for k, v in gates.items()},
+            **(extra_tags or {}),
         }
         self.client  # noqa: B018 - sets the tracking URI before the fluent API is used
         with mlflow.start_run(experiment_id=self._experiment_id(), run_name=f"{name}-{version}") as run:
@@ -224,6 +235,12 @@ class ModelRegistry:
             self.client.set_model_version_tag(name, info.mlflow_version, f"previous_{alias}", current.semver)
         self.client.set_registered_model_alias(name, alias, info.mlflow_version)
         return self.get(name, info.semver)
+
+    def attach(self, info: VersionInfo, files: list[Path], artifact_path: str = "reports") -> None:
+        """Add files to the version's run under ``artifact_path``, e.g. the model card rendered
+        once the version exists."""
+        for src in files:
+            self.client.log_artifact(info.run_id, str(src), artifact_path=artifact_path)
 
     def lineage(self, info: VersionInfo) -> dict[str, Any]:
         import mlflow.artifacts

@@ -57,6 +57,15 @@ class StateLayout:
     def suites(self) -> Path:
         return self.root / "suites"
 
+    def baseline(self, dataset: str, *, pending: bool = False) -> Path:
+        """The dataset's baseline suite: accepted (reused by later runs) or pending review.
+
+        A baseline profiled in a run stays pending until that run registers a version (or a
+        person accepts it with ``mlops data baseline accept``), so a run that failed for some
+        other reason never leaves behind a suite that blocks the corrected data.
+        """
+        return self.suites / f"{dataset}.baseline{'.pending' if pending else ''}.yaml"
+
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
 
@@ -78,6 +87,8 @@ class StepRecord:
     figures: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, str] = field(default_factory=dict)
     message: str = ""
+    # Lines a user should read in full (left-out columns, the suite file in use, …).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float | None:

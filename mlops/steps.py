@@ -8,14 +8,19 @@ outputs as a plain tuple.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from mlops.config import DatasetConfig, PlatformConfig
-from mlops.datasets import Roles, decide_roles, frame_hash, ingest
+from mlops.datasets import Roles, decide_roles, ingest, prepare_features, target_labels
 from mlops.registry import ModelRegistry
 from mlops.state import StateLayout, StepRecord, record_step
+
+# Applies the dataset's PII policy to a frame: (frame, dataset config, platform config) ->
+# (anonymised frame, {column: action}). Given by the component (privacy room).
+Anonymiser = Callable[[pd.DataFrame, DatasetConfig, PlatformConfig], tuple[pd.DataFrame, dict[str, str]]]
 
 
 def registry_for(config: PlatformConfig) -> ModelRegistry:
@@ -24,23 +29,46 @@ def registry_for(config: PlatformConfig) -> ModelRegistry:
     return ModelRegistry.local(StateLayout(config.state_dir).registry)
 
 
-def ingest_step(dataset_config: str, run_dir: str, out_dataset: str) -> tuple[str, str, int]:
-    """Read the dataset, add ids/timestamps if absent, decide column roles. Returns (roles, hash, rows)."""
+def ingest_step(
+    dataset_config: str, platform_config: str, run_dir: str, out_dataset: str, *, anonymise: Anonymiser
+) -> tuple[str, str, int]:
+    """Read the dataset, add ids/timestamps if absent, decide column roles, anonymise PII.
+
+    PII is anonymised here, before the first write: raw personal data never reaches an
+    artifact, the quarantine, a report or the feature store. Returns (roles, hash, rows).
+    """
     cfg = DatasetConfig.model_validate_json(dataset_config)
+    platform = PlatformConfig.model_validate_json(platform_config)
     with record_step(run_dir, "ingest") as rec:
-        df, entity, ts = ingest(cfg)
-        roles = decide_roles(cfg, df, entity, ts)
-        digest = frame_hash(df)
+        got = ingest(cfg)
+        labels = target_labels(got.frame[cfg.target], cfg)
+        roles = decide_roles(cfg, got.frame, got.entity, got.timestamp, generated=got.generated, labels=labels)
+        frame, actions = anonymise(got.frame, cfg, platform)
+        frame = prepare_features(frame, roles)
         Path(out_dataset).parent.mkdir(parents=True, exist_ok=True)
-        df.to_parquet(out_dataset, index=False)
-        rec.figures.update(rows=len(df), columns=df.shape[1], features=len(roles.features), dataset_hash=digest)
-    return roles.to_json(), digest, len(df)
+        frame.to_parquet(out_dataset, index=False)
+        rec.figures.update(
+            rows=len(frame),
+            columns=got.frame.shape[1] - len(got.generated),
+            features=len(roles.features),
+            dataset_hash=got.dataset_hash,
+        )
+        if actions:
+            rec.figures["pii"] = ", ".join(f"{c}={a}" for c, a in actions.items())
+        if roles.left_out:
+            rec.figures["left_out"] = len(roles.left_out)
+            rec.notes += [f"not a feature: {c} — {why}" for c, why in roles.left_out.items()]
+        if roles.generated:
+            rec.notes.append(f"generated (not in the file): {', '.join(roles.generated)}")
+        if (roles.positive_label, roles.negative_label) not in ((1, 0), (True, False)):
+            rec.notes.append(f"target {roles.target}: {roles.positive_label!r} is the positive label (1)")
+    return roles.to_json(), got.dataset_hash, len(frame)
 
 
 def train_step(
     training_set: str, roles_json: str, platform_config: str, run_dir: str, out_model: str, out_holdout: str
-) -> tuple[str, str, str]:
-    """Fit the model. Returns (serving schema JSON, schema hash, training fingerprint)."""
+) -> tuple[str, str, str, str]:
+    """Fit the model. Returns (serving schema JSON, schema hash, training fingerprint, holdout description)."""
     from mlops.training import save_model, train
 
     config = PlatformConfig.model_validate_json(platform_config)
@@ -53,9 +81,13 @@ def train_step(
             family=config.model.family,
             rows_train=result.rows_train,
             rows_holdout=result.rows_holdout,
+            holdout=result.holdout_method,
             fit_seconds=round(result.train_metrics["fit_seconds"], 2),
         )
-    return json.dumps(result.schema), result.schema_hash, result.training_fingerprint
+        if result.schema.nullable:
+            rec.figures["nullable_features"] = len(result.schema.nullable)
+        rec.notes.append(f"holdout: {result.holdout}")
+    return result.schema.to_json(), result.schema_hash, result.training_fingerprint, result.holdout
 
 
 def evaluate_step(
@@ -93,6 +125,7 @@ def register_step(
     serving_schema: str,
     schema_hash: str,
     training_fingerprint: str,
+    holdout_description: str,
     dataset_hash: str,
     quality_summary: str,
     feature_refs: str,
@@ -109,6 +142,9 @@ def register_step(
     config = PlatformConfig.model_validate_json(platform_config)
     parsed_roles = Roles.from_json(roles)
     evaluation_result = json.loads(evaluation)
+    quality = json.loads(Path(quality_summary).read_text())
+    refs = json.loads(feature_refs)
+    feature_view = refs[0].partition(":")[0] if refs else ""
     gates = {"data_quality": True, "evaluation": evaluation_passed, "fairness": governance_passed}
     with record_step(run_dir, "register") as rec, tempfile.TemporaryDirectory() as tmp:
         training = pd.read_parquet(training_set, columns=[parsed_roles.entity, parsed_roles.timestamp])
@@ -121,8 +157,10 @@ def register_step(
             "training_rows": len(training),
             "entity_ids_artifact": "lineage/entity_ids.parquet",
             "roles": json.loads(roles),
-            "data_quality": json.loads(Path(quality_summary).read_text()),
-            "feature_refs": json.loads(feature_refs),
+            "holdout": holdout_description,
+            "data_quality": quality,
+            "feature_view": feature_view,
+            "feature_refs": refs,
             "params": {"family": config.model.family, **config.model.params},
             "metrics": evaluation_result["metrics"],
             "champion_comparison": {
@@ -146,8 +184,13 @@ def register_step(
             gates=gates,
             lineage=lineage,
             artifacts=files,
+            # The Feast view this version reads online (each feature schema keeps its own view).
+            extra_tags={"feature_view": feature_view} if feature_view else None,
         )
         rec.figures.update(model=parsed_roles.name, version=info.semver, bump=info.tags["bump"])
+        accepted = _accept_baseline(quality)
+        if accepted:
+            rec.notes.append(f"baseline suite accepted (later runs are checked against it): {accepted}")
         rec.figures.update({f"gate_{k}": "pass" if v else "fail" for k, v in gates.items()})
         Path(out_registration).write_text(json.dumps({"model": parsed_roles.name, "version": info.semver}))
     return all(gates.values())
@@ -161,6 +204,15 @@ def promote_step(registration: str, platform_config: str, run_dir: str) -> str:
         info = registry_for(config).set_alias(registered["model"], registered["version"], "challenger")
         rec.figures.update(alias="challenger", version=info.semver)
     return info.semver
+
+
+def _accept_baseline(quality: dict[str, object]) -> Path | None:
+    """A baseline profiled in this run becomes the dataset's accepted one once a version is registered."""
+    pending, accepted = quality.get("baseline_pending"), quality.get("baseline")
+    if not (isinstance(pending, str) and isinstance(accepted, str) and Path(pending).exists()):
+        return None
+    Path(pending).replace(accepted)
+    return Path(accepted)
 
 
 def _code_version() -> str:
@@ -179,4 +231,13 @@ def _code_version() -> str:
         return __version__
 
 
-__all__ = ["StepRecord", "evaluate_step", "ingest_step", "promote_step", "register_step", "train_step"]
+__all__ = [
+    "Anonymiser",
+    "StepRecord",
+    "evaluate_step",
+    "ingest_step",
+    "promote_step",
+    "register_step",
+    "registry_for",
+    "train_step",
+]

@@ -8,19 +8,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlops.config import EvaluationGate, ModelConfig
-from mlops.datasets import Roles, frame_hash
-from mlops.modeling import (
-    FeatureSchema,
-    build_pipeline,
-    check_binary_target,
-    classification_metrics,
-    holdout_split,
-    predict_proba,
-)
+from mlops.datasets import Roles, binary_target, frame_hash
+from mlops.modeling import HoldoutMethod, build_pipeline, classification_metrics, holdout_split, predict_proba
 from mlops.registry import ModelRegistry
+from mlops.schema import ServingSchema
 from mlops.versioning import fingerprint
 
 
@@ -28,35 +23,67 @@ from mlops.versioning import fingerprint
 class TrainResult:
     rows_train: int
     rows_holdout: int
-    schema: dict[str, str]
+    schema: ServingSchema
     schema_hash: str
     training_fingerprint: str
     train_metrics: dict[str, float]
+    holdout_method: HoldoutMethod
+    # How the holdout was chosen, in words (model card, lineage).
+    holdout: str
+
+
+def target_of(frame: pd.DataFrame, roles: Roles) -> np.ndarray:
+    """The frame's target as 0/1 (1 = the dataset's positive label)."""
+    return binary_target(frame[roles.target], roles.positive_label, roles.target)
 
 
 def train(training_set: pd.DataFrame, roles: Roles, config: ModelConfig) -> tuple[Any, pd.DataFrame, TrainResult]:
-    """Fit the configured model on all but the latest holdout share; return model, holdout, facts."""
+    """Fit the configured model on all but the holdout share; return model, holdout, facts.
+
+    The serving schema is decided here, from the training set: a feature with gaps in it is
+    nullable (the model handles them), one without is required.
+    """
     import time
 
-    train_df, holdout = holdout_split(
-        training_set, test_size=config.test_size, timestamp_column=roles.timestamp, seed=config.random_seed
+    y_all = target_of(training_set, roles)
+    train_df, holdout, method = holdout_split(
+        training_set,
+        test_size=config.test_size,
+        timestamp_column=roles.timestamp if roles.has_event_time else None,
+        seed=config.random_seed,
+        y=y_all,
     )
-    y = check_binary_target(train_df[roles.target], roles.target)
-    schema = FeatureSchema.from_roles(roles.features, roles.categorical)
+    y = target_of(train_df, roles)
+    schema = ServingSchema.from_frame(
+        training_set,
+        features=roles.features,
+        categorical=roles.categorical,
+        sensitive_bins=roles.sensitive_bins,
+        pii=roles.pii,
+    )
     model = build_pipeline(config, schema)
     started = time.perf_counter()
     model.fit(train_df[schema.columns], y)
     fit_s = time.perf_counter() - started
     train_metrics = classification_metrics(y, predict_proba(model, train_df[schema.columns]))
-    schema_dict = schema.to_dict()
+    share = f"{config.test_size:.0%}"
+    described = (
+        f"latest {share} by event time ({roles.timestamp})"
+        if method == "time"
+        else f"seeded stratified random {share} (seed {config.random_seed}; the data has no event time)"
+    )
+    # Generated columns (ingestion time, row numbers) are not data: identical data gives the
+    # same fingerprint on every run, so the registry bumps PATCH, not MINOR.
+    data = training_set.drop(columns=[c for c in roles.generated if c in training_set.columns])
     result = TrainResult(
         rows_train=len(train_df),
         rows_holdout=len(holdout),
-        schema=schema_dict,
-        schema_hash=fingerprint(schema_dict),
-        # Same data + same model config => the same model: the registry then bumps PATCH only.
-        training_fingerprint=fingerprint({"data": frame_hash(training_set), "model": config.model_dump()}),
+        schema=schema,
+        schema_hash=schema.schema_hash(),
+        training_fingerprint=fingerprint({"data": frame_hash(data), "model": config.model_dump()}),
         train_metrics={**train_metrics, "fit_seconds": fit_s},
+        holdout_method=method,
+        holdout=described,
     )
     return model, holdout, result
 
@@ -83,9 +110,9 @@ def evaluate(
     schema_hash: str,
 ) -> EvaluationResult:
     """Holdout metrics, compared with the current champion on the same holdout rows."""
-    schema = FeatureSchema.from_roles(roles.features, roles.categorical)
-    y = check_binary_target(holdout[roles.target], roles.target)
-    metrics = classification_metrics(y, predict_proba(model, holdout[schema.columns]))
+    columns = roles.features
+    y = target_of(holdout, roles)
+    metrics = classification_metrics(y, predict_proba(model, holdout[columns]))
     reasons: list[str] = []
     value = metrics[gate.metric]
     if math.isnan(value) or value < gate.min_value:
@@ -98,7 +125,7 @@ def evaluate(
         champion_name = champion.semver
         if champion.tags.get("schema_hash") == schema_hash:
             champ_model = registry.load_model(champion)
-            champion_metrics = classification_metrics(y, predict_proba(champ_model, holdout[schema.columns]))
+            champion_metrics = classification_metrics(y, predict_proba(champ_model, holdout[columns]))
             floor = champion_metrics[gate.metric] - gate.max_regression
             if value < floor:
                 reasons.append(

@@ -4,11 +4,11 @@
 TRAINING_STEPS = [
     "ingest",
     "validate_data",
-    "anonymize",
     "build_features",
     "train",
     "evaluate",
     "govern",
     "register",
+    "model_card",
     "promote",
 ]

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
+from mlops.datasets import group_labels
+from mlops.schema import ServingSchema
 from serving.metrics import ServingMetrics
 from serving.models import LoadedModel
 from serving.schemas import (
@@ -69,7 +71,7 @@ class _Scorer:
         self,
         *,
         champion: LoadedModel,
-        serving_schema: dict[str, str],
+        serving_schema: ServingSchema,
         model_name: str,
         models: RequestModels,
         feature_reader: OnlineFeatureReader | None,
@@ -81,7 +83,8 @@ class _Scorer:
     ) -> None:
         self.champion = champion
         self.ab = ab
-        self.schema = serving_schema
+        self.schema = serving_schema.kinds
+        self.bins = {c: spec.bins for c, spec in serving_schema.sensitive.items() if spec.bins}
         self.model_name = model_name
         self.models = models
         self.reader = feature_reader
@@ -89,11 +92,15 @@ class _Scorer:
         self.metrics = metrics
         self.threshold = threshold
         # The segment of a shadow pair: request-only segment fields, or features of that name.
-        self.segment_features = [c for c in segment_columns if c in serving_schema]
+        self.segment_features = [c for c in segment_columns if c in serving_schema.features]
 
     # ------------------------------------------------------------------ features
     def features(self, rows: Sequence[BaseModel], *, batch: bool) -> list[dict[str, Any]]:
-        """Each row's feature values, gaps filled from the online store; 422 naming what is still missing."""
+        """Each row's feature values, gaps filled from the online store; 422 naming what is still missing.
+
+        A nullable feature (the version was trained with gaps in it) may stay missing: the
+        model scores it as such, exactly as batch scoring does.
+        """
         values = [self.models.feature_values(r) for r in rows]
         needs = [i for i, v in enumerate(values) if any(_is_missing(x) for x in v.values())]
         lookup = [i for i in needs if self.models.entity_id(rows[i]) is not None]
@@ -111,7 +118,7 @@ class _Scorer:
         for i, v in enumerate(values):
             has_id = self.models.entity_id(rows[i]) is not None
             for column, value in v.items():
-                if _is_missing(value):
+                if _is_missing(value) and column not in self.models.nullable:
                     if self.reader is None:
                         why = "Field required"
                     elif has_id:
@@ -202,16 +209,23 @@ class _Scorer:
         return scores, versions, champion_elapsed
 
     def _segment(self, row: BaseModel, values: dict[str, Any]) -> dict[str, str]:
-        segment = {c: str(v) for c, v in self.models.segment_values(row).items() if v is not None}
-        segment.update({c: str(values[c]) for c in self.segment_features if not _is_missing(values[c])})
-        return segment
+        """The row's segments; a numeric sensitive attribute by the group the fairness gate used."""
+        raw = {c: v for c, v in self.models.segment_values(row).items() if v is not None}
+        raw.update({c: values[c] for c in self.segment_features if not _is_missing(values[c])})
+        return {c: self._group(c, v) for c, v in raw.items()}
+
+    def _group(self, column: str, value: Any) -> str:
+        edges = self.bins.get(column)
+        if edges is None:
+            return str(value)
+        return str(group_labels(pd.Series([value]), edges).iloc[0])
 
 
 def create_app(
     *,
     champion: LoadedModel,
     challenger: LoadedModel | None = None,
-    serving_schema: dict[str, str],
+    serving_schema: ServingSchema | dict[str, str],
     model_name: str,
     feature_reader: OnlineFeatureReader | None = None,
     entity_column: str | None = None,
@@ -233,11 +247,12 @@ def create_app(
     (sticky); rows the challenger variant answers are not mirrored to the shadow.
     """
     metrics = ServingMetrics()
+    schema = ServingSchema.coerce(serving_schema)
     entity_type: type[int] | type[str] | None = None
     if feature_reader is not None:
         entity_type = int if feature_reader.int_ids else str
     models = build_request_models(
-        serving_schema,
+        schema,
         model_name=model_name,
         features_optional=feature_reader is not None,
         entity_field=entity_column or "entity_id",
@@ -263,7 +278,7 @@ def create_app(
         metrics.model_info.labels("challenger", model_name, challenger.version).set(1)
     scorer = _Scorer(
         champion=champion,
-        serving_schema=serving_schema,
+        serving_schema=schema,
         model_name=model_name,
         models=models,
         feature_reader=feature_reader,
@@ -289,9 +304,10 @@ def create_app(
     async def on_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         metrics.errors.labels(request.url.path, "validation").inc()
-        response = await request_validation_exception_handler(request, exc)
-        response.headers[REQUEST_ID_HEADER] = str(uuid.uuid4())
-        return response
+        errors = [_without_personal_data(e, models.pii) for e in exc.errors()]
+        return JSONResponse(
+            {"detail": jsonable_encoder(errors)}, status_code=422, headers={REQUEST_ID_HEADER: str(uuid.uuid4())}
+        )
 
     app.add_exception_handler(RequestValidationError, on_invalid)
 
@@ -422,6 +438,18 @@ def create_app(
         return Response(metrics.render(), media_type=metrics.content_type)
 
     return app
+
+
+def _without_personal_data(error: Any, pii: frozenset[str]) -> dict[str, Any]:
+    """A validation error safe to send back: an unknown field's value is not echoed (it may be
+    personal data, or megabytes), and a declared PII field is named as such."""
+    error = dict(error)
+    if error.get("type") == "extra_forbidden":
+        error.pop("input", None)
+        field = error.get("loc", ())[-1] if error.get("loc") else None
+        if field in pii:
+            error["msg"] = "declared personal data (PII): not a model input, never send it to the model"
+    return error
 
 
 __all__ = ["REQUEST_ID_HEADER", "FeatureStoreUnavailableError", "create_app"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mlops.errors import RegistryError
+from mlops.schema import ServingSchema
 
 if TYPE_CHECKING:
     from mlops.registry import ModelRegistry, VersionInfo
@@ -21,12 +23,16 @@ class LoadedModel:
     name: str
     version: str
     model: Any
-    serving_schema: dict[str, str]
+    serving_schema: ServingSchema | dict[str, str]
     info: VersionInfo | None = None
 
-    @property
+    @cached_property
+    def schema(self) -> ServingSchema:
+        return ServingSchema.coerce(self.serving_schema)
+
+    @cached_property
     def columns(self) -> list[str]:
-        return list(self.serving_schema)
+        return self.schema.columns
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """Positive-class probabilities; ``features`` may carry extra columns (another variant's)."""
@@ -56,7 +62,7 @@ def load_models(registry: ModelRegistry, name: str, *, shadow: bool) -> LoadedMo
     if challenger_info is None:
         return LoadedModels(champion)
     challenger = _load(registry, challenger_info)
-    missing = sorted(set(challenger.serving_schema) - set(champion.serving_schema))
+    missing = sorted(set(challenger.columns) - set(champion.columns))
     if missing:
         raise RegistryError(
             f"challenger {name} {challenger.version} needs features the champion {champion.version} "
@@ -66,8 +72,8 @@ def load_models(registry: ModelRegistry, name: str, *, shadow: bool) -> LoadedMo
 
 
 def _load(registry: ModelRegistry, info: VersionInfo) -> LoadedModel:
-    schema = info.serving_schema
-    if not schema:
+    schema = info.schema
+    if schema is None:
         raise RegistryError(f"{info.name} {info.semver} has no serving schema (tag 'serving_schema')")
     return LoadedModel(info.name, info.semver, registry.load_model(info), schema, info)
 

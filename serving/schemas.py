@@ -1,9 +1,12 @@
 """Request and response models, generated from a model version's serving schema.
 
-The serving schema (``{column: "number" | "string"}``, a tag on every registered version) is
-the one description of what a model reads; the request models are built from it at start-up
-so the OpenAPI document, the validation and the model always agree. Unknown fields are
-rejected. Numbers are strict (a JSON string or boolean is not a number).
+The serving schema (:class:`mlops.schema.ServingSchema`, a tag on every registered version)
+is the one description of what a model reads; the request models are built from it at
+start-up so the OpenAPI document, the validation and the model always agree. Unknown fields
+are rejected. Numbers are strict (a JSON string or boolean is not a number). A feature the
+version was trained with gaps in (``nullable``) may be null or left out; the others are
+required (or filled from the feature store by entity id). Sensitive attributes keep their
+type (``"Age": 46``). Declared PII columns are refused by name, their values never echoed.
 
 Feature columns become fields under their own names (JSON aliases: a column called ``json``
 or ``model_config`` must not collide with pydantic's own attributes).
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+from mlops.schema import ServingSchema
 
 FeatureKind = Literal["number", "string"]
 MAX_BATCH_ROWS = 1000
@@ -63,6 +68,10 @@ class RequestModels:
     segments: dict[str, str]
     entity_field: str
     max_batch: int
+    # Features that may be missing (the model was trained with gaps in them).
+    nullable: frozenset[str] = frozenset()
+    # Declared PII column names: a request carrying one is refused without echoing it.
+    pii: frozenset[str] = frozenset()
 
     def feature_values(self, row: BaseModel) -> dict[str, Any]:
         return {column: getattr(row, attr) for column, attr in self.features.items()}
@@ -88,8 +97,12 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+def _number() -> Any:
+    return Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
 def build_request_models(
-    serving_schema: dict[str, str],
+    serving_schema: ServingSchema | dict[str, str],
     *,
     model_name: str,
     features_optional: bool = False,
@@ -101,34 +114,41 @@ def build_request_models(
     """Build the ``/predict`` row model and the ``/predict/batch`` model for ``serving_schema``.
 
     ``features_optional``: features may be left out (a feature store can fill them by entity
-    id; the app rejects whatever is still missing). ``entity_type``: the feature store's id
-    type (None: any string or integer). ``segment_columns`` that are not features become
-    optional string fields, logged with shadow pairs for per-segment comparison and never
-    given to the model.
+    id; the app rejects whatever required feature is still missing). Nullable features are
+    always optional. ``entity_type``: the feature store's id type (None: any string or
+    integer). Sensitive attributes of the schema, and ``segment_columns`` (typed as strings)
+    that are not features, become optional fields, logged with shadow pairs for per-segment
+    comparison and never given to the model.
     """
     if not serving_schema:
         raise ValueError(f"model {model_name!r} has no serving schema")
-    bad = {c: k for c, k in serving_schema.items() if k not in ("number", "string")}
-    if bad:
-        raise ValueError(f"serving schema kinds must be 'number' or 'string', got {bad}")
-    if entity_field in serving_schema:
+    if isinstance(serving_schema, dict):
+        bad = {c: k for c, k in serving_schema.items() if k not in ("number", "string")}
+        if bad:
+            raise ValueError(f"serving schema kinds must be 'number' or 'string', got {bad}")
+    schema = ServingSchema.coerce(serving_schema)
+    if entity_field in schema.features:
         raise ValueError(f"feature {entity_field!r} clashes with the request's entity id field")
     fields: dict[str, Any] = {}
     features: dict[str, str] = {}
-    for i, (column, kind) in enumerate(serving_schema.items()):
+    for i, (column, spec) in enumerate(schema.features.items()):
         attr = f"feature_{i}"
-        base: Any = Annotated[float, Field(strict=True, allow_inf_nan=False)] if kind == "number" else str
-        if features_optional:
-            fields[attr] = (base | None, Field(default=None, alias=column))
+        base: Any = _number() if spec.type == "number" else str
+        if features_optional or spec.nullable:
+            description = "may be null or left out" if spec.nullable else "left out: read from the feature store"
+            fields[attr] = (base | None, Field(default=None, alias=column, description=description))
         else:
             fields[attr] = (base, Field(alias=column))
         features[column] = attr
     segments: dict[str, str] = {}
-    for i, column in enumerate(c for c in dict.fromkeys(segment_columns or []) if c not in serving_schema):
+    typed = {c: s.type for c, s in schema.sensitive.items()}
+    extra = [c for c in segment_columns or [] if c not in typed]
+    for i, column in enumerate(c for c in dict.fromkeys([*typed, *extra]) if c not in schema.features):
         if column == entity_field:
             raise ValueError(f"segment column {column!r} clashes with the request's entity id field")
         attr = f"segment_{i}"
-        fields[attr] = (str | None, Field(default=None, alias=column, description="segment, not a model input"))
+        base = _number() if typed.get(column) == "number" else str
+        fields[attr] = (base | None, Field(default=None, alias=column, description="segment, not a model input"))
         segments[column] = attr
     # Lax mode would read ``false`` as the id 0 (found by fuzzing); 1000.0 stays a valid
     # integer, as JSON Schema says it is.
@@ -146,7 +166,16 @@ def build_request_models(
         __config__=config,
         rows=(list[row], Field(min_length=1, max_length=max_batch)),
     )
-    return RequestModels(row, batch, features, segments, entity_field, max_batch)
+    return RequestModels(
+        row,
+        batch,
+        features,
+        segments,
+        entity_field,
+        max_batch,
+        nullable=frozenset(schema.nullable),
+        pii=frozenset(schema.pii) - set(schema.features) - set(segments) - {entity_field},
+    )
 
 
 __all__ = [

@@ -68,8 +68,9 @@ def build_app(
 
     With ``features``, requests may leave out features the Feast online store holds for their
     entity (the feature view named after the model's dataset must exist: ``mlops run training``
-    builds it). Shadow pairs go to ``<state>/shadow/<model>.sqlite``, segmented by the dataset's
-    sensitive attributes as recorded in the champion's lineage. The challenger scores in a
+    builds it; the champion reads the view it was trained with). Shadow pairs go to
+    ``<state>/shadow/<model>.sqlite``, segmented by the sensitive attributes of the champion's
+    serving schema (numeric ones by their fairness groups). The challenger scores in a
     child process (:class:`~serving.shadow.process.ProcessChallenger`) so its CPU work never
     holds the primary's interpreter lock; ``challenger_in_process`` keeps it in a thread.
     ``ab`` (enabled) routes requests between champion and challenger by sticky entity-id hash;
@@ -90,16 +91,20 @@ def build_app(
     if features:
         from feature_store.store import OnlineFeatureReader
 
+        # The view this version was trained with: a later training on other features has its
+        # own view and must not change what the champion reads.
+        view = champion.info.tags.get("feature_view") if champion.info is not None else None
         reader = OnlineFeatureReader(
             name=model,
             state_dir=StateLayout(platform.state_dir).feast,
             config=platform.features,
             environment=platform.environment,
+            view=view or None,
         )
 
-    segments: list[str] = []
-    if champion.info is not None:
-        try:
+    segments = list(champion.schema.sensitive)
+    if not segments and champion.info is not None:
+        try:  # versions whose schema predates typed sensitive attributes: names from the lineage
             segments = list(registry.lineage(champion.info).get("roles", {}).get("sensitive", []))
         except Exception as exc:  # a version registered without lineage still serves, unsegmented
             log.warning("no lineage for %s %s (%s): shadow pairs carry no segment", model, champion.version, exc)
@@ -140,7 +145,7 @@ def build_app(
     app = create_app(
         champion=champion,
         challenger=loaded.challenger,
-        serving_schema=champion.serving_schema,
+        serving_schema=champion.schema,
         model_name=model,
         feature_reader=reader,
         shadow=mirror,

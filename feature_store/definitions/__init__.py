@@ -1,7 +1,8 @@
 """Feast definitions built from a dataset's schema.
 
 Datasets are brought by their users, so nothing here is written per dataset: the entity,
-offline source, feature view (``<name>_features``) and feature service (``<name>_training``)
+offline source, feature view (``<name>_features_<key>``) and feature service
+(``<name>_training_<key>``, one pair per feature schema)
 come from :func:`build_definitions`, and pandas dtypes map to Feast types only in
 :func:`feature_schema`. Feast itself is imported inside the builder, not at package import.
 """
@@ -10,6 +11,7 @@ from feature_store.definitions.objects import (
     FeatureDefinitions,
     build_definitions,
     feast_name,
+    schema_key,
     service_name,
     view_name,
 )
@@ -30,6 +32,7 @@ __all__ = [
     "feast_name",
     "feast_type_name",
     "feature_schema",
+    "schema_key",
     "service_name",
     "view_name",
 ]

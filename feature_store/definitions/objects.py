@@ -26,12 +26,27 @@ def feast_name(name: str) -> str:
     return safe
 
 
-def view_name(name: str) -> str:
-    return f"{feast_name(name)}_features"
+def schema_key(entity_column: str, entity_type: str, features: dict[str, str]) -> str:
+    """Eight hex digits naming a feature schema (entity key and features with their types)."""
+    import hashlib
+    import json
+
+    blob = json.dumps({"entity": [entity_column, entity_type], "features": features}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
-def service_name(name: str) -> str:
-    return f"{feast_name(name)}_training"
+def view_name(name: str, key: str) -> str:
+    """``<dataset>_features_<schema key>``: one view per feature schema of a dataset.
+
+    A build with the schema of an earlier one replaces that view (and its online rows); a
+    build with a new schema adds a view and leaves the others alone, so a registered version
+    trained on an older schema still reads the features it was trained with.
+    """
+    return f"{feast_name(name)}_features_{key}"
+
+
+def service_name(name: str, key: str) -> str:
+    return f"{feast_name(name)}_training_{key}"
 
 
 @dataclass(frozen=True)
@@ -64,11 +79,13 @@ def build_definitions(
     source_path: Path,
     ttl: timedelta,
     entity_type: Literal["int64", "string"] = "string",
+    key: str | None = None,
 ) -> FeatureDefinitions:
     """Build the Entity, FileSource, FeatureView and FeatureService for one dataset.
 
     ``features`` maps column -> one of ``int64``/``float64``/``string``/``bool``;
-    ``source_path`` is the parquet offline source holding the entity, timestamp and feature columns.
+    ``source_path`` is the parquet offline source holding the entity, timestamp and feature columns;
+    ``key`` names the schema (default: :func:`schema_key` of it).
     """
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
     from feast.types import Bool, Float64, Int64, String
@@ -89,6 +106,7 @@ def build_definitions(
         raise FeatureStoreError(f"dataset {name!r}: the feature TTL must be positive, got {ttl}")
 
     base = feast_name(name)
+    key = key or schema_key(entity_column, entity_type, dict(features))
     entity = Entity(
         name=f"{base}_{feast_name(entity_column)}",
         join_keys=[entity_column],
@@ -96,7 +114,7 @@ def build_definitions(
         description=f"Entity of dataset {name}",
     )
     source = FileSource(
-        name=f"{base}_source",
+        name=f"{base}_source_{key}",
         path=str(source_path),
         timestamp_field=timestamp_column,
         description=f"Offline source of dataset {name}",
@@ -104,15 +122,15 @@ def build_definitions(
     schema = [Field(name=entity_column, dtype=feast_types[entity_type])]
     schema += [Field(name=column, dtype=feast_types[kind]) for column, kind in features.items()]
     view = FeatureView(
-        name=view_name(name),
+        name=view_name(name, key),
         entities=[entity],
         ttl=ttl,
         source=source,
         schema=schema,
         online=True,
-        tags={"dataset": name},
+        tags={"dataset": name, "schema_key": key},
     )
-    service = FeatureService(name=service_name(name), features=[view], tags={"dataset": name})
+    service = FeatureService(name=service_name(name, key), features=[view], tags={"dataset": name})
     return FeatureDefinitions(
         entity=entity,
         source=source,

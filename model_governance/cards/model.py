@@ -22,34 +22,35 @@ SEMVER_PATTERN = (
 
 ParamValue = str | int | float | bool | None
 
+# The gate the governance step adds to the card (its row links to the Fairness section).
+FAIRNESS_GATE = "fairness"
+
+# Defaults say plainly that the dataset's owner has not written these texts: the card must not
+# pass off generic prose as a statement about this model. The renderer mutes them.
 DEFAULT_INTENDED_USE = (
-    "Estimates the probability that a consumer credit applicant defaults, to support (not "
-    "replace) a human credit decision: ranking applications for review and informing limits "
-    "within the lender's written credit policy. Intended for applications of the same product, "
-    "population and period as the training data, scored by the platform's serving stack."
+    "Not stated. Set intended_use: in the dataset config to say what models trained on this data "
+    "are for, who acts on their scores, and where they must not be used."
 )
-DEFAULT_LIMITATIONS = [
-    "Performance is measured on a holdout sample of the training period; it is an estimate, "
-    "not a guarantee for future applicants. Economic shifts (rates, unemployment) change default "
-    "behaviour: monitor drift and retrain when the triggers fire.",
-    "Not validated for other credit products (mortgages, business lending), other markets or "
-    "jurisdictions, or for decisions other than credit risk (e.g. pricing, marketing, employment).",
-    "Scores rank risk; they are calibrated probabilities only if calibration was checked "
-    "separately. The default 0.5 threshold behind the fairness figures is not a credit policy.",
-    "Applicants unlike the training data (new categories, values outside the seen ranges) get "
-    "scores with no evidence behind them.",
+LIMITATIONS_NOT_STATED = (
+    "Not stated. Set limitations: in the dataset config (a list of strings) to record where models "
+    "trained on this data are known to fall short; only the platform's general limitations follow."
+)
+PLATFORM_LIMITATIONS = [
+    "The holdout metrics are an estimate from one split of the data (see Training data for how it "
+    "was chosen), not a guarantee for future data; monitor drift and retrain when triggers fire.",
+    "Rows unlike the training data (categories never seen in training, values outside the seen "
+    "ranges) get scores with no evidence behind them.",
 ]
+DEFAULT_LIMITATIONS = [LIMITATIONS_NOT_STATED, *PLATFORM_LIMITATIONS]
 DEFAULT_ETHICAL_CONSIDERATIONS = [
-    "Sensitive attributes (such as sex and age band) are used to assess fairness, not as model "
-    "inputs; check the feature list. Other inputs (region, employment type, income) can still act "
-    "as proxies for protected groups.",
-    "Fairness is assessed with demographic parity and equalized odds over groups large enough to "
-    "measure. Passing the gate does not establish fairness in every sense; groups below the size "
-    "threshold are reported but not decided and deserve a manual look.",
-    "Adverse decisions informed by this model must be explainable to the applicant and open to "
-    "human review and appeal; feature attributions describe the model, not causes.",
-    "Personal data is processed under the platform's consent and retention rules; PII columns are "
-    "anonymised before training and lineage records the dataset snapshot each version used.",
+    "Sensitive attributes declared in the dataset config are used to assess fairness, never as "
+    "model inputs; check the feature list.",
+    "Inputs that are not sensitive attributes can still act as proxies for them; a passing "
+    "fairness gate does not rule that out, and it does not establish fairness in every sense.",
+    "Groups smaller than the gate's minimum size are shown but do not decide the gate, and an "
+    "attribute without two groups of that size is marked not assessed: both deserve a manual look.",
+    "Columns declared as PII are anonymised before training; lineage records the dataset "
+    "snapshot each version was trained on.",
 ]
 
 
@@ -84,6 +85,15 @@ class TrainingData(CardBase):
     target: str
     positive_rate: float | None = Field(default=None, ge=0, le=1)
     time_range: TimeRange | None = None
+    description: str = Field(default="", description="the dataset's description from its config")
+    positive_label: str | None = Field(default=None, description="the target label encoded as 1")
+    holdout: str | None = Field(default=None, description="how the holdout rows were chosen")
+    left_out: dict[str, str] = Field(
+        default_factory=dict, description="columns left out of the features automatically: column -> reason"
+    )
+    nullable_features: list[str] = Field(
+        default_factory=list, description="features that may be missing at serving time"
+    )
 
 
 class ChampionComparison(CardBase):

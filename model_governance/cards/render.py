@@ -18,7 +18,7 @@ from importlib.resources import files
 from string import Template
 from typing import Literal
 
-from model_governance.cards.model import ModelCard
+from model_governance.cards.model import DEFAULT_INTENDED_USE, FAIRNESS_GATE, LIMITATIONS_NOT_STATED, ModelCard
 
 RateKey = Literal["selection_rate", "accuracy", "true_positive_rate", "false_positive_rate"]
 RATE_COLUMNS: tuple[tuple[RateKey, str], ...] = (
@@ -29,11 +29,20 @@ RATE_COLUMNS: tuple[tuple[RateKey, str], ...] = (
 )
 
 
+StatusState = Literal["passed", "failed", "not_assessed"]
+
+
 @dataclass(frozen=True)
 class Status:
-    """A pass/fail cell or verdict, styled per format."""
+    """A passed / failed / not assessed cell or heading badge, styled per format; ``note`` is
+    plain text shown after the badge."""
 
-    passed: bool
+    state: StatusState
+    note: str = ""
+
+    @classmethod
+    def of(cls, passed: bool) -> Status:
+        return cls("passed" if passed else "failed")
 
 
 Cell = str | Status
@@ -54,6 +63,7 @@ class Heading:
 @dataclass(frozen=True)
 class Bullets:
     items: list[str]
+    muted: frozenset[int] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -127,17 +137,13 @@ def _sections(card: ModelCard) -> list[Section]:
     return [
         Section("gates", "Gates", _gates(card)),
         Section("metrics", "Holdout metrics", _metrics(card)),
-        Section("intended-use", "Intended use", [Para(card.intended_use)]),
+        Section("intended-use", "Intended use", _intended_use(card)),
         Section("training-data", "Training data", _training_data(card)),
         Section("model", "Model", _model(card)),
         Section("feature-importance", "Feature importance", _importance(card)),
         Section("fairness", "Fairness", _fairness(card)),
-        Section("limitations", "Limitations", [Bullets(card.limitations)] if card.limitations else []),
-        Section(
-            "ethical-considerations",
-            "Ethical considerations",
-            [Bullets(card.ethical_considerations)] if card.ethical_considerations else [],
-        ),
+        Section("limitations", "Limitations", _texts(card.limitations)),
+        Section("ethical-considerations", "Ethical considerations", _texts(card.ethical_considerations)),
         Section("lineage", "Lineage", _lineage(card)),
     ]
 
@@ -145,7 +151,30 @@ def _sections(card: ModelCard) -> list[Section]:
 def _gates(card: ModelCard) -> list[Block]:
     if not card.gates:
         return [Para("No gate outcome recorded.", muted=True)]
-    return [Table(["Gate", "Outcome"], [[name, Status(ok)] for name, ok in card.gates.items()])]
+    rows: list[list[Cell]] = [[name, _gate_status(card, name, ok)] for name, ok in card.gates.items()]
+    return [Table(["Gate", "Outcome"], rows)]
+
+
+def _gate_status(card: ModelCard, name: str, ok: bool) -> Status:
+    """A passed fairness gate that compared nothing reads "not assessed", not "passed"."""
+    report = card.fairness_report() if name == FAIRNESS_GATE and ok else None
+    if report is None:
+        return Status.of(ok)
+    if report.status == "not_assessed":
+        return Status("not_assessed")
+    note = f"not assessed: {', '.join(report.not_assessed)}" if report.not_assessed else ""
+    return Status("passed", note)
+
+
+def _intended_use(card: ModelCard) -> list[Block]:
+    text = card.intended_use.strip()
+    return [Para(text or DEFAULT_INTENDED_USE, muted=text in ("", DEFAULT_INTENDED_USE))]
+
+
+def _texts(items: list[str]) -> list[Block]:
+    if not items:
+        return [Para("None stated.", muted=True)]
+    return [Bullets(items, frozenset(i for i, item in enumerate(items) if item == LIMITATIONS_NOT_STATED))]
 
 
 def _metrics(card: ModelCard) -> list[Block]:
@@ -181,11 +210,22 @@ def _training_data(card: ModelCard) -> list[Block]:
         ["Rows", f"{data.rows:,}"],
         ["Dataset hash", data.dataset_hash or "—"],
         ["Target", data.target],
-        ["Positive rate", _num(data.positive_rate)],
-        ["Time range", period],
-        [f"Features ({len(data.features)})", ", ".join(data.features) or "—"],
     ]
-    return [Table(["Field", "Value"], rows)]
+    if data.positive_label is not None:
+        rows.append(["Positive label", data.positive_label])
+    rows += [["Positive rate", _num(data.positive_rate)], ["Time range", period]]
+    if data.holdout is not None:
+        rows.append(["Holdout", data.holdout])
+    rows.append([f"Features ({len(data.features)})", ", ".join(data.features) or "—"])
+    if data.nullable_features:
+        rows.append(["May be missing at serving", ", ".join(data.nullable_features)])
+    blocks: list[Block] = [Para(data.description)] if data.description.strip() else []
+    blocks += [Table(["Field", "Value"], rows), Heading("Columns left out of the features")]
+    if data.left_out:
+        blocks.append(Table(["Column", "Why left out"], [[col, why] for col, why in data.left_out.items()]))
+    else:
+        blocks.append(Para("None.", muted=True))
+    return blocks
 
 
 def _model(card: ModelCard) -> list[Block]:
@@ -214,21 +254,27 @@ def _fairness(card: ModelCard) -> list[Block]:
     if report is None:
         return [Para("Not assessed.", muted=True)]
     limits = report.thresholds
+    on_not_assessed = "fails the gate" if limits.get("not_assessed") == "fail" else "is a warning"
     blocks: list[Block] = [
-        Heading("Fairness gate", Status(report.passed)),
+        Heading("Fairness gate", Status(report.status)),
         Para(
             "Demographic parity difference at most "
-            f"{_num(limits.get('max_demographic_parity_difference'))}, equalized odds difference at "
-            f"most {_num(limits.get('max_equalized_odds_difference'))}, decided over groups with at "
-            f"least {limits.get('min_group_size', '—')} rows; smaller groups are shown but excluded."
+            f"{_limit(limits.get('max_demographic_parity_difference'))}, equalized odds difference at "
+            f"most {_limit(limits.get('max_equalized_odds_difference'))}, decided over groups with at "
+            f"least {limits.get('min_group_size', '—')} rows; smaller groups are shown but excluded. "
+            f"An attribute without two such groups is not assessed, which {on_not_assessed}."
         ),
     ]
+    if not report.per_attribute:
+        blocks.append(
+            Para("No sensitive attribute declared (sensitive_attributes: in the dataset config).", muted=True)
+        )
     if report.violations:
         blocks += [Para("Violations:"), Bullets(report.violations)]
     if report.warnings:
         blocks += [Para("Warnings:"), Bullets(report.warnings)]
     for name, attr in report.per_attribute.items():
-        blocks.append(Heading(f"Attribute: {name}", Status(attr.passed)))
+        blocks.append(Heading(f"Attribute: {name}", Status(attr.status)))
         blocks.append(
             Para(
                 f"Demographic parity difference {_num(attr.demographic_parity_difference)} "
@@ -264,6 +310,10 @@ def _num(value: float | int | None) -> str:
     return f"{value:.4f}"
 
 
+def _limit(value: float | int | str | None) -> str:
+    return value if isinstance(value, str) else _num(value)
+
+
 def _param(value: object) -> str:
     if value is None:
         return "None"
@@ -286,9 +336,12 @@ def _md_status(card: ModelCard) -> str:
     return "PASSED" if card.passed else "FAILED"
 
 
+_MD_STATUS = {"passed": "passed", "failed": "**FAILED**", "not_assessed": "NOT ASSESSED"}
+
+
 def _md_cell(cell: Cell) -> str:
     if isinstance(cell, Status):
-        return "passed" if cell.passed else "**FAILED**"
+        return _MD_STATUS[cell.state] + (f" ({_md(cell.note)})" if cell.note else "")
     return _md(cell)
 
 
@@ -299,7 +352,7 @@ def _md_block(block: Block) -> list[str]:
         suffix = f" — {_md_cell(block.status)}" if block.status is not None else ""
         return [f"### {_md(block.text)}{suffix}"]
     if isinstance(block, Bullets):
-        return [f"- {_md(item)}" for item in block.items]
+        return [f"- _{_md(item)}_" if i in block.muted else f"- {_md(item)}" for i, item in enumerate(block.items)]
     if isinstance(block, Table):
         align = ["---:" if i in block.numeric else "---" for i in range(len(block.headers))]
         lines = ["| " + " | ".join(_md(h) for h in block.headers) + " |", "| " + " | ".join(align) + " |"]
@@ -313,8 +366,16 @@ def _h(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+_HTML_STATUS = {
+    "passed": '<span class="pass">passed</span>',
+    "failed": '<span class="fail">FAILED</span>',
+    "not_assessed": '<span class="not-assessed">not assessed</span>',
+}
+
+
 def _html_status(status: Status) -> str:
-    return '<span class="pass">passed</span>' if status.passed else '<span class="fail">FAILED</span>'
+    note = f' <span class="muted">({_h(status.note)})</span>' if status.note else ""
+    return _HTML_STATUS[status.state] + note
 
 
 def _html_verdict(card: ModelCard) -> str:
@@ -337,7 +398,11 @@ def _html_block(block: Block, chart_uri: str | None) -> str:
         status = f" — {_html_status(block.status)}" if block.status is not None else ""
         return f"<h3>{_h(block.text)}{status}</h3>"
     if isinstance(block, Bullets):
-        return "<ul>\n" + "\n".join(f"<li>{_h(item)}</li>" for item in block.items) + "\n</ul>"
+        items = (
+            f'<li class="muted">{_h(item)}</li>' if i in block.muted else f"<li>{_h(item)}</li>"
+            for i, item in enumerate(block.items)
+        )
+        return "<ul>\n" + "\n".join(items) + "\n</ul>"
     if isinstance(block, Table):
         head = "".join(_html_cell(h, "th", False) for h in block.headers)
         body = "\n".join(

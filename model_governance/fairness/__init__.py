@@ -4,9 +4,10 @@
 from model_governance.fairness.assessment import (
     MISSING_GROUP,
     AttributeFairness,
+    AttributeStatus,
     FairnessReport,
     GroupRow,
     assess_fairness,
 )
 
-__all__ = ["MISSING_GROUP", "AttributeFairness", "FairnessReport", "GroupRow", "assess_fairness"]
+__all__ = ["MISSING_GROUP", "AttributeFairness", "AttributeStatus", "FairnessReport", "GroupRow", "assess_fairness"]

@@ -1,23 +1,28 @@
-"""The ``anonymize`` pipeline step: apply the dataset's PII policy before anything is stored."""
+"""Anonymisation as the pipeline uses it: inside ``ingest``, before anything is written.
+
+Declared PII is treated as the data is read, so no raw personal value reaches a pipeline
+artifact, the quarantine file, a quality report or the feature store.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from mlops.config import DatasetConfig, PlatformConfig
-from mlops.secrets import resolve_secret
-from mlops.state import record_step
 from privacy.anonymization.policies import anonymize
 
 
-def anonymize_step(dataset: str, dataset_config: str, platform_config: str, run_dir: str, out_dataset: str) -> int:
-    """Write the anonymised dataset; returns its row count."""
-    cfg = DatasetConfig.model_validate_json(dataset_config)
-    platform = PlatformConfig.model_validate_json(platform_config)
-    with record_step(run_dir, "anonymize") as rec:
-        needs_key = any(p.action == "hash" for p in cfg.pii.values())
-        key = resolve_secret(platform.privacy.hash_key) if needs_key else None
-        out, report = anonymize(pd.read_parquet(dataset), cfg.pii, hash_key=key)
-        out.to_parquet(out_dataset, index=False)
-        rec.figures.update(rows=report.rows, **{f"pii.{c}": a for c, a in report.actions.items()})
-    return report.rows
+def anonymize_frame(
+    df: pd.DataFrame, cfg: DatasetConfig, platform: PlatformConfig
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``df`` with the dataset's PII policy applied, and ``{column: action}``.
+
+    The hash key comes from the platform's secret resolver (its Vault settings included), so
+    a ``vault://`` key works in pipeline pods exactly as the platform config says.
+    """
+    from mlops.secrets import SecretResolver
+
+    needs_key = any(p.action == "hash" for p in cfg.pii.values())
+    key = SecretResolver.from_platform(platform).resolve(platform.privacy.hash_key) if needs_key else None
+    out, report = anonymize(df, cfg.pii, hash_key=key)
+    return out, report.actions

@@ -7,6 +7,9 @@
 Both engines read the input, check it against the model's serving schema before any work,
 and write the pass-through columns (every non-feature column, the id first) plus ``score``
 (the positive-class probability), exactly as ``model.predict_proba`` gives it in process.
+Columns declared as PII (``pii_columns``) are never passed through; the manifest names them
+under ``pii_columns_dropped``. CSV columns are typed once for the whole file (pass-through
+numbers stay int64 / float64), so both engines write the same types and values.
 Engines are a plug point: :class:`~serving.batch.engines.BatchEngine`, a typed config with a
 ``type`` literal, and the one :data:`~serving.batch.engines.ENGINES` dict.
 """

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from serving.batch.engines import SCORE_COLUMN, BatchEngine, BatchJob, EmbeddedEngineConfig, EngineResult, score_frame
-from serving.batch.inputs import csv_column_types, iter_chunks
+from serving.batch.inputs import iter_chunks
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -21,7 +21,7 @@ class EmbeddedEngine(BatchEngine):
         features = job.features
         wanted = set(features) | set(job.output_columns)
         columns = [c for c in job.input_columns if c in wanted]
-        csv_types = csv_column_types(job.input_columns, job.serving_schema) if job.input_format == "csv" else None
+        csv_types = job.input_types if job.input_format == "csv" else None
         job.run_dir.mkdir(parents=True)
         rows = chunks = 0
         for index, table in enumerate(iter_chunks(job.input_path, columns, self.config.chunk_rows, csv_types)):
@@ -29,6 +29,9 @@ class EmbeddedEngine(BatchEngine):
             # stay Arrow, so their types reach the output unchanged.
             scores = score_frame(job.model, table.select(features).to_pandas(), features)
             out = table.select(job.output_columns).append_column(SCORE_COLUMN, pa.array(scores, pa.float64()))
+            # The input's pandas metadata describes every input column (PII included): the
+            # output describes itself, as Spark's does.
+            out = out.replace_schema_metadata(None)
             self._write(out, job, index)
             rows += table.num_rows
             chunks += 1

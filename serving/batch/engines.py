@@ -61,10 +61,11 @@ class BatchJob:
     input_path: Path
     input_format: InputFormat
     input_columns: list[str]
-    # Arrow types from the parquet footer (empty for CSV, which is typed at read).
+    # Arrow types: from the parquet footer, or for CSV the types every engine reads the columns
+    # it needs with (decided once for the whole file by ``inputs.csv_column_types``).
     input_types: dict[str, pa.DataType]
     serving_schema: dict[str, str]
-    # Non-feature input columns (id first), plus the partition column when it is a feature.
+    # Non-feature, non-PII input columns (id first), plus the partition column when it is a feature.
     output_columns: list[str]
     partition_by: str | None
     run_dir: Path

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -79,8 +79,13 @@ def check_columns(
     id_column: str | None,
     partition_by: str | None,
     reserved: Iterable[str],
+    pii: Collection[str] = (),
 ) -> None:
-    """Fail with one DatasetError naming every problem: missing features, wrong types, bad options."""
+    """Fail with one DatasetError naming every problem: missing features, wrong types, bad options.
+
+    An id or partition column among the declared ``pii`` columns is a problem too: score files
+    never carry personal data, so such a column could not be written.
+    """
     import pyarrow as pa
 
     present = set(columns.names)
@@ -88,9 +93,17 @@ def check_columns(
     missing = [c for c in serving_schema if c not in present]
     if missing:
         problems.append(f"missing feature columns {missing}")
-    for option, name in (("id column", id_column), ("partition column", partition_by)):
+    is_pii = pii_matcher(pii)
+    for option, name, hint in (
+        ("id column", id_column, "use a non-PII id such as a surrogate key"),
+        ("partition column", partition_by, "partition by a non-PII column"),
+    ):
         if name and name not in present:
             problems.append(f"{option} {name!r} is not in the input")
+        elif name and is_pii(name):
+            problems.append(
+                f"{option} {name!r} is declared personal data (PII) and will not be copied into score files; {hint}"
+            )
     clashing = [c for c in reserved if c in present]
     if clashing:
         problems.append(f"columns {clashing} clash with the output's score column")
@@ -113,15 +126,112 @@ def check_columns(
         raise DatasetError(f"batch input {path}: {'; '.join(problems)}")
 
 
-def csv_column_types(names: list[str], serving_schema: dict[str, str]) -> dict[str, pa.DataType]:
-    """Number features as float64, everything else as string: no per-block type guessing.
+def pii_matcher(pii: Collection[str]) -> Callable[[str], bool]:
+    """Whether a column name is declared PII; case-insensitive, so ``Email`` is ``email``.
 
-    Inference per block could type a column differently from one chunk to the next; fixed
-    types give every engine the same values.
+    Declarations and file headers are often written by different people; over-matching only
+    drops a column, under-matching would leak one.
+    """
+    declared = {name.casefold() for name in pii}
+    return lambda name: name.casefold() in declared
+
+
+# What a CSV field means as missing, for both engines: pyarrow's defaults (pandas' too), written
+# out so the Spark engine can apply exactly the same list.
+CSV_NULL_VALUES = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "n/a",
+    "nan",
+    "null",
+)
+# Plain decimal integers: no sign but "-", no leading zeros ("007" is a code, not a number).
+_INT_PATTERN = r"^-?(0|[1-9][0-9]{0,18})$"
+# Decimals with a fraction and/or an exponent, as pandas, Spark and most tools write them.
+_FLOAT_PATTERN = r"^-?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$|^-?[0-9]+[eE][-+]?[0-9]+$"
+
+
+def csv_column_types(
+    path: Path, names: list[str], serving_schema: dict[str, str], passthrough: Iterable[str]
+) -> dict[str, pa.DataType]:
+    """The Arrow type of every CSV column an engine reads, decided once for the whole file.
+
+    Features keep the serving schema's typing: number features float64, string features
+    string. Each ``passthrough`` column is typed from all of its values by
+    :func:`classify_csv_columns` (one extra streaming pass over the file). Types inferred per
+    block could differ from one chunk (or engine) to the next; fixed types give every engine
+    the same values. Columns in neither group (declared PII, unused) are not read.
     """
     import pyarrow as pa
 
-    return {n: pa.float64() if serving_schema.get(n) == "number" else pa.string() for n in names}
+    wanted = set(passthrough) - set(serving_schema)
+    types = {n: pa.float64() if serving_schema[n] == "number" else pa.string() for n in names if n in serving_schema}
+    types.update(classify_csv_columns(path, [n for n in names if n in wanted]))
+    return types
+
+
+def classify_csv_columns(path: Path, columns: list[str]) -> dict[str, pa.DataType]:
+    """int64, float64 or string for each of ``columns``, from every value in the file.
+
+    Chosen over a sample or pyarrow's per-block inference so that a column that looks integer
+    for a million rows and holds "3.5" (or an empty field) later is typed once, correctly.
+    pyarrow's streaming reader reads only ``columns``, as text, one block at a time (memory:
+    one block); each block is classified with vectorised regular expressions.
+
+    Fields in :data:`CSV_NULL_VALUES` are missing and do not vote. A column is int64 when every
+    other value is a plain integer that fits in int64, float64 when every value is an integer
+    or a decimal, string otherwise: text, booleans (kept as written), codes with leading zeros
+    and integers too long for int64 (identifiers) stay text. A column with no value is string.
+    Both engines parse the chosen number formats to the same values.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not columns:
+        return {}
+    ints = dict.fromkeys(columns, True)
+    numbers = dict.fromkeys(columns, True)
+    seen = dict.fromkeys(columns, False)
+    for batch in _csv_batches(path, columns, dict.fromkeys(columns, pa.string())):
+        for name in columns:
+            if not numbers[name]:
+                continue
+            values = batch.column(name).drop_null()
+            if not len(values):
+                continue
+            seen[name] = True
+            is_int = pc.match_substring_regex(values, _INT_PATTERN)
+            try:
+                # 19 digits can still overflow int64; such integers are identifiers, kept as text.
+                pc.cast(values.filter(is_int), pa.int64())
+            except pa.ArrowInvalid:
+                numbers[name] = ints[name] = False
+                continue
+            if not pc.all(is_int).as_py():
+                ints[name] = False
+                is_float = pc.match_substring_regex(values, _FLOAT_PATTERN)
+                numbers[name] = bool(pc.all(pc.or_(is_int, is_float)).as_py())
+        if not any(numbers.values()):
+            break  # every column is text: no need to read on
+    types: dict[str, pa.DataType] = {}
+    for name in columns:
+        if not (seen[name] and numbers[name]):
+            types[name] = pa.string()
+        else:
+            types[name] = pa.int64() if ints[name] else pa.float64()
+    return types
 
 
 def iter_chunks(
@@ -140,23 +250,33 @@ def _batches(
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
 
+    if input_format(path) == "csv":
+        yield from _csv_batches(path, columns, csv_types)
+        return
     try:
-        if input_format(path) == "csv":
-            from pyarrow import csv as pacsv
-
-            reader = pacsv.open_csv(
-                path,
-                # Empty fields are nulls, as Spark's CSV reader has them.
-                convert_options=pacsv.ConvertOptions(
-                    column_types=csv_types, include_columns=columns, strings_can_be_null=True
-                ),
-            )
-            yield from reader
-            return
         import pyarrow.parquet as pq
 
         for file in data_files(path):
             yield from pq.ParquetFile(file).iter_batches(batch_size=chunk_rows, columns=columns)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DatasetError(f"batch input {path}: {exc}") from None
+
+
+def _csv_batches(path: Path, columns: list[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+    """The CSV's ``columns`` block by block, typed with ``types``; missing fields as null."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    try:
+        yield from pacsv.open_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                include_columns=columns,
+                null_values=list(CSV_NULL_VALUES),
+                strings_can_be_null=True,
+            ),
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DatasetError(f"batch input {path}: {exc}") from None
 

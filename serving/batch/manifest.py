@@ -44,6 +44,8 @@ class BatchManifest:
     duration_s: float
     model_ref: str | None = None
     engine_details: dict[str, Any] = field(default_factory=dict)
+    # Declared PII columns the input held and the output left out (absent from older manifests).
+    pii_columns_dropped: list[str] = field(default_factory=list)
 
     @property
     def path(self) -> Path:

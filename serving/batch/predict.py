@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,14 @@ from serving.batch.engines import (
     create_engine,
     engine_config,
 )
-from serving.batch.inputs import check_columns, content_hash, input_format, read_columns
+from serving.batch.inputs import (
+    check_columns,
+    content_hash,
+    csv_column_types,
+    input_format,
+    pii_matcher,
+    read_columns,
+)
 from serving.batch.manifest import RUN_PREFIX, BatchManifest, write_manifest
 
 __all__ = ["SCORE_COLUMN", "output_files", "predict_batch"]
@@ -39,6 +47,7 @@ def predict_batch(
     id_column: str | None = None,
     partition_by: str | None = None,
     model_ref: str | None = None,
+    pii_columns: Sequence[str] = (),
 ) -> BatchManifest:
     """Score ``input_path`` into ``output_dir/run=<id>/`` and return the run's manifest.
 
@@ -46,6 +55,12 @@ def predict_batch(
     feature columns (or a missing id / partition column) raise :class:`DatasetError`
     naming them. The output holds every non-feature input column (``id_column`` first),
     the partition column, and ``score``. A failed run leaves no folder behind.
+
+    ``pii_columns`` are the columns the model's dataset declares as personal data (matched
+    case-insensitively). They are never passed through: the engines do not even read them
+    unless the model uses one as a feature, and features are never written. An id or
+    partition column among them is a :class:`DatasetError`. The manifest lists the ones the
+    input held under ``pii_columns_dropped``.
     """
     source = Path(input_path)
     root = Path(output_dir)
@@ -53,8 +68,16 @@ def predict_batch(
         raise DatasetError(f"model {model_name} {model_version} has no serving schema to check the input against")
     columns = read_columns(source)
     check_columns(
-        columns, serving_schema, path=source, id_column=id_column, partition_by=partition_by, reserved=[SCORE_COLUMN]
+        columns,
+        serving_schema,
+        path=source,
+        id_column=id_column,
+        partition_by=partition_by,
+        reserved=[SCORE_COLUMN],
+        pii=pii_columns,
     )
+    is_pii = pii_matcher(pii_columns)
+    output_columns = _output_columns(columns.names, serving_schema, id_column, partition_by, is_pii)
     config = (
         engine
         if not isinstance(engine, str)
@@ -64,16 +87,21 @@ def predict_batch(
 
     started = datetime.now(UTC)
     clock = time.perf_counter()
+    fmt = input_format(source)
+    # CSV carries no types: they are decided here, once for the whole file, for both engines.
+    input_types = (
+        csv_column_types(source, columns.names, serving_schema, output_columns) if fmt == "csv" else columns.types
+    )
     run_id = new_run_id(started)
     run_dir = (root / f"{RUN_PREFIX}{run_id}").resolve()
     root.mkdir(parents=True, exist_ok=True)
     job = BatchJob(
         input_path=source.resolve(),
-        input_format=input_format(source),
+        input_format=fmt,
         input_columns=columns.names,
-        input_types=columns.types,
+        input_types=input_types,
         serving_schema=dict(serving_schema),
-        output_columns=_output_columns(columns.names, serving_schema, id_column, partition_by),
+        output_columns=output_columns,
         partition_by=partition_by,
         run_dir=run_dir,
         model=model,
@@ -107,6 +135,7 @@ def predict_batch(
             finished=finished.isoformat(),
             duration_s=round(time.perf_counter() - clock, 3),
             engine_details=result.details,
+            pii_columns_dropped=[c for c in columns.names if is_pii(c)],
         )
         write_manifest(manifest)
     except BaseException:
@@ -117,9 +146,13 @@ def predict_batch(
 
 
 def _output_columns(
-    names: list[str], serving_schema: dict[str, str], id_column: str | None, partition_by: str | None
+    names: list[str],
+    serving_schema: dict[str, str],
+    id_column: str | None,
+    partition_by: str | None,
+    is_pii: Callable[[str], bool],
 ) -> list[str]:
-    passthrough = [c for c in names if c not in serving_schema and c != id_column]
+    passthrough = [c for c in names if c not in serving_schema and c != id_column and not is_pii(c)]
     out = [id_column, *passthrough] if id_column else passthrough
     if partition_by and partition_by not in out:
         out.append(partition_by)  # a feature used to partition the output is carried too

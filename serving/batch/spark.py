@@ -1,5 +1,9 @@
-"""The Spark engine: the fitted model is broadcast once, ``mapInPandas`` scores each Arrow batch
+"""The Spark engine: the fitted model is broadcast once, ``mapInArrow`` scores each Arrow batch
 with it, and Spark writes the parquet parts (``partitionBy`` when asked).
+
+As in the embedded engine, only the features go through pandas (the model's input); the
+pass-through columns stay Arrow, so their types and values reach the output unchanged (a
+nullable int64 column is not turned into float64 on the way).
 
 A session that already exists (a notebook's, a test's) is reused and left running; one this
 engine starts is stopped when the job ends.
@@ -10,13 +14,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from serving.batch.engines import SCORE_COLUMN, BatchEngine, BatchJob, EngineResult, SparkEngineConfig, score_frame
+from serving.batch.inputs import CSV_NULL_VALUES
 
 if TYPE_CHECKING:
-    import pandas as pd
-    from pyspark.sql import DataFrame, SparkSession
+    import pyarrow as pa
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 
 def spark_session(config: SparkEngineConfig) -> SparkSession:
@@ -65,22 +70,29 @@ class SparkEngine(BatchEngine):
         features = job.features
         output_columns = list(job.output_columns)
         wanted = set(features) | set(output_columns)
-        frame = frame.select(*[c for c in job.input_columns if c in wanted])
+        frame = frame.select(*[_col(c) for c in job.input_columns if c in wanted])
         schema = StructType(
-            [*frame.select(*output_columns).schema.fields, StructField(SCORE_COLUMN, DoubleType(), nullable=False)]
+            [
+                *frame.select(*[_col(c) for c in output_columns]).schema.fields,
+                StructField(SCORE_COLUMN, DoubleType(), nullable=False),
+            ]
         )
         model = spark.sparkContext.broadcast(job.model)
 
-        def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            import pyarrow as pa
+
             fitted = model.value
             for batch in batches:
-                out = batch[output_columns].copy()
-                out[SCORE_COLUMN] = score_frame(fitted, batch, features)
-                yield out
+                scores = score_frame(fitted, batch.select(features).to_pandas(), features)
+                yield pa.RecordBatch.from_arrays(
+                    [*batch.select(output_columns).columns, pa.array(scores, pa.float64())],
+                    names=[*output_columns, SCORE_COLUMN],
+                )
 
         try:
             rows_in = frame.count()
-            writer = frame.mapInPandas(score, schema).write.mode("errorifexists")
+            writer = frame.mapInArrow(score, schema).write.mode("errorifexists")
             if job.partition_by:
                 writer = writer.partitionBy(job.partition_by)
             writer.parquet(str(job.run_dir))
@@ -113,15 +125,31 @@ class SparkEngine(BatchEngine):
             frame = spark.read.parquet(path)
             return frame.select(
                 *[
-                    sf.expr(f"timestamp_micros(`{c}` div 1000)").alias(c) if c in nanos else sf.col(c)
+                    sf.expr(f"timestamp_micros(`{c}` div 1000)").alias(c) if c in nanos else _col(c)
                     for c in frame.columns
                 ]
             )
-        # Every column as text, number features parsed as double: the embedded engine's CSV
-        # types, so both engines hand the model the same values.
-        frame = spark.read.option("header", True).option("inferSchema", False).csv(path)
-        casts: list[Any] = [
-            sf.col(c).cast("double").alias(c) if job.serving_schema.get(c) == "number" else sf.col(c)
-            for c in frame.columns
-        ]
-        return frame.select(*casts)
+        # Read as text, then given the types decided for the whole file (job.input_types) with
+        # the same missing-value markers as the embedded engine, so both engines hand the model
+        # and the output the same values. Quotes are escaped by doubling them (RFC 4180, as
+        # pandas and pyarrow write and read them), not with Spark's default backslash.
+        frame = spark.read.option("header", True).option("inferSchema", False).option("escape", '"').csv(path)
+        columns: list[Column] = []
+        for name in frame.columns:
+            kind = job.input_types.get(name)
+            if kind is None:
+                continue  # not needed (declared PII, unused): never read further
+            value = sf.when(_col(name).isin(*CSV_NULL_VALUES), sf.lit(None)).otherwise(_col(name))
+            if pa.types.is_floating(kind):
+                value = value.cast("double")
+            elif pa.types.is_integer(kind):
+                value = value.cast("bigint")
+            columns.append(value.alias(name))
+        return frame.select(*columns)
+
+
+def _col(name: str) -> Column:
+    """A column by its exact name (dots and spaces are not paths or expressions)."""
+    from pyspark.sql import functions as sf
+
+    return sf.col("`" + name.replace("`", "``") + "`")

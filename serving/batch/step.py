@@ -28,6 +28,7 @@ def batch_predict_step(
     spark_master: str = "local[2]",
     keep_last: int = 0,
     out_manifest: str = "",
+    pii_columns: list[str] | None = None,
 ) -> BatchManifest:
     """Score ``input_path`` with ``model_name`` at ``model_ref`` (``1.2.0``, ``champion``, ``challenger``).
 
@@ -35,6 +36,9 @@ def batch_predict_step(
     empty strings mean "not given" (KFP parameters have no ``None``). With ``keep_last`` > 0
     only the newest ``keep_last`` runs under ``output_root`` are kept once this one succeeded.
     The manifest is also copied to ``out_manifest`` when given (the component's artifact).
+    The columns the model's dataset declared as personal data (its serving schema's ``pii``),
+    plus any ``pii_columns`` given, are left out of the score files (see
+    :func:`~serving.batch.predict.predict_batch`).
     """
     config = PlatformConfig.model_validate_json(platform_config)
     with record_step(run_dir, "batch_predict") as rec:
@@ -55,6 +59,7 @@ def batch_predict_step(
             spark_master=spark_master,
             id_column=id_column or None,
             partition_by=partition_by or None,
+            pii_columns=sorted({*(info.schema.pii if info.schema else []), *(pii_columns or [])}),
         )
         deleted = apply_retention(Path(output_root), keep_last, current=manifest.output_dir) if keep_last > 0 else []
         rec.figures.update(
@@ -65,6 +70,7 @@ def batch_predict_step(
             files=len(manifest.output_files),
             seconds=manifest.duration_s,
             runs_deleted=len(deleted),
+            pii_columns_dropped=len(manifest.pii_columns_dropped),
         )
         if out_manifest:
             Path(out_manifest).parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from data_quality.reports import render_html, write_report
-from data_quality.suite import SuiteSpec
+from data_quality.suite import ExpectationSpec, SuiteSpec
 from data_quality.validation import ValidationResult, validate
 
 HOSTILE = '<script>alert("x")</script>'
@@ -62,3 +62,18 @@ def test_write_report_and_passing_page(
     assert "PASSED" in page
     assert "FAILED" not in page
     assert page.count('class="status ok">pass') == len(credit_suite.expectations)
+
+
+def test_missing_values_show_as_one_null_entry(gx_context: Any) -> None:
+    df = pd.DataFrame({"id": [f"r{i}" for i in range(100)], "income": [float("nan")] * 12 + [1.0] * 88})
+    suite = SuiteSpec(
+        name="t",
+        expectations=[
+            ExpectationSpec(type="expect_column_values_to_not_be_null", kwargs={"column": "income", "mostly": 0.95})
+        ],
+    )
+    result = validate(df, suite, row_id_column="id")
+    assert result.results[0].unexpected_value_counts == [(None, 12)]
+    page = render_html(result, dataset_name="d")
+    assert page.count("<code>null</code> &times;") == 1
+    assert "<code>null</code> &times; 12</li>" in page

@@ -211,3 +211,43 @@ def test_summary_is_json_ready(credit_df: pd.DataFrame, credit_suite: SuiteSpec)
     decoded = json.loads(json.dumps(summary))
     assert decoded["quarantined"] == 1
     assert decoded["failed_expectations"] == ["expect_column_values_to_be_in_set(column=sex): 1 rows"]
+
+
+def test_missing_values_are_one_entry_with_their_total_count() -> None:
+    # More NaNs than SAMPLE_SIZE: GX would list 20 separate NaN entries and lose the rest.
+    values = [np.nan] * 30 + [float(i) for i in range(70)]
+    mixed: list[Any] = [None, np.nan, float("nan"), pd.NaT, pd.NA] * 4 + ["x"] * 80
+    df = pd.DataFrame({"id": [f"r{i}" for i in range(100)], "v": values, "mixed": mixed})
+    suite = SuiteSpec(
+        name="t",
+        expectations=[
+            ExpectationSpec(type="expect_column_values_to_not_be_null", kwargs={"column": "v", "mostly": 0.5}),
+            ExpectationSpec(type="expect_column_values_to_not_be_null", kwargs={"column": "mixed"}),
+        ],
+    )
+    result = validate(df, suite, row_id_column="id")
+    numeric, objects = result.results
+    assert numeric.success
+    assert numeric.unexpected_count == 30
+    assert numeric.unexpected_value_counts == [(None, 30)]
+    assert not objects.success
+    assert objects.unexpected_value_counts == [(None, 20)]
+    assert all(v is None for v in objects.partial_unexpected_values)
+
+
+def test_unexpected_value_counts_put_the_missing_entry_in_count_order() -> None:
+    from data_quality.validation import _unexpected_value_counts
+
+    res = {"unexpected_list": ["a"] * 5 + [np.nan] * 3 + [None] * 4 + ["b"] * 9 + [np.float64("nan")] + ["c"] * 7}
+    assert _unexpected_value_counts(res) == [("b", 9), (None, 8), ("c", 7), ("a", 5)]
+    # Column-pair values come as tuples: GX's own counts, with its NaN entries regrouped.
+    pairs = {
+        "unexpected_list": [(1, 2), (1, 2), (3, 4)],
+        "partial_unexpected_counts": [
+            {"value": (1, 2), "count": 2},
+            {"value": float("nan"), "count": 1},
+            {"value": float("nan"), "count": 1},
+            {"value": (3, 4), "count": 1},
+        ],
+    }
+    assert _unexpected_value_counts(pairs) == [((1, 2), 2), (None, 2), ((3, 4), 1)]

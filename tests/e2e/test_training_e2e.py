@@ -4,13 +4,9 @@ Each run is a real local KFP run (every step a subprocess), the registry is real
 SQLite and the feature store real Feast on SQLite/parquet, all under a temporary folder.
 """
 
-import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,37 +15,16 @@ import yaml
 
 from mlops.sample_data import generate_credit_risk
 from pipelines import TRAINING_STEPS
+from tests.e2e.project import ROOT, latest_run, new_project, registry_versions, run, steps, write_yaml
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "data_quality" / "expectations" / "credit_risk.yaml"
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project folder like a user's: config copied, a dev hash key, its own .mlops state."""
-    work = tmp_path_factory.mktemp("project")
-    shutil.copytree(ROOT / "config", work / "config")
-    key = work / ".mlops" / "secrets" / "pii-hash-key"
-    key.parent.mkdir(parents=True)
-    key.write_text("e2e-test-key-0123456789abcdef\n")
-    return work
-
-
-def run(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlops.cli", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-
-
-def write_yaml(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return new_project(tmp_path_factory.mktemp("project"))
 
 
 def sample_config(workdir: Path, name: str, df: pd.DataFrame) -> Path:
@@ -60,21 +35,6 @@ def sample_config(workdir: Path, name: str, df: pd.DataFrame) -> Path:
     base.pop("synthetic")
     base.update(name="credit_risk", path=str(data), expectation_suite=str(SUITE))
     return write_yaml(workdir / f"{name}.yaml", base)
-
-
-def latest_run(workdir: Path) -> Path:
-    return sorted((workdir / ".mlops" / "runs").iterdir())[-1]
-
-
-def steps(run_dir: Path) -> dict[str, dict[str, Any]]:
-    return {p.stem: json.loads(p.read_text()) for p in (run_dir / "steps").glob("*.json")}
-
-
-def registry_versions(workdir: Path, name: str) -> list[dict[str, str]]:
-    from mlops.registry import ModelRegistry
-
-    reg = ModelRegistry.local(workdir / ".mlops" / "registry")
-    return [{"semver": v.semver, "aliases": ",".join(v.aliases), **v.tags} for v in reg.versions(name)]
 
 
 def test_sample_runs_end_to_end_and_registers_a_challenger(workdir: Path) -> None:
@@ -168,10 +128,13 @@ def test_bad_rows_fail_the_gate_quarantine_and_register_nothing(workdir: Path) -
     message = rec["validate_data"]["message"]
     for expectation in ("not_be_null", "income", "credit_score", "employment_type"):
         assert expectation in message
-    assert "anonymize" not in rec
     assert "register" not in rec
     quarantine = pd.read_parquet(rec["validate_data"]["reports"]["quarantine.parquet"])
     assert set(quarantine["applicant_id"]) == set(df.loc[bad, "applicant_id"])
+    # Quarantined rows hold the anonymised form of PII: hashed, masked, dropped, redacted.
+    assert not set(quarantine["full_name"]) & set(df["full_name"])
+    assert not set(quarantine["email"]) & set(df["email"])
+    assert "national_id" not in quarantine.columns
     assert registry_versions(workdir, "credit_risk_corrupt") == []
     assert "gate blocked at validate_data" in out.stdout
 
@@ -219,7 +182,8 @@ def test_differently_shaped_csv_without_ids_or_suite(workdir: Path) -> None:
     assert rec["validate_data"]["status"] == "succeeded"
     assert rec["register"]["status"] == "succeeded"
     baseline = workdir / ".mlops" / "suites" / "loans.baseline.yaml"
-    assert baseline.exists(), "a baseline suite is profiled and saved for review"
+    assert baseline.exists(), "the baseline profiled by a run that registered a version is accepted"
+    assert not (workdir / ".mlops" / "suites" / "loans.baseline.pending.yaml").exists()
     assert "Borrower Email" not in baseline.read_text()
     assert registry_versions(workdir, "loans")[-1]["semver"] == "1.0.0"
 

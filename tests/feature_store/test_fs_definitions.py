@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_store.definitions import build_definitions, entity_type_name, feast_name, feature_schema
+from feature_store.definitions import build_definitions, entity_type_name, feast_name, feature_schema, schema_key
 from mlops.errors import FeatureStoreError
 
 
@@ -66,14 +66,13 @@ def test_build_definitions_names_types_and_refs(tmp_path: Path) -> None:
         source_path=tmp_path / "src.parquet",
         ttl=timedelta(days=30),
     )
-    assert defs.view.name == "credit_risk_features"
-    assert defs.service.name == "credit_risk_training"
-    assert defs.feature_refs() == [
-        "credit_risk_features:income",
-        "credit_risk_features:score",
-        "credit_risk_features:region",
-        "credit_risk_features:flag",
-    ]
+    key = schema_key(
+        "applicant_id", "string", {"income": "float64", "score": "int64", "region": "string", "flag": "bool"}
+    )
+    view = f"credit_risk_features_{key}"
+    assert defs.view.name == view
+    assert defs.service.name == f"credit_risk_training_{key}"
+    assert defs.feature_refs() == [f"{view}:income", f"{view}:score", f"{view}:region", f"{view}:flag"]
     assert {f.name: f.dtype for f in defs.view.features} == {
         "income": Float64,
         "score": Int64,
@@ -85,7 +84,11 @@ def test_build_definitions_names_types_and_refs(tmp_path: Path) -> None:
     assert defs.view.ttl == timedelta(days=30)
     assert defs.source.path == str(tmp_path / "src.parquet")
     assert defs.source.timestamp_field == "application_ts"
-    assert [p.name for p in defs.service.feature_view_projections] == ["credit_risk_features"]
+    assert [p.name for p in defs.service.feature_view_projections] == [view]
+    # Another schema of the same dataset is another view; the same schema is the same view.
+    other = schema_key("applicant_id", "string", {"income": "float64"})
+    assert other != key
+    assert schema_key("applicant_id", "string", {"income": "float64"}) == other
 
 
 def test_build_definitions_with_int_entity() -> None:

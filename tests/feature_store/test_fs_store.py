@@ -135,9 +135,10 @@ def test_credit_carry_columns_pass_through_untouched(credit: pd.DataFrame, credi
 
 
 def test_credit_build_reports_refs_views_timings_and_registry(credit_build: TrainingSetResult) -> None:
-    assert credit_build.feature_refs == [f"credit_risk_features:{c}" for c in CREDIT_FEATURES]
-    assert credit_build.feature_views == ["credit_risk_features"]
-    assert credit_build.feature_service == "credit_risk_training"
+    (view,) = credit_build.feature_views
+    assert view.startswith("credit_risk_features_")
+    assert credit_build.feature_refs == [f"{view}:{c}" for c in CREDIT_FEATURES]
+    assert credit_build.feature_service == view.replace("_features_", "_training_")
     assert set(credit_build.timings) >= {"apply", "materialize", "retrieval"}
     assert all(v > 0 for v in credit_build.timings.values())
     assert credit_build.registry_path.is_file()
@@ -187,12 +188,37 @@ def test_events_online_read_returns_the_latest_value_per_entity(
 
 def test_two_datasets_share_one_registry(events_build: TrainingSetResult, state: Path) -> None:
     store = open_store(state)
-    assert {v.name for v in store.list_feature_views()} == {"credit_risk_features", "events_features"}
+    names = {v.name for v in store.list_feature_views()}
+    assert len(names) == 2
+    assert {n.rsplit("_", 1)[0] for n in names} == {"credit_risk_features", "events_features"}
 
 
 def test_unknown_dataset_online_read_names_the_known_views(events_build: TrainingSetResult, state: Path) -> None:
-    with pytest.raises(FeatureStoreError, match=r"no feature view 'nope_features'.*events_features"):
+    with pytest.raises(FeatureStoreError, match=r"no feature view 'nope_features'.*events_features_"):
         online_features([1], name="nope", state_dir=state)
+
+
+def test_a_new_feature_schema_leaves_the_view_older_versions_read(tmp_path: Path) -> None:
+    """A version trained before a feature was dropped still reads it: each schema keeps its view."""
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "ts": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03"], utc=True),
+            "x": [1.0, 2.0, 3.0],
+            "z": ["p", "q", "r"],
+            "y": [0, 1, 0],
+        }
+    )
+    common = {"name": "shapes", "entity_column": "id", "timestamp_column": "ts", "carry_columns": ["y"]}
+    old = build_training_set(frame, feature_columns=["x", "z"], state_dir=tmp_path, config=FeatureConfig(), **common)
+    new = build_training_set(frame, feature_columns=["x"], state_dir=tmp_path, config=FeatureConfig(), **common)
+    assert old.feature_views != new.feature_views
+    got = online_features(["c"], name="shapes", state_dir=tmp_path, view=old.feature_views[0])
+    assert got[["x", "z"]].iloc[0].tolist() == [3.0, "r"]
+    latest = online_features(["c"], name="shapes", state_dir=tmp_path)  # no view named: the newest build's
+    assert list(latest.columns) == ["id", "x"]
+    again = build_training_set(frame, feature_columns=["x"], state_dir=tmp_path, config=FeatureConfig(), **common)
+    assert again.feature_views == new.feature_views  # same schema, same view (replaced)
 
 
 # --------------------------------------------------------------------------- dropped rows
@@ -283,7 +309,9 @@ def test_bad_column_roles_fail_before_feast(
 
 
 # --------------------------------------------------------------------------- re-runs
-def test_rebuild_with_a_new_shape_replaces_the_view(credit: pd.DataFrame, tmp_path: Path) -> None:
+def test_rebuild_with_a_new_shape_adds_a_view_and_a_rebuild_replaces_its_own(
+    credit: pd.DataFrame, tmp_path: Path
+) -> None:
     def build(df: pd.DataFrame, entity: str, ts: str, features: list[str], carry: list[str]) -> TrainingSetResult:
         return build_training_set(
             df,
@@ -301,14 +329,20 @@ def test_rebuild_with_a_new_shape_replaces_the_view(credit: pd.DataFrame, tmp_pa
     pd.testing.assert_frame_equal(first.frame, again.frame)
 
     events = events_frame().head(120)
+    assert again.feature_views == first.feature_views
     second = build(events, "customer_id", "observed_at", ["visits"], ["churned"])
+    second = build(events, "customer_id", "observed_at", ["visits"], ["churned"])  # replaces its own view
     assert second.rows_out == 120
-    view = open_store(tmp_path).get_feature_view("reuse_features")
+    (name,) = second.feature_views
+    assert name != first.feature_views[0]
+    store = open_store(tmp_path)
+    view = store.get_feature_view(name)
     assert [f.name for f in view.features] == ["visits"]
     assert [c.name for c in view.entity_columns] == ["customer_id"]
-    # The online table holds only the new build: one row per (customer, feature), none left over.
+    assert [f.name for f in store.get_feature_view(first.feature_views[0]).features] == ["income", "region"]
+    # The new view's online table holds only its build: one row per (customer, feature), none left over.
     with sqlite3.connect(tmp_path / "online.db") as conn:
-        stored = conn.execute("select count(*), count(distinct feature_name) from mlops_reuse_features").fetchone()
+        stored = conn.execute(f"select count(*), count(distinct feature_name) from mlops_{name}").fetchone()
     assert stored == (events["customer_id"].nunique(), 1)
     got = online_features([int(events["customer_id"].iloc[0])], name="reuse", state_dir=tmp_path)
     assert got.columns.tolist() == ["customer_id", "visits"]

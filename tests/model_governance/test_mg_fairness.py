@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mlops.config import FairnessGate
-from model_governance.fairness import MISSING_GROUP, FairnessReport, assess_fairness
+from model_governance.fairness import MISSING_GROUP, AttributeFairness, FairnessReport, assess_fairness
 
 GATE = FairnessGate(max_demographic_parity_difference=0.2, max_equalized_odds_difference=0.2, min_group_size=30)
 
@@ -35,8 +35,11 @@ def test_balanced_predictions_pass() -> None:
 
     assert report.passed
     assert report.violations == []
+    assert report.not_assessed == []
+    assert report.status == "passed"
     sex = report.per_attribute["sex"]
     assert sex.passed
+    assert sex.status == "passed"
     assert [row["group"] for row in sex.groups] == ["female", "male"]
     assert [row["count"] for row in sex.groups] == [600, 600]
     assert sex.demographic_parity_difference is not None
@@ -56,8 +59,11 @@ def test_predictions_biased_against_one_group_fail_and_name_the_violation() -> N
     report = assess_fairness(y_true, y_pred, sensitive, GATE)
 
     assert not report.passed
+    assert report.status == "failed"
+    assert report.summary() == "fail (sex: failed, age_band: passed)"
     sex = report.per_attribute["sex"]
     assert not sex.passed
+    assert sex.status == "failed"
     assert report.per_attribute["age_band"].passed
     rates = {row["group"]: row["selection_rate"] for row in sex.groups}
     assert rates["female"] is not None
@@ -99,19 +105,104 @@ def test_small_groups_are_reported_but_do_not_decide_the_gate() -> None:
     assert any(v.startswith("sex: demographic_parity_difference") for v in strict.violations)
 
 
-def test_attribute_with_a_single_large_group_warns_instead_of_deciding() -> None:
+def _one_comparable_group() -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """``sex`` has two large groups; ``region`` has one group of 100 rows and one of 5."""
     y_true = np.array([0, 1] * 50 + [1] * 5)
     y_pred = np.array([0, 1] * 50 + [0] * 5)
-    sensitive = pd.DataFrame({"region": ["north"] * 100 + ["south"] * 5})
+    # Each sex gets half of each label, so sex is fair and assessed.
+    sensitive = pd.DataFrame({"sex": ["f", "f", "m", "m"] * 26 + ["f"], "region": ["north"] * 100 + ["south"] * 5})
+    return y_true, y_pred, sensitive
+
+
+def test_an_attribute_that_cannot_be_compared_is_not_assessed_and_warns_by_default() -> None:
+    y_true, y_pred, sensitive = _one_comparable_group()
 
     report = assess_fairness(y_true, y_pred, sensitive, GATE)
 
     region = report.per_attribute["region"]
-    assert report.passed
+    assert region.status == "not_assessed"
+    assert region.passed  # not assessed is not a failure
     assert region.demographic_parity_difference is None
     assert region.equalized_odds_difference is None
-    assert len(report.warnings) == 1
-    assert report.warnings[0].startswith("region: fewer than two groups")
+    assert region.excluded_groups == ["south"]
+    assert report.passed
+    assert report.status == "passed"  # sex was compared
+    assert report.not_assessed == ["region"]
+    assert report.violations == []
+    assert report.warnings == [
+        "region: not assessed: fewer than two groups with at least 30 rows (1 of 2); it does not decide the gate"
+    ]
+    assert report.summary() == "pass (sex: passed, region: not assessed)"
+
+
+def test_with_not_assessed_fail_an_attribute_that_cannot_be_compared_fails_the_gate() -> None:
+    y_true, y_pred, sensitive = _one_comparable_group()
+    gate = GATE.model_copy(update={"not_assessed": "fail"})
+
+    report = assess_fairness(y_true, y_pred, sensitive, gate)
+
+    assert not report.passed
+    assert report.status == "failed"
+    assert report.per_attribute["region"].status == "not_assessed"
+    assert report.per_attribute["sex"].status == "passed"
+    assert report.not_assessed == ["region"]
+    assert report.violations == ["region: not assessed: fewer than two groups with at least 30 rows (1 of 2)"]
+    assert report.warnings == []
+    assert report.summary() == "fail (sex: passed, region: not assessed)"
+
+
+def test_a_gate_that_compared_nothing_is_not_assessed_as_a_whole() -> None:
+    y_true, y_pred, sensitive = _one_comparable_group()
+
+    report = assess_fairness(y_true, y_pred, sensitive[["region"]], GATE)
+
+    assert report.passed
+    assert report.status == "not_assessed"
+    assert report.summary() == "pass (region: not assessed)"
+
+
+def test_a_report_without_attributes_passes_and_round_trips() -> None:
+    report = FairnessReport.without_attributes(GATE)
+
+    assert report.passed
+    assert report.status == "not_assessed"
+    assert report.summary() == "pass"
+    assert report.thresholds["not_assessed"] == "warn"
+    assert FairnessReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+    with pytest.raises(ValueError, match="at least one column"):
+        assess_fairness([0, 1], [0, 1], pd.DataFrame(index=range(2)), GATE)
+
+
+def test_groups_are_listed_in_natural_order() -> None:
+    labels = ["[40, 100)", "[100, inf)", None, "(-inf, 25)", "[25, 40)"] * 40
+    binned = pd.DataFrame({"age": labels, "tenure": ["10 years", "2 years", "b", "A", "1 year"] * 40})
+    y = np.zeros(len(binned), dtype=int)
+
+    report = assess_fairness(y, y, binned, GATE)
+
+    assert [row["group"] for row in report.per_attribute["age"].groups] == [
+        "(-inf, 25)",
+        "[25, 40)",
+        "[40, 100)",
+        "[100, inf)",
+        MISSING_GROUP,
+    ]
+    assert [row["group"] for row in report.per_attribute["tenure"].groups] == [
+        "1 year",
+        "2 years",
+        "10 years",
+        "A",
+        "b",
+    ]
+
+
+def test_a_categorical_attribute_keeps_its_category_order() -> None:
+    bands = pd.Categorical(["young", "old", "middle"] * 40, categories=["young", "middle", "old"], ordered=True)
+    y = np.zeros(len(bands), dtype=int)
+
+    report = assess_fairness(y, y, pd.DataFrame({"band": bands}), GATE)
+
+    assert [row["group"] for row in report.per_attribute["band"].groups] == ["young", "middle", "old"]
 
 
 def test_report_is_json_serialisable_and_round_trips() -> None:
@@ -122,13 +213,46 @@ def test_report_is_json_serialisable_and_round_trips() -> None:
     text = json.dumps(report.to_dict(), allow_nan=False)
 
     assert FairnessReport.from_dict(json.loads(text)) == report
+    # Readers that predate ``status`` still find each attribute's flag.
+    assert json.loads(text)["per_attribute"]["sex"]["passed"] is True
     groups = [row["group"] for row in report.per_attribute["age_band"].groups]
     assert MISSING_GROUP in groups
     assert json.loads(text)["thresholds"] == {
         "max_demographic_parity_difference": 0.2,
         "max_equalized_odds_difference": 0.2,
         "min_group_size": 30,
+        "not_assessed": "warn",
     }
+
+
+@pytest.mark.parametrize("not_assessed", ["warn", "fail"])
+def test_not_assessed_attributes_round_trip(not_assessed: str) -> None:
+    y_true, y_pred, sensitive = _one_comparable_group()
+    report = assess_fairness(y_true, y_pred, sensitive, GATE.model_copy(update={"not_assessed": not_assessed}))
+
+    again = FairnessReport.from_dict(json.loads(json.dumps(report.to_dict(), allow_nan=False)))
+
+    assert again == report
+    assert again.per_attribute["region"].status == "not_assessed"
+    assert again.not_assessed == ["region"]
+
+
+def test_reports_written_before_status_existed_are_read() -> None:
+    y_true, y_pred, sensitive = _one_comparable_group()
+    report = assess_fairness(y_true, y_pred, sensitive, GATE)
+    old = report.to_dict()
+    del old["not_assessed"]
+    for attr in old["per_attribute"].values():
+        del attr["status"]
+    assert old["per_attribute"]["region"]["passed"] is True  # as the old code wrote it
+
+    read = FairnessReport.from_dict(old)
+
+    assert read == report
+    assert {name: a.status for name, a in read.per_attribute.items()} == {"sex": "passed", "region": "not_assessed"}
+    failed = {**old["per_attribute"]["sex"], "passed": False}
+    assert FairnessReport.from_dict({**old, "per_attribute": {"sex": failed}}).per_attribute["sex"].status == "failed"
+    assert isinstance(read.per_attribute["sex"], AttributeFairness)
 
 
 def test_rows_are_matched_by_position_not_index() -> None:

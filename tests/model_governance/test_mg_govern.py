@@ -46,13 +46,14 @@ def _govern(
     training_data: TrainingData,
     gate: FairnessGate,
     gates: dict[str, bool] | None = None,
+    sensitive: list[str] | None = None,
 ) -> GovernanceResult:
     test = train_test[1]
     return govern(
         pipeline,
         test[columns.features],
         test["label"],
-        test[["sex", "age_band"]],
+        test[["sex", "age_band"] if sensitive is None else sensitive],
         gate=gate,
         model_name="credit-risk",
         training_data=training_data,
@@ -146,3 +147,83 @@ def test_training_data_summary(train_test: tuple[pd.DataFrame, pd.DataFrame], tr
     changed = train.copy()
     changed["income"] = changed["income"] + 0.01
     assert frame_hash(changed) != frame_hash(train)
+
+
+def test_training_data_summary_passes_the_dataset_details_through(
+    train_test: tuple[pd.DataFrame, pd.DataFrame], columns: Columns
+) -> None:
+    train = train_test[0]
+
+    data = training_data_summary(
+        train,
+        dataset_name="credit_risk",
+        target="label",
+        features=columns.features,
+        description="Synthetic applications.",
+        positive_label="default",
+        holdout="latest 20% by event time (application_ts)",
+        left_out={"applicant_id": "looks like an identifier"},
+        nullable_features=("debt_to_income",),
+    )
+
+    assert data.description == "Synthetic applications."
+    assert data.positive_label == "default"
+    assert data.holdout == "latest 20% by event time (application_ts)"
+    assert data.left_out == {"applicant_id": "looks like an identifier"}
+    assert data.nullable_features == ["debt_to_income"]
+    assert data.positive_rate == pytest.approx(train["label"].mean())
+    booleans = training_data_summary(
+        train.assign(label=train["label"].astype(bool)),
+        dataset_name="d",
+        target="label",
+        features=[],
+        positive_label=True,
+    )
+    assert booleans.positive_rate == data.positive_rate
+    assert booleans.positive_label == "True"
+
+
+def test_training_data_summary_refuses_a_target_not_encoded_0_1(train_test: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    raw = train_test[0].assign(label=train_test[0]["label"].map({0: "no", 1: "yes"}))
+
+    with pytest.raises(ValueError, match="must be encoded 0/1"):
+        training_data_summary(raw, dataset_name="d", target="label", features=[])
+
+
+def test_govern_without_sensitive_attributes_passes_fairness_as_not_assessed(
+    hgb_pipeline: Pipeline,
+    train_test: tuple[pd.DataFrame, pd.DataFrame],
+    columns: Columns,
+    training_data: TrainingData,
+) -> None:
+    result = _govern(hgb_pipeline, train_test, columns, training_data, LENIENT, {"evaluation": True}, [])
+
+    assert result.passed
+    assert result.fairness.per_attribute == {}
+    assert result.fairness.summary() == "pass"
+    assert "| fairness | NOT ASSESSED |" in result.card_markdown
+    assert "No sensitive attribute declared" in result.card_markdown
+
+
+@pytest.mark.parametrize(("policy", "passed"), [("warn", True), ("fail", False)])
+def test_govern_applies_the_not_assessed_policy(
+    hgb_pipeline: Pipeline,
+    train_test: tuple[pd.DataFrame, pd.DataFrame],
+    columns: Columns,
+    training_data: TrainingData,
+    policy: str,
+    passed: bool,
+) -> None:
+    # No group of the 600 holdout rows reaches 10 000 rows: nothing can be compared.
+    gate = LENIENT.model_copy(update={"min_group_size": 10_000, "not_assessed": policy})
+
+    result = _govern(hgb_pipeline, train_test, columns, training_data, gate, {"evaluation": True})
+
+    assert result.passed is passed
+    assert result.card.gates[FAIRNESS_GATE] is passed
+    assert result.fairness.not_assessed == ["sex", "age_band"]
+    verdict = "pass" if passed else "fail"
+    assert result.fairness.summary() == f"{verdict} (sex: not assessed, age_band: not assessed)"
+    outcome = "NOT ASSESSED" if passed else "**FAILED**"
+    assert f"| {FAIRNESS_GATE} | {outcome} |" in result.card_markdown
+    assert "### Attribute: sex — NOT ASSESSED" in result.card_markdown

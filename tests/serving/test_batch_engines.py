@@ -298,3 +298,242 @@ def test_cli_command_reads_the_platform_config(
     assert manifest.model_version == "1.0.0"
     assert Path(manifest.output_dir).parent == (tmp_path / "scored").resolve()
     assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
+
+
+# --- Declared PII never reaches the score files ------------------------------------------------
+
+PII = ["full_name", "email", "phone", "national_id", "note", "emp_title"]
+
+
+@pytest.fixture(scope="module")
+def pii_inputs(registered: Registered) -> dict[str, Path]:
+    """The scoring sample plus a PII column whose header differs in case from its declaration."""
+    frame = registered.frame.assign(Emp_Title=[f"Senior Widget Inspector No {i}" for i in range(ROWS)])
+    frame.to_parquet(registered.inputs / "pii.parquet", index=False)
+    frame.to_csv(registered.inputs / "pii.csv", index=False)
+    return {"parquet": registered.inputs / "pii.parquet", "csv": registered.inputs / "pii.csv"}
+
+
+def pii_values(registered: Registered) -> set[str]:
+    columns = ["full_name", "email", "phone", "national_id", "note"]
+    values = {str(v) for c in columns for v in registered.frame[c].dropna() if str(v)}
+    return values | {f"Senior Widget Inspector No {i}" for i in range(ROWS)}
+
+
+def leaks(folder: Path, values: set[str]) -> set[str]:
+    """Every raw value found in any file under ``folder``: parquet cells read back, and raw bytes."""
+    import pyarrow.parquet as pq
+
+    found: set[str] = set()
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+            for column in table.columns:
+                found |= {str(v) for v in column.to_pylist()} & values
+        raw = path.read_bytes()
+        found |= {v for v in values if v.encode() in raw}
+    return found
+
+
+def test_the_leak_scan_finds_pass_through_pii(
+    registered: Registered, pii_inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Without a PII declaration the values are passed through, and the scan sees them."""
+    predict_batch(
+        pii_inputs["parquet"],
+        tmp_path,
+        model=registered.model,
+        serving_schema=registered.info.serving_schema,
+        engine="embedded",
+        model_name="credit_risk",
+        model_version="1.0.0",
+        id_column=ID,
+    )
+    assert len(leaks(tmp_path, pii_values(registered))) > ROWS
+
+
+@pytest.mark.parametrize("source", ["parquet", "csv"])
+@pytest.mark.parametrize("engine", ["embedded", "spark"])
+def test_declared_pii_never_reaches_the_score_files(
+    registered: Registered,
+    pii_inputs: dict[str, Path],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    engine: str,
+    source: str,
+) -> None:
+    if engine == "spark":
+        request.getfixturevalue("spark")
+    out = tmp_path / "out"
+    manifest = batch_predict_step(
+        input_path=str(pii_inputs[source]),
+        output_root=str(out),
+        model_name="credit_risk",
+        model_ref="champion",
+        engine=engine,
+        platform_config=registered.platform_config,
+        id_column=ID,
+        partition_by="region",
+        chunk_rows=400,
+        out_manifest=str(out / "_step_manifest.json"),
+        pii_columns=PII,
+    )
+    assert leaks(out, pii_values(registered)) == set()
+    assert manifest.pii_columns_dropped == ["full_name", "email", "phone", "national_id", "note", "Emp_Title"]
+    on_disk = read_manifest(Path(manifest.output_dir))
+    assert on_disk.pii_columns_dropped == manifest.pii_columns_dropped
+    declared = {c.casefold() for c in PII}
+    assert not {c.casefold() for c in manifest.output_columns} & declared
+    written = pd.read_parquet(manifest.output_dir)
+    assert not {c.casefold() for c in written.columns} & declared
+    # The other pass-through columns are still there, and the scores are right.
+    assert {"sex", "age_band", "application_ts", "region"} <= set(written.columns)
+    assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
+
+
+@pytest.mark.parametrize("engine", ["embedded", "spark"])
+@pytest.mark.parametrize(("option", "column"), [("id_column", "email"), ("partition_by", "Full_Name")])
+def test_a_pii_id_or_partition_column_is_refused(
+    registered: Registered, pii_inputs: dict[str, Path], tmp_path: Path, engine: str, option: str, column: str
+) -> None:
+    frame = registered.frame.rename(columns={"full_name": "Full_Name"})
+    source = tmp_path / "input.parquet"
+    frame.to_parquet(source, index=False)
+    out = tmp_path / "out"
+    with pytest.raises(DatasetError, match="declared personal data") as err:
+        predict_batch(
+            source,
+            out,
+            model=registered.model,
+            serving_schema=registered.info.serving_schema,
+            engine=engine,  # type: ignore[arg-type]
+            model_name="credit_risk",
+            model_version="1.0.0",
+            pii_columns=PII,
+            **{option: column},
+        )
+    assert f"'{column}'" in str(err.value)
+    assert "will not be copied into score files" in str(err.value)
+    assert not out.exists()
+
+
+def test_a_manifest_written_before_pii_columns_dropped_still_loads(registered: Registered, tmp_path: Path) -> None:
+    manifest = predict_batch(
+        registered.inputs / "scoring.parquet",
+        tmp_path,
+        model=registered.model,
+        serving_schema=registered.info.serving_schema,
+        engine="embedded",
+        model_name="credit_risk",
+        model_version="1.0.0",
+    )
+    old = json.loads(manifest.to_json())
+    del old["pii_columns_dropped"]
+    loaded = type(manifest).from_json(json.dumps(old))
+    assert loaded.pii_columns_dropped == []
+    assert loaded.run_id == manifest.run_id
+
+
+# --- CSV pass-through columns keep their type, the same on both engines ------------------------
+
+TYPED_ROWS = 3_000
+
+
+@pytest.fixture(scope="module")
+def typed_csv(registered: Registered) -> Path:
+    """A CSV of several pyarrow blocks (~1 MB each) whose pass-through columns look like one
+    type in the first block and are settled only by a value far later."""
+    base = generate_credit_risk(TYPED_ROWS, seed=5)
+    rows = np.arange(TYPED_ROWS)
+    last = TYPED_ROWS - 1
+    ratio = np.round(rows / 7.0, 4)
+    ratio[rows % 11 == 0] = np.nan
+    frame = base[[ID, *SCHEMA.columns]].assign(
+        amount=(rows * 37 - 5_000).astype("int64"),
+        age=pd.array(np.where(rows > 2_000, np.where(rows % 5 == 0, None, rows % 90), rows % 90), dtype="Int64"),
+        ratio=ratio,
+        late_fraction=pd.Series(rows % 100, dtype=object).where(rows != last, "3.5"),
+        code=[f"{i % 1000:03d}" for i in range(TYPED_ROWS)],
+        flag=rows % 3 == 0,
+        label=[f'item {i}, "quoted"' if i % 4 else "NA" for i in range(TYPED_ROWS)],
+        big_id=[str(10**19 + i) for i in range(TYPED_ROWS)],
+        memo="x" * 400,  # makes the file span several reader blocks
+    )
+    path = registered.inputs / "typed.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_csv_pass_through_types_are_decided_over_the_whole_file(typed_csv: Path) -> None:
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    from serving.batch.inputs import classify_csv_columns
+
+    first = next(iter(pacsv.open_csv(typed_csv)))
+    assert first.num_rows < TYPED_ROWS  # the value that settles late_fraction is in a later block
+    assert first.schema.field("late_fraction").type == pa.int64()
+    types = classify_csv_columns(
+        typed_csv, ["amount", "age", "ratio", "late_fraction", "code", "flag", "label", "big_id", "memo"]
+    )
+    assert types == {
+        "amount": pa.int64(),
+        "age": pa.int64(),
+        "ratio": pa.float64(),
+        "late_fraction": pa.float64(),
+        "code": pa.string(),  # leading zeros: a code, not a number
+        "flag": pa.string(),
+        "label": pa.string(),
+        "big_id": pa.string(),  # beyond int64: an identifier
+        "memo": pa.string(),
+    }
+
+
+def test_both_engines_write_the_same_csv_pass_through_types_and_values(
+    registered: Registered, typed_csv: Path, spark: Any, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    common: dict[str, Any] = {
+        "model": registered.model,
+        "serving_schema": registered.info.serving_schema,
+        "model_name": "credit_risk",
+        "model_version": "1.0.0",
+        "id_column": ID,
+        "chunk_rows": 500,
+    }
+    embedded = predict_batch(typed_csv, tmp_path / "embedded", engine="embedded", **common)
+    on_spark = predict_batch(typed_csv, tmp_path / "spark", engine="spark", **common)
+    tables = {m.engine: pq.read_table(m.output_dir) for m in (embedded, on_spark)}
+    expected_types = {
+        ID: pa.string(),
+        "amount": pa.int64(),
+        "age": pa.int64(),
+        "ratio": pa.float64(),
+        "late_fraction": pa.float64(),
+        "code": pa.string(),
+        "flag": pa.string(),
+        "label": pa.string(),
+        "big_id": pa.string(),
+        "memo": pa.string(),
+        "score": pa.float64(),
+    }
+    for table in tables.values():
+        assert {f.name: f.type for f in table.schema} == expected_types
+    frames = {name: t.to_pandas().set_index(ID).sort_index() for name, t in tables.items()}
+    pd.testing.assert_frame_equal(
+        frames["embedded"].drop(columns="score"), frames["spark"].drop(columns="score"), check_exact=True
+    )
+    np.testing.assert_allclose(frames["embedded"]["score"], frames["spark"]["score"], rtol=1e-12, atol=0.0)
+    source = pd.read_csv(typed_csv, dtype=str, keep_default_na=False).set_index(ID).sort_index()
+    out = tables["embedded"].to_pandas().set_index(ID).sort_index()
+    assert out["late_fraction"].iloc[-1] == 3.5
+    assert (out["amount"] == source["amount"].astype("int64")).all()
+    assert out["age"].isna().sum() == (source["age"] == "").sum() > 0
+    assert out["ratio"].isna().sum() == (source["ratio"] == "").sum() > 0
+    assert (out["code"] == source["code"]).all()
+    assert out.loc[source["label"] != "NA", "label"].eq(source.loc[source["label"] != "NA", "label"]).all()
+    assert out.loc[source["label"] == "NA", "label"].isna().all()  # the CSV missing markers, as pandas reads them

@@ -99,7 +99,7 @@ def expected(model: LoadedModel, rows: pd.DataFrame) -> np.ndarray:
 def test_loads_champion_and_challenger(platform: Platform) -> None:
     loaded = load_models(platform.registry, NAME, shadow=True)
     assert (loaded.champion.version, loaded.challenger and loaded.challenger.version) == ("1.0.0", "1.1.0")
-    assert loaded.champion.serving_schema == SCHEMA.to_dict()
+    assert loaded.champion.schema.kinds == SCHEMA.to_dict()
     assert load_models(platform.registry, NAME, shadow=False).challenger is None
     with pytest.raises(RegistryError, match="no champion version to serve"):
         load_models(platform.registry, "no_such_model", shadow=False)
