@@ -113,10 +113,10 @@ def test_sensitive_attributes_keep_their_type(client: TestClient) -> None:
 
 
 def test_declared_pii_is_refused_by_name_and_never_echoed(client: TestClient) -> None:
-    secret = "ada.lovelace@example.org"
-    response = client.post("/predict", json=body(email=secret))
+    personal = "ada.lovelace@example.org"
+    response = client.post("/predict", json=body(email=personal))
     assert response.status_code == 422
-    assert secret not in response.text
+    assert personal not in response.text
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", "email"]
     assert "personal data" in error["msg"]
