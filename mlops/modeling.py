@@ -76,8 +76,8 @@ class FeatureSchema:
 
 def build_pipeline(config: ModelConfig, schema: ModelInputs) -> Pipeline:
     """The model for ``schema``: one-hot categoricals (a missing value is a category of its
-    own), numbers as they are for trees, scaled for linear models, imputed where the family
-    cannot take NaN and the training data had gaps."""
+    own), numbers as they are for trees, scaled for linear models, imputed (median, plus an
+    indicator for features that had gaps) where the family cannot take NaN."""
     import importlib
 
     from sklearn.compose import ColumnTransformer
@@ -94,7 +94,8 @@ def build_pipeline(config: ModelConfig, schema: ModelInputs) -> Pipeline:
         params.setdefault("max_iter", 1000)
     # Linear models need scaled numbers; trees do not care, so they get them untouched.
     numeric_steps: list[tuple[str, Any]] = []
-    if schema.nullable and config.family not in NATIVE_MISSING:
+    # Always for these families: a batch file may hold gaps a clean training set never had.
+    if config.family not in NATIVE_MISSING:
         numeric_steps.append(("impute", SimpleImputer(strategy="median", add_indicator=True)))
     if config.family == "logistic_regression":
         numeric_steps.append(("scale", StandardScaler()))

@@ -68,7 +68,8 @@ def govern_step(
         )
         fairness = assessment.fairness
         top = list(assessment.importance.index[:3])
-        rec.figures.update(fairness=fairness.summary(), top_features=", ".join(map(str, top)))
+        verdict = fairness.summary() if roles.sensitive else "not assessed (no sensitive_attributes declared)"
+        rec.figures.update(fairness=verdict, top_features=", ".join(map(str, top)))
         rec.notes += [f"fairness: {w}" for w in fairness.warnings]
         if not fairness.passed:
             rec.block("fairness gate: " + "; ".join(fairness.violations))
