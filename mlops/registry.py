@@ -32,6 +32,8 @@ EXPERIMENT = "training"
 SKOPS_TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
+    # SimpleImputer keeps the dtype it was fitted on (families without native missing values).
+    "numpy.dtype",
 ]
 
 

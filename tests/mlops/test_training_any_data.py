@@ -113,3 +113,28 @@ def test_identical_data_gives_the_same_training_fingerprint_on_every_run(tmp_pat
     assert set(holdout["Risk"]) == {"bad", "good"}
     assert GENERATED_ID in roles.generated
     assert GENERATED_TS in roles.generated
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "gradient_boosting"])
+def test_imputing_families_round_trip_through_the_registry(tmp_path: Path, family: str) -> None:
+    """The imputer these families get must load back from the registry's (skops) format."""
+    from mlops.registry import ModelRegistry
+
+    frame, y = gappy()
+    schema = ServingSchema.from_frame(frame, features=["a", "b", "c"], categorical=["c"])
+    model = build_pipeline(ModelConfig(family=family), schema).fit(frame, y)  # type: ignore[arg-type]
+    registry = ModelRegistry.local(tmp_path / "registry")
+    info = registry.register(
+        "gappy",
+        model,
+        serving_schema=schema,
+        schema_hash=schema.schema_hash(),
+        training_fingerprint="f",
+        params={},
+        metrics={},
+        gates={"all": True},
+        lineage={},
+    )
+    loaded = registry.load_model(info)
+    np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+    assert info.schema == schema
