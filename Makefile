@@ -75,12 +75,13 @@ test: install lint validate-infra  ## Lint, validate the infrastructure, then ev
 	$(BIN)/python -m compileall -q $(PACKAGES) >/dev/null
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: install  ## Benchmarks → bench-results/*.json (Feast on SQLite and Redis needs redis-server)
+bench: install  ## Benchmarks → bench-results/*.json (Feast on SQLite and Redis needs redis-server; /healthz under oversized bodies)
 	mkdir -p bench-results
 	$(BIN)/python performance/benchmarks/gx_gate.py --rows 1000000 --out bench-results/gx_gate.json
 	$(BIN)/python performance/benchmarks/feast_store.py --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
 	$(BIN)/python performance/benchmarks/batch.py --rows 200000 --out bench-results/batch.json
 	$(BIN)/python performance/benchmarks/online.py --rate 20 --seconds 30 --out bench-results/online.json
+	$(BIN)/python performance/benchmarks/serving_limits.py --seconds 10 --out bench-results/serving_limits.json
 	$(BIN)/python performance/benchmarks/pipeline.py --out bench-results/pipeline.json
 
 loadtest: install $(HASH_KEY)  ## Serve the champion locally and run Locust headless → bench-results/loadtest*

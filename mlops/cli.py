@@ -204,7 +204,10 @@ def _report(run_dir: Path, steps: list[str], records: dict[str, StepRecord], met
     reg = records.get("register")
     if reg and reg.status == "succeeded":
         promoted = records.get("promote")
-        alias = "challenger" if promoted and promoted.status == "succeeded" else "no alias (a gate failed)"
+        if promoted is None:
+            alias = "no alias (a gate failed)"
+        else:
+            alias = "challenger" if promoted.status == "succeeded" else "no alias (promote did not finish)"
         console.print(f"  registered [bold]{reg.figures.get('model')} {reg.figures.get('version')}[/] → {alias}")
     blocked = [r for r in records.values() if r.status == "blocked"]
     for rec in blocked:
@@ -246,9 +249,18 @@ def runs_list(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> No
 
 
 def _run_status(meta: dict[str, Any], records: dict[str, StepRecord]) -> str:
-    if "exit_code" not in meta:
-        return "running (or interrupted)"
-    if any(r.status == "failed" for r in records.values()) or meta["exit_code"] != 0:
+    from mlops.state import runner_status
+
+    # The pipeline process records how it ended; gone without a word, it was interrupted too.
+    runner = runner_status(meta)
+    if runner == "interrupted":
+        return "interrupted"
+    if "exit_code" not in meta:  # the CLI that watched the run did not see it end
+        if runner is None:
+            return "running (or interrupted)"  # recorded before the runner wrote its pid
+        if runner in ("running", "failed"):
+            return runner
+    if any(r.status == "failed" for r in records.values()) or meta.get("exit_code", 0) != 0:
         return "failed"
     if any(r.status == "blocked" for r in records.values()):
         return "blocked"
@@ -276,7 +288,14 @@ def runs_show(
             raise MlopsError(f"no run {run_id!r} under {layout.runs}")
     meta = read_run_meta(run_dir)
     records = read_steps(run_dir)
-    console.print(f"run {run_dir.name}: {_run_status(meta, records)}, dataset {meta.get('dataset', '?')}")
+    status = _run_status(meta, records)
+    console.print(f"run {run_dir.name}: {status}, dataset {meta.get('dataset', '?')}")
+    if status == "interrupted":
+        runner = meta.get("runner", {})
+        how = f"by {runner['signal']}" if "signal" in runner else "(its pipeline process is gone)"
+        unfinished = [n for n in TRAINING_STEPS if n in records and records[n].status in ("running", "failed")]
+        during = f" during {', '.join(unfinished)}" if unfinished else ""
+        console.print(f"  [yellow]interrupted{during} {how}[/]")
     _report(run_dir, TRAINING_STEPS, records, meta)
 
 
@@ -291,12 +310,14 @@ def models_list(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> 
     """Registered models and their versions."""
     registry = _registry(config_dir, env)
     table = Table()
-    for col in ("model", "version", "aliases", "bump", "gates", "roc_auc"):
+    for col in ("model", "version", "aliases", "bump", "gates", "roc_auc", "run"):
         table.add_column(col)
     names = registry.list_models()
     for name in names:
         for v in reversed(registry.versions(name)):
             auc = v.metrics.get("roc_auc")
+            # Whether the run that registered it got to the end (an interrupted one never promoted it).
+            run = v.run_status_label if v.run_status == "complete" else f"[yellow]{v.run_status_label}[/]"
             table.add_row(
                 name,
                 v.semver,
@@ -304,6 +325,7 @@ def models_list(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> 
                 v.tags.get("bump", ""),
                 "pass" if v.gates_passed else "fail",
                 f"{auc:.4f}" if auc is not None else "",
+                run,
             )
     console.print(table if names else "no registered models yet: try `mlops run training`")
 
@@ -618,12 +640,17 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+    except Exception as exc:  # usage errors (unknown command or option, missing argument) land here
         import click
+        from typer.exceptions import TyperException
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # Typer vendors its own click, so its usage errors are not click.ClickException.
+        if isinstance(exc, TyperException | click.ClickException):
+            # NoArgsIsHelpError: typer has already printed the help.
+            show = getattr(exc, "show", None)
+            if type(exc).__name__ != "NoArgsIsHelpError" and callable(show):
+                show()  # as click's standalone mode: the usage, the --help hint, one "Error:" line
+            sys.exit(getattr(exc, "exit_code", EXIT_ERROR))
         raise
 
 

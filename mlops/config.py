@@ -476,20 +476,121 @@ CONFIG_FILES: dict[str, type[StrictModel]] = {
 M = TypeVar("M", bound=BaseModel)
 
 
+# Anchors and aliases share one node, so a few hundred bytes of YAML can stand for billions of
+# values once anything walks the value (validation, error messages). Config files need far fewer.
+MAX_YAML_NODES = 100_000
+# Longest value, key part or message piece an error shows: errors echo input, never all of it.
+_SHOWN = 60
+
+
+class _AliasBomb(yaml.YAMLError):
+    """A document whose aliases expand past MAX_YAML_NODES nodes, or that refers to itself."""
+
+    def __init__(self, key: str, why: str, mark: yaml.Mark | None) -> None:
+        super().__init__(why)
+        self.key = key
+        self.why = why
+        self.mark = mark
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_sizes(root: yaml.Node, sizes: dict[int, int], limit: int) -> int:
+    """Nodes under ``root`` with every alias counted at each use (memoised in ``sizes``).
+
+    Iterative, so deep documents cannot exhaust the stack here; stops as soon as a node
+    expands past ``limit`` or refers to itself.
+    """
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            on_path.discard(id(node))
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[id(node)] = total
+            if total > limit:
+                raise _AliasBomb("", f"its anchors and aliases expand to more than {limit:,} values", node.start_mark)
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in on_path:
+            raise _AliasBomb("", "an alias refers to itself (a recursive value)", node.start_mark)
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+class BoundedSafeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents whose aliases expand past MAX_YAML_NODES values.
+
+    The check runs on the composed node graph, before any Python value is built, so neither
+    construction (``<<`` merges copy pairs) nor validation ever sees the expanded document.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        sizes: dict[int, int] = {}
+        if isinstance(node, yaml.MappingNode):
+            # Per top-level key, so the error can name the key that holds the bomb.
+            total = 1
+            for key_node, value_node in node.value:
+                key = str(key_node.value)[:_SHOWN] if isinstance(key_node, yaml.ScalarNode) else ""
+                try:
+                    total += _expanded_sizes(key_node, sizes, MAX_YAML_NODES)
+                    total += _expanded_sizes(value_node, sizes, MAX_YAML_NODES)
+                except _AliasBomb as exc:
+                    raise _AliasBomb(key, exc.why, exc.mark) from None
+                if total > MAX_YAML_NODES:
+                    raise _AliasBomb(key, f"the document expands to more than {MAX_YAML_NODES:,} values", None)
+        else:
+            _expanded_sizes(node, sizes, MAX_YAML_NODES)
+        return super().construct_document(node)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # Remembered so a value that cannot be built (ValueError) can be located.
+        self.last_node = node
+        return super().construct_object(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file, a syntax error or a non-mapping is a ConfigError."""
+    """Read a YAML mapping; a missing file, a syntax error or a non-mapping is a ConfigError.
+
+    Loaded with :class:`BoundedSafeLoader`: alias bombs and self-referring values are refused.
+    """
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(path, "", "the file to exist") from None
     except OSError as exc:
         raise ConfigError(path, "", f"a readable file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "UTF-8 text") from None
+    loader = BoundedSafeLoader(text)
     try:
-        data = yaml.safe_load(text)
+        data = loader.get_single_data()
+    except _AliasBomb as exc:
+        line = f" (line {exc.mark.line + 1})" if exc.mark else ""
+        raise ConfigError(path, exc.key, f"refused: {exc.why}{line}; write the value out without aliases") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(path, "", f"valid YAML{where}") from None
+    except RecursionError:
+        raise ConfigError(path, "", "valid YAML nested at most a few hundred levels deep") from None
+    except ValueError:
+        # A scalar PyYAML types but cannot build, such as the date 2024-13-45.
+        node = getattr(loader, "last_node", None)
+        where = f" (line {node.start_mark.line + 1})" if node is not None else ""
+        raise ConfigError(path, "", f"valid YAML{where}: a value that looks like a date or number is not one") from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -508,23 +609,75 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _preview(value: Any, limit: int = _SHOWN) -> str:
+    """At most ``limit`` characters of ``value`` written as JSON, the rest never rendered.
+
+    Input echoed in an error may be huge, or small in memory and huge when written out (shared
+    lists), so the walk stops as soon as ``limit`` characters are out.
+    """
+    parts: list[str] = []
+    room = limit + 1  # one more than shown, so a cut can be marked
+
+    def emit(text: str) -> None:
+        nonlocal room
+        parts.append(text[: max(room, 0)])
+        room -= len(text)
+
+    def walk(v: Any) -> None:
+        if room <= 0:
+            return
+        if isinstance(v, dict):
+            emit("{")
+            for i, (k, item) in enumerate(v.items()):
+                if room <= 0:
+                    return
+                emit((", " if i else "") + json.dumps(str(k)[:room]) + ": ")
+                walk(item)
+            emit("}")
+        elif isinstance(v, list | tuple | set | frozenset):
+            emit("[")
+            for i, item in enumerate(v):
+                if room <= 0:
+                    return
+                if i:
+                    emit(", ")
+                walk(item)
+            emit("]")
+        elif isinstance(v, bool | float) or v is None:
+            emit(json.dumps(v))
+        elif isinstance(v, int):
+            emit(str(v) if v.bit_length() < 200 else "a very large integer")
+        elif isinstance(v, str | bytes):
+            emit(json.dumps(v[:room] if isinstance(v, str) else v[:room].decode(errors="replace")))
+        else:
+            emit(json.dumps(str(v)[:room]))
+
+    walk(value)
+    shown = "".join(parts)
+    return shown if room > 0 else shown[:limit] + "…"
+
+
 def validation_to_config_error(path: Path, exc: ValidationError) -> ConfigError:
-    """Turn the first pydantic error into a ConfigError (the others are appended)."""
+    """Turn the first pydantic error into a ConfigError (up to three others are appended).
+
+    Keys, messages and the offending input are cut to a bounded length: an error never
+    writes out a whole value.
+    """
     messages = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+    for err in exc.errors(include_url=False)[:4]:
+        key = ".".join(str(p) if len(str(p)) <= _SHOWN else str(p)[: _SHOWN - 1] + "…" for p in err["loc"])
         if err["type"] == "extra_forbidden":
             what = "no such key (unknown keys are not allowed)"
         elif err["type"] == "missing":
             what = "a value (this key is required)"
         else:
             got = err.get("input")
-            shown = json.dumps(got, default=str) if not isinstance(got, dict) else "a mapping"
-            what = f"{err['msg'].removeprefix('Value error, ')} (got {shown[:60]})"
+            shown = _preview(got) if not isinstance(got, dict) else "a mapping"
+            what = f"{err['msg'].removeprefix('Value error, ')[:200]} (got {shown})"
         messages.append((key, what))
     key, what = messages[0]
     if len(messages) > 1:
-        what += "; also " + "; ".join(f"{k}: {w}" for k, w in messages[1:4])
+        what += "; also " + "; ".join(f"{k}: {w}" for k, w in messages[1:])
     return ConfigError(path, key, what)
 
 

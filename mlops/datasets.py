@@ -67,44 +67,123 @@ def named_columns(cfg: DatasetConfig) -> dict[str, list[str]]:
     }
 
 
+# A header is file content too: an error lists at most this many column names, each cut to
+# this length (a file that is not the dataset may have a whole line as its "column").
+_NAMES_SHOWN = 20
+_NAME_CHARS = 40
+
+
+def _cut(name: object, limit: int = _NAME_CHARS) -> str:
+    text = str(name)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _names(columns: list[str]) -> str:
+    """Column names for an error message: bounded in count and length."""
+    shown = ", ".join(_cut(c) for c in columns[:_NAMES_SHOWN])
+    return shown + (f" … ({len(columns) - _NAMES_SHOWN} more)" if len(columns) > _NAMES_SHOWN else "")
+
+
+def _unreadable(cfg: DatasetConfig, exc: BaseException) -> DatasetError:
+    """The file cannot be read as its format: the kind of problem, never the file's content.
+
+    Parser messages can quote the file (the offending line, an undecodable byte), so only the
+    exception's kind and line numbers are kept.
+    """
+    fmt = cfg.file_format
+    if isinstance(exc, UnicodeDecodeError):
+        kind = f"not UTF-8 text (undecodable byte at offset {exc.start})"
+    elif isinstance(exc, pd.errors.EmptyDataError):
+        kind = "empty (no header line)"
+    elif isinstance(exc, pd.errors.ParserError):
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        kind = "malformed CSV" + (
+            f" (line {found[2]} has {found[3]} fields, the header has {found[1]})"
+            if found
+            else f" ({type(exc).__name__})"
+        )
+    elif fmt == "parquet":
+        kind = f"not a parquet file, or a damaged one ({type(exc).__name__})"
+    else:
+        kind = f"unreadable ({type(exc).__name__})"
+    return DatasetError(f"dataset {cfg.name!r} (key `path`): cannot read {cfg.path} as {fmt}: {kind}")
+
+
 def check_named_columns(cfg: DatasetConfig, columns: list[str]) -> None:
-    """Every column the config names exists in the file (DatasetError naming key and columns)."""
-    for key, named in named_columns(cfg).items():
-        missing = [c for c in named if c not in columns]
+    """Every column the config names exists in the file (DatasetError naming key and columns).
+
+    A file with none of them is not the dataset at all (a wrong ``path``): its "columns" are
+    not listed, as they may be any line of any file.
+    """
+    present = set(columns)
+    named = named_columns(cfg)
+    if not any(c in present for cols in named.values() for c in cols):
+        raise DatasetError(
+            f"dataset {cfg.name!r} (key `path`): {cfg.path} is not the dataset the config describes: "
+            f"none of the columns the config names (such as the target {_cut(cfg.target)!r}) is among the "
+            f"{len(columns)} columns of its {cfg.file_format} header"
+        )
+    for key, wanted in named.items():
+        missing = [c for c in wanted if c not in present]
         if missing:
             raise DatasetError(
-                f"dataset {cfg.name!r}: {key} names columns not in {cfg.path.name}: {', '.join(missing)} "
-                f"(columns are: {', '.join(map(str, columns[:20]))}{' …' if len(columns) > 20 else ''})"
+                f"dataset {cfg.name!r}: {key} names columns not in {cfg.path.name}: {_names(missing)} "
+                f"(columns are: {_names(columns)})"
             )
 
 
 def read_dataset(cfg: DatasetConfig) -> pd.DataFrame:
-    """Read the file and check every column the config names exists."""
-    ensure_synthetic(cfg)
-    if not cfg.path.exists():
-        raise DatasetError(f"dataset {cfg.name!r}: file {cfg.path} does not exist")
+    """Read the file and check every column the config names exists (and no name repeats)."""
+    file_columns(cfg)
     try:
         df = pd.read_csv(cfg.path) if cfg.file_format == "csv" else pd.read_parquet(cfg.path)
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
-        raise DatasetError(f"dataset {cfg.name!r}: cannot read {cfg.path} as {cfg.file_format}: {exc}") from exc
+        raise _unreadable(cfg, exc) from None
     check_named_columns(cfg, [str(c) for c in df.columns])
     if df.empty:
         raise DatasetError(f"dataset {cfg.name!r}: {cfg.path} has no rows")
     return df
 
 
+def _refuse_duplicates(cfg: DatasetConfig, names: list[str]) -> None:
+    """Repeated column names are an error: pandas would rename one (``income.1``) into a feature."""
+    counts: dict[str, int] = {}
+    for name in names:
+        if name != "":
+            counts[name] = counts.get(name, 0) + 1
+    repeated = [f"{_cut(n)!r} ({k} times)" for n, k in counts.items() if k > 1]
+    if repeated:
+        raise DatasetError(
+            f"dataset {cfg.name!r}: {cfg.path} has duplicated column names: {', '.join(repeated[:_NAMES_SHOWN])}; "
+            "each column needs its own name"
+        )
+
+
 def file_columns(cfg: DatasetConfig) -> list[str]:
-    """The file's column names, from the parquet footer or the CSV header (no data read)."""
+    """The file's column names, from the parquet footer or the CSV header (no data read).
+
+    The names as written are checked first: a repeated name is an error, never renamed.
+    """
+    ensure_synthetic(cfg)
     if not cfg.path.exists():
         raise DatasetError(f"dataset {cfg.name!r} (key `path`): file {cfg.path} does not exist")
     try:
         if cfg.file_format == "csv":
-            return [str(c) for c in pd.read_csv(cfg.path, nrows=0).columns]
-        import pyarrow.parquet as pq
+            # The header as a data row: pandas' own parser (quoting, compression), no renaming.
+            raw = pd.read_csv(cfg.path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            _refuse_duplicates(cfg, [str(v) for v in raw.iloc[0]] if len(raw) else [])
+            columns = [str(c) for c in pd.read_csv(cfg.path, nrows=0).columns]
+        else:
+            import pyarrow.parquet as pq
 
-        return list(pq.read_schema(cfg.path).names)
+            columns = list(pq.read_schema(cfg.path).names)
+            _refuse_duplicates(cfg, columns)
+    except DatasetError:
+        raise
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
-        raise DatasetError(f"dataset {cfg.name!r}: cannot read {cfg.path} as {cfg.file_format}: {exc}") from exc
+        raise _unreadable(cfg, exc) from None
+    check_named_columns(cfg, columns)
+    return columns
 
 
 def check_dataset(cfg: DatasetConfig) -> list[str]:
@@ -114,14 +193,15 @@ def check_dataset(cfg: DatasetConfig) -> list[str]:
     Reads the header, the target and the sensitive attributes only. Raises
     DatasetError naming the key at fault; returns lines describing what was found.
     """
-    ensure_synthetic(cfg)
     columns = file_columns(cfg)
-    check_named_columns(cfg, columns)
     wanted = [cfg.target, *cfg.sensitive_columns]
-    if cfg.file_format == "csv":
-        data = pd.read_csv(cfg.path, usecols=wanted)
-    else:
-        data = pd.read_parquet(cfg.path, columns=wanted)
+    try:
+        if cfg.file_format == "csv":
+            data = pd.read_csv(cfg.path, usecols=wanted)
+        else:
+            data = pd.read_parquet(cfg.path, columns=wanted)
+    except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
+        raise _unreadable(cfg, exc) from None
     positive, negative = target_labels(data[cfg.target], cfg)
     empty = int(data[cfg.target].isna().sum())
     share = float((binary_target(data[cfg.target].dropna(), positive, cfg.target) == 1).mean())
@@ -162,7 +242,7 @@ def _same_label(value: Any, wanted: Label) -> bool:
 
 
 def _shown(labels: list[Any]) -> str:
-    return ", ".join(sorted(map(repr, labels)))
+    return ", ".join(sorted(_cut(repr(v)) for v in labels))
 
 
 def target_labels(values: pd.Series, cfg: DatasetConfig) -> tuple[Label, Label]:
@@ -176,12 +256,12 @@ def target_labels(values: pd.Series, cfg: DatasetConfig) -> tuple[Label, Label]:
     if not present:
         raise DatasetError(f"{where} has no values")
     if len(present) == 1:
-        raise DatasetError(f"{where} has a single label {present[0]!r}; a binary target needs two")
+        raise DatasetError(f"{where} has a single label {_cut(repr(present[0]))}; a binary target needs two")
     if len(present) > 2:
         numeric = ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values)
         integral = numeric and bool(np.all(np.mod(values.dropna().to_numpy(dtype=float), 1) == 0))
         kind = "regression (a continuous target)" if numeric and not integral else "multiclass"
-        shown = ", ".join(map(repr, sorted(present, key=str)[:6]))
+        shown = ", ".join(_cut(repr(v)) for v in sorted(present, key=str)[:6])
         raise DatasetError(
             f"{where} has {len(present)} distinct values ({shown}{' …' if len(present) > 6 else ''}): "
             f"{kind} targets are not supported yet, only binary ones (two labels; see positive_label)"
@@ -263,9 +343,13 @@ def ingest(cfg: DatasetConfig, *, now: datetime | None = None) -> Ingested:
     else:
         try:
             parsed = pd.to_datetime(df[ts], utc=True)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError):
+            # pandas quotes the value it could not parse: count and locate instead.
+            bad = (pd.to_datetime(df[ts], utc=True, errors="coerce").isna() & df[ts].notna()).to_numpy()
+            where = f"; the first is in data row {int(np.argmax(bad)) + 1}" if bad.any() else ""
             raise DatasetError(
-                f"dataset {cfg.name!r}: event_timestamp column {ts!r} is not a timestamp: {exc}"
+                f"dataset {cfg.name!r}: event_timestamp column {ts!r} is not a timestamp: "
+                f"{int(bad.sum())} of {len(df)} values do not parse as one date/time format{where}"
             ) from None
         if parsed.isna().any():
             raise DatasetError(
@@ -449,7 +533,7 @@ def decide_roles(
     if not features:
         raise DatasetError(
             f"dataset {cfg.name!r}: no feature columns left after removing ids, target, PII, sensitive "
-            f"attributes and left-out columns ({', '.join(left_out) or 'none'})"
+            f"attributes and left-out columns ({_names(list(left_out)) or 'none'})"
         )
     categorical = [
         c for c in features if c in forced or not (ptypes.is_numeric_dtype(df[c]) or ptypes.is_bool_dtype(df[c]))

@@ -11,6 +11,9 @@
 
 A step writes ``steps/<name>.json`` when it starts and again when it ends, so the CLI can
 show progress while the pipeline runs in another process and summarise it afterwards.
+``run.json`` holds the run's meta: the CLI writes it before and after the run (``exit_code``),
+the local runner adds ``runner`` (its pid and start time, and how it ended), so a run whose
+runner is gone without finishing reads as interrupted even when nothing could record that.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 StepStatus = Literal["running", "succeeded", "blocked", "failed", "skipped"]
+# How the local pipeline process ended, as it recorded it; "running" until then.
+RunnerStatus = Literal["running", "finished", "failed", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -167,3 +172,60 @@ def write_run_meta(run_dir: Path, meta: dict[str, Any]) -> None:
 def read_run_meta(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "run.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3… of ``/proc/<pid>/stat`` (state first), or None when there is no such process.
+
+    The command name (field 2) may hold spaces and parentheses, so split after its last ``)``.
+    """
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rpartition(")")[2].split()
+
+
+def process_identity(pid: int | None = None) -> dict[str, Any]:
+    """``{"pid", "pid_started"}`` of a process: with the start time (clock ticks since boot, where
+    ``/proc`` exists) a later check cannot mistake a new process that reused the pid for it."""
+    pid = os.getpid() if pid is None else pid
+    fields = _proc_stat(pid)
+    return {"pid": pid, "pid_started": fields[19] if fields and len(fields) > 19 else None}
+
+
+def process_running(pid: int, pid_started: str | None = None) -> bool:
+    """Whether the process recorded by ``process_identity`` still runs (an exited process not yet
+    reaped by its parent does not)."""
+    if Path("/proc/self/stat").exists():
+        fields = _proc_stat(pid)
+        if fields is None or fields[0] in ("Z", "X"):
+            return False
+        return pid_started is None or (len(fields) > 19 and fields[19] == pid_started)
+    try:  # no /proc (macOS): the pid alone
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def update_runner(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into the run meta's ``runner`` record (re-read first: the CLI writes too)."""
+    meta = read_run_meta(run_dir)
+    meta["runner"] = {**meta.get("runner", {}), **fields}
+    write_run_meta(run_dir, meta)
+    return meta
+
+
+def runner_status(meta: dict[str, Any]) -> RunnerStatus | None:
+    """How the run's pipeline process ended; "interrupted" also when it is gone without saying
+    (killed, machine restarted). None for runs recorded before the runner wrote its pid."""
+    runner = meta.get("runner")
+    if not isinstance(runner, dict) or "pid" not in runner:
+        return None
+    status: RunnerStatus = runner.get("status", "running")
+    if status == "running" and not process_running(int(runner["pid"]), runner.get("pid_started")):
+        return "interrupted"
+    return status

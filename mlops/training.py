@@ -13,6 +13,7 @@ import pandas as pd
 
 from mlops.config import EvaluationGate, ModelConfig
 from mlops.datasets import Roles, binary_target, frame_hash
+from mlops.errors import DatasetError
 from mlops.modeling import HoldoutMethod, build_pipeline, classification_metrics, holdout_split, predict_proba
 from mlops.registry import ModelRegistry
 from mlops.schema import ServingSchema
@@ -37,15 +38,39 @@ def target_of(frame: pd.DataFrame, roles: Roles) -> np.ndarray:
     return binary_target(frame[roles.target], roles.positive_label, roles.target)
 
 
+def require_both_labels(y: np.ndarray, roles: Roles, part: str, hint: str) -> None:
+    """Refuse a part of the data holding one label only (DatasetError naming the part and label).
+
+    A model fitted on one class predicts it everywhere and metrics on one class are undefined:
+    such a run would fail the evaluation gate as a NaN metric and still register a version.
+    """
+    counts = np.bincount(y, minlength=2)
+    if counts.min() == 0:
+        only = roles.positive_label if counts[1] else roles.negative_label
+        other = roles.negative_label if counts[1] else roles.positive_label
+        raise DatasetError(
+            f"dataset {roles.name!r}: the {part} has only one label of target {roles.target!r}: {only!r} "
+            f"({int(counts.max())} rows, none with {other!r}); {hint}"
+        )
+
+
 def train(training_set: pd.DataFrame, roles: Roles, config: ModelConfig) -> tuple[Any, pd.DataFrame, TrainResult]:
     """Fit the configured model on all but the holdout share; return model, holdout, facts.
 
     The serving schema is decided here, from the training set: a feature with gaps in it is
-    nullable (the model handles them), one without is required.
+    nullable (the model handles them), one without is required. Both target labels must be in
+    the training set, the part fitted and the holdout, else the step stops naming the part.
     """
     import time
 
     y_all = target_of(training_set, roles)
+    # The file had both labels (checked at ingest); here the quality gate's quarantine is behind.
+    require_both_labels(
+        y_all,
+        roles,
+        "training set (the rows that passed the quality gate)",
+        "the other label's rows were all quarantined or lost in the feature store: see the validate_data report",
+    )
     train_df, holdout, method = holdout_split(
         training_set,
         test_size=config.test_size,
@@ -53,6 +78,11 @@ def train(training_set: pd.DataFrame, roles: Roles, config: ModelConfig) -> tupl
         seed=config.random_seed,
         y=y_all,
     )
+    share = f"{config.test_size:.0%}"
+    split = f"latest {share} by event time" if method == "time" else f"random {share}"
+    advice = "the labels are too unevenly spread over time or too rare; more data or another model.test_size"
+    require_both_labels(target_of(holdout, roles), roles, f"holdout ({split})", advice)
+    require_both_labels(target_of(train_df, roles), roles, f"training part (all but the {split} holdout)", advice)
     y = target_of(train_df, roles)
     schema = ServingSchema.from_frame(
         training_set,
@@ -66,7 +96,6 @@ def train(training_set: pd.DataFrame, roles: Roles, config: ModelConfig) -> tupl
     model.fit(train_df[schema.columns], y)
     fit_s = time.perf_counter() - started
     train_metrics = classification_metrics(y, predict_proba(model, train_df[schema.columns]))
-    share = f"{config.test_size:.0%}"
     described = (
         f"latest {share} by event time ({roles.timestamp})"
         if method == "time"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -67,3 +68,28 @@ def next_version(previous: SemVer | None, change: Bump | None) -> SemVer:
     if previous is None or change is None:
         return FIRST
     return previous.bump(change)
+
+
+def assign_versions(history: Sequence[Mapping[str, str]]) -> list[tuple[SemVer, Bump | None]]:
+    """The semantic version (and bump) of each registration, from every registration's tags in
+    the registry's own order (oldest first).
+
+    A registration that carries a ``semver`` tag keeps it; one without (still being registered,
+    or stopped before it was tagged) gets its predecessor's version bumped by what changed
+    between the two. Each entry needs ``schema_hash`` and ``training_fingerprint``. Any process
+    reading the same history derives the same versions: that is what lets concurrent
+    registrations allocate without a lock (see ``mlops.registry``).
+    """
+    out: list[tuple[SemVer, Bump | None]] = []
+    previous: SemVer | None = None
+    previous_tags: Mapping[str, str] | None = None
+    for tags in history:
+        change = classify_change(
+            dict(previous_tags) if previous_tags is not None else None,
+            schema_hash=tags.get("schema_hash", ""),
+            training_fingerprint=tags.get("training_fingerprint", ""),
+        )
+        version = SemVer.parse(tags["semver"]) if "semver" in tags else next_version(previous, change)
+        out.append((version, change))
+        previous, previous_tags = version, tags
+    return out

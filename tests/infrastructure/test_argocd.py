@@ -273,6 +273,15 @@ def test_applications_render_the_chart_with_its_environment_values() -> None:
         assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
 
 
+def test_namespaces_enforce_pod_security_restricted() -> None:
+    """Every workload meets "restricted" (the pod_security policies check the renders), so the
+    namespaces Argo CD creates enforce it rather than only warning."""
+    for name, application in generated().items():
+        labels = application["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"]
+        for mode in ("enforce", "audit", "warn"):
+            assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", f"{name}: {mode}"
+
+
 def test_prod_is_never_synced_automatically() -> None:
     appset = application_set()
     assert "automated" not in appset["spec"]["template"]["spec"]["syncPolicy"], "only the patch may add automation"

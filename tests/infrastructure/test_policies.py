@@ -32,6 +32,12 @@ RULE_IDS = {
     "pod-security/host-namespaces",
     "pod-security/host-path",
     "pod-security/host-ports",
+    "pod-security/volume-types",
+    "pod-security/proc-mount",
+    "pod-security/sysctls",
+    "pod-security/selinux",
+    "pod-security/apparmor",
+    "pod-security/host-process",
     "resources/requests-limits",
     "images/pinned",
     "secrets/literal-env",
@@ -208,6 +214,48 @@ BAD_CASES: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str, str]
         "hostPort 8080",
     ),
     (
+        "nfs-volume",
+        with_pod(_set("volumes", [{"name": "shared", "nfs": {"server": "nfs.internal", "path": "/data"}}])),
+        "pod-security/volume-types",
+        "volume shared is a nfs volume",
+    ),
+    (
+        "unmasked-proc",
+        with_container(_set("securityContext.procMount", "Unmasked")),
+        "pod-security/proc-mount",
+        "container model",
+    ),
+    (
+        "unsafe-sysctl",
+        with_pod(_set("securityContext.sysctls", [{"name": "kernel.msgmax", "value": "65536"}])),
+        "pod-security/sysctls",
+        "kernel.msgmax",
+    ),
+    (
+        "selinux-user",
+        with_container(_set("securityContext.seLinuxOptions", {"user": "system_u"})),
+        "pod-security/selinux",
+        "container model: seLinuxOptions.user",
+    ),
+    (
+        "selinux-type",
+        with_pod(_set("securityContext.seLinuxOptions", {"type": "spc_t"})),
+        "pod-security/selinux",
+        "spc_t",
+    ),
+    (
+        "apparmor-unconfined",
+        with_container(_set("securityContext.appArmorProfile", {"type": "Unconfined"})),
+        "pod-security/apparmor",
+        "container model",
+    ),
+    (
+        "windows-host-process",
+        with_container(_set("securityContext.windowsOptions", {"hostProcess": True})),
+        "pod-security/host-process",
+        "container model",
+    ),
+    (
         "limits-missing",
         with_container(_drop("resources.limits")),
         "resources/requests-limits",
@@ -349,3 +397,84 @@ def test_digest_pins_an_image(engine: Any) -> None:
     digest = "sha256:" + "a" * 64
     obj = with_container(_set("image", f"registry.example.com/mlops/platform@{digest}"))(deployment())
     assert deny(engine, obj) == []
+
+
+def test_namespaces_must_enforce_restricted(engine: Any) -> None:
+    def namespace(labels: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tools", "labels": labels}}
+
+    assert deny(engine, namespace({"pod-security.kubernetes.io/enforce": "restricted"})) == []
+    assert deny(engine, namespace({"pod-security.kubernetes.io/enforce": "baseline"})) == [
+        "pod-security/namespace-enforce: Namespace/tools: pod-security.kubernetes.io/enforce is baseline; "
+        "it must be restricted"
+    ]
+    assert any("enforce is <unset>" in m for m in deny(engine, namespace({})))
+
+
+# --------------------------------------------------------------------------- NetworkPolicies per environment
+def network_policy(name: str, selector: dict[str, Any], namespace: str = "serving", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"podSelector": selector, **spec},
+    }
+
+
+DEFAULT_DENY = network_policy("default-deny", {}, policyTypes=["Ingress", "Egress"])
+ALLOW_DNS = network_policy(
+    "dns", {"matchLabels": {"app": "serving"}}, policyTypes=["Egress"], egress=[{"ports": [{"port": 53}]}]
+)
+
+
+def network_denies(engine: Any, environment: str, policies: list[dict[str, Any]], **inventory: Any) -> list[str]:
+    messages = engine.deny([deployment()], environment=environment, networkpolicies=policies, **inventory)[0]
+    return [m for m in messages if m.startswith("network/")]
+
+
+def test_staging_and_prod_workloads_need_default_deny_and_allow_rules(engine: Any) -> None:
+    for environment in ("staging", "prod"):
+        assert network_denies(engine, environment, [DEFAULT_DENY, ALLOW_DNS]) == []
+        assert network_denies(engine, environment, []) == [
+            f"network/default-deny: Deployment/serving in {environment}: no NetworkPolicy rendered for "
+            f"{environment} selects its pods for Ingress and Egress"
+        ]
+        assert network_denies(engine, environment, [DEFAULT_DENY]) == [
+            f"network/allow-rules: Deployment/serving in {environment}: the NetworkPolicies selecting its pods "
+            "deny everything; it needs an allow rule (DNS at least)"
+        ]
+    # Dev, and manifests outside any environment, are not held to it.
+    assert network_denies(engine, "dev", []) == []
+    assert network_denies(engine, "", []) == []
+
+
+def test_network_policies_must_select_the_pods_in_their_namespace(engine: Any) -> None:
+    elsewhere = network_policy("default-deny", {}, namespace="other", policyTypes=["Ingress", "Egress"])
+    other_pods = network_policy("deny", {"matchLabels": {"app": "other"}}, policyTypes=["Ingress", "Egress"])
+    not_in = network_policy(
+        "deny",
+        {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["serving"]}]},
+        policyTypes=["Ingress", "Egress"],
+    )
+    for policies in ([elsewhere, ALLOW_DNS], [other_pods, ALLOW_DNS], [not_in, ALLOW_DNS]):
+        assert any("selects its pods for Ingress" in m for m in network_denies(engine, "prod", policies)), policies
+    exists = network_policy(
+        "deny", {"matchExpressions": [{"key": "app", "operator": "Exists"}]}, policyTypes=["Ingress", "Egress"]
+    )
+    assert network_denies(engine, "prod", [exists, ALLOW_DNS]) == []
+    # No policyTypes: Ingress, plus Egress when there are egress rules.
+    implicit = network_policy("allow", {}, ingress=[{}], egress=[{"ports": [{"port": 53}]}])
+    assert network_denies(engine, "prod", [implicit]) == []
+    ingress_only = network_policy("allow", {}, ingress=[{}])
+    assert "for Egress" in " ".join(network_denies(engine, "prod", [ingress_only]))
+
+
+def test_the_values_file_that_disabled_network_policies_is_named(engine: Any) -> None:
+    values = [
+        {"key": "networkPolicy.enabled", "value": False, "file": "infrastructure/helm/serving/values-prod.yaml"},
+        {"key": "replicas", "value": 2, "file": "infrastructure/helm/serving/values.yaml"},
+    ]
+    (message,) = network_denies(engine, "prod", [], values=values)
+    assert message.endswith(
+        "for Ingress and Egress (infrastructure/helm/serving/values-prod.yaml sets networkPolicy.enabled: false)"
+    )

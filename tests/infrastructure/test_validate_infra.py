@@ -7,39 +7,34 @@ its check loudly. The last test runs every check on this repository itself.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.infrastructure.validator import validator
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "infrastructure" / "validation"
 SCRIPT = VALIDATION / "validate.py"
 NPM_CI = "npm ci --prefix infrastructure/validation"
-FAST_CHECKS = ["helm-render", "kubernetes-schema", "argocd", "policies", "terraform-fmt", "actionlint", "yaml"]
-
-
-def _load_validator() -> ModuleType:
-    name = "infra_validate"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-validator = _load_validator()
+FAST_CHECKS = [
+    "helm-render",
+    "kubernetes-schema",
+    "argocd",
+    "argocd-projects",
+    "policies",
+    "secret-values",
+    "terraform-fmt",
+    "actionlint",
+    "pinned-actions",
+    "yaml",
+]
 
 
 def write(root: Path, relative: str, text: str) -> Path:
@@ -104,7 +99,7 @@ metadata:
   name: demo-dev
   namespace: argocd
 spec:
-  project: default
+  project: demo
   source:
     repoURL: https://example.com/repo.git
     targetRevision: main
@@ -118,6 +113,23 @@ spec:
     automated: {prune: true, selfHeal: true}
 """
 
+PROJECT = """
+apiVersion: argoproj.io/v1alpha1
+kind: AppProject
+metadata:
+  name: demo
+  namespace: argocd
+spec:
+  sourceRepos: [https://example.com/repo.git]
+  destinations:
+    - server: https://kubernetes.default.svc
+      namespace: demo-dev
+  clusterResourceWhitelist: []
+  namespaceResourceWhitelist:
+    - group: apps
+      kind: Deployment
+"""
+
 WORKFLOW = """
 name: ci
 on: push
@@ -127,7 +139,7 @@ jobs:
   test:
     runs-on: ubuntu-latest
     steps:
-      - uses: actions/checkout@v4
+      - uses: actions/checkout@34e114876b0b11c390a56381ad16ebd13914f8d5 # v4.3.1
       - run: echo "${{ github.ref }}"
 """
 
@@ -155,6 +167,7 @@ def make_repo(root: Path, *, node_modules: bool = True) -> Path:
     )
     write(root, "infrastructure/helm/common/templates/_labels.tpl", '{{- define "common.labels" -}}a: b{{- end -}}\n')
     write(root, "infrastructure/argocd/demo.yaml", APPLICATION)
+    write(root, "infrastructure/argocd/projects.yaml", PROJECT)
     write(
         root,
         "secrets/sealed-secrets/demo.yaml",
@@ -204,7 +217,7 @@ def make_repo(root: Path, *, node_modules: bool = True) -> Path:
     write(root, ".github/workflows/ci.yml", WORKFLOW)
     for relative in ("infrastructure/policies", "infrastructure/validation/crds"):
         shutil.copytree(ROOT / relative, root / relative)
-    for script in ("argocd-validate.mjs", "actionlint.mjs"):
+    for script in ("argocd-validate.mjs", "actionlint.mjs", "secret-allowlist.yaml"):
         if (VALIDATION / script).is_file():
             shutil.copy(VALIDATION / script, root / "infrastructure/validation" / script)
     if node_modules:
@@ -260,9 +273,9 @@ def test_helm_render_enforces_values_schema_and_reports_template_errors(repo: Pa
     code, report = run_checks(repo, "helm-render", "policies")
     assert code == 1
     text = failures(report, "helm-render")
-    assert "demo/prod: render:" in text
-    assert "/replicas" in text
-    assert "want integer" in text
+    # The values file and key that break the schema, and why in words.
+    values = "infrastructure/helm/demo/values-prod.yaml"
+    assert f'demo/prod: {values}: replicas: must be an integer, not a string "two"' in text
     assert "broken/default:" in text
     assert "demo/dev" not in text
     # Checks that consume renders say what they could not check.
@@ -332,6 +345,10 @@ def test_kubernetes_schema_is_strict_and_knows_every_kind(repo: Path) -> None:
     assert code == 1
     text = failures(report, "kubernetes-schema")
     assert "Service/demo: spec.ports.0: Additional properties are not allowed ('targetPortt' was unexpected)" in text
+    # The template that produced it, rendered with which environment's values; not the rendered file.
+    template = "infrastructure/helm/demo/templates/service.yaml with infrastructure/helm/demo/values-dev.yaml"
+    assert f"{template}: Service/demo: spec.ports.0:" in text
+    assert "build/infra/rendered" not in text
     assert "ServiceMonitor/demo: spec.endpoints.0: Additional properties are not allowed ('intervall'" in text
     assert "monitoring.coreos.com_servicemonitor.json" in text
     assert "Certificate/demo-tls: unknown kind Certificate (cert-manager.io/v1)" in text
@@ -367,7 +384,8 @@ def test_argocd_rejects_a_misspelt_application(repo: Path) -> None:
 
 
 def test_argocd_needs_manifests(repo: Path) -> None:
-    (repo / "infrastructure/argocd/demo.yaml").unlink()
+    for name in ("demo.yaml", "projects.yaml"):
+        (repo / "infrastructure/argocd" / name).unlink()
     code, report = run_checks(repo, "argocd")
     assert code == 1
     assert "no Argo CD manifests under infrastructure/argocd" in failures(report, "argocd")
@@ -406,6 +424,9 @@ def test_checkov_fails_on_each_target_and_on_unjustified_skips(repo: Path) -> No
     assert "dockerfile: CKV_DOCKER_8 " in text  # last USER is root
     assert "kubernetes: CKV_K8S_16 " in text
     assert "Deployment.demo-dev.demo-dev-app" in text
+    # checkov scans the rendered file; the failure names the template it came from too.
+    template = "infrastructure/helm/demo/templates/deployment.yaml with infrastructure/helm/demo/values-dev.yaml"
+    assert f"({template}; rendered build/infra/rendered/demo/dev.yaml:" in text
     assert "github_actions: CKV_GHA_2 " in text  # shell injection from an issue title
     assert "cancel-in-progress expression scanned as `true`" in "\n".join(report["checks"]["checkov"]["notes"])
     counts = report["checks"]["checkov"]["counts"]
@@ -437,7 +458,7 @@ def test_policies_deny_rendered_manifests(repo: Path) -> None:
     code, report = run_checks(repo, "policies")
     assert code == 1
     text = failures(report, "policies")
-    source = "build/infra/rendered/demo/dev.yaml"
+    source = "infrastructure/helm/demo/templates/deployment.yaml with infrastructure/helm/demo/values-dev.yaml"
     assert f"{source}: pod-security/privileged: Deployment/demo-dev-app container app" in text
     assert f"{source}: images/pinned: Deployment/demo-dev-app container app" in text
 
@@ -607,3 +628,8 @@ def test_this_repository_run_covers_every_input(
         assert counts[f"{target}_passed"] + counts[f"{target}_failed"] > 0, target
     assert checks["terraform-fmt"]["counts"]["validated"] >= 1
     assert checks["actionlint"]["counts"]["workflows"] >= 1
+    # Every chart x environment is an Application the project check expanded and followed.
+    assert checks["argocd-projects"]["counts"]["applications"] > envs
+    assert checks["argocd-projects"]["counts"]["objects"] >= checks["helm-render"]["counts"]["documents"]
+    assert checks["secret-values"]["counts"]["objects"] >= checks["helm-render"]["counts"]["documents"]
+    assert checks["pinned-actions"]["counts"]["references"] >= 1

@@ -169,6 +169,11 @@ def test_a_report_without_attributes_passes_and_round_trips() -> None:
     assert report.summary() == "pass"
     assert report.thresholds["not_assessed"] == "warn"
     assert FairnessReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+    assert report.warnings == ["not assessed: the dataset declares no sensitive_attributes"]
+    strict = FairnessReport.without_attributes(GATE.model_copy(update={"not_assessed": "fail"}))
+    assert not strict.passed
+    assert strict.violations == ["not assessed: the dataset declares no sensitive_attributes"]
+    assert FairnessReport.from_dict(json.loads(json.dumps(strict.to_dict()))) == strict
     with pytest.raises(ValueError, match="at least one column"):
         assess_fairness([0, 1], [0, 1], pd.DataFrame(index=range(2)), GATE)
 

@@ -1,0 +1,213 @@
+"""Datasets that are not what the config says: wrong files, duplicated columns, one class.
+
+File content must never reach an error or a log (the step record and its traceback are what
+`pipeline.log` and `mlops runs show` print): errors name the file, the format and the kind
+of problem, and at most column names, cut short.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlops.config import DatasetConfig, ModelConfig
+from mlops.datasets import Roles, check_dataset, file_columns, ingest, read_dataset
+from mlops.errors import DatasetError
+from mlops.steps import ingest_step
+from mlops.training import train
+
+# Stands for the content of a file that is not the dataset (a system file, a key, …).
+SECRET = "s3cr3t-content-7f3a"  # pragma: allowlist secret
+
+
+def dataset(path: Path, **extra: Any) -> DatasetConfig:
+    return DatasetConfig.model_validate({"name": "wrong", "path": str(path), "target": "defaulted", **extra})
+
+
+def shown(exc: BaseException) -> str:
+    """Everything an error puts in front of a user: message, chained causes, traceback."""
+    return "".join(traceback.format_exception(exc))
+
+
+def passwd_like(tmp_path: Path, name: str = "passwd") -> Path:
+    path = tmp_path / name
+    path.write_text(f"{SECRET}:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:{SECRET}:/usr/sbin:/usr/sbin/nologin\n")
+    return path
+
+
+def binary_file(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + SECRET.encode() + b"\n\xff\xfe\x00" + SECRET.encode() * 3)
+    return path
+
+
+def no_anonymiser(df: pd.DataFrame, cfg: DatasetConfig, platform: Any) -> tuple[pd.DataFrame, dict[str, str]]:
+    return df, {}
+
+
+# --------------------------------------------------------------------------- item 8: no content echoed
+@pytest.mark.parametrize(
+    ("make", "fmt", "kind"),
+    [
+        (lambda tmp: passwd_like(tmp), "csv", "not the dataset"),
+        (lambda tmp: binary_file(tmp, "blob.parquet"), "parquet", "not a parquet file"),
+        (lambda tmp: binary_file(tmp, "blob.csv"), "csv", "not UTF-8 text"),
+    ],
+)
+def test_a_file_that_is_not_the_dataset_is_never_echoed(tmp_path: Path, make: Any, fmt: str, kind: str) -> None:
+    path = make(tmp_path)
+    cfg = dataset(path, format=fmt)
+    for read in (read_dataset, file_columns, check_dataset, ingest):
+        with pytest.raises(DatasetError) as exc:
+            read(cfg)
+        message = str(exc.value)
+        assert str(path) in message, message
+        assert fmt in message, message
+        assert kind in message, message
+        assert SECRET not in shown(exc.value)
+        assert "root:" not in shown(exc.value)
+
+
+def test_the_ingest_step_record_holds_no_file_content(tmp_path: Path) -> None:
+    """The step record's message and traceback are what the run summary and log show."""
+    path = passwd_like(tmp_path)
+    run_dir = tmp_path / "run"
+    with pytest.raises(DatasetError) as exc:
+        ingest_step(
+            dataset(path, format="csv").model_dump_json(),
+            "{}",
+            str(run_dir),
+            str(tmp_path / "out.parquet"),
+            anonymise=no_anonymiser,
+        )
+    record = (run_dir / "steps" / "ingest.json").read_text()
+    assert json.loads(record)["status"] == "failed"
+    assert SECRET not in record
+    assert SECRET not in shown(exc.value)
+
+
+def test_a_malformed_csv_row_names_the_line_not_its_content(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(f"defaulted,income\n1,2\n0,3,{SECRET}\n")
+    with pytest.raises(DatasetError, match=r"malformed CSV.*line 3") as exc:
+        read_dataset(dataset(path))
+    assert SECRET not in shown(exc.value)
+
+
+def test_an_unparseable_event_time_names_the_column_not_the_value(tmp_path: Path) -> None:
+    path = tmp_path / "times.csv"
+    pd.DataFrame(
+        {"defaulted": [0, 1, 0, 1], "x": [1, 2, 3, 4], "when": ["2025-01-01", SECRET, "2025-01-03", ""]}
+    ).to_csv(path, index=False)
+    with pytest.raises(DatasetError, match=r"event_timestamp column 'when' is not a timestamp") as exc:
+        ingest(dataset(path, event_timestamp="when"))
+    assert SECRET not in shown(exc.value)
+
+
+def test_columns_listed_in_an_error_are_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    long_name = "c" * 5000
+    pd.DataFrame({"defaulted": [0, 1], long_name: [1, 2], **{f"f{i}": [i, i] for i in range(100)}}).to_csv(
+        path, index=False
+    )
+    with pytest.raises(DatasetError, match=r"entity_id names columns not in wide\.csv: applicant") as exc:
+        read_dataset(dataset(path, entity_id="applicant"))
+    message = str(exc.value)
+    assert "defaulted" in message  # the file is the dataset: its columns help find the typo
+    assert long_name not in message
+    assert len(message) < 700
+
+
+# --------------------------------------------------------------------------- item 9: duplicated columns
+def test_duplicated_csv_columns_are_an_error_naming_them(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("defaulted,income,age,income\n1,10,30,11\n0,20,40,21\n")
+    cfg = dataset(path)
+    for read in (read_dataset, file_columns, check_dataset, ingest):
+        with pytest.raises(DatasetError, match=r"duplicated column names: 'income' \(2 times\)") as exc:
+            read(cfg)
+        assert "income.1" not in str(exc.value)
+        assert str(path) in str(exc.value)
+
+
+def test_duplicated_parquet_columns_are_an_error_naming_them(tmp_path: Path) -> None:
+    path = tmp_path / "dup.parquet"
+    table = pa.Table.from_arrays(
+        [pa.array([1, 0]), pa.array([10, 20]), pa.array([11, 21])], names=["defaulted", "income", "income"]
+    )
+    pq.write_table(table, path)
+    cfg = dataset(path)
+    for read in (read_dataset, file_columns, check_dataset):
+        with pytest.raises(DatasetError, match=r"duplicated column names: 'income' \(2 times\)"):
+            read(cfg)
+
+
+def test_distinct_columns_that_look_mangled_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text("defaulted,income,income.1\n1,10,11\n0,20,21\n")
+    assert list(read_dataset(dataset(path)).columns) == ["defaulted", "income", "income.1"]
+    assert file_columns(dataset(path)) == ["defaulted", "income", "income.1"]
+
+
+# --------------------------------------------------------------------------- item 11: one class left
+def roles() -> Roles:
+    return Roles(
+        name="one_class",
+        entity="id",
+        timestamp="t",
+        target="y",
+        features=["x"],
+        categorical=[],
+        sensitive=[],
+        positive_label=1,
+        negative_label=0,
+    )
+
+
+def frame(labels: np.ndarray) -> pd.DataFrame:
+    rows = len(labels)
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(rows)],
+            "t": pd.date_range("2025-01-01", periods=rows, freq="h", tz="UTC"),
+            "x": rng.normal(size=rows) + labels,
+            "y": labels,
+        }
+    )
+
+
+def test_a_training_set_left_with_one_class_stops_the_train_step() -> None:
+    """Both labels were in the file, but the quality gate quarantined every positive row."""
+    with pytest.raises(DatasetError, match=r"training set .*only one label of target 'y': 0 \(400 rows, none with 1\)"):
+        train(frame(np.zeros(400, dtype=int)), roles(), ModelConfig())
+
+
+def test_a_holdout_with_one_class_stops_the_train_step() -> None:
+    # Positives only in the first half: the latest 20 % by event time are all negative.
+    labels = np.zeros(500, dtype=int)
+    labels[:250:5] = 1
+    with pytest.raises(DatasetError, match=r"holdout \(latest 20% by event time\) has only one label .*: 0"):
+        train(frame(labels), roles(), ModelConfig())
+
+
+def test_a_training_part_with_one_class_stops_the_train_step() -> None:
+    # Positives only in the latest rows: everything before the holdout is negative.
+    labels = np.zeros(500, dtype=int)
+    labels[450::3] = 1
+    with pytest.raises(DatasetError, match=r"training part .*has only one label .*: 0"):
+        train(frame(labels), roles(), ModelConfig())
+
+
+def test_both_classes_everywhere_still_trains() -> None:
+    labels = np.tile([0, 0, 1], 200)
+    _, holdout, result = train(frame(labels), roles(), ModelConfig(family="logistic_regression"))
+    assert result.rows_holdout == len(holdout) == 120
