@@ -7,15 +7,14 @@ The policies run in the same engine wrapper as `make validate-infra` (regorus, R
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests.infrastructure.validator import validator
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "infrastructure" / "policies"
@@ -45,22 +44,9 @@ RULE_IDS = {
 }
 
 
-def _load_validator() -> ModuleType:
-    name = "infra_validate"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "infrastructure" / "validation" / "validate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def engine() -> Any:
-    return _load_validator().PolicyEngine(POLICIES)
+    return validator.PolicyEngine(POLICIES)
 
 
 def deny(engine: Any, *objects: dict[str, Any]) -> list[str]:

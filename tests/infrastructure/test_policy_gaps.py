@@ -14,11 +14,10 @@ import random
 import shutil
 import string
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.infrastructure.validator import validator
+from tests.infrastructure.validator import failures, run_checks, validator
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infrastructure" / "validation" / "validate.py"
@@ -41,16 +40,6 @@ def repo(tmp_path: Path) -> Path:
     if modules.is_dir():
         (root / "infrastructure" / "validation" / "node_modules").symlink_to(modules)
     return root
-
-
-def run_checks(root: Path, *checks: str) -> tuple[int, dict[str, Any]]:
-    out = root / "build" / "infra"
-    code = validator.main(["--root", str(root), "--out", str(out), "--only", *checks])
-    return code, json.loads((out / "report.json").read_text(encoding="utf-8"))
-
-
-def failures(report: dict[str, Any], check: str) -> str:
-    return "\n".join(report["checks"][check]["failures"])
 
 
 def edit(root: Path, relative: str, old: str, new: str, count: int = 1) -> None:

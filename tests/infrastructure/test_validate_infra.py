@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.infrastructure.validator import validator
+from tests.infrastructure.validator import failures, run_checks, validator
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "infrastructure" / "validation"
@@ -228,16 +228,6 @@ def make_repo(root: Path, *, node_modules: bool = True) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "repo")
-
-
-def run_checks(root: Path, *checks: str) -> tuple[int, dict[str, Any]]:
-    out = root / "build" / "infra"
-    code = validator.main(["--root", str(root), "--out", str(out), "--only", *checks])
-    return code, json.loads((out / "report.json").read_text(encoding="utf-8"))
-
-
-def failures(report: dict[str, Any], check: str) -> str:
-    return "\n".join(report["checks"][check]["failures"])
 
 
 def require_wrapper(script: str) -> None:

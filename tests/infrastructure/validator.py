@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infrastructure" / "validation" / "validate.py"
@@ -25,3 +27,14 @@ def _load_validator() -> ModuleType:
 
 
 validator = _load_validator()
+
+
+def run_checks(root: Path, *checks: str) -> tuple[int, dict[str, Any]]:
+    """Run the named checks of the validator over a repository copy: (exit code, report)."""
+    out = root / "build" / "infra"
+    code = validator.main(["--root", str(root), "--out", str(out), "--only", *checks])
+    return code, json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def failures(report: dict[str, Any], check: str) -> str:
+    return "\n".join(report["checks"][check]["failures"])
