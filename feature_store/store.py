@@ -41,6 +41,7 @@ from feature_store.transformations import (
 )
 from mlops.config import FeatureConfig
 from mlops.errors import FeatureStoreError
+from mlops.state import file_lock
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -197,47 +198,52 @@ def build_training_set(
     schema = feature_schema(df, feature_columns)
     key = schema_key(entity_column, entity_kind, dict(schema))
 
-    with _timed(timings, "write_source"):
-        source = prepare_offline_source(
-            df,
+    # One build at a time per feature store: concurrent runs of a dataset share its view, offline
+    # source and online table, and a build must read back exactly what it wrote. (A local file
+    # lock: on a cluster the SQL registry and Redis are shared by pods, and builds of one dataset
+    # must be serialised by the scheduler, e.g. one pipeline run per dataset at a time.)
+    with file_lock(state_dir / "build.lock"):
+        with _timed(timings, "write_source"):
+            source = prepare_offline_source(
+                df,
+                entity_column=entity_column,
+                entity_type=entity_kind,
+                timestamp_column=feature_ts,
+                features=schema,
+            )
+            source_path = write_offline_source(source, offline_source_path(state_dir, name, key))
+
+        entity_df = _entity_frame(df, entity_column, entity_kind, timestamp_column, carry_columns)
+        defs = build_definitions(
+            name=name,
             entity_column=entity_column,
-            entity_type=entity_kind,
             timestamp_column=feature_ts,
-            features=schema,
+            features=dict(schema),
+            source_path=source_path,
+            ttl=timedelta(days=config.ttl_days),
+            entity_type=entity_kind,
+            key=key,
         )
-        source_path = write_offline_source(source, offline_source_path(state_dir, name, key))
+        refs = defs.feature_refs()
 
-    entity_df = _entity_frame(df, entity_column, entity_kind, timestamp_column, carry_columns)
-    defs = build_definitions(
-        name=name,
-        entity_column=entity_column,
-        timestamp_column=feature_ts,
-        features=dict(schema),
-        source_path=source_path,
-        ttl=timedelta(days=config.ttl_days),
-        entity_type=entity_kind,
-        key=key,
-    )
-    refs = defs.feature_refs()
-
-    store = open_store(state_dir, config)
-    with _timed(timings, "apply"):
-        _remove_previous(store, defs)
-        store.apply(defs.objects)
-    with _timed(timings, "materialize"):
-        stamps = source[feature_ts]
-        start = stamps.min()
-        if config.online_window_days is not None:
-            start = max(start, stamps.max() - pd.Timedelta(days=config.online_window_days))
-        # The end bound is padded: the latest row must fall inside the window however the
-        # offline store treats its upper bound.
-        store.materialize(
-            start_date=start.to_pydatetime(),
-            end_date=(stamps.max() + pd.Timedelta(seconds=1)).to_pydatetime(),
-            feature_views=[defs.view.name],
-        )
-    with _timed(timings, "retrieval"):
-        joined = store.get_historical_features(entity_df=entity_df, features=refs).to_df()
+        store = open_store(state_dir, config)
+        with _timed(timings, "apply"):
+            _remove_previous(store, defs)
+            store.apply(defs.objects)
+        with _timed(timings, "materialize"):
+            stamps = source[feature_ts]
+            start = stamps.min()
+            if config.online_window_days is not None:
+                start = max(start, stamps.max() - pd.Timedelta(days=config.online_window_days))
+            # The end bound is padded: the latest row must fall inside the window however the
+            # offline store treats its upper bound.
+            store.materialize(
+                start_date=start.to_pydatetime(),
+                end_date=(stamps.max() + pd.Timedelta(seconds=1)).to_pydatetime(),
+                feature_views=[defs.view.name],
+            )
+        with _timed(timings, "retrieval"):
+            joined = store.get_historical_features(entity_df=entity_df, features=refs).to_df()
 
     rows_in, rows_out = len(entity_df), len(joined)
     dropped = rows_in - rows_out

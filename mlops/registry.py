@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mlops.errors import RegistryError
 from mlops.schema import ServingSchema
+from mlops.state import file_lock
 from mlops.versioning import SemVer, assign_versions
 
 if TYPE_CHECKING:
@@ -188,18 +189,12 @@ class ModelRegistry:
         if path is None or getattr(self._lock_state, "held", False):
             yield
             return
-        import fcntl
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # flock (not lockf) locks per open file, so two threads of one process exclude each other too.
-        with (path.parent / f"{path.name}.lock").open("a") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with file_lock(path.parent / f"{path.name}.lock"):
             self._lock_state.held = True
             try:
                 yield
             finally:
                 self._lock_state.held = False
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     @staticmethod
     def _local_ready(path: Path) -> bool:

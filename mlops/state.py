@@ -75,6 +75,25 @@ class StateLayout:
         return self.runs / run_id
 
 
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created if needed) across processes and threads.
+
+    ``flock`` locks per open file, so two threads of one process exclude each other too; the
+    lock goes with the process if it dies. For state several local runs share (the SQLite
+    registry, the Feast files); servers order their own writers.
+    """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """Sortable, unique enough for one machine: time to the second plus 4 random hex digits."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
