@@ -134,12 +134,11 @@ def check_named_columns(cfg: DatasetConfig, columns: list[str]) -> None:
 
 def read_dataset(cfg: DatasetConfig) -> pd.DataFrame:
     """Read the file and check every column the config names exists (and no name repeats)."""
-    file_columns(cfg)
+    file_columns(cfg)  # header checks (named columns, duplicates) before reading the data
     try:
         df = pd.read_csv(cfg.path) if cfg.file_format == "csv" else pd.read_parquet(cfg.path)
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
         raise _unreadable(cfg, exc) from None
-    check_named_columns(cfg, [str(c) for c in df.columns])
     if df.empty:
         raise DatasetError(f"dataset {cfg.name!r}: {cfg.path} has no rows")
     return df
@@ -492,6 +491,14 @@ def group_labels_of(edges: list[float]) -> list[str]:
     return labels
 
 
+def group_of(value: float, edges: list[float], labels: list[str]) -> str:
+    """One number's group (``labels`` from :func:`group_labels_of`): the scalar form of
+    :func:`group_labels`, for a request on the serving path."""
+    import bisect
+
+    return labels[bisect.bisect_right(edges, value)]
+
+
 def group_labels(values: pd.Series, edges: list[float] | None) -> pd.Series:
     """Group labels of a sensitive attribute: the value as text, or its bin for numeric ones.
 
@@ -601,6 +608,7 @@ __all__ = [
     "frame_hash",
     "group_labels",
     "group_labels_of",
+    "group_of",
     "identifier_reason",
     "ingest",
     "named_columns",

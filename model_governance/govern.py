@@ -5,7 +5,8 @@ importance; :func:`build_card` turns an assessment into the rendered model card 
 does this after registration, so the card carries the version and its lineage); :func:`govern`
 does both in one call and :func:`write_outputs` writes the files. A card's ``passed`` is True
 only when every gate on it passed: the ones the caller recorded (e.g. data quality,
-evaluation) and ``fairness``, which the assessment decides.
+evaluation) and ``fairness``, which the assessment decides. :func:`write_outputs` writes a
+card's files.
 """
 
 from __future__ import annotations
@@ -208,60 +209,6 @@ def build_card(
     )
 
 
-def govern(
-    pipeline: Any,
-    X_holdout: pd.DataFrame,
-    y_holdout: pd.Series | np.ndarray,
-    sensitive_holdout: pd.DataFrame,
-    *,
-    gate: FairnessGate,
-    model_name: str,
-    training_data: TrainingData,
-    version: str | None = None,
-    metrics: Mapping[str, float] | None = None,
-    champion: ChampionComparison | None = None,
-    gates: Mapping[str, bool] | None = None,
-    lineage: Mapping[str, str] | None = None,
-    intended_use: str | None = None,
-    limitations: Sequence[str] | None = None,
-    ethical_considerations: Sequence[str] | None = None,
-    model_family: str | None = None,
-    model_params: Mapping[str, ParamValue] | None = None,
-    created_at: datetime | None = None,
-    max_rows: int = 2000,
-    seed: int = 0,
-) -> GovernanceResult:
-    """:func:`assess` and :func:`build_card` in one call (``metrics`` default to the holdout's
-    ROC AUC, average precision, accuracy and F1 computed here)."""
-    if FAIRNESS_GATE in (gates or {}):
-        raise ValueError(f"the {FAIRNESS_GATE!r} gate is decided by govern(); do not pass it in gates")
-    assessment = assess(
-        pipeline,
-        X_holdout,
-        y_holdout,
-        sensitive_holdout,
-        gate=gate,
-        model_family=model_family,
-        model_params=model_params,
-        max_rows=max_rows,
-        seed=seed,
-    )
-    return build_card(
-        assessment,
-        model_name=model_name,
-        training_data=training_data,
-        metrics=dict(metrics) if metrics is not None else holdout_metrics(pipeline, X_holdout, y_holdout),
-        version=version,
-        champion=champion,
-        gates=gates,
-        lineage=lineage,
-        intended_use=intended_use,
-        limitations=limitations,
-        ethical_considerations=ethical_considerations,
-        created_at=created_at,
-    )
-
-
 def write_outputs(result: GovernanceResult, out_dir: Path) -> dict[str, Path]:
     """Write model_card.md, model_card.html, fairness.json and importance.json; name -> path."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -389,7 +336,6 @@ __all__ = [
     "build_card",
     "family_of",
     "frame_hash",
-    "govern",
     "holdout_metrics",
     "plain_params",
     "training_data_summary",

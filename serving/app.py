@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from mlops.datasets import group_labels
+from mlops.datasets import group_labels_of, group_of
 from mlops.schema import ServingSchema
 from serving.body import OffLoopBodyRoute
 from serving.limits import BodyLimitMiddleware, RequestLimits
@@ -92,7 +92,10 @@ class _Scorer:
         self.champion = champion
         self.ab = ab
         self.schema = serving_schema.kinds
-        self.bins = {c: spec.bins for c, spec in serving_schema.sensitive.items() if spec.bins}
+        # Numeric sensitive attributes: (edges, group names), resolved once, not per request.
+        self.bins = {
+            c: (spec.bins, group_labels_of(spec.bins)) for c, spec in serving_schema.sensitive.items() if spec.bins
+        }
         self.model_name = model_name
         self.models = models
         self.reader = feature_reader
@@ -223,10 +226,8 @@ class _Scorer:
         return {c: self._group(c, v) for c, v in raw.items()}
 
     def _group(self, column: str, value: Any) -> str:
-        edges = self.bins.get(column)
-        if edges is None:
-            return str(value)
-        return str(group_labels(pd.Series([value]), edges).iloc[0])
+        bins = self.bins.get(column)
+        return str(value) if bins is None else group_of(float(value), *bins)
 
 
 def create_app(

@@ -14,8 +14,10 @@ from model_governance.fairness import FairnessReport
 from model_governance.govern import (
     FAIRNESS_GATE,
     GovernanceResult,
+    assess,
+    build_card,
     frame_hash,
-    govern,
+    holdout_metrics,
     training_data_summary,
     write_outputs,
 )
@@ -49,18 +51,18 @@ def _govern(
     sensitive: list[str] | None = None,
 ) -> GovernanceResult:
     test = train_test[1]
-    return govern(
-        pipeline,
-        test[columns.features],
-        test["label"],
-        test[["sex", "age_band"] if sensitive is None else sensitive],
-        gate=gate,
+    X, y = test[columns.features], test["label"]
+    assessment = assess(
+        pipeline, X, y, test[["sex", "age_band"] if sensitive is None else sensitive], gate=gate, max_rows=300
+    )
+    return build_card(
+        assessment,
         model_name="credit-risk",
         training_data=training_data,
+        metrics=holdout_metrics(pipeline, X, y),
         champion=ChampionComparison(champion_version="1.0.0", primary_metric="roc_auc", champion_metrics={}),
         gates=gates,
         lineage={"run_id": "run-123"},
-        max_rows=300,
     )
 
 
