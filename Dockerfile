@@ -30,6 +30,9 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --compile-bytecode --no-install-project
 
 COPY mlops ./mlops
+COPY training ./training
+COPY model_registry ./model_registry
+COPY mlops_cli ./mlops_cli
 COPY components ./components
 COPY pipelines ./pipelines
 COPY data_quality ./data_quality
@@ -40,7 +43,7 @@ COPY serving ./serving
 COPY config ./config
 # The final root filesystem is read-only: the rooms' bytecode has to exist beforehand.
 RUN uv sync --frozen --no-dev --compile-bytecode \
-    && /opt/venv/bin/python -m compileall -q mlops components pipelines data_quality feature_store \
+    && /opt/venv/bin/python -m compileall -q mlops training model_registry mlops_cli components pipelines data_quality feature_store \
        model_governance privacy serving
 
 # --------------------------------------------------------------------------- runtime

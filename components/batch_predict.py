@@ -1,7 +1,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Artifact, Output
+from kfp.dsl import Artifact, Metrics, Output
 
 from components.image import PLATFORM_IMAGE
 
@@ -14,13 +14,13 @@ def batch_predict(
     model_ref: str,
     engine: str,
     platform_config: str,
-    run_dir: str,
     id_column: str,
     partition_by: str,
     chunk_rows: int,
     spark_master: str,
     keep_last: int,
     manifest: Output[Artifact],
+    metrics: Output[Metrics],
 ) -> NamedTuple("BatchPredictOutputs", [("model_version", str), ("rows", int), ("output_dir", str)]):
     """Score a parquet/CSV input with a registered model (version or alias), embedded or on Spark.
 
@@ -36,11 +36,11 @@ def batch_predict(
         model_ref=model_ref,
         engine=engine,
         platform_config=platform_config,
-        run_dir=run_dir,
         id_column=id_column,
         partition_by=partition_by,
         chunk_rows=chunk_rows,
         spark_master=spark_master,
         keep_last=keep_last,
         out_manifest=manifest.path,
+        metrics=metrics.log_metric,
     ).outputs()

@@ -1,16 +1,26 @@
-from typing import NamedTuple
-
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Output
+from kfp.dsl import Dataset, Input, Metrics, Output
 
 from components.image import PLATFORM_IMAGE
 
 
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
 def build_features(
-    dataset: Input[Dataset], roles: str, platform_config: str, run_dir: str, training_set: Output[Dataset]
-) -> NamedTuple("FeatureOutputs", [("feature_refs", str), ("rows", int)]):
-    """Feast: apply definitions, materialise, point-in-time training set (row counts checked)."""
-    from feature_store.step import build_features_step
+    config: str, dataset: Input[Dataset], training_set: Output[Dataset], metrics: Output[Metrics]
+) -> int:
+    """Feast: apply definitions, materialise, point-in-time training set (row counts checked).
+    Returns the training set's rows; its contract lists the feature references."""
+    from pathlib import Path
 
-    return build_features_step(dataset.path, roles, platform_config, run_dir, training_set.path)
+    from feature_store.step import build_features_step
+    from mlops.contracts import DataContract, RunConfig, publish, read_contract
+
+    data = build_features_step(
+        RunConfig.parse(config),
+        read_contract(dataset.metadata, DataContract, artifact="dataset"),
+        Path(dataset.path),
+        Path(training_set.path),
+        metrics=metrics.log_metric,
+    )
+    publish(training_set.metadata, data)
+    return data.rows

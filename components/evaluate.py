@@ -1,21 +1,32 @@
-from typing import NamedTuple
-
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Model
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from components.image import PLATFORM_IMAGE
 
 
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
 def evaluate(
+    config: str,
     model: Input[Model],
     holdout: Input[Dataset],
-    roles: str,
-    schema_hash: str,
-    platform_config: str,
-    run_dir: str,
-) -> NamedTuple("EvaluateOutputs", [("passed", bool), ("evaluation", str)]):
-    """Holdout metrics against the gate and the current champion."""
-    from mlops.steps import evaluate_step
+    evaluation: Output[Artifact],
+    metrics: Output[Metrics],
+) -> bool:
+    """Holdout metrics against the gate and the current champion; the ``evaluation`` artifact
+    carries the :class:`~mlops.contracts.Evaluation`. Returns whether the gate passed."""
+    from pathlib import Path
 
-    return evaluate_step(model.path, holdout.path, roles, schema_hash, platform_config, run_dir)
+    from mlops.contracts import DataContract, RunConfig, TrainedModel, publish, read_contract
+    from training.steps import evaluate_step
+
+    result = evaluate_step(
+        RunConfig.parse(config),
+        read_contract(holdout.metadata, DataContract, artifact="holdout"),
+        read_contract(model.metadata, TrainedModel, artifact="model"),
+        Path(model.path),
+        Path(holdout.path),
+        metrics=metrics.log_metric,
+    )
+    Path(evaluation.path).write_text(result.model_dump_json(indent=2))
+    publish(evaluation.metadata, result)
+    return result.passed

@@ -1,22 +1,34 @@
-from typing import NamedTuple
-
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from components.image import PLATFORM_IMAGE
 
 
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
 def govern(
+    config: str,
     model: Input[Model],
     training_set: Input[Dataset],
     holdout: Input[Dataset],
-    roles: str,
-    platform_config: str,
-    run_dir: str,
     governance: Output[Artifact],
-) -> NamedTuple("GovernOutputs", [("passed", bool), ("fairness", str)]):
-    """The fairlearn gate per sensitive attribute and SHAP global importance (for the card)."""
+    metrics: Output[Metrics],
+) -> bool:
+    """The fairlearn gate per sensitive attribute and SHAP global importance (for the card).
+    ``governance`` holds the assessment and carries the gate's
+    :class:`~mlops.contracts.GateResult`; returns whether the gate passed."""
+    from pathlib import Path
+
+    from mlops.contracts import DataContract, RunConfig, publish, read_contract
     from model_governance.step import govern_step
 
-    return govern_step(model.path, training_set.path, holdout.path, roles, platform_config, run_dir, governance.path)
+    gate = govern_step(
+        RunConfig.parse(config),
+        read_contract(training_set.metadata, DataContract, artifact="training_set"),
+        Path(model.path),
+        Path(training_set.path),
+        Path(holdout.path),
+        Path(governance.path),
+        metrics=metrics.log_metric,
+    )
+    publish(governance.metadata, gate)
+    return gate.passed

@@ -1,12 +1,17 @@
 from kfp import dsl
-from kfp.dsl import Artifact, Input
+from kfp.dsl import Artifact, Input, Metrics, Output
 
 from components.image import PLATFORM_IMAGE
 
 
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
-def promote(registration: Input[Artifact], platform_config: str, run_dir: str) -> str:
+def promote(config: str, registration: Input[Artifact], metrics: Output[Metrics]) -> str:
     """Set the ``challenger`` alias (the pipeline calls this only when every gate passed)."""
-    from mlops.steps import promote_step
+    from mlops.contracts import Registration, RunConfig, read_contract
+    from model_registry.steps import promote_step
 
-    return promote_step(registration.path, platform_config, run_dir)
+    return promote_step(
+        RunConfig.parse(config),
+        read_contract(registration.metadata, Registration, artifact="registration"),
+        metrics=metrics.log_metric,
+    )

@@ -1,52 +1,52 @@
 from kfp import dsl
-from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
 from components.image import PLATFORM_IMAGE
 
 
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
 def register(
+    config: str,
     model: Input[Model],
     training_set: Input[Dataset],
     quality_report: Input[HTML],
-    quality_summary: Input[Artifact],
-    roles: str,
-    platform_config: str,
-    run_dir: str,
-    serving_schema: str,
-    schema_hash: str,
-    training_fingerprint: str,
-    holdout_description: str,
-    dataset_hash: str,
-    feature_refs: str,
-    evaluation: str,
-    evaluation_passed: bool,
-    governance_passed: bool,
+    evaluation: Input[Artifact],
+    governance: Input[Artifact],
     registration: Output[Artifact],
+    metrics: Output[Metrics],
 ) -> bool:
     """MLflow registry: next semantic version, lineage record, quality report attached.
 
-    Returns whether every gate passed (the single output the promote condition reads);
-    the model name and version go to the ``registration`` artifact.
+    Each input carries its contract (model, data, quality gate, evaluation, fairness gate).
+    Returns whether every gate passed (the single output the promote condition reads); the
+    ``registration`` artifact carries the :class:`~mlops.contracts.Registration`.
     """
-    from mlops.steps import register_step
+    from pathlib import Path
 
-    return register_step(
-        model=model.path,
-        training_set=training_set.path,
-        reports={"quality": quality_report.path},
-        quality_summary=quality_summary.path,
-        roles=roles,
-        platform_config=platform_config,
-        run_dir=run_dir,
-        serving_schema=serving_schema,
-        schema_hash=schema_hash,
-        training_fingerprint=training_fingerprint,
-        holdout_description=holdout_description,
-        dataset_hash=dataset_hash,
-        feature_refs=feature_refs,
-        evaluation=evaluation,
-        evaluation_passed=evaluation_passed,
-        governance_passed=governance_passed,
-        out_registration=registration.path,
+    from mlops.contracts import (
+        DataContract,
+        Evaluation,
+        GateResult,
+        QualityResult,
+        RunConfig,
+        TrainedModel,
+        publish,
+        read_contract,
     )
+    from model_registry.steps import register_step
+
+    registered = register_step(
+        RunConfig.parse(config),
+        model=Path(model.path),
+        trained=read_contract(model.metadata, TrainedModel, artifact="model"),
+        training_set=Path(training_set.path),
+        data=read_contract(training_set.metadata, DataContract, artifact="training_set"),
+        quality_report=Path(quality_report.path),
+        quality=read_contract(quality_report.metadata, QualityResult, artifact="quality_report"),
+        evaluation=read_contract(evaluation.metadata, Evaluation, artifact="evaluation"),
+        governance=read_contract(governance.metadata, GateResult, artifact="governance"),
+        metrics=metrics.log_metric,
+    )
+    Path(registration.path).write_text(registered.model_dump_json())
+    publish(registration.metadata, registered)
+    return registered.passed

@@ -1,25 +1,30 @@
-from typing import NamedTuple
-
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Model, Output
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from components.image import PLATFORM_IMAGE
 
 
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
 def train(
-    training_set: Input[Dataset],
-    roles: str,
-    platform_config: str,
-    run_dir: str,
-    model: Output[Model],
-    holdout: Output[Dataset],
-) -> NamedTuple(
-    "TrainOutputs",
-    [("serving_schema", str), ("schema_hash", str), ("training_fingerprint", str), ("holdout_description", str)],
-):
+    config: str, training_set: Input[Dataset], model: Output[Model], holdout: Output[Dataset], metrics: Output[Metrics]
+) -> str:
     """Fit the configured scikit-learn model on all but the holdout share (the latest by event
-    time, or a seeded stratified sample when the data has no event time)."""
-    from mlops.steps import train_step
+    time, or a seeded stratified sample when the data has no event time). The model carries its
+    :class:`~mlops.contracts.TrainedModel` (serving schema, hash, fingerprint); returns the hash."""
+    from pathlib import Path
 
-    return train_step(training_set.path, roles, platform_config, run_dir, model.path, holdout.path)
+    from mlops.contracts import DataContract, RunConfig, publish, read_contract
+    from training.steps import train_step
+
+    data = read_contract(training_set.metadata, DataContract, artifact="training_set")
+    trained = train_step(
+        RunConfig.parse(config),
+        data,
+        Path(training_set.path),
+        Path(model.path),
+        Path(holdout.path),
+        metrics=metrics.log_metric,
+    )
+    publish(model.metadata, trained)
+    publish(holdout.metadata, data)
+    return trained.schema_hash

@@ -1,36 +1,39 @@
 from kfp import dsl
-from kfp.dsl import HTML, Artifact, Dataset, Input, Output
+from kfp.dsl import HTML, Dataset, Input, Metrics, Output
 
 from components.image import PLATFORM_IMAGE
 
 
 @dsl.component(base_image=PLATFORM_IMAGE, install_kfp_package=False)
 def validate_data(
+    config: str,
     dataset: Input[Dataset],
-    roles: str,
-    dataset_config: str,
-    platform_config: str,
-    run_dir: str,
     clean: Output[Dataset],
     quarantine: Output[Dataset],
     report: Output[HTML],
-    summary: Output[Artifact],
+    metrics: Output[Metrics],
 ) -> bool:
-    """Great Expectations gate: score, failing rows quarantined, self-contained report.
+    """Great Expectations gate: score, failing rows quarantined, self-contained report (which
+    carries the :class:`~mlops.contracts.QualityResult`).
 
     Returns the gate verdict as the single output: kfp.local resolves conditions on a
     component's single ``Output`` only.
     """
-    from data_quality.step import validate_step
+    from pathlib import Path
 
-    return validate_step(
-        dataset.path,
-        roles,
-        dataset_config,
-        platform_config,
-        run_dir,
-        clean.path,
-        quarantine.path,
-        report.path,
-        summary.path,
+    from data_quality.step import validate_step
+    from mlops.contracts import DataContract, RunConfig, publish, read_contract
+
+    data = read_contract(dataset.metadata, DataContract, artifact="dataset")
+    quality = validate_step(
+        RunConfig.parse(config),
+        data,
+        Path(dataset.path),
+        Path(clean.path),
+        Path(quarantine.path),
+        Path(report.path),
+        metrics=metrics.log_metric,
     )
+    publish(clean.metadata, data)
+    publish(report.metadata, quality)
+    return quality.passed

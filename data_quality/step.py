@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from data_quality.suite import SuiteSpec, load_suite, profile_baseline, save_suite
-from mlops.config import DatasetConfig, PlatformConfig
-from mlops.datasets import Roles
+from mlops.config import DatasetConfig
+from mlops.contracts import DataContract, QualityResult, RunConfig
 from mlops.errors import ConfigError
-from mlops.state import StateLayout, record_step
+from mlops.roles import Roles
+from mlops.state import MetricsSink, StateLayout, record_step
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,16 @@ def _check_no_dropped_pii(cfg: DatasetConfig, suite: SuiteSpec) -> None:
 
 
 def validate_step(
-    dataset: str,
-    roles_json: str,
-    dataset_config: str,
-    platform_config: str,
-    run_dir: str,
-    out_clean: str,
-    out_quarantine: str,
-    out_report: str,
-    out_summary: str,
-) -> bool:
-    """Run the gate; writes the summary (for lineage) as JSON and returns whether it passed.
+    config: RunConfig,
+    data: DataContract,
+    dataset: Path,
+    out_clean: Path,
+    out_quarantine: Path,
+    out_report: Path,
+    *,
+    metrics: MetricsSink | None = None,
+) -> QualityResult:
+    """Run the gate: clean rows on, failing rows quarantined, a self-contained report.
 
     The data is already anonymised (ingest), so the quarantine and the report hold the
     anonymised form of any PII column, never raw values.
@@ -89,11 +88,9 @@ def validate_step(
     from data_quality.reports import write_report
     from data_quality.validation import validate
 
-    cfg = DatasetConfig.model_validate_json(dataset_config)
-    platform = PlatformConfig.model_validate_json(platform_config)
-    roles = Roles.from_json(roles_json)
+    cfg, platform, roles = config.dataset, config.platform, data.roles
     layout = StateLayout(platform.state_dir)
-    with record_step(run_dir, "validate_data") as rec:
+    with record_step("validate_data", metrics=metrics) as rec:
         df = pd.read_parquet(dataset)
         choice = suite_for(cfg, roles, df, layout)
         rec.notes.append(f"expectation suite ({choice.origin}): {choice.path.resolve()}")
@@ -105,22 +102,21 @@ def validate_step(
         result = validate(df, choice.suite, row_id_column=roles.entity, gate=platform.quality)
         result.clean.to_parquet(out_clean, index=False)
         result.quarantined.to_parquet(out_quarantine, index=False)
-        write_report(result, Path(out_report), dataset_name=cfg.name)
-        rec.attach(run_dir, "quality.html", out_report)
-        rec.attach(run_dir, "quarantine.parquet", out_quarantine)
-        summary = {
-            "suite": result.suite_name,
-            "suite_origin": choice.origin,
-            "suite_path": str(choice.path.resolve()),
-            "passed": result.passed,
-            "row_pass_rate": round(result.row_pass_rate, 6),
-            "expectation_pass_rate": round(result.expectation_pass_rate, 6),
-            "failed_expectations": result.failed_expectations,
-            "quarantined_rows": len(result.quarantined),
-        }
-        if choice.pending is not None:
-            summary["baseline_pending"] = str(choice.pending.resolve())
-            summary["baseline"] = str(layout.baseline(cfg.name).resolve())
+        write_report(result, out_report, dataset_name=cfg.name)
+        rec.attach("quality.html", out_report)
+        rec.attach("quarantine.parquet", out_quarantine)
+        quality = QualityResult(
+            passed=result.passed,
+            suite=result.suite_name,
+            suite_origin=choice.origin,
+            suite_path=str(choice.path.resolve()),
+            row_pass_rate=round(result.row_pass_rate, 6),
+            expectation_pass_rate=round(result.expectation_pass_rate, 6),
+            failed_expectations=result.failed_expectations,
+            quarantined_rows=len(result.quarantined),
+            baseline_pending=str(choice.pending.resolve()) if choice.pending is not None else None,
+            baseline=str(layout.baseline(cfg.name).resolve()) if choice.pending is not None else None,
+        )
         rec.figures.update(
             rows=result.rows,
             row_pass_rate=round(result.row_pass_rate, 4),
@@ -136,5 +132,4 @@ def validate_step(
                 f"row pass rate {result.row_pass_rate:.2%} vs gate {platform.quality.min_row_pass_rate:.0%}; "
                 f"failed: {'; '.join(failed)}; suite: {choice.path.resolve()}"
             )
-        Path(out_summary).write_text(json.dumps(summary))
-    return result.passed
+    return quality

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import pandas as pd
 
-from mlops.config import PlatformConfig
-from mlops.datasets import Roles
-from mlops.state import StateLayout, record_step
+from mlops.contracts import DataContract, RunConfig
+from mlops.state import MetricsSink, StateLayout, record_step
 
 
 def build_features_step(
-    dataset: str, roles_json: str, platform_config: str, run_dir: str, out_training_set: str
-) -> tuple[str, int]:
-    """Write the training set; returns (feature refs as JSON, rows)."""
+    config: RunConfig, data: DataContract, dataset: Path, out_training_set: Path, *, metrics: MetricsSink | None = None
+) -> DataContract:
+    """Write the training set; returns the data contract with its feature references."""
     from feature_store.store import build_training_set
 
-    platform = PlatformConfig.model_validate_json(platform_config)
-    roles = Roles.from_json(roles_json)
-    with record_step(run_dir, "build_features") as rec:
+    platform, roles = config.platform, data.roles
+    with record_step("build_features", metrics=metrics) as rec:
         result = build_training_set(
             pd.read_parquet(dataset),
             name=roles.name,
@@ -39,4 +37,4 @@ def build_features_step(
             features=len(result.feature_refs),
             **{f"{k}_s": round(v, 2) for k, v in result.timings.items()},
         )
-    return json.dumps(result.feature_refs), result.rows_out
+    return data.model_copy(update={"rows": result.rows_out, "feature_refs": list(result.feature_refs)})

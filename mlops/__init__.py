@@ -1,6 +1,10 @@
-"""MLOps platform kernel: CLI, typed config, errors, registry, state, secrets.
+"""The platform kernel: contracts and plumbing only.
 
-The kernel imports no room; heavy libraries are imported inside the functions that use them.
+Typed config loading (``config``), the error tree (``errors``), the state folder and step
+records (``state``), the secret resolver (``secrets``), and the types every room shares:
+column roles (``roles``), the serving schema (``schema``), step contracts (``contracts``) and
+content hashes (``hashing``). The kernel imports no room (``make lint`` checks it); heavy
+libraries are imported inside the functions that use them.
 """
 
 __version__ = "0.1.0"

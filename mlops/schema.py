@@ -10,7 +10,7 @@ shadow mirror::
 
 - ``features``: the model's inputs. ``nullable`` says the version was trained with missing
   values in that column, so a request or a batch row may leave it empty (the model pipeline
-  handles them: natively, or through the imputer :mod:`mlops.modeling` adds).
+  handles them: natively, or through the imputer :mod:`training.modeling` adds).
 - ``sensitive``: attributes the fairness gate assessed; optional request fields that segment
   shadow comparisons and never reach the model. ``bins`` groups a numeric attribute.
 - ``pii``: declared personal data. Never a model input, never echoed by serving, never
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from mlops.config import StrictModel
-from mlops.versioning import fingerprint
+from mlops.hashing import fingerprint
 
 if TYPE_CHECKING:
     import pandas as pd

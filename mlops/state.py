@@ -22,7 +22,7 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 StepStatus = Literal["running", "succeeded", "blocked", "failed", "skipped"]
+# The run folder steps record into: set by the local runner in the environment the step
+# processes inherit. Unset on a cluster, where the figures go to KFP metrics only.
+RUN_DIR_ENV = "MLOPS_RUN_DIR"
+# Where a step's numeric figures also go (a KFP ``Output[Metrics]``'s ``log_metric``).
+MetricsSink = Callable[[str, float], None]
 # How the local pipeline process ended, as it recorded it; "running" until then.
 RunnerStatus = Literal["running", "finished", "failed", "interrupted"]
 
@@ -113,22 +118,24 @@ class StepRecord:
     message: str = ""
     # Lines a user should read in full (left-out columns, the suite file in use, …).
     notes: list[str] = field(default_factory=list)
+    # The run folder this record is written to ("" on a cluster).
+    run_dir: str = ""
 
     @property
     def duration_s(self) -> float | None:
         return None if self.ended is None else self.ended - self.started
 
-    def attach(self, run_dir: str | Path, filename: str, path: str | Path) -> None:
-        """Copy a report into ``run_dir/reports/<filename>`` (a run folder holds all it produced).
+    def attach(self, filename: str, path: str | Path) -> None:
+        """Copy a report into ``<run folder>/reports/<filename>`` (a run folder holds all it produced).
 
         KFP artifact paths have no suffix, so the file name (with its suffix) is given here;
         the report is listed under that file name.
         """
         import shutil
 
-        if not run_dir:
+        if not self.run_dir:
             return
-        dest = Path(run_dir) / "reports" / filename
+        dest = Path(self.run_dir) / "reports" / filename
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
         self.reports[filename] = str(dest)
@@ -146,14 +153,28 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp.replace(path)  # atomic: the CLI polls these files while they are written
 
 
-@contextmanager
-def record_step(run_dir: str | Path, name: str) -> Iterator[StepRecord]:
-    """Record a step's start and end under ``run_dir/steps``; exceptions mark it failed.
+def current_run_dir() -> Path | None:
+    """The run folder the local runner gave this step process, or None (a cluster run)."""
+    value = os.environ.get(RUN_DIR_ENV, "")
+    return Path(value) if value else None
 
-    With an empty ``run_dir`` (a cluster run, where the CLI does not watch) nothing is written.
+
+def _numbers(figures: dict[str, Any]) -> dict[str, float]:
+    """The figures KFP metrics can hold (scalars); text figures stay in the run record."""
+    return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
+
+
+@contextmanager
+def record_step(name: str, *, metrics: MetricsSink | None = None) -> Iterator[StepRecord]:
+    """Record a step's start and end under ``<run folder>/steps``; exceptions mark it failed.
+
+    The run folder comes from the runner's environment (:data:`RUN_DIR_ENV`); without one (a
+    cluster run) nothing is written there. Numeric figures also go to ``metrics`` when given,
+    so a cluster run shows them in the KFP UI.
     """
-    path = Path(run_dir) / "steps" / f"{name}.json" if run_dir else None
-    rec = StepRecord(name=name)
+    run_dir = current_run_dir()
+    path = run_dir / "steps" / f"{name}.json" if run_dir else None
+    rec = StepRecord(name=name, run_dir=str(run_dir or ""))
     if path:
         _write_json(path, asdict(rec))
     try:
@@ -166,6 +187,9 @@ def record_step(run_dir: str | Path, name: str) -> Iterator[StepRecord]:
     else:
         if rec.status == "running":
             rec.status = "succeeded"
+        if metrics is not None:
+            for key, value in _numbers(rec.figures).items():
+                metrics(key, value)
     finally:
         rec.ended = time.time()
         if path:

@@ -15,29 +15,28 @@ from typing import Any
 
 import pandas as pd
 
-from mlops.config import DatasetConfig, PlatformConfig
-from mlops.datasets import Roles, group_labels
-from mlops.state import record_step
+from mlops.contracts import DataContract, Evaluation, GateResult, Registration, RunConfig, load_model
+from mlops.roles import group_labels
+from mlops.state import MetricsSink, record_step
 
 
 def govern_step(
-    model_path: str,
-    training_set: str,
-    holdout: str,
-    roles_json: str,
-    platform_config: str,
-    run_dir: str,
-    out_governance: str,
-) -> tuple[bool, str]:
-    """Write the assessment (and the training data summary) for the card; returns (fairness
-    gate passed, fairness report JSON)."""
-    from mlops.training import load_model, target_of
+    config: RunConfig,
+    data: DataContract,
+    model_path: Path,
+    training_set: Path,
+    holdout: Path,
+    out_governance: Path,
+    *,
+    metrics: MetricsSink | None = None,
+) -> GateResult:
+    """Write the assessment (and the training data summary) for the card; returns the fairness gate."""
     from model_governance.govern import assess, training_data_summary
+    from training.fit import target_of
 
-    platform = PlatformConfig.model_validate_json(platform_config)
-    roles = Roles.from_json(roles_json)
-    with record_step(run_dir, "govern") as rec:
-        model = load_model(Path(model_path))
+    platform, roles = config.platform, data.roles
+    with record_step("govern", metrics=metrics) as rec:
+        model = load_model(model_path)
         test = pd.read_parquet(holdout)
         sensitive = pd.DataFrame(
             {s: group_labels(test[s], roles.sensitive_bins.get(s)) for s in roles.sensitive}, index=test.index
@@ -61,7 +60,7 @@ def govern_step(
             positive_label=roles.positive_label,
             left_out=roles.left_out,
         )
-        Path(out_governance).write_text(
+        out_governance.write_text(
             json.dumps(
                 {"assessment": json.loads(assessment.to_json()), "training_data": summary.model_dump(mode="json")}
             )
@@ -73,32 +72,29 @@ def govern_step(
         rec.notes += [f"fairness: {w}" for w in fairness.warnings]
         if not fairness.passed:
             rec.block("fairness gate: " + "; ".join(fairness.violations))
-    return fairness.passed, json.dumps(fairness.to_dict())
+    return GateResult(passed=fairness.passed, reasons=list(fairness.violations))
 
 
 def model_card_step(
-    governance: str,
-    registration: str,
-    evaluation: str,
-    dataset_config: str,
-    platform_config: str,
-    run_dir: str,
-    out_markdown: str,
-    out_html: str,
+    config: RunConfig,
+    governance: Path,
+    registered: Registration,
+    evaluation: Evaluation,
+    out_markdown: Path,
+    out_html: Path,
+    *,
+    metrics: MetricsSink | None = None,
 ) -> str:
     """Render the registered version's card, attach it to the version; returns the version."""
-    from mlops.steps import registry_for
     from model_governance.cards import ChampionComparison, TrainingData
     from model_governance.govern import Assessment, build_card
+    from model_registry.steps import registry_for
 
-    platform = PlatformConfig.model_validate_json(platform_config)
-    cfg = DatasetConfig.model_validate_json(dataset_config)
-    registered = json.loads(Path(registration).read_text())
-    saved = json.loads(Path(governance).read_text())
-    ev = json.loads(evaluation)
-    with record_step(run_dir, "model_card") as rec:
+    platform, cfg = config.platform, config.dataset
+    saved = json.loads(governance.read_text())
+    with record_step("model_card", metrics=metrics) as rec:
         registry = registry_for(platform)
-        info = registry.get(registered["model"], registered["version"])
+        info = registry.get(registered.model, registered.version)
         lineage = registry.lineage(info)
         schema = info.schema
         training_data = TrainingData.model_validate(saved["training_data"]).model_copy(
@@ -116,11 +112,11 @@ def model_card_step(
             model_name=info.name,
             version=info.semver,
             training_data=training_data,
-            metrics={k: v for k, v in ev["metrics"].items() if not math.isnan(v)},
+            metrics={k: v for k, v in evaluation.metrics.items() if not math.isnan(v)},
             champion=ChampionComparison(
-                champion_version=ev["champion"],
+                champion_version=evaluation.champion,
                 primary_metric=platform.evaluation.metric,
-                champion_metrics=ev["champion_metrics"],
+                champion_metrics=evaluation.champion_metrics,
                 max_regression=platform.evaluation.max_regression,
             ),
             gates=gates,
@@ -128,16 +124,15 @@ def model_card_step(
             intended_use=cfg.intended_use,
             limitations=cfg.limitations or None,
         )
-        md, html = Path(out_markdown), Path(out_html)
-        md.write_text(result.card_markdown)
-        html.write_text(result.card_html)
+        out_markdown.write_text(result.card_markdown)
+        out_html.write_text(result.card_html)
         with tempfile.TemporaryDirectory() as tmp:  # artifact paths have no suffix; the registry's files do
             named = [Path(tmp) / "model_card.md", Path(tmp) / "model_card.html"]
             named[0].write_text(result.card_markdown)
             named[1].write_text(result.card_html)
             registry.attach(info, named)
-        rec.attach(run_dir, "model_card.html", out_html)
-        rec.attach(run_dir, "model_card.md", out_markdown)
+        rec.attach("model_card.html", out_html)
+        rec.attach("model_card.md", out_markdown)
         rec.figures.update(model=info.name, version=info.semver, verdict="passed" if result.passed else "failed")
     return info.semver
 

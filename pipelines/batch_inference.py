@@ -32,7 +32,6 @@ def batch_inference_pipeline(
     partition_by: str = "",
     chunk_rows: int = 50000,
     keep_last: int = 7,
-    run_dir: str = "",
 ) -> None:
     """Paths are locations the pipeline pod can read and write (a mounted volume on the cluster).
 
@@ -45,7 +44,6 @@ def batch_inference_pipeline(
         model_ref=model_ref,
         engine=engine,
         platform_config=platform_config,
-        run_dir=run_dir,
         id_column=id_column,
         partition_by=partition_by,
         chunk_rows=chunk_rows,

@@ -12,7 +12,6 @@ gone: ``mlops runs list`` reads that as interrupted too.
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -21,7 +20,8 @@ import warnings
 from pathlib import Path
 from types import FrameType
 
-from mlops.state import process_identity, read_steps, update_runner, write_run_meta
+from mlops.contracts import RunConfig
+from mlops.state import RUN_DIR_ENV, process_identity, read_steps, update_runner, write_run_meta
 
 # A step that got the terminal's Ctrl-C too needs a moment to record itself; one still running
 # after that is interrupted, and killed if it has not stopped after the grace period.
@@ -29,16 +29,19 @@ STEP_SIGNALLED_WAIT_S = 5.0
 STEP_STOP_GRACE_S = 10.0
 
 
-def run_local(dataset_config: str, platform_config: str, run_dir: Path, pipeline_root: Path) -> None:
+def run_local(config: str, run_dir: Path, pipeline_root: Path) -> None:
+    """Run the training pipeline on kfp.local; each step process records into ``run_dir``."""
     from kfp import local
 
     from pipelines.training import training_pipeline
 
+    # The run folder is a local concern: the steps read it from the environment they inherit.
+    os.environ[RUN_DIR_ENV] = str(run_dir)
     # Locally the platform image is not used (SubprocessRunner runs in this environment).
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
     pipeline_root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
-    training_pipeline(dataset_config=dataset_config, platform_config=platform_config, run_dir=str(run_dir))
+    training_pipeline(config=config)
 
 
 def _children() -> list[int]:
@@ -86,7 +89,7 @@ def _mark_unpromoted_version(run_dir: Path, platform_config: dict[str, object]) 
     if not (isinstance(model, str) and isinstance(version, str)):
         return
     from mlops.config import PlatformConfig
-    from mlops.steps import registry_for
+    from model_registry.steps import registry_for
 
     registry = registry_for(PlatformConfig.model_validate(platform_config))
     if registry.mark_interrupted(model, version) is not None:
@@ -111,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        run_local(
-            json.dumps(meta["dataset_config"]), json.dumps(meta["platform_config"]), args.run_dir, args.pipeline_root
-        )
+        config = RunConfig(platform=meta["platform_config"], dataset=meta["dataset_config"])
+        run_local(config.dump(), args.run_dir, args.pipeline_root)
     except KeyboardInterrupt:
         why = received[0] if received else "SIGINT"
         print(f"interrupted by {why}: stopping the running step", flush=True)

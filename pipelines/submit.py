@@ -19,14 +19,15 @@ def compile_training(out: Path) -> Path:
 def submit_training(
     host: str,
     *,
-    dataset_config: str,
-    platform_config: str,
+    config: str,
     run_name: str,
     experiment: str = "training",
     package_dir: Path,
     namespace: str | None = None,
 ) -> Any:
     """Compile, then create a run on the cluster; returns the client's run object.
+
+    ``config`` is the run's :class:`~mlops.contracts.RunConfig` as JSON.
 
     The cluster cannot read this machine's files: the dataset config's ``path`` must be a
     location the pipeline pods can read (an object-store URI or a mounted volume).
@@ -38,7 +39,7 @@ def submit_training(
         client = kfp.Client(host=host, namespace=namespace)
         return client.create_run_from_pipeline_package(
             str(package),
-            arguments={"dataset_config": dataset_config, "platform_config": platform_config, "run_dir": ""},
+            arguments={"config": config},
             run_name=run_name,
             experiment_name=experiment,
             enable_caching=False,

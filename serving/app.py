@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from mlops.datasets import group_labels_of, group_of
+from mlops.roles import group_labels_of, group_of
 from mlops.schema import ServingSchema
 from serving.body import OffLoopBodyRoute
 from serving.limits import BodyLimitMiddleware, RequestLimits

@@ -13,7 +13,7 @@ from mlops.errors import RegistryError
 from mlops.schema import ServingSchema
 
 if TYPE_CHECKING:
-    from mlops.registry import ModelRegistry, VersionInfo
+    from model_registry.registry import ModelRegistry, VersionInfo
 
 
 @dataclass(frozen=True)

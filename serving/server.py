@@ -87,7 +87,7 @@ def build_app(
     """
     from mlops.errors import RegistryError
     from mlops.state import StateLayout
-    from mlops.steps import registry_for
+    from model_registry.steps import registry_for
     from serving.app import create_app
     from serving.models import load_models
 

@@ -29,10 +29,10 @@ if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(REPO_ROOT))
 
 from mlops.config import ModelConfig  # noqa: E402
-from mlops.modeling import build_pipeline  # noqa: E402
-from mlops.sample_data import generate_credit_risk  # noqa: E402
 from performance.benchmarks.workload import SCHEMA  # noqa: E402
 from serving.batch import SparkEngineConfig, predict_batch  # noqa: E402
+from training.modeling import build_pipeline  # noqa: E402
+from training.sample_data import generate_credit_risk  # noqa: E402
 
 
 def best_of(repeats: int, run: Callable[[], Any]) -> tuple[float, Any]:

@@ -33,7 +33,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
 
 from feature_store.store import OnlineFeatureReader, build_training_set  # noqa: E402
 from mlops.config import FeatureConfig  # noqa: E402
-from mlops.sample_data import generate_credit_risk  # noqa: E402
+from training.sample_data import generate_credit_risk  # noqa: E402
 
 FEATURES = [
     "income",

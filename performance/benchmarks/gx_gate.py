@@ -32,7 +32,7 @@ def build_frame(rows: int, base_rows: int = 50_000) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    from mlops.sample_data import generate_credit_risk
+    from training.sample_data import generate_credit_risk
 
     base = generate_credit_risk(min(rows, base_rows))
     reps = -(-rows // len(base))

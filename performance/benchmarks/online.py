@@ -51,9 +51,9 @@ if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(REPO_ROOT))
 
 from mlops.config import ModelConfig  # noqa: E402
-from mlops.modeling import build_pipeline  # noqa: E402
-from mlops.sample_data import generate_credit_risk  # noqa: E402
 from performance.benchmarks.workload import SCHEMA  # noqa: E402
+from training.modeling import build_pipeline  # noqa: E402
+from training.sample_data import generate_credit_risk  # noqa: E402
 
 SHADOW_FAULTS = ("healthy", "slow", "failing", "down")
 HOST = "127.0.0.1"

@@ -41,12 +41,12 @@ def run_once(rows: int) -> dict[str, object]:
         key.write_text(secrets.token_hex(32))
         # Generate the sample first: the figure is the pipeline, not the data generator.
         from mlops.config import load_dataset_config
-        from mlops.datasets import ensure_synthetic
+        from training.datasets import ensure_synthetic
 
         ensure_synthetic(load_dataset_config(ds_file))
         started = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "mlops.cli", "run", "training"], cwd=work, capture_output=True, text=True
+            [sys.executable, "-m", "mlops_cli", "run", "training"], cwd=work, capture_output=True, text=True
         )
         wall = time.perf_counter() - started
         if proc.returncode != 0:

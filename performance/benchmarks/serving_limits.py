@@ -46,8 +46,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(REPO_ROOT))
 
-from mlops.sample_data import generate_credit_risk  # noqa: E402
 from performance.benchmarks.workload import SCHEMA  # noqa: E402
+from training.sample_data import generate_credit_risk  # noqa: E402
 
 HOST = "127.0.0.1"
 GOAL_P99_MS = 50.0
@@ -74,9 +74,9 @@ def serve(port: int, cpu: int | None, train_rows: int) -> None:
     import uvicorn
 
     from mlops.config import ModelConfig
-    from mlops.modeling import build_pipeline
     from serving.app import create_app
     from serving.models import LoadedModel
+    from training.modeling import build_pipeline
 
     data = generate_credit_risk(train_rows, seed=1)
     fitted = build_pipeline(ModelConfig(), SCHEMA).fit(data[SCHEMA.columns], data["defaulted"])

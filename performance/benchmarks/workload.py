@@ -1,6 +1,6 @@
 """What the benchmarks score: the synthetic credit-risk sample's feature schema (one definition)."""
 
-from mlops.modeling import FeatureSchema
+from training.modeling import FeatureSchema
 
 SCHEMA = FeatureSchema(
     numeric=(

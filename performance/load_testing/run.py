@@ -32,7 +32,7 @@ def free_port() -> int:
 def ensure_champion(model: str, config_dir: Path, env: str) -> str:
     from mlops.config import load_platform_config
     from mlops.errors import MlopsError
-    from mlops.steps import registry_for
+    from model_registry.steps import registry_for
 
     registry = registry_for(load_platform_config(config_dir, env))
     champion = registry.by_alias(model, "champion")
@@ -78,7 +78,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     args.out.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlops.cli", "serve", "--model", args.model, "--port", str(port),
+        [sys.executable, "-m", "mlops_cli", "serve", "--model", args.model, "--port", str(port),
          "--config-dir", str(args.config_dir), "--env", args.env],
     )  # fmt: skip
     try:

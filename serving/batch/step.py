@@ -7,8 +7,8 @@ from pathlib import Path
 
 from mlops.config import PlatformConfig
 from mlops.errors import RegistryError
-from mlops.state import record_step
-from mlops.steps import registry_for
+from mlops.state import MetricsSink, record_step
+from model_registry.steps import registry_for
 from serving.batch.manifest import BatchManifest, apply_retention
 from serving.batch.predict import predict_batch
 
@@ -21,7 +21,6 @@ def batch_predict_step(
     model_ref: str,
     engine: str,
     platform_config: str,
-    run_dir: str = "",
     id_column: str = "",
     partition_by: str = "",
     chunk_rows: int = 50_000,
@@ -29,6 +28,7 @@ def batch_predict_step(
     keep_last: int = 0,
     out_manifest: str = "",
     pii_columns: list[str] | None = None,
+    metrics: MetricsSink | None = None,
 ) -> BatchManifest:
     """Score ``input_path`` with ``model_name`` at ``model_ref`` (``1.2.0``, ``champion``, ``challenger``).
 
@@ -41,7 +41,7 @@ def batch_predict_step(
     :func:`~serving.batch.predict.predict_batch`).
     """
     config = PlatformConfig.model_validate_json(platform_config)
-    with record_step(run_dir, "batch_predict") as rec:
+    with record_step("batch_predict", metrics=metrics) as rec:
         registry = registry_for(config)
         info = registry.get(model_name, model_ref)
         if not info.serving_schema:

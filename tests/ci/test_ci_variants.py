@@ -263,7 +263,7 @@ def test_devcontainer_installs_from_the_lock_file_as_a_non_root_user() -> None:
     assert "uv sync --frozen" in install.group(0), "make install no longer installs from uv.lock"
     assert config["remoteUser"] not in ("", "root")
     assert config["build"]["dockerfile"] == "Dockerfile"
-    from mlops.cli import serve
+    from mlops_cli.main import serve
 
     port = inspect.signature(serve).parameters["port"].default
     assert port in config["forwardPorts"], f"`mlops serve` listens on {port}"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from data_quality.suite import SuiteSpec, load_suite
-from mlops.sample_data import generate_credit_risk
+from training.sample_data import generate_credit_risk
 
 REPO = Path(__file__).resolve().parents[2]
 CREDIT_SUITE = REPO / "data_quality" / "expectations" / "credit_risk.yaml"

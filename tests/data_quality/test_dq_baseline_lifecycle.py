@@ -12,10 +12,10 @@ import pytest
 
 from data_quality.step import suite_for
 from mlops.config import DatasetConfig
-from mlops.datasets import decide_roles
 from mlops.errors import ConfigError
 from mlops.state import StateLayout
-from mlops.steps import _accept_baseline
+from model_registry.steps import _accept_baseline
+from training.datasets import decide_roles
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +79,7 @@ def test_a_suite_naming_a_dropped_pii_column_is_a_config_error(tmp_path: Path) -
 def mlops(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "mlops.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+        [sys.executable, "-m", "mlops_cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
     )
 
 

@@ -28,7 +28,7 @@ def run(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subproc
     """`mlops …` in the project; no VAULT_* variable from the developer's shell gets through."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
     return subprocess.run(
-        [sys.executable, "-m", "mlops.cli", *args],
+        [sys.executable, "-m", "mlops_cli", *args],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -51,7 +51,7 @@ def steps(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def registry_versions(workdir: Path, name: str) -> list[dict[str, str]]:
-    from mlops.registry import ModelRegistry
+    from model_registry.registry import ModelRegistry
 
     reg = ModelRegistry.local(workdir / ".mlops" / "registry")
     return [{"semver": v.semver, "aliases": ",".join(v.aliases), **v.tags} for v in reg.versions(name)]

@@ -198,7 +198,7 @@ def test_wide_file_with_mostly_null_columns_trains_batches_and_serves(
     rec = steps(latest_run(project))
     assert rec["register"]["status"] == "succeeded", rec
     assert rec["train"]["figures"]["holdout"] == "time"
-    from mlops.registry import ModelRegistry
+    from model_registry.registry import ModelRegistry
 
     info = ModelRegistry.local(project / ".mlops" / "registry").get("loans", "1.0.0")
     schema = info.schema

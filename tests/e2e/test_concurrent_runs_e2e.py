@@ -31,7 +31,7 @@ def test_concurrent_runs_register_distinct_gap_free_versions(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "mlops.cli", "run", "training", "--dataset", str(cfg)],
+            [sys.executable, "-m", "mlops_cli", "run", "training", "--dataset", str(cfg)],
             cwd=project,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

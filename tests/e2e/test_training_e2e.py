@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlops.sample_data import generate_credit_risk
 from pipelines import TRAINING_STEPS
 from tests.e2e.project import ROOT, latest_run, new_project, registry_versions, run, steps, write_yaml
+from training.sample_data import generate_credit_risk
 
 pytestmark = pytest.mark.e2e
 SUITE = ROOT / "data_quality" / "expectations" / "credit_risk.yaml"
@@ -53,7 +53,7 @@ def test_sample_runs_end_to_end_and_registers_a_challenger(workdir: Path) -> Non
     versions = registry_versions(workdir, "credit_risk")
     assert [(v["semver"], v["aliases"]) for v in versions] == [("1.0.0", "challenger")]
     # PII and sensitive attributes never became features: the registered lineage says which did.
-    from mlops.registry import ModelRegistry
+    from model_registry.registry import ModelRegistry
 
     reg = ModelRegistry.local(workdir / ".mlops" / "registry")
     lineage = reg.lineage(reg.get("credit_risk", "challenger"))

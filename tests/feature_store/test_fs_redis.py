@@ -14,8 +14,8 @@ import pytest
 
 from feature_store.store import OnlineFeatureReader, build_training_set
 from mlops.config import FeatureConfig
-from mlops.sample_data import generate_credit_risk
 from tests.servers import redis_server
+from training.sample_data import generate_credit_risk
 
 FEATURES = ["income", "credit_score", "debt_to_income", "late_payments_12m", "employment_type", "region"]
 

@@ -25,7 +25,7 @@ from feature_store.store import (
 )
 from mlops.config import FeatureConfig
 from mlops.errors import FeatureStoreError
-from mlops.sample_data import generate_credit_risk
+from training.sample_data import generate_credit_risk
 
 CREDIT_FEATURES = ["income", "credit_score", "debt_to_income", "late_payments_12m", "employment_type", "region"]
 CREDIT_CARRY = ["defaulted", "sex", "age_band"]

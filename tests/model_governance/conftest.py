@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from mlops.sample_data import generate_credit_risk
+from training.sample_data import generate_credit_risk
 
 NUMERIC = ["debt_to_income", "late_payments_12m", "open_accounts", "loan_term_months"]
 CATEGORICAL = ["employment_type", "home_ownership", "loan_purpose", "risk_tier"]

@@ -36,7 +36,10 @@ def test_the_step_uses_the_platform_image_without_installs(package: Path) -> Non
     assert "from serving.batch.step import batch_predict_step" in script
     outputs = ir["components"]["comp-batch-predict"]["outputDefinitions"]
     assert set(outputs["parameters"]) == {"model_version", "rows", "output_dir"}
-    assert set(outputs["artifacts"]) == {"manifest"}
+    # The step's figures go to KFP metrics (a cluster run shows them in the UI).
+    assert set(outputs["artifacts"]) == {"manifest", "metrics"}
+    assert outputs["artifacts"]["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
+    assert "run_dir" not in ir["components"]["comp-batch-predict"]["inputDefinitions"]["parameters"]
 
 
 def test_schedule_is_a_six_field_kfp_cron() -> None:

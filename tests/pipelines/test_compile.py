@@ -27,7 +27,43 @@ def test_ir_loads_back_with_kfp(tmp_path: Path) -> None:
     path = compile_training(tmp_path / "t.yaml")
     loaded = components.load_component_from_file(str(path))
     assert loaded.name == "training"
-    assert set(loaded.component_spec.inputs or {}) == {"dataset_config", "platform_config", "run_dir"}
+    # One serialised config; the run folder (a local concern) is not a pipeline parameter.
+    assert set(loaded.component_spec.inputs or {}) == {"config"}
+
+
+# What each step takes and hands on: the run's config and typed artifacts (their contracts
+# ride on the artifacts' metadata), plus its figures as KFP metrics.
+STEP_INTERFACES = {
+    "ingest": ({"config"}, set(), {"dataset", "metrics"}),
+    "validate-data": ({"config"}, {"dataset"}, {"clean", "quarantine", "report", "metrics"}),
+    "build-features": ({"config"}, {"dataset"}, {"training_set", "metrics"}),
+    "train": ({"config"}, {"training_set"}, {"model", "holdout", "metrics"}),
+    "evaluate": ({"config"}, {"model", "holdout"}, {"evaluation", "metrics"}),
+    "govern": ({"config"}, {"model", "training_set", "holdout"}, {"governance", "metrics"}),
+    "register": (
+        {"config"},
+        {"model", "training_set", "quality_report", "evaluation", "governance"},
+        {"registration", "metrics"},
+    ),
+    "model-card": ({"config"}, {"governance", "registration", "evaluation"}, {"card_markdown", "card_html", "metrics"}),
+    "promote": ({"config"}, {"registration"}, {"metrics"}),
+}
+
+
+@pytest.mark.parametrize("step", sorted(STEP_INTERFACES))
+def test_each_step_takes_the_config_and_typed_artifacts(ir: dict[str, Any], step: str) -> None:
+    parameters, inputs, outputs = STEP_INTERFACES[step]
+    component = ir["components"][f"comp-{step}"]
+    declared = component["inputDefinitions"]
+    assert set(declared.get("parameters", {})) == parameters
+    assert set(declared.get("artifacts", {})) == inputs
+    assert set(component["outputDefinitions"]["artifacts"]) == outputs
+    assert component["outputDefinitions"]["artifacts"]["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
+
+
+def test_register_takes_six_inputs(ir: dict[str, Any]) -> None:
+    declared = ir["components"]["comp-register"]["inputDefinitions"]
+    assert len(declared.get("parameters", {})) + len(declared.get("artifacts", {})) == 6
 
 
 def test_every_step_uses_the_platform_image_without_installs(ir: dict[str, Any]) -> None:
@@ -69,15 +105,15 @@ def test_submit_builds_the_client_call(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(kfp, "Client", FakeClient)
     out = submit_training(
         "https://kfp.example.internal",
-        dataset_config='{"name": "x"}',
-        platform_config="{}",
+        config='{"platform": {}, "dataset": {"name": "x"}}',
         run_name="training-x",
         package_dir=tmp_path,
     )
     assert out == "run-123"
     assert calls["host"] == "https://kfp.example.internal"
     assert Path(calls["package"]).exists()
-    assert calls["arguments"] == {"dataset_config": '{"name": "x"}', "platform_config": "{}", "run_dir": ""}
+    # One parameter: the run's config; no local-only parameter (the run folder) reaches a cluster.
+    assert calls["arguments"] == {"config": '{"platform": {}, "dataset": {"name": "x"}}'}
     assert calls["run_name"] == "training-x"
 
 
@@ -93,6 +129,4 @@ def test_submit_failure_is_a_pipeline_error(tmp_path: Path, monkeypatch: pytest.
 
     monkeypatch.setattr(kfp, "Client", Refusing)
     with pytest.raises(PipelineError, match="could not submit to http://127.0.0.1:9"):
-        submit_training(
-            "http://127.0.0.1:9", dataset_config="{}", platform_config="{}", run_name="r", package_dir=tmp_path
-        )
+        submit_training("http://127.0.0.1:9", config="{}", run_name="r", package_dir=tmp_path)

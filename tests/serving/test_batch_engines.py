@@ -14,12 +14,12 @@ import pytest
 
 from mlops.config import ModelConfig, PlatformConfig
 from mlops.errors import DatasetError
-from mlops.modeling import FeatureSchema, build_pipeline
-from mlops.registry import ModelRegistry, VersionInfo
-from mlops.sample_data import generate_credit_risk
+from model_registry.registry import ModelRegistry, VersionInfo
 from serving.batch import SparkEngineConfig, apply_retention, predict_batch, read_manifest
 from serving.batch.manifest import run_folders
 from serving.batch.step import batch_predict_step
+from training.modeling import FeatureSchema, build_pipeline
+from training.sample_data import generate_credit_risk
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = FeatureSchema(

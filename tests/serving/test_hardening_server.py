@@ -25,8 +25,8 @@ import httpx
 import numpy as np
 import pytest
 
-from mlops.sample_data import generate_credit_risk
 from serving.limits import KIB, MIB
+from training.sample_data import generate_credit_risk
 
 HOST = "127.0.0.1"
 HEADER_TIMEOUT_S = 1.0
@@ -41,11 +41,11 @@ COLUMNS = ("income", "loan_amount", "credit_score", "debt_to_income", "late_paym
 def serve(port: int) -> None:
     """The server process: a small model behind the app, served as ``mlops serve`` serves it."""
     from mlops.config import ModelConfig
-    from mlops.modeling import FeatureSchema, build_pipeline
     from serving.app import create_app
     from serving.limits import RequestLimits
     from serving.models import LoadedModel
     from serving.server import limit_native_threads, run_server
+    from training.modeling import FeatureSchema, build_pipeline
 
     limit_native_threads()
     schema = FeatureSchema(numeric=COLUMNS[:5], categorical=COLUMNS[5:])

@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mlops.config import ModelConfig
-from mlops.modeling import build_pipeline
 from mlops.schema import ServingSchema
 from serving.app import create_app
 from serving.models import LoadedModel
 from serving.shadow import ComparisonStore, ShadowMirror
 from tests.byod import credit_file
+from training.modeling import build_pipeline
 
 FEATURES = ["checking_status", "duration_months", "credit_amount", "savings", "yearly_income", "housing"]
 CATEGORICAL = ["checking_status", "savings", "housing"]

@@ -21,14 +21,14 @@ from fastapi.testclient import TestClient
 from feature_store.store import build_training_set
 from mlops.config import FeatureConfig, ModelConfig, PlatformConfig
 from mlops.errors import FeatureStoreError, RegistryError
-from mlops.modeling import FeatureSchema, build_pipeline
-from mlops.registry import ModelRegistry
-from mlops.sample_data import generate_credit_risk
 from mlops.state import StateLayout
+from model_registry.registry import ModelRegistry
 from serving.app import create_app
 from serving.models import LoadedModel, load_models
 from serving.server import ServingApp, build_app
 from serving.shadow import ComparisonStore, comparison_store_path
+from training.modeling import FeatureSchema, build_pipeline
+from training.sample_data import generate_credit_risk
 
 SCHEMA = FeatureSchema(
     numeric=("income", "loan_amount", "loan_term_months", "credit_score", "debt_to_income", "late_payments_12m"),

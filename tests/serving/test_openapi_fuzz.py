@@ -16,11 +16,11 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 
 from mlops.config import ModelConfig
-from mlops.modeling import FeatureSchema, build_pipeline
-from mlops.sample_data import generate_credit_risk
 from serving.app import create_app
 from serving.models import LoadedModel
 from serving.shadow import ComparisonStore, ShadowMirror
+from training.modeling import FeatureSchema, build_pipeline
+from training.sample_data import generate_credit_risk
 
 SCHEMA = FeatureSchema(
     numeric=("income", "loan_amount", "credit_score", "debt_to_income", "late_payments_12m"),

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from mlops.config import ModelConfig
-from mlops.modeling import FeatureSchema, build_pipeline
-from mlops.sample_data import generate_credit_risk
 from serving.models import LoadedModel
 from serving.shadow import ComparisonStore, ProcessChallenger, ShadowMirror
 from serving.shadow.process import ChallengerProcessError
+from training.modeling import FeatureSchema, build_pipeline
+from training.sample_data import generate_credit_risk
 
 SCHEMA = FeatureSchema(
     numeric=("income", "loan_amount", "credit_score", "debt_to_income"),

@@ -8,10 +8,7 @@ rooms are imported inside the commands that need them, so ``mlops --help`` is in
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +19,7 @@ from rich.table import Table
 
 from mlops.config import ENVIRONMENTS, PlatformConfig, load_dataset_config, load_platform_config
 from mlops.errors import MlopsError
-from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps, write_run_meta
+from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps
 
 app = typer.Typer(help="MLOps platform: train, register and inspect models.", no_args_is_help=True)
 run_app = typer.Typer(help="Run pipelines.", no_args_is_help=True)
@@ -95,26 +92,6 @@ def _summary_table(steps: list[str], records: dict[str, StepRecord]) -> Table:
     return table
 
 
-def _watch(proc: subprocess.Popen[bytes], run_dir: Path, steps: list[str]) -> dict[str, StepRecord]:
-    """Print a line each time a step starts or ends, until the pipeline process exits."""
-    seen: dict[str, str] = {}
-    while True:
-        done = proc.poll() is not None
-        records = read_steps(run_dir)
-        for name in sorted(records, key=lambda n: steps.index(n) if n in steps else len(steps)):
-            rec = records[name]
-            if seen.get(name) == rec.status:
-                continue
-            seen[name] = rec.status
-            if rec.status == "running":
-                console.print(f"  [cyan]→[/] {name} …")
-            else:
-                console.print(f"  {STATUS_STYLE.get(rec.status, rec.status)}  {name}  ({rec.duration_s or 0:.1f} s)")
-        if done:
-            return records
-        time.sleep(0.3)
-
-
 @run_app.command("training")
 def run_training(
     dataset: Annotated[Path | None, typer.Option(help="Dataset config YAML (default: the bundled sample).")] = None,
@@ -123,7 +100,7 @@ def run_training(
     env: EnvOpt = "dev",
 ) -> None:
     """Run the training pipeline locally (kfp.local) or submit it with --kfp-host."""
-    from pipelines import TRAINING_STEPS
+    from pipelines import TRAINING_STEPS, runs
 
     platform = _platform(config_dir, env)
     ds_path = dataset or platform.default_dataset
@@ -131,66 +108,41 @@ def run_training(
     layout = StateLayout(platform.state_dir)
     run_id = new_run_id()
     if kfp_host:
+        from mlops.contracts import RunConfig
         from pipelines.submit import submit_training
 
         result = submit_training(
             kfp_host,
-            dataset_config=ds.model_dump_json(),
-            platform_config=platform.model_dump_json(),
+            config=RunConfig(platform=platform, dataset=ds).dump(),
             run_name=f"training-{ds.name}-{run_id}",
             package_dir=layout.root / "compiled",
         )
         console.print(f"submitted run [bold]{getattr(result, 'run_id', result)}[/] to {kfp_host}")
         return
     if ds.synthetic is not None and not ds.path.exists():
-        from mlops.datasets import ensure_synthetic
+        from training.datasets import ensure_synthetic
 
         with console.status(f"generating the synthetic sample ({ds.synthetic.rows} rows) …"):
             ensure_synthetic(ds)
-    run_dir = layout.run_dir(run_id).resolve()
-    run_dir.mkdir(parents=True)
-    started = time.time()
-    write_run_meta(
-        run_dir,
-        {
-            "run_id": run_id,
-            "pipeline": "training",
-            "dataset": ds.name,
-            "dataset_config_file": str(ds_path),
-            "environment": env,
-            "started": started,
-            "dataset_config": json.loads(ds.model_dump_json()),
-            "platform_config": json.loads(platform.model_dump_json()),
-        },
-    )
+    run = runs.start_local(platform, ds, dataset_file=ds_path, environment=env, run_id=run_id)
     console.print(f"[bold]training[/] run {run_id} on dataset [bold]{ds.name}[/] ({env})")
-    log_path = run_dir / "pipeline.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pipelines.local",
-                "--run-dir",
-                str(run_dir),
-                "--pipeline-root",
-                str(layout.pipeline_root.resolve()),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        records = _watch(proc, run_dir, TRAINING_STEPS)
-    meta = read_run_meta(run_dir)
-    meta.update(finished=time.time(), duration_s=time.time() - started, exit_code=proc.returncode)
-    write_run_meta(run_dir, meta)
-    _report(run_dir, TRAINING_STEPS, records, meta)
-    if proc.returncode != 0 or any(r.status == "failed" for r in records.values()):
+    records = runs.follow(run, TRAINING_STEPS, _print_progress)
+    meta = runs.finish(run)
+    _report(run.run_dir, TRAINING_STEPS, records, meta)
+    if run.process.returncode != 0 or any(r.status == "failed" for r in records.values()):
         failed = [r for r in records.values() if r.status == "failed"]
         why = failed[0].message if failed else meta.get("error", "see the log")
-        err.print(f"[red]error:[/] the pipeline failed: {why} (log: {log_path})")
+        err.print(f"[red]error:[/] the pipeline failed: {why} (log: {run.log_path})")
         raise typer.Exit(EXIT_ERROR)
     if "promote" not in records:
         raise typer.Exit(EXIT_BLOCKED)
+
+
+def _print_progress(rec: StepRecord) -> None:
+    if rec.status == "running":
+        console.print(f"  [cyan]→[/] {rec.name} …")
+    else:
+        console.print(f"  {STATUS_STYLE.get(rec.status, rec.status)}  {rec.name}  ({rec.duration_s or 0:.1f} s)")
 
 
 def _report(run_dir: Path, steps: list[str], records: dict[str, StepRecord], meta: dict[str, Any]) -> None:
@@ -300,7 +252,7 @@ def runs_show(
 
 
 def _registry(config_dir: Path, env: str) -> Any:
-    from mlops.steps import registry_for
+    from model_registry.steps import registry_for
 
     return registry_for(_platform(config_dir, env))
 
@@ -407,7 +359,7 @@ def data_sample(
     seed: int = 7,
 ) -> None:
     """Write the deterministic SYNTHETIC credit-risk sample."""
-    from mlops.sample_data import write_sample
+    from training.sample_data import write_sample
 
     write_sample(out, rows=rows, seed=seed)
     console.print(f"wrote {rows} synthetic rows → {out}")
@@ -464,8 +416,8 @@ def config_validate(
     config names exists and the target is a usable binary label (header and target read only).
     """
     from mlops.config import validate_config_dir
-    from mlops.datasets import check_dataset
     from mlops.errors import DatasetError
+    from training.datasets import check_dataset
 
     checked = validate_config_dir(config_dir)
     for name in checked:
@@ -652,8 +604,3 @@ def main() -> None:
                 show()  # as click's standalone mode: the usage, the --help hint, one "Error:" line
             sys.exit(getattr(exc, "exit_code", EXIT_ERROR))
         raise
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()

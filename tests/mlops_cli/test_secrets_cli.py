@@ -28,7 +28,7 @@ def mlops(*args: str, cwd: Path, vault: OpenBao | None, address: str | None = No
     env["VAULT_TOKEN"] = vault.root_token if vault else "unused"
     env["COLUMNS"] = "250"  # keep table rows on one line each
     return subprocess.run(
-        [sys.executable, "-m", "mlops.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "mlops_cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )
 
 

@@ -18,11 +18,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlops.config import DatasetConfig, ModelConfig
-from mlops.datasets import Roles, check_dataset, file_columns, ingest, read_dataset
+from mlops.config import DatasetConfig, ModelConfig, PlatformConfig
+from mlops.contracts import RunConfig
 from mlops.errors import DatasetError
-from mlops.steps import ingest_step
-from mlops.training import train
+from mlops.roles import Roles
+from mlops.state import RUN_DIR_ENV
+from training.datasets import check_dataset, file_columns, ingest, read_dataset
+from training.fit import train
+from training.steps import ingest_step
 
 # Stands for the content of a file that is not the dataset (a system file, a key, …).
 SECRET = "s3cr3t-content-7f3a"  # pragma: allowlist secret
@@ -76,18 +79,14 @@ def test_a_file_that_is_not_the_dataset_is_never_echoed(tmp_path: Path, make: An
         assert "root:" not in shown(exc.value)
 
 
-def test_the_ingest_step_record_holds_no_file_content(tmp_path: Path) -> None:
+def test_the_ingest_step_record_holds_no_file_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The step record's message and traceback are what the run summary and log show."""
     path = passwd_like(tmp_path)
     run_dir = tmp_path / "run"
+    monkeypatch.setenv(RUN_DIR_ENV, str(run_dir))
+    config = RunConfig(platform=PlatformConfig(), dataset=dataset(path, format="csv"))
     with pytest.raises(DatasetError) as exc:
-        ingest_step(
-            dataset(path, format="csv").model_dump_json(),
-            "{}",
-            str(run_dir),
-            str(tmp_path / "out.parquet"),
-            anonymise=no_anonymiser,
-        )
+        ingest_step(config, tmp_path / "out.parquet", anonymise=no_anonymiser)
     record = (run_dir / "steps" / "ingest.json").read_text()
     assert json.loads(record)["status"] == "failed"
     assert SECRET not in record

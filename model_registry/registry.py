@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from mlops.errors import RegistryError
 from mlops.schema import ServingSchema
 from mlops.state import file_lock
-from mlops.versioning import SemVer, assign_versions
+from model_registry.versioning import SemVer, assign_versions
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -72,7 +72,7 @@ Alias = Literal["champion", "challenger"]
 ALIASES: tuple[Alias, ...] = ("champion", "challenger")
 EXPERIMENT = "training"
 # Types skops will not load unless named. These are the tree structures of the model families
-# in mlops.modeling.FAMILIES, reviewed: models are written only by this platform's pipeline
+# in training.modeling.FAMILIES, reviewed: models are written only by this platform's pipeline
 # into a registry it controls, never loaded from users' uploads.
 SKOPS_TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from mlops.cli import _run_status
-from mlops.config import load_platform_config
-from mlops.registry import ModelRegistry
-from mlops.state import StepRecord, process_identity, read_run_meta, read_steps, write_run_meta
+from mlops.config import load_dataset_config, load_platform_config
+from mlops.state import RUN_DIR_ENV, StepRecord, process_identity, read_run_meta, read_steps, write_run_meta
+from mlops_cli.main import _run_status
+from model_registry.registry import ModelRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "20261130-120000-beef"
@@ -33,17 +33,18 @@ WAITING = "step-waiting"
 
 # ---------------------------------------------------------------- the stand-in pipeline
 def _step() -> None:
-    """One pipeline "step" process (argv: run dir, platform config JSON)."""
+    """One pipeline "step" process (argv: the run's config JSON; the run folder from the environment)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from mlops.config import PlatformConfig
-    from mlops.state import record_step
-    from mlops.steps import registry_for
+    from mlops.contracts import RunConfig
+    from mlops.state import current_run_dir, record_step
+    from model_registry.steps import registry_for
 
-    run_dir, platform = Path(sys.argv[1]), PlatformConfig.model_validate_json(sys.argv[2])
+    run_dir, platform = current_run_dir(), RunConfig.parse(sys.argv[1]).platform
+    assert run_dir is not None, "the runner gives its steps the run folder"
     if os.environ["STAND_IN"] == "register":
-        with record_step(run_dir, "register") as rec:
+        with record_step("register") as rec:
             rng = np.random.default_rng(0)
             info = registry_for(platform).register(
                 "loans",
@@ -57,17 +58,18 @@ def _step() -> None:
                 lineage={},
             )
             rec.figures.update(model=info.name, version=info.semver)
-    with record_step(run_dir, "promote"):
+    with record_step("promote"):
         (run_dir / WAITING).write_text(str(os.getpid()))
         time.sleep(120)
 
 
-def _stand_in_pipeline(dataset_config: str, platform_config: str, run_dir: Path, pipeline_root: Path) -> None:
+def _stand_in_pipeline(config: str, run_dir: Path, pipeline_root: Path) -> None:
     # kfp.local's own launcher, as its SubprocessRunner starts every step.
     from kfp.local.subprocess_task_handler import run_local_subprocess
 
-    code = "from tests.mlops.test_interrupted_runs import _step; _step()"
-    if run_local_subprocess([sys.executable, "-c", code, str(run_dir), platform_config]) != 0:
+    code = "from tests.model_registry.test_interrupted_runs import _step; _step()"
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    if run_local_subprocess([sys.executable, "-c", code, config]) != 0:
         raise RuntimeError("the step failed")
 
 
@@ -98,11 +100,13 @@ def _start_run(workdir: Path, stand_in: str) -> tuple[subprocess.Popen[bytes], P
             "pipeline": "training",
             "dataset": "loans",
             "started": time.time(),
-            "dataset_config": {},
+            "dataset_config": json.loads(
+                load_dataset_config(workdir / "config/datasets/credit_risk.yaml").model_dump_json()
+            ),
             "platform_config": json.loads(platform.model_dump_json()),
         },
     )
-    code = "from tests.mlops.test_interrupted_runs import _runner; _runner()"
+    code = "from tests.model_registry.test_interrupted_runs import _runner; _runner()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--run-dir", str(run_dir), "--pipeline-root", str(workdir / "root")],
         cwd=workdir,
@@ -129,7 +133,7 @@ def cleanup() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 def mlops(workdir: Path, *args: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "mlops.cli", *args],
+        [sys.executable, "-m", "mlops_cli", *args],
         cwd=workdir,
         capture_output=True,
         text=True,

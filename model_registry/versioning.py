@@ -7,12 +7,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from mlops.errors import VersionError
 
@@ -47,12 +45,6 @@ class SemVer:
 FIRST = SemVer(1, 0, 0)
 
 
-def fingerprint(payload: Any) -> str:
-    """Stable short hash of a JSON-able payload (sorted keys)."""
-    blob = json.dumps(payload, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
 def classify_change(previous: dict[str, str] | None, *, schema_hash: str, training_fingerprint: str) -> Bump | None:
     """Which part to bump against the previous version's tags (None: this is the first)."""
     if previous is None:
@@ -78,7 +70,7 @@ def assign_versions(history: Sequence[Mapping[str, str]]) -> list[tuple[SemVer, 
     or stopped before it was tagged) gets its predecessor's version bumped by what changed
     between the two. Each entry needs ``schema_hash`` and ``training_fingerprint``. Any process
     reading the same history derives the same versions: that is what lets concurrent
-    registrations allocate without a lock (see ``mlops.registry``).
+    registrations allocate without a lock (see ``model_registry.registry``).
     """
     out: list[tuple[SemVer, Bump | None]] = []
     previous: SemVer | None = None

@@ -5,7 +5,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mlops.errors import RegistryError
-from mlops.registry import ModelRegistry, VersionInfo
+from model_registry.registry import ModelRegistry, VersionInfo
 
 SCHEMA_A = {"income": "number", "region": "string"}
 SCHEMA_B = {"income": "number", "region": "string", "age": "number"}

@@ -1,7 +1,8 @@
 import pytest
 
 from mlops.errors import VersionError
-from mlops.versioning import FIRST, SemVer, classify_change, fingerprint, next_version
+from mlops.hashing import fingerprint
+from model_registry.versioning import FIRST, SemVer, classify_change, next_version
 
 
 def test_parse_and_bump() -> None:

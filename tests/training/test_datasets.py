@@ -11,22 +11,21 @@ import pandas as pd
 import pytest
 
 from mlops.config import DatasetConfig
-from mlops.datasets import (
+from mlops.errors import DatasetError
+from mlops.roles import Roles, group_labels
+from tests.byod import credit_file
+from training.datasets import (
     GENERATED_ID,
     GENERATED_TS,
-    Roles,
     as_category_text,
     binary_target,
     check_dataset,
     decide_roles,
-    group_labels,
     identifier_reason,
     ingest,
     prepare_features,
     target_labels,
 )
-from mlops.errors import DatasetError
-from tests.byod import credit_file
 
 
 def config(tmp_path: Path, **overrides: Any) -> DatasetConfig:

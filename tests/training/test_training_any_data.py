@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from mlops.config import DatasetConfig, ModelConfig
-from mlops.datasets import GENERATED_ID, GENERATED_TS, decide_roles, ingest, prepare_features
-from mlops.modeling import FAMILIES, build_pipeline, holdout_split
 from mlops.schema import ServingSchema
-from mlops.training import train
 from tests.byod import credit_file
+from training.datasets import GENERATED_ID, GENERATED_TS, decide_roles, ingest, prepare_features
+from training.fit import train
+from training.modeling import FAMILIES, build_pipeline, holdout_split
 
 
 def test_without_event_time_the_holdout_is_a_stratified_random_share() -> None:
@@ -118,7 +118,7 @@ def test_identical_data_gives_the_same_training_fingerprint_on_every_run(tmp_pat
 @pytest.mark.parametrize("family", ["logistic_regression", "gradient_boosting"])
 def test_imputing_families_round_trip_through_the_registry(tmp_path: Path, family: str) -> None:
     """The imputer these families get must load back from the registry's (skops) format."""
-    from mlops.registry import ModelRegistry
+    from model_registry.registry import ModelRegistry
 
     frame, y = gappy()
     schema = ServingSchema.from_frame(frame, features=["a", "b", "c"], categorical=["c"])

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def mlops(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlops.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mlops_cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 

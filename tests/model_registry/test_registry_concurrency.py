@@ -21,8 +21,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mlops.errors import RegistryError
-from mlops.registry import ModelRegistry, VersionInfo
-from mlops.versioning import assign_versions
+from model_registry.registry import ModelRegistry, VersionInfo
+from model_registry.versioning import assign_versions
 
 NAME = "loans"
 SCHEMA = {"income": "number", "region": "string"}

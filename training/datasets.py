@@ -9,14 +9,10 @@ row, empty columns) are left out with the reason named.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,10 +21,11 @@ from pandas.api import types as ptypes
 
 from mlops.config import DatasetConfig
 from mlops.errors import DatasetError
+from mlops.hashing import frame_hash
+from mlops.roles import Label, Roles, group_labels_of
 
 GENERATED_ID = "row_id"
 GENERATED_TS = "ingested_at"
-Label = str | int | float | bool
 # Default number of quantile groups for a numeric sensitive attribute without `bins:`.
 DEFAULT_QUANTILE_BINS = 4
 # A numeric sensitive attribute with at most this many distinct values is grouped by value.
@@ -47,7 +44,7 @@ def ensure_synthetic(cfg: DatasetConfig) -> bool:
     """Generate the dataset file when the config asks for a synthetic one and it is missing."""
     if cfg.synthetic is None or cfg.path.exists():
         return False
-    from mlops.sample_data import write_sample
+    from training.sample_data import write_sample
 
     write_sample(cfg.path, rows=cfg.synthetic.rows, seed=cfg.synthetic.seed)
     return True
@@ -358,59 +355,6 @@ def ingest(cfg: DatasetConfig, *, now: datetime | None = None) -> Ingested:
     return Ingested(df, entity, ts, made, digest)
 
 
-def frame_hash(df: pd.DataFrame) -> str:
-    """Content hash of a frame (values and column names, order-sensitive)."""
-    h = hashlib.sha256()
-    h.update("\x1f".join(map(str, df.columns)).encode())
-    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-# --------------------------------------------------------------------------- roles
-@dataclass(frozen=True)
-class Roles:
-    """What each column is for, decided once at ingest and passed to every later step."""
-
-    name: str
-    entity: str
-    timestamp: str
-    target: str
-    features: list[str]
-    categorical: list[str]
-    sensitive: list[str]
-    # The target label encoded as 1, and the other one.
-    positive_label: Label = 1
-    negative_label: Label = 0
-    # Columns the platform generated (not in the user's file): never data, never hashed.
-    generated: list[str] = field(default_factory=list)
-    # Declared PII (names only): anonymised at ingest, never features, never served back.
-    pii: list[str] = field(default_factory=list)
-    # Sensitive attribute -> inner bin edges for numeric attributes (None: grouped by value).
-    sensitive_bins: dict[str, list[float] | None] = field(default_factory=dict)
-    # Columns that are not features and why (config `exclude`, or left out automatically).
-    left_out: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def has_event_time(self) -> bool:
-        """False when the timestamp was generated at ingest (it then says nothing about order)."""
-        return self.timestamp not in self.generated
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Roles:
-        return cls(**json.loads(text))
-
-
 def identifier_reason(series: pd.Series, *, max_categories: int) -> str | None:
     """Why a candidate feature column should be left out, or None to keep it.
 
@@ -481,37 +425,6 @@ def decide_sensitive_bins(cfg: DatasetConfig, df: pd.DataFrame) -> dict[str, lis
             # A column concentrated on one value has no inner quantile edge: grouped by value.
             decided[column] = quantile_bins(series, bins or DEFAULT_QUANTILE_BINS) or None
     return decided
-
-
-def group_labels_of(edges: list[float]) -> list[str]:
-    """The group names bins with these inner edges give (half-open intervals)."""
-    labels = [f"< {edges[0]:g}"]
-    labels += [f"{lo:g} to < {hi:g}" for lo, hi in itertools.pairwise(edges)]
-    labels.append(f">= {edges[-1]:g}")
-    return labels
-
-
-def group_of(value: float, edges: list[float], labels: list[str]) -> str:
-    """One number's group (``labels`` from :func:`group_labels_of`): the scalar form of
-    :func:`group_labels`, for a request on the serving path."""
-    import bisect
-
-    return labels[bisect.bisect_right(edges, value)]
-
-
-def group_labels(values: pd.Series, edges: list[float] | None) -> pd.Series:
-    """Group labels of a sensitive attribute: the value as text, or its bin for numeric ones.
-
-    Bins are half-open: with edges [25, 40] the groups are ``< 25``, ``25 to < 40``, ``>= 40``.
-    Missing values stay missing (the fairness table shows them as their own group).
-    """
-    if edges is None:
-        return values.astype(object).where(values.notna(), None)
-    numbers = pd.to_numeric(values, errors="coerce")
-    labels = group_labels_of(edges)
-    index = np.searchsorted(np.asarray(edges, dtype=float), numbers.to_numpy(dtype=float), side="right")
-    out = pd.Series([labels[i] for i in index], index=values.index, dtype=object)
-    return out.where(numbers.notna(), None)
 
 
 def decide_roles(
@@ -594,8 +507,6 @@ __all__ = [
     "GENERATED_ID",
     "GENERATED_TS",
     "Ingested",
-    "Label",
-    "Roles",
     "as_category_text",
     "binary_target",
     "check_dataset",
@@ -604,11 +515,6 @@ __all__ = [
     "decide_sensitive_bins",
     "ensure_synthetic",
     "file_columns",
-    "file_hash",
-    "frame_hash",
-    "group_labels",
-    "group_labels_of",
-    "group_of",
     "identifier_reason",
     "ingest",
     "named_columns",

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mlops.config import EvaluationGate, ModelConfig
-from mlops.datasets import Roles, binary_target, frame_hash
+from mlops.contracts import Evaluation
 from mlops.errors import DatasetError
-from mlops.modeling import HoldoutMethod, build_pipeline, classification_metrics, holdout_split, predict_proba
-from mlops.registry import ModelRegistry
+from mlops.hashing import fingerprint, frame_hash
+from mlops.roles import Roles
 from mlops.schema import ServingSchema
-from mlops.versioning import fingerprint
+from training.datasets import binary_target
+from training.modeling import HoldoutMethod, build_pipeline, classification_metrics, holdout_split, predict_proba
+
+if TYPE_CHECKING:
+    from model_registry.registry import ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -117,18 +119,6 @@ def train(training_set: pd.DataFrame, roles: Roles, config: ModelConfig) -> tupl
     return model, holdout, result
 
 
-@dataclass(frozen=True)
-class EvaluationResult:
-    metrics: dict[str, float]
-    champion: str | None
-    champion_metrics: dict[str, float] = field(default_factory=dict)
-    passed: bool = False
-    reasons: list[str] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str)
-
-
 def evaluate(
     model: Any,
     holdout: pd.DataFrame,
@@ -137,7 +127,7 @@ def evaluate(
     *,
     registry: ModelRegistry | None,
     schema_hash: str,
-) -> EvaluationResult:
+) -> Evaluation:
     """Holdout metrics, compared with the current champion on the same holdout rows."""
     columns = roles.features
     y = target_of(holdout, roles)
@@ -170,23 +160,10 @@ def evaluate(
                     reasons.append(
                         f"{gate.metric} {value:.4f} worse than champion {champion.semver}'s recorded {recorded:.4f}"
                     )
-    return EvaluationResult(
+    return Evaluation(
         metrics=metrics,
         champion=champion_name,
         champion_metrics=champion_metrics,
         passed=not reasons,
         reasons=reasons,
     )
-
-
-def save_model(model: Any, path: Path) -> None:
-    import joblib
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, path)
-
-
-def load_model(path: Path) -> Any:
-    import joblib
-
-    return joblib.load(path)

@@ -1,0 +1,135 @@
+"""The registry room's pipeline steps: register (next semantic version, lineage) and promote."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from mlops.config import PlatformConfig
+from mlops.contracts import (
+    DataContract,
+    Evaluation,
+    GateResult,
+    QualityResult,
+    Registration,
+    RunConfig,
+    TrainedModel,
+    load_model,
+)
+from mlops.state import MetricsSink, StateLayout, current_run_dir, record_step
+from model_registry.registry import ModelRegistry
+
+
+def registry_for(config: PlatformConfig) -> ModelRegistry:
+    if config.registry.tracking_uri:
+        return ModelRegistry(config.registry.tracking_uri, config.registry.artifact_root)
+    return ModelRegistry.local(StateLayout(config.state_dir).registry)
+
+
+def register_step(
+    config: RunConfig,
+    *,
+    model: Path,
+    trained: TrainedModel,
+    training_set: Path,
+    data: DataContract,
+    quality_report: Path,
+    quality: QualityResult,
+    evaluation: Evaluation,
+    governance: GateResult,
+    metrics: MetricsSink | None = None,
+) -> Registration:
+    """Register the next semantic version with its lineage and the quality report."""
+    platform, roles = config.platform, data.roles
+    gates = {"data_quality": quality.passed, "evaluation": evaluation.passed, "fairness": governance.passed}
+    with record_step("register", metrics=metrics) as rec, tempfile.TemporaryDirectory() as tmp:
+        training = pd.read_parquet(training_set, columns=[roles.entity, roles.timestamp])
+        # Which entities (and as of when) fed this version: what right-to-erasure will need.
+        ids_path = Path(tmp) / "entity_ids.parquet"
+        training.to_parquet(ids_path, index=False)
+        params = {"family": platform.model.family, **platform.model.params}
+        lineage = {
+            "dataset": roles.name,
+            "dataset_hash": data.dataset_hash,
+            "training_rows": len(training),
+            "entity_ids_artifact": "lineage/entity_ids.parquet",
+            "roles": json.loads(roles.to_json()),
+            "holdout": trained.holdout,
+            "data_quality": quality.model_dump(mode="json"),
+            "feature_view": data.feature_view,
+            "feature_refs": data.feature_refs,
+            "params": params,
+            "metrics": evaluation.metrics,
+            "champion_comparison": {
+                "champion": evaluation.champion,
+                "champion_metrics": evaluation.champion_metrics,
+            },
+            "gates": gates,
+            "code_version": _code_version(),
+            "run_dir": str(current_run_dir() or ""),
+        }
+        # Artifact paths have no suffix; the registry's file names do.
+        report = Path(tmp) / "quality.html"
+        if quality_report.exists():
+            report.write_bytes(quality_report.read_bytes())
+        files = {"reports/quality": report} if report.exists() else {}
+        files["lineage"] = ids_path
+        info = registry_for(platform).register(
+            roles.name,
+            load_model(model),
+            serving_schema=trained.serving_schema.model_dump(mode="json"),
+            schema_hash=trained.schema_hash,
+            training_fingerprint=trained.training_fingerprint,
+            params=params,
+            metrics=evaluation.metrics,
+            gates=gates,
+            lineage=lineage,
+            artifacts=files,
+            # The Feast view this version reads online (each feature schema keeps its own view).
+            extra_tags={"feature_view": data.feature_view} if data.feature_view else None,
+        )
+        rec.figures.update(model=roles.name, version=info.semver, bump=info.tags["bump"])
+        accepted = _accept_baseline(quality)
+        if accepted:
+            rec.notes.append(f"baseline suite accepted (later runs are checked against it): {accepted}")
+        rec.figures.update({f"gate_{k}": "pass" if v else "fail" for k, v in gates.items()})
+    return Registration(model=roles.name, version=info.semver, gates=gates)
+
+
+def promote_step(config: RunConfig, registered: Registration, *, metrics: MetricsSink | None = None) -> str:
+    """Point the ``challenger`` alias at the registered version (called only when every gate passed)."""
+    with record_step("promote", metrics=metrics) as rec:
+        info = registry_for(config.platform).set_alias(registered.model, registered.version, "challenger")
+        rec.figures.update(alias="challenger", version=info.semver)
+    return info.semver
+
+
+def _accept_baseline(quality: QualityResult) -> Path | None:
+    """A baseline profiled in this run becomes the dataset's accepted one once a version is registered."""
+    pending, accepted = quality.baseline_pending, quality.baseline
+    if not (pending and accepted and Path(pending).exists()):
+        return None
+    Path(pending).replace(accepted)
+    return Path(accepted)
+
+
+def _code_version() -> str:
+    """The git commit of the code that ran, when there is one, else the package version."""
+    import subprocess
+
+    from mlops import __version__
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=5).stdout
+        return f"{__version__}+g{sha}{'.dirty' if dirty.strip() else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+
+
+__all__ = ["promote_step", "register_step", "registry_for"]

@@ -1,0 +1,125 @@
+"""The training room's pipeline steps: ingest, train, evaluate.
+
+Each takes the run's :class:`~mlops.contracts.RunConfig` (validated once by the component),
+the contracts its inputs carry and its artifact paths, records itself (run folder from the
+runner's environment; figures also to KFP metrics) and returns the contract of its output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from mlops.config import DatasetConfig, PlatformConfig
+from mlops.contracts import DataContract, Evaluation, RunConfig, TrainedModel, load_model, save_model
+from mlops.state import MetricsSink, record_step
+from training.datasets import decide_roles, ingest, prepare_features, target_labels
+
+# Applies the dataset's PII policy to a frame: (frame, dataset config, platform config) ->
+# (anonymised frame, {column: action}). Given by the component (privacy room).
+Anonymiser = Callable[[pd.DataFrame, DatasetConfig, PlatformConfig], tuple[pd.DataFrame, dict[str, str]]]
+
+
+def ingest_step(
+    config: RunConfig, out_dataset: Path, *, anonymise: Anonymiser, metrics: MetricsSink | None = None
+) -> DataContract:
+    """Read the dataset, add ids/timestamps if absent, decide column roles, anonymise PII.
+
+    PII is anonymised here, before the first write: raw personal data never reaches an
+    artifact, the quarantine, a report or the feature store.
+    """
+    cfg = config.dataset
+    with record_step("ingest", metrics=metrics) as rec:
+        got = ingest(cfg)
+        labels = target_labels(got.frame[cfg.target], cfg)
+        roles = decide_roles(cfg, got.frame, got.entity, got.timestamp, generated=got.generated, labels=labels)
+        frame, actions = anonymise(got.frame, cfg, config.platform)
+        frame = prepare_features(frame, roles)
+        out_dataset.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(out_dataset, index=False)
+        rec.figures.update(
+            rows=len(frame),
+            columns=got.frame.shape[1] - len(got.generated),
+            features=len(roles.features),
+            dataset_hash=got.dataset_hash,
+        )
+        if actions:
+            rec.figures["pii"] = ", ".join(f"{c}={a}" for c, a in actions.items())
+        if roles.left_out:
+            rec.figures["left_out"] = len(roles.left_out)
+            rec.notes += [f"not a feature: {c} — {why}" for c, why in roles.left_out.items()]
+        if roles.generated:
+            rec.notes.append(f"generated (not in the file): {', '.join(roles.generated)}")
+        if (roles.positive_label, roles.negative_label) not in ((1, 0), (True, False)):
+            rec.notes.append(f"target {roles.target}: {roles.positive_label!r} is the positive label (1)")
+    return DataContract(roles=roles, dataset_hash=got.dataset_hash, rows=len(frame))
+
+
+def train_step(
+    config: RunConfig,
+    data: DataContract,
+    training_set: Path,
+    out_model: Path,
+    out_holdout: Path,
+    *,
+    metrics: MetricsSink | None = None,
+) -> TrainedModel:
+    """Fit the configured model on all but the holdout; returns what the model expects."""
+    from training.fit import train
+
+    model_config = config.platform.model
+    with record_step("train", metrics=metrics) as rec:
+        model, holdout, result = train(pd.read_parquet(training_set), data.roles, model_config)
+        save_model(model, out_model)
+        holdout.to_parquet(out_holdout, index=False)
+        rec.figures.update(
+            family=model_config.family,
+            rows_train=result.rows_train,
+            rows_holdout=result.rows_holdout,
+            holdout=result.holdout_method,
+            fit_seconds=round(result.train_metrics["fit_seconds"], 2),
+        )
+        if result.schema.nullable:
+            rec.figures["nullable_features"] = len(result.schema.nullable)
+        rec.notes.append(f"holdout: {result.holdout}")
+    return TrainedModel(
+        family=model_config.family,
+        serving_schema=result.schema,
+        schema_hash=result.schema_hash,
+        training_fingerprint=result.training_fingerprint,
+        holdout=result.holdout,
+    )
+
+
+def evaluate_step(
+    config: RunConfig,
+    data: DataContract,
+    trained: TrainedModel,
+    model: Path,
+    holdout: Path,
+    *,
+    metrics: MetricsSink | None = None,
+) -> Evaluation:
+    """Holdout metrics and the champion comparison (the evaluation gate)."""
+    from model_registry.steps import registry_for
+    from training.fit import evaluate
+
+    with record_step("evaluate", metrics=metrics) as rec:
+        result = evaluate(
+            load_model(model),
+            pd.read_parquet(holdout),
+            data.roles,
+            config.platform.evaluation,
+            registry=registry_for(config.platform),
+            schema_hash=trained.schema_hash,
+        )
+        rec.figures.update({k: round(v, 4) for k, v in result.metrics.items()})
+        rec.figures["champion"] = result.champion or "none"
+        if not result.passed:
+            rec.block("; ".join(result.reasons))
+    return result
+
+
+__all__ = ["Anonymiser", "evaluate_step", "ingest_step", "train_step"]
