@@ -9,14 +9,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := .mlops
 HASH_KEY := $(STATE)/secrets/pii-hash-key
-PACKAGES := mlops training model_registry mlops_cli components pipelines data_quality feature_store model_governance privacy serving
+PACKAGES := mlops training model_registry mlops_cli components pipelines data_quality feature_store model_governance privacy serving performance
 
 NODE_VALIDATORS := infrastructure/validation/node_modules/.package-lock.json
 CHECKOV_VENV := .venv-checkov
 # Resolved when a recipe runs (after the install), from the one place the tag is defined.
 IMAGE = $(shell $(BIN)/python -c "from components.image import PLATFORM_IMAGE; print(PLATFORM_IMAGE)")
 
-.PHONY: help install run test lint bench loadtest compile validate-config validate-infra image chart-files profile clean
+.PHONY: help install run test test-fast lint bench loadtest compile validate-config validate-infra image chart-files profile clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -54,16 +54,17 @@ compile: install  ## Compile the training pipeline to KFP IR (build/training.yam
 validate-config: install  ## Validate every file under config/
 	$(BIN)/mlops config validate
 
-lint: install  ## ruff, ruff format --check, mypy, yamllint, detect-secrets
+lint: install  ## ruff, ruff format --check, mypy, the import contract, yamllint, detect-secrets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(PACKAGES) infrastructure/validation/validate.py
+	$(BIN)/mypy $(PACKAGES) infrastructure/validation
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s config data_quality/expectations feature_store/registry secrets .pre-commit-config.yaml \
 		infrastructure/argocd $(wildcard infrastructure/helm/*/values*.yaml) .github .gitlab-ci.yml .drone.yml
 	git ls-files -z -- . ':!uv.lock' | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
 
 validate-infra: install  ## Render, schema-check, policy-check and checkov every chart, manifest, Terraform module and workflow
-	$(BIN)/python infrastructure/validation/validate.py --out build/infra
+	$(BIN)/python -m infrastructure.validation --out build/infra
 
 image: install  ## Build the platform image (tag = package version)
 	docker build -t $(IMAGE) .
@@ -75,20 +76,23 @@ test: install lint validate-infra  ## Lint, validate the infrastructure, then ev
 	$(BIN)/python -m compileall -q $(PACKAGES) >/dev/null
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: install  ## Benchmarks → bench-results/*.json (Feast on SQLite and Redis needs redis-server; /healthz under oversized bodies)
+test-fast: install  ## Unit and in-process step tests only: no lint, no servers, no pipeline runs, nothing slow
+	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not servers and not slow" -n auto --maxprocesses 4 --dist loadgroup
+
+bench: install  ## Benchmarks → bench-results/*.json (Feast on SQLite and Redis, GX gate, batch, online, limits, pipeline)
 	mkdir -p bench-results
-	$(BIN)/python performance/benchmarks/gx_gate.py --rows 1000000 --out bench-results/gx_gate.json
-	$(BIN)/python performance/benchmarks/feast_store.py --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
-	$(BIN)/python performance/benchmarks/batch.py --rows 200000 --out bench-results/batch.json
-	$(BIN)/python performance/benchmarks/online.py --rate 20 --seconds 30 --out bench-results/online.json
-	$(BIN)/python performance/benchmarks/serving_limits.py --seconds 10 --out bench-results/serving_limits.json
-	$(BIN)/python performance/benchmarks/pipeline.py --out bench-results/pipeline.json
+	$(BIN)/python -m performance.benchmarks.gx_gate --rows 1000000 --out bench-results/gx_gate.json
+	$(BIN)/python -m performance.benchmarks.feast_store --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
+	$(BIN)/python -m performance.benchmarks.batch --rows 200000 --out bench-results/batch.json
+	$(BIN)/python -m performance.benchmarks.online --rate 20 --seconds 30 --out bench-results/online.json
+	$(BIN)/python -m performance.benchmarks.serving_limits --seconds 10 --out bench-results/serving_limits.json
+	$(BIN)/python -m performance.benchmarks.pipeline --out bench-results/pipeline.json
 
 loadtest: install $(HASH_KEY)  ## Serve the champion locally and run Locust headless → bench-results/loadtest*
-	$(BIN)/python performance/load_testing/run.py --users 20 --duration 30s --out bench-results
+	$(BIN)/python -m performance.load_testing.run --users 20 --duration 30s --out bench-results
 
 profile: install  ## Sample a live server under load with py-spy → bench-results/profile/
-	$(BIN)/python performance/profiling/profile_serving.py --rate 20 --seconds 15 --out bench-results/profile
+	$(BIN)/python -m performance.profiling.profile_serving --rate 20 --seconds 15 --out bench-results/profile
 
 clean:  ## Remove the local state folder and build outputs (keeps .venv)
 	rm -rf $(STATE) build bench-results

@@ -3,7 +3,8 @@
 Typed config loading (``config``), the error tree (``errors``), the state folder and step
 records (``state``), the secret resolver (``secrets``), and the types every room shares:
 column roles (``roles``), the serving schema (``schema``), step contracts (``contracts``) and
-content hashes (``hashing``). The kernel imports no room (``make lint`` checks it); heavy
+content hashes (``hashing``), and the page and stylesheet every HTML report shares
+(``report_html``). The kernel imports no room (``make lint`` checks it); heavy
 libraries are imported inside the functions that use them.
 """
 

@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from mlops.errors import ConfigError
 
@@ -39,19 +49,95 @@ def _check_secret_ref(value: str) -> str:
 
 
 # --------------------------------------------------------------------------- dataset
-PiiAction = Literal["hash", "mask", "drop", "generalise", "redact"]
+class PiiHash(StrictModel):
+    """Keyed hash (HMAC-SHA256 with ``privacy.hash_key``): equal values stay joinable."""
+
+    action: Literal["hash"]
 
 
-class PiiColumn(StrictModel):
-    """How one PII column is anonymised before anything is stored downstream."""
+class PiiMask(StrictModel):
+    """Every character but the last ``keep_last`` becomes ``*``."""
 
-    action: PiiAction
-    # mask: how many trailing characters stay visible.
+    action: Literal["mask"]
     keep_last: int = Field(default=0, ge=0)
-    # generalise: numeric bucket width, or "month"/"year" for timestamps, or a prefix length.
+
+
+class PiiDrop(StrictModel):
+    """The column is removed."""
+
+    action: Literal["drop"]
+
+
+class PiiGeneralise(StrictModel):
+    """Coarser values; the option used depends on the column's type, known only from the data.
+
+    Numbers become ``bucket``-wide ranges, timestamps their ``period``, text its first
+    ``prefix`` characters.
+    """
+
+    action: Literal["generalise"]
     bucket: float | None = Field(default=None, gt=0)
     period: Literal["month", "year"] | None = None
     prefix: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_option(self) -> PiiGeneralise:
+        if self.bucket is None and self.period is None and self.prefix is None:
+            raise ValueError("generalise needs bucket (numbers), period (timestamps) or prefix (text)")
+        return self
+
+
+class PiiRedact(StrictModel):
+    """Free text keeps its words; e-mails, phone numbers and long digit runs become placeholders."""
+
+    action: Literal["redact"]
+
+
+PII_ACTIONS: dict[str, type[StrictModel]] = {
+    "hash": PiiHash,
+    "mask": PiiMask,
+    "drop": PiiDrop,
+    "generalise": PiiGeneralise,
+    "redact": PiiRedact,
+}
+
+
+def _pii_error(err: ErrorDetails, value: Any) -> InitErrorDetails:
+    """One error of a PII policy, located by the column's own keys (see :data:`PiiColumn`)."""
+    loc, action = err["loc"], value.get("action") if isinstance(value, dict) else None
+    if loc and loc[0] == action and action in PII_ACTIONS:
+        loc = loc[1:]  # pydantic puts the union's tag in the path: pii.email.hash.keep_last
+        if err["type"] == "extra_forbidden":
+            options = [f for f in PII_ACTIONS[action].model_fields if f != "action"]
+            takes = f"which takes {', '.join(options)}" if options else "which takes no options"
+            message = f"not an option of action '{action}', {takes}"
+            return {"type": PydanticCustomError("pii_option", message), "loc": loc, "input": err["input"]}
+    elif err["type"] == "union_tag_invalid":
+        expected = ", ".join(f"'{a}'" for a in PII_ACTIONS)
+        message = f"Input should be one of {expected}"
+        return {"type": PydanticCustomError("literal_error", message), "loc": ("action",), "input": action}
+    elif err["type"] == "union_tag_not_found" and isinstance(value, dict):
+        return {"type": PydanticCustomError("missing", "Field required"), "loc": ("action",), "input": value}
+    elif not isinstance(value, dict):
+        message = "Input should be a mapping with an action, such as {action: hash}"
+        return {"type": PydanticCustomError(err["type"], message), "loc": loc, "input": value}
+    return {"type": PydanticCustomError(err["type"], err["msg"]), "loc": loc, "input": err["input"]}
+
+
+def _pii_errors(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(exc.title, [_pii_error(e, value) for e in exc.errors()]) from None
+
+
+# How one PII column is anonymised before anything is stored downstream: one model per
+# action, chosen by ``action``, so an option of another action is an error naming its key.
+PiiColumn = Annotated[
+    PiiHash | PiiMask | PiiDrop | PiiGeneralise | PiiRedact,
+    Field(discriminator="action"),
+    WrapValidator(_pii_errors),
+]
 
 
 class SensitiveAttribute(StrictModel):
@@ -391,7 +477,7 @@ class ShadowPolicyConfig(StrictModel):
     """``config/shadow.yaml``: when ``mlops shadow report`` promotes, keeps shadowing or rejects.
 
     Every ``min_*`` is a floor and every ``max_*`` a ceiling; the rule applying them is in
-    :mod:`serving.shadow.report`. Rates are fractions (0.95, not 95).
+    :mod:`serving.shadow.analysis`. Rates are fractions (0.95, not 95).
     """
 
     # Fewer logged pairs than this: not enough evidence either way, keep shadowing.

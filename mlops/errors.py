@@ -14,7 +14,10 @@ its message on one line and exits non-zero. Failed data checks and gates are *re
     ├── FeatureStoreError    Feast apply / materialise / retrieval failed or lost rows
     ├── RegistryError        model registry lookups and updates
     │   └── VersionError     a semantic version is malformed or cannot be bumped
-    └── PipelineError        a pipeline could not be compiled, run or submitted
+    ├── PipelineError        a pipeline could not be compiled, run or submitted
+    └── ServingError         the online app cannot answer, or its shadow challenger failed
+        ├── FeatureStoreUnavailableError  the online store failed while a request needed it (503)
+        └── ChallengerProcessError        the challenger's scoring process is gone or answered an error
 """
 
 from __future__ import annotations
@@ -80,16 +83,35 @@ class PipelineError(MlopsError):
     """A pipeline cannot be compiled, run or submitted."""
 
 
+class ServingError(MlopsError):
+    """The online app cannot answer a request, or its shadow challenger failed."""
+
+
+class FeatureStoreUnavailableError(ServingError):
+    """The online store failed while a request needed features from it (answered with 503)."""
+
+
+class ChallengerProcessError(ServingError):
+    """The shadow challenger's scoring process is gone or answered with an error.
+
+    The mirror records it with the pair (``ChallengerProcessError: ...``); it never reaches the
+    primary response.
+    """
+
+
 __all__ = [
+    "ChallengerProcessError",
     "ConfigError",
     "DatasetError",
     "FeatureStoreError",
+    "FeatureStoreUnavailableError",
     "MlopsError",
     "PipelineError",
     "RegistryError",
     "SecretAccessDeniedError",
     "SecretError",
     "SecretNotFoundError",
+    "ServingError",
     "VaultUnavailableError",
     "VersionError",
 ]

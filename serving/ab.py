@@ -24,7 +24,7 @@ import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops.config import AbTestingConfig
 
@@ -97,6 +97,26 @@ class AbRouter:
     def alias(self, variant: str) -> str:
         return self.config.variants[variant].alias
 
+    def status(self) -> dict[str, Any]:
+        """The figures ``GET /ab`` shows: per variant its alias, weight and model version, the
+        requests and errors it has served, and their mean latency and score."""
+        stats = self.tally.snapshot()
+        variants: dict[str, Any] = {}
+        for name, variant in sorted(self.config.variants.items()):
+            model = self.models.get(name)
+            served = stats.get(name)
+            variants[name] = {
+                "alias": variant.alias,
+                "weight": variant.weight,
+                "model_version": None if model is None else model.version,
+                "requests": 0 if served is None else served.requests,
+                "errors": 0 if served is None else served.errors,
+                "error_rate": 0.0 if served is None else served.error_rate,
+                "mean_latency_ms": None if served is None else served.mean_latency_ms,
+                "mean_score": None if served is None else served.mean_score,
+            }
+        return {"enabled": True, "sticky_key": self.config.sticky_key, "variants": variants}
+
 
 @dataclass(frozen=True)
 class VariantStats:
@@ -145,3 +165,6 @@ class VariantTally:
                     mean_score=self._score_sum[name] / scored if scored else None,
                 )
             return out
+
+
+__all__ = ["AbRouter", "VariantStats", "VariantTally", "assign_variant", "bucket"]

@@ -1,13 +1,18 @@
-"""Session fixtures for real servers started by the tests (helpers in tests/servers.py)."""
+"""Session fixtures shared by every room's tests: the real servers the tests start (OpenBao from
+tests/servers.py, Redis from performance.servers) and the bundled sample's feature schema."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.servers import OpenBao, openbao_dev_server, redis_server
+from performance.servers import redis_server
+from tests.servers import OpenBao, openbao_dev_server
+
+if TYPE_CHECKING:
+    from training.modeling import FeatureSchema
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +35,11 @@ def redis_connection(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis for the session (Feast's online store in staging/prod): ``host:port``."""
     with redis_server(tmp_path_factory.mktemp("redis")) as connection:
         yield connection
+
+
+@pytest.fixture(scope="session")
+def sample_schema() -> FeatureSchema:
+    """The bundled credit-risk sample's features (numeric, categorical), from its one definition."""
+    from training.sample_data import sample_feature_schema  # pandas: imported only by tests that use it
+
+    return sample_feature_schema()

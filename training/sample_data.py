@@ -5,17 +5,30 @@ from fixed word lists and a seeded random generator; no row describes a real per
 same ``(rows, seed)`` always yields the same frame, so runs and tests are reproducible.
 
 Columns: ``applicant_id`` (entity), ``application_ts`` (event time, 2025-01-01 .. 2025-12-31,
-UTC), ``defaulted`` (binary target), numeric and categorical features, PII (``full_name``,
+UTC), ``defaulted`` (binary target), numeric and categorical features (their one definition
+is :func:`sample_feature_schema`, derived from the generated columns), PII (``full_name``,
 ``email``, ``phone``, ``national_id``, ``note``) and sensitive attributes (``sex``,
 ``age_band``).
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+from training.modeling import FeatureSchema
+
+# The columns that are not model features (config/datasets/credit_risk.yaml gives them these roles).
+ENTITY_COLUMN = "applicant_id"
+TIMESTAMP_COLUMN = "application_ts"
+TARGET_COLUMN = "defaulted"
+PII_COLUMNS = ("full_name", "email", "phone", "national_id", "note")
+SENSITIVE_COLUMNS = ("sex", "age_band")
 
 FIRST = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jae", "Kofi", "Lena"]
 LAST = ["Moreau", "Novak", "Okafor", "Park", "Quinn", "Rossi", "Silva", "Tanaka", "Ueda", "Varga"]
@@ -83,8 +96,8 @@ def generate_credit_risk(rows: int = 50_000, seed: int = 7) -> pd.DataFrame:
 
     return pd.DataFrame(
         {
-            "applicant_id": [f"APP-{i:07d}" for i in idx],
-            "application_ts": ts,
+            ENTITY_COLUMN: [f"APP-{i:07d}" for i in idx],
+            TIMESTAMP_COLUMN: ts,
             "full_name": full_name,
             "email": email,
             "phone": phone,
@@ -103,9 +116,33 @@ def generate_credit_risk(rows: int = 50_000, seed: int = 7) -> pd.DataFrame:
             "home_ownership": rng.choice(HOME, size=rows, p=[0.4, 0.35, 0.2, 0.05]),
             "loan_purpose": rng.choice(PURPOSE, size=rows),
             "region": rng.choice(REGION, size=rows),
-            "defaulted": defaulted,
+            TARGET_COLUMN: defaulted,
         }
     )
+
+
+@cache
+def sample_feature_schema() -> FeatureSchema:
+    """The sample's model features, as training derives them from the generated columns.
+
+    Every column that is not the entity, the event time, the target, PII or a sensitive
+    attribute is a feature; numeric columns are numbers, the others categories. Column order
+    is the generator's.
+    """
+    frame = generate_credit_risk(rows=1)
+    reserved = {ENTITY_COLUMN, TIMESTAMP_COLUMN, TARGET_COLUMN, *PII_COLUMNS, *SENSITIVE_COLUMNS}
+    features = [str(c) for c in frame.columns if c not in reserved]
+    return FeatureSchema(
+        numeric=tuple(c for c in features if is_numeric_dtype(frame[c])),
+        categorical=tuple(c for c in features if not is_numeric_dtype(frame[c])),
+    )
+
+
+def sample_feature_rows(rows: int, seed: int = 7) -> list[dict[str, Any]]:
+    """``rows`` rows of the sample's features as a client sends them: plain Python values, one dict a row."""
+    frame = generate_credit_risk(rows, seed)[sample_feature_schema().columns]
+    records = frame.to_dict("records")
+    return [{str(k): v.item() if isinstance(v, np.generic) else v for k, v in r.items()} for r in records]
 
 
 def write_sample(path: Path, rows: int = 50_000, seed: int = 7) -> Path:

@@ -4,7 +4,8 @@
 # matched per environment here, unlike checkov's label-based check, which is satisfied by a
 # policy rendered for any environment.
 #
-# data.inventory (set by validate.py for each chart x environment):
+# data.inventory (set by the policies check, infrastructure/validation/checks/policies.py, for
+# each chart x environment):
 #   environment      the environment the release was rendered for ("" for plain manifests)
 #   networkpolicies  every NetworkPolicy rendered for that environment, all charts
 #   values           [{key, value, file}]: each values leaf and the values file that set it

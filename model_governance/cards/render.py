@@ -1,11 +1,12 @@
 """Render a :class:`ModelCard` as Markdown or as one self-contained HTML page.
 
 Both formats are built from the same list of sections (paragraphs, tables, bullet lists), so
-they cannot drift apart. The HTML page uses ``string.Template`` files from ``templates/``
-(no template engine dependency), inlines its CSS, embeds the importance chart as a base64
-``data:`` URI and links to nothing: it opens offline, attached to a review or an e-mail. Every
-value from the card is escaped, in HTML and in Markdown, because names, parameters and lineage
-strings come from user configuration.
+they cannot drift apart. The HTML page is the platform's report page (:mod:`mlops.report_html`:
+shell, shared stylesheet, tables) around the card's own ``string.Template`` body and CSS from
+``templates/`` (no template engine dependency); it inlines its CSS, embeds the importance chart
+as a base64 ``data:`` URI and links to nothing: it opens offline, attached to a review or an
+e-mail. Every value from the card is escaped, in HTML and in Markdown, because names,
+parameters and lineage strings come from user configuration.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from importlib.resources import files
 from string import Template
 from typing import Literal
 
+from mlops.report_html import escape, page, table
 from model_governance.cards.model import DEFAULT_INTENDED_USE, FAIRNESS_GATE, LIMITATIONS_NOT_STATED, ModelCard
 
 RateKey = Literal["selection_rate", "accuracy", "true_positive_rate", "false_positive_rate"]
@@ -108,19 +110,16 @@ def render_html(card: ModelCard, importance_png: bytes | None = None) -> str:
     chart_uri = None
     if importance_png is not None:
         chart_uri = "data:image/png;base64," + base64.b64encode(importance_png).decode("ascii")
-    body = "\n\n".join(
-        f'<section id="{section.anchor}">\n<h2>{_h(section.title)}</h2>\n'
+    sections = "\n\n".join(
+        f'<section id="{section.anchor}">\n<h2>{escape(section.title)}</h2>\n'
         + "\n".join(_html_block(block, chart_uri) for block in section.blocks)
         + "\n</section>"
         for section in _sections(card)
     )
-    return _template("model_card.html").substitute(
-        title=_h(_title(card)),
-        style=_template_text("model_card.css"),
-        meta=_h(_meta(card)),
-        verdict=_html_verdict(card),
-        sections=body,
+    body = _template("model_card.html").substitute(
+        title=escape(_title(card)), meta=escape(_meta(card)), verdict=_html_verdict(card), sections=sections
     )
+    return page(f"Model card: {_title(card)}", body, css=_template_text("model_card.css"))
 
 
 # --------------------------------------------------------------------------- content
@@ -362,10 +361,6 @@ def _md_block(block: Block) -> list[str]:
 
 
 # --------------------------------------------------------------------------- html
-def _h(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
 _HTML_STATUS = {
     "passed": '<span class="pass">passed</span>',
     "failed": '<span class="fail">FAILED</span>',
@@ -374,7 +369,7 @@ _HTML_STATUS = {
 
 
 def _html_status(status: Status) -> str:
-    note = f' <span class="muted">({_h(status.note)})</span>' if status.note else ""
+    note = f' <span class="muted">({escape(status.note)})</span>' if status.note else ""
     return _HTML_STATUS[status.state] + note
 
 
@@ -385,34 +380,28 @@ def _html_verdict(card: ModelCard) -> str:
     return f'<span class="verdict {css}">{word}</span>'
 
 
-def _html_cell(cell: Cell, tag: str, numeric: bool) -> str:
-    content = _html_status(cell) if isinstance(cell, Status) else _h(cell)
-    css = ' class="num"' if numeric else ""
-    return f"<{tag}{css}>{content}</{tag}>"
+def _html_cell(cell: Cell) -> str:
+    return _html_status(cell) if isinstance(cell, Status) else escape(cell)
 
 
 def _html_block(block: Block, chart_uri: str | None) -> str:
     if isinstance(block, Para):
-        return f'<p class="muted">{_h(block.text)}</p>' if block.muted else f"<p>{_h(block.text)}</p>"
+        return f'<p class="muted">{escape(block.text)}</p>' if block.muted else f"<p>{escape(block.text)}</p>"
     if isinstance(block, Heading):
         status = f" — {_html_status(block.status)}" if block.status is not None else ""
-        return f"<h3>{_h(block.text)}{status}</h3>"
+        return f"<h3>{escape(block.text)}{status}</h3>"
     if isinstance(block, Bullets):
         items = (
-            f'<li class="muted">{_h(item)}</li>' if i in block.muted else f"<li>{_h(item)}</li>"
+            f'<li class="muted">{escape(item)}</li>' if i in block.muted else f"<li>{escape(item)}</li>"
             for i, item in enumerate(block.items)
         )
         return "<ul>\n" + "\n".join(items) + "\n</ul>"
     if isinstance(block, Table):
-        head = "".join(_html_cell(h, "th", False) for h in block.headers)
-        body = "\n".join(
-            "<tr>" + "".join(_html_cell(c, "td", i in block.numeric) for i, c in enumerate(row)) + "</tr>"
-            for row in block.rows
-        )
-        return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+        rows = [[_html_cell(c) for c in row] for row in block.rows]
+        return table([escape(h) for h in block.headers], rows, numeric=block.numeric)
     if chart_uri is None:
         return '<p class="muted">No chart.</p>'
-    return f'<figure><img alt="{_h(block.alt)}" src="{chart_uri}"></figure>'
+    return f'<figure><img alt="{escape(block.alt)}" src="{chart_uri}"></figure>'
 
 
 def _template_text(name: str) -> str:

@@ -1,6 +1,6 @@
 """Benchmark batch scoring: rows/s in process vs the embedded engine vs the Spark engine.
 
-    python performance/benchmarks/batch.py --rows 200000 --out bench-results/batch.json
+    python -m performance.benchmarks.batch --rows 200000 --out bench-results/batch.json
 
 One model (the platform's default family, fitted on a small sample) scores the same parquet
 input three ways:
@@ -17,22 +17,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO_ROOT))
-
-from mlops.config import ModelConfig  # noqa: E402
-from performance.benchmarks.workload import SCHEMA  # noqa: E402
-from serving.batch import SparkEngineConfig, predict_batch  # noqa: E402
-from training.modeling import build_pipeline  # noqa: E402
-from training.sample_data import generate_credit_risk  # noqa: E402
+from performance.benchmarks.report import write_report
+from performance.benchmarks.workload import REQUEST_SEED, sample_model
+from serving.batch import SparkEngineConfig, predict_batch
+from training.sample_data import ENTITY_COLUMN, generate_credit_risk, sample_feature_schema
 
 
 def best_of(repeats: int, run: Callable[[], Any]) -> tuple[float, Any]:
@@ -59,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results/batch.json"))
     args = parser.parse_args(argv)
 
-    training = generate_credit_risk(args.train_rows, seed=1)
-    model = build_pipeline(ModelConfig(), SCHEMA).fit(training[SCHEMA.columns], training["defaulted"])
-    frame = generate_credit_risk(args.rows, seed=2)
+    schema = sample_feature_schema()
+    model = sample_model(args.train_rows).model
+    frame = generate_credit_risk(args.rows, seed=REQUEST_SEED)
     report: dict[str, Any] = {
         "benchmark": "batch",
         "python": platform.python_version(),
@@ -76,13 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         frame.to_parquet(source, index=False)
         common: dict[str, Any] = {
             "model": model,
-            "serving_schema": SCHEMA.to_dict(),
+            "serving_schema": schema.to_dict(),
             "model_name": "bench",
             "model_version": "0.0.0",
             "chunk_rows": args.chunk_rows,
-            "id_column": "applicant_id",
+            "id_column": ENTITY_COLUMN,
         }
-        features = frame[SCHEMA.columns]
+        features = frame[schema.columns]
         seconds, _ = best_of(args.repeats, lambda: model.predict_proba(features))
         report["in_process"] = figures(args.rows, seconds)
 
@@ -117,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["goal_embedded_ge_0_5x"] = report["ratios_to_in_process"]["embedded"] >= 0.5
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -1,6 +1,6 @@
 """Benchmark the local Feast store: apply, materialise, point-in-time retrieval, online reads.
 
-    python performance/benchmarks/feast_store.py --rows 50000 --out bench-results/feast_store.json
+    python -m performance.benchmarks.feast_store --rows 50000 --out bench-results/feast_store.json
 
 Runs one full ``build_training_set`` on the bundled synthetic sample in a temporary state
 folder (so apply / materialise / retrieval are timed exactly as the training step runs
@@ -17,7 +17,6 @@ import contextlib
 import json
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,28 +26,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO_ROOT))
+from feature_store.store import OnlineFeatureReader, build_training_set
+from mlops.config import FeatureConfig
+from performance.benchmarks.report import write_report
+from performance.servers import redis_server
+from training.sample_data import (
+    ENTITY_COLUMN,
+    SENSITIVE_COLUMNS,
+    TARGET_COLUMN,
+    TIMESTAMP_COLUMN,
+    generate_credit_risk,
+    sample_feature_schema,
+)
 
-from feature_store.store import OnlineFeatureReader, build_training_set  # noqa: E402
-from mlops.config import FeatureConfig  # noqa: E402
-from training.sample_data import generate_credit_risk  # noqa: E402
-
-FEATURES = [
-    "income",
-    "loan_amount",
-    "loan_term_months",
-    "credit_score",
-    "debt_to_income",
-    "open_accounts",
-    "late_payments_12m",
-    "employment_type",
-    "home_ownership",
-    "loan_purpose",
-    "region",
-]
-CARRY = ["defaulted", "sex", "age_band"]
+FEATURES = sample_feature_schema().columns
+CARRY = [TARGET_COLUMN, *SENSITIVE_COLUMNS]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -61,8 +53,8 @@ def bench_build(rows: int, state: Path, config: FeatureConfig) -> dict[str, Any]
     result = build_training_set(
         df,
         name="credit-risk",
-        entity_column="applicant_id",
-        timestamp_column="application_ts",
+        entity_column=ENTITY_COLUMN,
+        timestamp_column=TIMESTAMP_COLUMN,
         feature_columns=FEATURES,
         carry_columns=CARRY,
         state_dir=state,
@@ -84,9 +76,9 @@ def bench_build(rows: int, state: Path, config: FeatureConfig) -> dict[str, Any]
 
 def online_ids(df: pd.DataFrame) -> list[str]:
     window = FeatureConfig().online_window_days
-    stamps = df["application_ts"]
+    stamps = df[TIMESTAMP_COLUMN]
     recent = df[stamps >= stamps.max() - pd.Timedelta(days=window)] if window else df
-    return list(recent["applicant_id"])
+    return list(recent[ENTITY_COLUMN])
 
 
 def bench_online(state: Path, entity_ids: list[str], reads: int, seed: int, config: FeatureConfig) -> dict[str, Any]:
@@ -101,7 +93,7 @@ def bench_online(state: Path, entity_ids: list[str], reads: int, seed: int, conf
         t0 = time.perf_counter()
         values = reader.row(entity_ids[i])
         latencies.append((time.perf_counter() - t0) * 1000)
-        misses += values["income"] is None
+        misses += values[FEATURES[0]] is None
     return {
         "reads": reads,
         "misses": misses,
@@ -118,8 +110,8 @@ def bench_large_materialize(rows: int, state: Path) -> dict[str, Any]:
     result = build_training_set(
         df,
         name="credit-risk-large",
-        entity_column="applicant_id",
-        timestamp_column="application_ts",
+        entity_column=ENTITY_COLUMN,
+        timestamp_column=TIMESTAMP_COLUMN,
         feature_columns=FEATURES,
         carry_columns=CARRY,
         state_dir=state,
@@ -130,12 +122,10 @@ def bench_large_materialize(rows: int, state: Path) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def redis_for_bench(connection: str | None, workdir: Path) -> Iterator[str]:
-    """The given Redis, or a throwaway local one (the test suite's starter: free port, no persistence)."""
+    """The given Redis, or a throwaway local one (free port, no persistence)."""
     if connection:
         yield connection
         return
-    from tests.servers import redis_server
-
     with redis_server(workdir) as started:
         yield started
 
@@ -175,8 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             report["full_history"] = bench_large_materialize(args.materialize_rows, Path(tmp) / "feast-large")
     report["wall_s"] = round(time.perf_counter() - started, 2)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(json.dumps(report, indent=2))
     return 0
 

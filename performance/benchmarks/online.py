@@ -1,6 +1,6 @@
 """Benchmark online serving at a fixed request rate (open loop): in-process vs HTTP, shadow on/off, faults.
 
-    python performance/benchmarks/online.py --rate 20 --seconds 30 --out bench-results/online.json
+    python -m performance.benchmarks.online --rate 20 --seconds 30 --out bench-results/online.json
 
 Open loop: request ``i`` is due at ``t0 + i / rate`` whether or not earlier ones have
 answered, and its latency is measured from that due time. A stalled server therefore shows
@@ -27,15 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import platform
 import re
-import socket
-import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -43,26 +39,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# One OpenMP thread per scoring call, as `mlops serve` runs: see serving.server.limit_native_threads.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO_ROOT))
-
-from mlops.config import ModelConfig  # noqa: E402
-from performance.benchmarks.workload import SCHEMA  # noqa: E402
-from training.modeling import build_pipeline  # noqa: E402
-from training.sample_data import generate_credit_risk  # noqa: E402
+from mlops.config import ModelConfig
+from performance.benchmarks.report import write_report
+from performance.benchmarks.workload import request_rows, sample_model
+from performance.servers import HOST, free_port, http_ok, spawned
+from serving.server import limit_native_threads
 
 SHADOW_FAULTS = ("healthy", "slow", "failing", "down")
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def summarise(latencies_ms: list[float]) -> dict[str, float]:
@@ -145,20 +128,6 @@ def serve_app(champion: Any, challenger: Any, fault: str | None, port: int, stor
     uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False)).run()
 
 
-def wait_ready(url: str, process: Any, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not process.is_alive():
-            raise RuntimeError(f"the server exited with {process.exitcode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise RuntimeError(f"the server at {url} was not ready after {timeout_s:g} s")
-
-
 def _metric(text: str, name: str, **labels: str) -> float:
     """Sum of a metric's samples matching ``labels`` in Prometheus text."""
     total = 0.0
@@ -213,12 +182,9 @@ def run_http(
 ) -> dict[str, Any]:
     port = free_port()
     url = f"http://{HOST}:{port}"
-    ctx = mp.get_context("spawn")  # no fork: the parent has used OpenMP (scikit-learn) threads
     store = tmp / f"pairs-{fault or 'off'}-{port}.sqlite"
-    process = ctx.Process(target=serve_app, args=(champion, challenger, fault, port, str(store)))
-    process.start()
-    try:
-        wait_ready(url, process)
+    app_args = (champion, challenger, fault, port, str(store))
+    with spawned(serve_app, app_args, http_ok(f"{url}/healthz"), name=f"the server at {url}"):
         result = asyncio.run(open_loop_http(url, bodies, args.rate, args.seconds))
         if fault is not None:
             time.sleep(args.drain_seconds)  # let the mirror finish what is queued before counting
@@ -236,11 +202,6 @@ def run_http(
                 "challenger_timeouts": _metric(text, "serving_shadow_challenger_errors", kind="timeout"),
             }
         return result
-    finally:
-        process.terminate()
-        process.join(10)
-        if process.is_alive():
-            process.kill()
 
 
 def run_in_process(champion: Any, bodies: list[dict[str, Any]], rate: float, seconds: float) -> dict[str, Any]:
@@ -262,28 +223,9 @@ def run_in_process(champion: Any, bodies: list[dict[str, Any]], rate: float, sec
     return {"requests": n, "errors": 0, "achieved_rps": round(n / elapsed, 1), **summarise(latencies)}
 
 
-def _json_value(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def train_models(rows: int) -> tuple[Any, Any]:
     """The champion (platform default family) and a challenger of another family, same data."""
-    from serving.models import LoadedModel
-
-    data = generate_credit_risk(rows, seed=1)
-    x, y = data[SCHEMA.columns], data["defaulted"]
-    serving_schema = SCHEMA.to_dict()
-    champion = LoadedModel("bench", "1.0.0", build_pipeline(ModelConfig(), SCHEMA).fit(x, y), serving_schema)
-    challenger = LoadedModel(
-        "bench", "1.1.0", build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(x, y), serving_schema
-    )
-    return champion, challenger
-
-
-def request_bodies(n: int) -> list[dict[str, Any]]:
-    """JSON bodies as a client sends them (unseen rows, plain Python values)."""
-    frame = generate_credit_risk(n, seed=2)[SCHEMA.columns]
-    return [{c: _json_value(v) for c, v in row.items()} for row in frame.to_dict("records")]
+    return sample_model(rows, "1.0.0"), sample_model(rows, "1.1.0", ModelConfig(family="logistic_regression"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results/online.json"))
     args = parser.parse_args(argv)
 
+    limit_native_threads()  # as `mlops serve` runs; the server processes inherit it
     started = time.perf_counter()
     champion, challenger = train_models(args.train_rows)
-    bodies = request_bodies(500)
+    bodies = request_rows(500)
 
     report: dict[str, Any] = {
         "benchmark": "online",
@@ -334,8 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["wall_s"] = round(time.perf_counter() - started, 1)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(json.dumps({k: v for k, v in report.items() if k != "scenarios"}, indent=2))
     return 0
 

@@ -1,6 +1,6 @@
 """Benchmark the training pipeline as a user runs it: `mlops run training` on the bundled sample.
 
-    python performance/benchmarks/pipeline.py --out bench-results/pipeline.json [--rows 50000]
+    python -m performance.benchmarks.pipeline --out bench-results/pipeline.json [--rows 50000]
 
 Runs in a fresh temporary project folder (config copied, empty state: no registry, no Feast
 store), so the figure includes first-use costs such as creating the MLflow database. Reports
@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from performance.benchmarks.report import write_report
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,8 +73,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg_1m": os.getloadavg()[0]},
         **run_once(args.rows),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_report(args.out, result)
     print(json.dumps(result, indent=2))
 
 

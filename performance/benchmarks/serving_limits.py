@@ -1,6 +1,6 @@
 """Benchmark ``/healthz`` while oversized request bodies arrive (the serving request limits).
 
-    python performance/benchmarks/serving_limits.py --seconds 5 --out bench-results/serving_limits.json
+    python -m performance.benchmarks.serving_limits --seconds 5 --out bench-results/serving_limits.json
 
 The server is the app served as ``mlops serve`` serves it (``serving.server.run_server``) in
 its own process, pinned to one core; the load generator and the probe run in this process,
@@ -26,11 +26,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import multiprocessing as mp
 import os
 import platform
-import socket
-import sys
 import threading
 import time
 from collections import Counter
@@ -40,24 +37,12 @@ from typing import Any
 
 import numpy as np
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # as `mlops serve` runs: serving.server.limit_native_threads
+from performance.benchmarks.report import write_report
+from performance.benchmarks.workload import request_rows, sample_model
+from performance.servers import HOST, free_port, spawned
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO_ROOT))
-
-from performance.benchmarks.workload import SCHEMA  # noqa: E402
-from training.sample_data import generate_credit_risk  # noqa: E402
-
-HOST = "127.0.0.1"
 GOAL_P99_MS = 50.0
 SCENARIOS = ("idle", "oversized", "oversized_chunked", "large_valid", "mixed")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def pin(cpu: int | None) -> list[int]:
@@ -73,15 +58,10 @@ def serve(port: int, cpu: int | None, train_rows: int) -> None:
     pin(cpu)
     import uvicorn
 
-    from mlops.config import ModelConfig
     from serving.app import create_app
-    from serving.models import LoadedModel
-    from training.modeling import build_pipeline
 
-    data = generate_credit_risk(train_rows, seed=1)
-    fitted = build_pipeline(ModelConfig(), SCHEMA).fit(data[SCHEMA.columns], data["defaulted"])
-    champion = LoadedModel("bench", "1.0.0", fitted, SCHEMA.to_dict())
-    app = create_app(champion=champion, serving_schema=SCHEMA.to_dict(), model_name="bench", shadow=None)
+    champion = sample_model(train_rows)
+    app = create_app(champion=champion, serving_schema=champion.serving_schema, model_name="bench", shadow=None)
     try:
         from serving.server import run_server
     except ImportError:  # a checkout from before the request limits: uvicorn's defaults, to compare
@@ -90,18 +70,12 @@ def serve(port: int, cpu: int | None, train_rows: int) -> None:
         run_server(app, host=HOST, port=port, log_level="warning")
 
 
-def wait_ready(port: int, process: Any, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not process.is_alive():
-            raise RuntimeError(f"the server exited with {process.exitcode} before it was ready")
-        try:
-            if probe_once(port, timeout_s=1.0) is not None:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server on port {port} was not ready after {timeout_s:g} s")
+def healthy(port: int) -> bool:
+    """The readiness check: one probe answered 200."""
+    try:
+        return probe_once(port, timeout_s=1.0) is not None
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- clients
@@ -121,8 +95,7 @@ class Bodies:
     """The request bodies, built once (building them is not what is measured)."""
 
     def __init__(self, oversized_rows: int) -> None:
-        frame = generate_credit_risk(1000, seed=2)[SCHEMA.columns]
-        rows = [{str(k): v.item() if hasattr(v, "item") else v for k, v in r.items()} for r in frame.to_dict("records")]
+        rows = request_rows(1000)
         self.valid = json.dumps({"rows": rows}).encode()
         self.oversized = json.dumps({"rows": (rows * (oversized_rows // len(rows) + 1))[:oversized_rows]}).encode()
         self.chunk = b"x" * (64 * 1024)
@@ -220,23 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
 
+    # One OpenMP thread per scoring call, as `mlops serve` runs (serving.server.limit_native_threads,
+    # not imported here: this script also measures checkouts from before serving.server existed).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     started = time.perf_counter()
     load_cpus = pin(args.load_cpu)
     bodies = Bodies(args.oversized_rows)
     port = free_port()
-    process = mp.get_context("spawn").Process(target=serve, args=(port, args.server_cpu, args.train_rows))
-    process.start()
     results: dict[str, Any] = {}
-    try:
-        wait_ready(port, process)
+    server_args = (port, args.server_cpu, args.train_rows)
+    with spawned(serve, server_args, lambda: healthy(port), name=f"the server on port {port}", timeout_s=120):
         for name in scenarios:
             results[name] = run_scenario(name, port, bodies, args)
             print(name, json.dumps(results[name]), flush=True)
-    finally:
-        process.terminate()
-        process.join(10)
-        if process.is_alive():
-            process.kill()
 
     loaded = [s for s in scenarios if s != "idle"]
     worst = max((results[s]["healthz_p99_ms"] for s in loaded), default=float("nan"))
@@ -255,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "goals": {"healthz_p99_under_load_lt_50ms": bool(worst < GOAL_P99_MS)},
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.out, report)
     print(json.dumps({k: v for k, v in report.items() if k != "scenarios"}, indent=2))
     return 0
 

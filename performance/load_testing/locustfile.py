@@ -1,10 +1,11 @@
 """Locust users for the online API: single rows, batches, and entity-id-only requests.
 
-Run through `make loadtest` (performance/load_testing/run.py), or by hand:
+Run through `make loadtest` (``python -m performance.load_testing.run``), or by hand:
     locust -f performance/load_testing/locustfile.py --headless -u 20 -r 10 -t 30s --host http://127.0.0.1:8080
 
-Payloads follow the bundled credit-risk sample's serving schema. Only the standard library is
-imported here: locust's gevent patching must come before any ssl-using package.
+Payloads are rows of the bundled credit-risk sample (its features, as a client sends them).
+Locust must be imported first, by its own CLI: its gevent patching has to come before any
+ssl-using package; the sample generator (numpy, pandas) is imported after it.
 """
 
 import os
@@ -12,30 +13,14 @@ import random
 
 from locust import HttpUser, between, task
 
+from training.sample_data import sample_feature_rows
+
 # Entity-id requests pick APP-<n> ids in this range: by default the bundled 50k sample's last
 # ~30 days, which is what the online store holds.
 FIRST_ID, LAST_ID = (int(n) for n in os.environ.get("MLOPS_LOADTEST_ENTITY_RANGE", "46000:49999").split(":"))
 
-CATEGORIES = {
-    "employment_type": ["salaried", "self_employed", "contract", "unemployed", "retired"],
-    "home_ownership": ["rent", "mortgage", "own", "other"],
-    "loan_purpose": ["car", "home_improvement", "debt_consolidation", "education", "medical", "business"],
-    "region": ["north", "south", "east", "west", "central"],
-}
-
-
-def row(rng: random.Random) -> dict[str, object]:
-    features: dict[str, object] = {
-        "income": round(rng.lognormvariate(10.6, 0.45), 2),
-        "loan_amount": round(rng.gammavariate(2.0, 7500) + 1000, 2),
-        "loan_term_months": rng.choice([12, 24, 36, 48, 60]),
-        "credit_score": rng.randint(300, 850),
-        "debt_to_income": round(rng.betavariate(2, 5) * 0.9, 4),
-        "open_accounts": rng.randint(0, 12),
-        "late_payments_12m": rng.randint(0, 3),
-    }
-    features.update({name: rng.choice(values) for name, values in CATEGORIES.items()})
-    return features
+# Bodies are drawn from these rows (a seed apart from the bundled sample's, so unseen applicants).
+ROWS = sample_feature_rows(5000, seed=2)
 
 
 class ApiUser(HttpUser):
@@ -46,7 +31,7 @@ class ApiUser(HttpUser):
 
     @task(6)
     def single(self) -> None:
-        self.client.post("/predict", json=row(self.rng), name="/predict")
+        self.client.post("/predict", json=self.rng.choice(ROWS), name="/predict")
 
     @task(2)
     def by_entity(self) -> None:
@@ -56,4 +41,4 @@ class ApiUser(HttpUser):
 
     @task(1)
     def batch(self) -> None:
-        self.client.post("/predict/batch", json={"rows": [row(self.rng) for _ in range(50)]}, name="/predict/batch")
+        self.client.post("/predict/batch", json={"rows": self.rng.sample(ROWS, 50)}, name="/predict/batch")

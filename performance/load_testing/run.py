@@ -1,6 +1,6 @@
 """`make loadtest`: serve the champion on a free local port, run Locust headless, stop the server.
 
-    python performance/load_testing/run.py --users 20 --duration 30s --out bench-results
+    python -m performance.load_testing.run --users 20 --duration 30s --out bench-results
 
 Writes ``<out>/loadtest_stats.csv`` (and the other Locust CSVs) and ``<out>/loadtest.html``.
 When the registry has a challenger but no champion yet (right after `make run`), the
@@ -12,21 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from performance.servers import HOST, free_port, http_ok, running
+
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ensure_champion(model: str, config_dir: Path, env: str) -> str:
@@ -46,21 +38,6 @@ def ensure_champion(model: str, config_dir: Path, env: str) -> str:
     return challenger.semver
 
 
-def wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with code {server.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"server at {url} not ready after {timeout_s:.0f} s")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="credit_risk")
@@ -75,28 +52,23 @@ def main() -> int:
 
     version = ensure_champion(args.model, args.config_dir, args.env)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{HOST}:{port}"
     args.out.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli", "serve", "--model", args.model, "--port", str(port),
-         "--config-dir", str(args.config_dir), "--env", args.env],
-    )  # fmt: skip
+    serve = [sys.executable, "-m", "mlops_cli", "serve", "--model", args.model, "--port", str(port),
+             "--config-dir", str(args.config_dir), "--env", args.env]  # fmt: skip
     try:
-        wait_ready(url, server, timeout_s=120)
-        print(f"load testing {args.model} {version} at {url} for {args.duration}")
-        locust = Path(sys.executable).parent / "locust"
-        return subprocess.call(
-            [str(locust), "-f", str(HERE / "locustfile.py"), "--headless", "-u", str(args.users),
-             "-r", str(args.spawn_rate), "-t", args.duration, "--host", url, "--only-summary",
-             "--csv", str(args.out / "loadtest"), "--html", str(args.out / "loadtest.html")],
-            env={**os.environ, "MLOPS_LOADTEST_ENTITY_RANGE": args.entity_range},
-        )  # fmt: skip
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        with running(serve, http_ok(f"{url}/readyz"), None, name=f"the server at {url}", timeout_s=120, grace_s=15):
+            print(f"load testing {args.model} {version} at {url} for {args.duration}")
+            # Locust in its own process, through its CLI: its gevent patching must precede any ssl import.
+            locust = Path(sys.executable).parent / "locust"
+            return subprocess.call(
+                [str(locust), "-f", str(HERE / "locustfile.py"), "--headless", "-u", str(args.users),
+                 "-r", str(args.spawn_rate), "-t", args.duration, "--host", url, "--only-summary",
+                 "--csv", str(args.out / "loadtest"), "--html", str(args.out / "loadtest.html")],
+                env={**os.environ, "MLOPS_LOADTEST_ENTITY_RANGE": args.entity_range},
+            )  # fmt: skip
+    except RuntimeError as exc:  # the server exited or was not ready in time
+        raise SystemExit(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Profile a live serving process under open-loop load with py-spy: where does a request's time go?
 
-    python performance/profiling/profile_serving.py --rate 20 --seconds 15 --out bench-results/profile
+    python -m performance.profiling.profile_serving --rate 20 --seconds 15 --out bench-results/profile
 
 Starts the app exactly as the online benchmark does (``uvicorn`` in its own process around a
 fitted champion; ``--shadow`` adds the challenger in its child process), drives ``POST
@@ -23,8 +23,6 @@ import argparse
 import asyncio
 import collections
 import json
-import multiprocessing as mp
-import os
 import shutil
 import subprocess
 import sys
@@ -32,21 +30,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # as mlops serve runs (serving.server.limit_native_threads)
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(REPO_ROOT))
-
-from performance.benchmarks.online import (  # noqa: E402
-    HOST,
-    free_port,
-    open_loop_http,
-    request_bodies,
-    serve_app,
-    train_models,
-    wait_ready,
-)
+from performance.benchmarks.online import open_loop_http, serve_app, train_models
+from performance.benchmarks.workload import request_rows
+from performance.servers import HOST, free_port, http_ok, spawned
+from serving.server import limit_native_threads
 
 
 def top_functions(raw: Path, limit: int = 25) -> str:
@@ -82,19 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if py_spy is None:
         raise SystemExit("py-spy is not installed: run `make install` (it is in the dev dependency group)")
+    limit_native_threads()  # as `mlops serve` runs; the server process inherits it
     champion, challenger = train_models(20_000)
-    bodies = request_bodies(500)
+    bodies = request_rows(500)
     args.out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://{HOST}:{port}"
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         fault = "healthy" if args.shadow else None
-        server = mp.get_context("spawn").Process(
-            target=serve_app, args=(champion, challenger, fault, port, str(Path(tmp) / "pairs.sqlite"))
-        )
-        server.start()
-        try:
-            wait_ready(url, server)
+        app_args = (champion, challenger, fault, port, str(Path(tmp) / "pairs.sqlite"))
+        with spawned(serve_app, app_args, http_ok(f"{url}/healthz"), name=f"the server at {url}") as server:
             raw = Path(tmp) / "predict.raw.txt"
             record = [py_spy, "record", "--pid", str(server.pid), "--rate", str(args.sampling_rate), "--subprocesses"]
             record.append("--nonblocking")  # sample without pausing the server: the load stays open-loop
@@ -113,11 +97,6 @@ def main(argv: list[str] | None = None) -> int:
                 if spy.returncode != 0:
                     raise SystemExit(f"py-spy failed ({spy.returncode}): {err.decode(errors='replace')[-500:]}")
             text = top_functions(raw)
-        finally:
-            server.terminate()
-            server.join(10)
-            if server.is_alive():
-                server.kill()
     summary = f"load: {json.dumps(load)}\n\n{text}\n"
     (args.out / "predict.top.txt").write_text(summary)
     print(summary)

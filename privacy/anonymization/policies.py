@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from typing import assert_never
 
 import pandas as pd
 
-from mlops.config import PiiColumn
+from mlops.config import PiiColumn, PiiDrop, PiiGeneralise, PiiHash, PiiMask, PiiRedact
 from mlops.errors import DatasetError
 
 EMAIL_RE = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
@@ -50,7 +51,7 @@ def _mask(values: pd.Series, keep_last: int) -> pd.Series:
     return (head + text.str.slice(-keep_last)).astype(object)
 
 
-def _generalise(values: pd.Series, policy: PiiColumn, column: str) -> pd.Series:
+def _generalise(values: pd.Series, policy: PiiGeneralise, column: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         if policy.period is None:
             raise DatasetError(f"column {column!r}: generalising a timestamp needs period: month|year")
@@ -60,8 +61,9 @@ def _generalise(values: pd.Series, policy: PiiColumn, column: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(values):
         if policy.bucket is None:
             raise DatasetError(f"column {column!r}: generalising a number needs bucket: WIDTH")
-        low = (values // policy.bucket) * policy.bucket
-        return low.map(lambda v: f"{v:g}-{v + policy.bucket:g}", na_action="ignore").astype(object)
+        width = policy.bucket
+        low = (values // width) * width
+        return low.map(lambda v: f"{v:g}-{v + width:g}", na_action="ignore").astype(object)
     if policy.prefix is None:
         raise DatasetError(f"column {column!r}: generalising text needs prefix: N")
     return values.astype("string").str.slice(0, policy.prefix).astype(object)
@@ -85,22 +87,25 @@ def anonymize(
     missing = [c for c in policies if c not in df.columns]
     if missing:
         raise DatasetError(f"PII columns not in the dataset: {', '.join(missing)}")
-    needs_key = any(p.action == "hash" for p in policies.values())
+    needs_key = any(isinstance(p, PiiHash) for p in policies.values())
     if needs_key and not hash_key:
         raise DatasetError("a hash key is required for PII columns with action 'hash'")
     key = (hash_key or "").encode()
     out = df.copy()
     actions: dict[str, str] = {}
     for column, policy in policies.items():
-        if policy.action == "drop":
-            out = out.drop(columns=column)
-        elif policy.action == "hash":
-            out[column] = _keyed_hash(out[column], key)
-        elif policy.action == "mask":
-            out[column] = _mask(out[column], policy.keep_last)
-        elif policy.action == "generalise":
-            out[column] = _generalise(out[column], policy, column)
-        else:
-            out[column] = _redact(out[column])
+        match policy:
+            case PiiDrop():
+                out = out.drop(columns=column)
+            case PiiHash():
+                out[column] = _keyed_hash(out[column], key)
+            case PiiMask(keep_last=keep_last):
+                out[column] = _mask(out[column], keep_last)
+            case PiiGeneralise():
+                out[column] = _generalise(out[column], policy, column)
+            case PiiRedact():
+                out[column] = _redact(out[column])
+            case _:
+                assert_never(policy)
         actions[column] = policy.action
     return out, AnonymizationReport(actions=actions, rows=len(out))

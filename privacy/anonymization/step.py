@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mlops.config import DatasetConfig, PlatformConfig
+from mlops.config import DatasetConfig, PiiHash, PlatformConfig
 from privacy.anonymization.policies import anonymize
 
 
@@ -22,7 +22,7 @@ def anonymize_frame(
     """
     from mlops.secrets import SecretResolver
 
-    needs_key = any(p.action == "hash" for p in cfg.pii.values())
+    needs_key = any(isinstance(p, PiiHash) for p in cfg.pii.values())
     key = SecretResolver.from_platform(platform).resolve(platform.privacy.hash_key) if needs_key else None
     out, report = anonymize(df, cfg.pii, hash_key=key)
     return out, report.actions

@@ -10,7 +10,8 @@ child process the challenger competes only for CPU, never for the primary's inte
 One child, one pipe, calls serialised by a lock. A call the mirror abandoned after its
 timeout still holds the lock until the child answers, so a hung challenger makes later
 mirrors time out (and the mirror's queue drop and count them): it cannot reach the primary.
-A child that died is reported as an error on each call, not restarted silently.
+A child that died is reported as an error on each call, not restarted silently. Every failure
+is a :class:`~mlops.errors.ChallengerProcessError`.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from mlops.errors import ChallengerProcessError
+
 
 class Predictor(Protocol):
     def predict(self, features: pd.DataFrame) -> np.ndarray: ...
-
-
-class ChallengerProcessError(RuntimeError):
-    """The challenger process is gone or answered with an error."""
 
 
 def _serve_calls(conn: Connection, predictor: Predictor) -> None:
@@ -124,4 +123,4 @@ class ProcessChallenger:
         self.close()
 
 
-__all__ = ["ChallengerProcessError", "Predictor", "ProcessChallenger"]
+__all__ = ["Predictor", "ProcessChallenger"]

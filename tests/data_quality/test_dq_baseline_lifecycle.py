@@ -12,6 +12,7 @@ import pytest
 
 from data_quality.step import suite_for
 from mlops.config import DatasetConfig
+from mlops.contracts import QualityResult
 from mlops.errors import ConfigError
 from mlops.state import StateLayout
 from model_registry.steps import _accept_baseline
@@ -44,8 +45,19 @@ def test_a_pending_baseline_is_never_reused_and_an_accepted_one_is(tmp_path: Pat
     assert "amount" in second.suite.columns()
     assert "amount_typo" not in second.suite.columns()
     # Registering a version accepts it; later runs reuse it.
-    summary = {"baseline_pending": str(second.pending), "baseline": str(layout.baseline("churn"))}
-    assert _accept_baseline(summary) == layout.baseline("churn")
+    quality = QualityResult(
+        passed=True,
+        suite="churn_baseline",
+        suite_origin=second.origin,
+        suite_path=str(second.path),
+        row_pass_rate=1.0,
+        expectation_pass_rate=1.0,
+        failed_expectations=[],
+        quarantined_rows=0,
+        baseline_pending=str(second.pending),
+        baseline=str(layout.baseline("churn")),
+    )
+    assert _accept_baseline(quality) == layout.baseline("churn")
     third = suite_for(config, decide_roles(config, fixed, "id", "ts"), fixed, layout)
     assert third.origin == "baseline (reused)"
     assert third.path == layout.baseline("churn")

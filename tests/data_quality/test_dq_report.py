@@ -12,6 +12,7 @@ import pytest
 from data_quality.reports import render_html, write_report
 from data_quality.suite import ExpectationSpec, SuiteSpec
 from data_quality.validation import ValidationResult, validate
+from mlops.report_html import base_css
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -27,6 +28,7 @@ def test_report_is_self_contained(failing: ValidationResult) -> None:
     page = render_html(failing, dataset_name="credit_risk", suite_name="credit_risk")
     assert page.startswith("<!DOCTYPE html>")
     assert "<style>" in page
+    assert base_css().strip() in page  # the platform's report base, then the report's own rules
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
     assert "<link" not in page.lower()
     assert "@import" not in page

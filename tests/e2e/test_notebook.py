@@ -14,7 +14,6 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "platform_walkthrough.ipynb"
 CELL_TIMEOUT_S = 600
@@ -42,6 +41,7 @@ def _outputs_text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(1200)
 def test_walkthrough_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kernels = tmp_path / "jupyter" / "kernels" / "python3"

@@ -25,10 +25,10 @@ from feature_store.store import (
 )
 from mlops.config import FeatureConfig
 from mlops.errors import FeatureStoreError
-from training.sample_data import generate_credit_risk
+from training.modeling import FeatureSchema
+from training.sample_data import SENSITIVE_COLUMNS, TARGET_COLUMN, generate_credit_risk
 
-CREDIT_FEATURES = ["income", "credit_score", "debt_to_income", "late_payments_12m", "employment_type", "region"]
-CREDIT_CARRY = ["defaulted", "sex", "age_band"]
+CREDIT_CARRY = [TARGET_COLUMN, *SENSITIVE_COLUMNS]
 START = pd.Timestamp("2025-02-01", tz="UTC")
 
 
@@ -48,13 +48,18 @@ def credit() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def credit_build(credit: pd.DataFrame, state: Path) -> TrainingSetResult:
+def credit_features(sample_schema: FeatureSchema) -> list[str]:
+    return sample_schema.columns
+
+
+@pytest.fixture(scope="module")
+def credit_build(credit: pd.DataFrame, credit_features: list[str], state: Path) -> TrainingSetResult:
     return build_training_set(
         credit,
         name="credit-risk",
         entity_column="applicant_id",
         timestamp_column="application_ts",
-        feature_columns=CREDIT_FEATURES,
+        feature_columns=credit_features,
         carry_columns=CREDIT_CARRY,
         state_dir=state,
         config=FeatureConfig(),
@@ -104,40 +109,46 @@ def events_build(events: pd.DataFrame, state: Path, credit_build: TrainingSetRes
 
 
 # --------------------------------------------------------------------------- credit sample
-def test_credit_build_returns_every_row_in_order(credit_build: TrainingSetResult) -> None:
+def test_credit_build_returns_every_row_in_order(credit_build: TrainingSetResult, credit_features: list[str]) -> None:
     frame = credit_build.frame
     assert (credit_build.rows_in, credit_build.rows_out, credit_build.dropped) == (2000, 2000, 0)
     assert len(frame) == 2000
-    assert frame.columns.tolist() == ["applicant_id", "application_ts", *CREDIT_CARRY, *CREDIT_FEATURES]
+    assert frame.columns.tolist() == ["applicant_id", "application_ts", *CREDIT_CARRY, *credit_features]
     assert str(frame["application_ts"].dtype) == "datetime64[ns, UTC]"
     keys = list(zip(frame["application_ts"], frame["applicant_id"], strict=True))
     assert keys == sorted(keys)
 
 
-def test_credit_build_joins_the_right_values(credit: pd.DataFrame, credit_build: TrainingSetResult) -> None:
+def test_credit_build_joins_the_right_values(
+    credit: pd.DataFrame, credit_build: TrainingSetResult, credit_features: list[str]
+) -> None:
     source = credit.set_index("applicant_id")
     out = credit_build.frame.set_index("applicant_id")
     for entity in ["APP-0000000", "APP-0000777", "APP-0001234", "APP-0001999"]:
-        assert row(out, entity, CREDIT_FEATURES) == row(source, entity, CREDIT_FEATURES), entity
+        assert row(out, entity, credit_features) == row(source, entity, credit_features), entity
     # Every value, not just the samples: the join must not shift rows between entities.
     pd.testing.assert_frame_equal(
-        out[CREDIT_FEATURES].sort_index(), source[CREDIT_FEATURES].sort_index(), check_dtype=False
+        out[credit_features].sort_index(), source[credit_features].sort_index(), check_dtype=False
     )
 
 
-def test_credit_carry_columns_pass_through_untouched(credit: pd.DataFrame, credit_build: TrainingSetResult) -> None:
+def test_credit_carry_columns_pass_through_untouched(
+    credit: pd.DataFrame, credit_build: TrainingSetResult, credit_features: list[str]
+) -> None:
     source = credit.set_index("applicant_id")[CREDIT_CARRY].sort_index()
     out = credit_build.frame.set_index("applicant_id")[CREDIT_CARRY].sort_index()
     pd.testing.assert_frame_equal(out, source)
     # The target and sensitive attributes are never written to the offline store.
     stored = pd.read_parquet(credit_build.offline_source)
-    assert stored.columns.tolist() == ["applicant_id", "application_ts", *CREDIT_FEATURES]
+    assert stored.columns.tolist() == ["applicant_id", "application_ts", *credit_features]
 
 
-def test_credit_build_reports_refs_views_timings_and_registry(credit_build: TrainingSetResult) -> None:
+def test_credit_build_reports_refs_views_timings_and_registry(
+    credit_build: TrainingSetResult, credit_features: list[str]
+) -> None:
     (view,) = credit_build.feature_views
     assert view.startswith("credit_risk_features_")
-    assert credit_build.feature_refs == [f"{view}:{c}" for c in CREDIT_FEATURES]
+    assert credit_build.feature_refs == [f"{view}:{c}" for c in credit_features]
     assert credit_build.feature_service == view.replace("_features_", "_training_")
     assert set(credit_build.timings) >= {"apply", "materialize", "retrieval"}
     assert all(v > 0 for v in credit_build.timings.values())
@@ -146,7 +157,7 @@ def test_credit_build_reports_refs_views_timings_and_registry(credit_build: Trai
 
 
 def test_credit_online_read_matches_the_source(
-    credit: pd.DataFrame, credit_build: TrainingSetResult, state: Path
+    credit: pd.DataFrame, credit_build: TrainingSetResult, credit_features: list[str], state: Path
 ) -> None:
     # The two newest applicants are inside the default 30-day online window; the oldest is
     # only in the offline store (the online store serves current values), the last is unknown.
@@ -155,9 +166,9 @@ def test_credit_online_read_matches_the_source(
     assert got["applicant_id"].tolist() == ids
     source = credit.set_index("applicant_id")
     for position, entity in enumerate(ids[:2]):
-        assert row(got, position, CREDIT_FEATURES) == row(source, entity, CREDIT_FEATURES), entity
-    assert got.iloc[2][CREDIT_FEATURES].isna().all()
-    assert got.iloc[3][CREDIT_FEATURES].isna().all()
+        assert row(got, position, credit_features) == row(source, entity, credit_features), entity
+    assert got.iloc[2][credit_features].isna().all()
+    assert got.iloc[3][credit_features].isna().all()
 
 
 # --------------------------------------------------------------------------- another shape

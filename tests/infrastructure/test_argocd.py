@@ -1,8 +1,9 @@
 """Argo CD manifests under infrastructure/argocd: CRD-schema validation and GitOps policy.
 
 Schemas come from the npm package @kubernetes-models/argo-cd (infrastructure/validation), run
-by infrastructure/validation/argocd-validate.mjs. The ApplicationSet is also expanded here into
-the Applications Argo CD would generate, and those are validated and checked too.
+by infrastructure/validation/argocd-validate.mjs. The ApplicationSet is expanded into the
+Applications Argo CD would generate by the validator (:mod:`infrastructure.validation`), and
+those are validated and checked too.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import copy
 import itertools
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 from functools import cache
@@ -22,11 +21,15 @@ from typing import Any
 import pytest
 import yaml
 
+from infrastructure.validation import Context, Layout, MissingToolError
+from infrastructure.validation.applications import expand_applications
+from infrastructure.validation.checks.argocd_projects import application_problems
+from infrastructure.validation.manifests import Manifest
+from infrastructure.validation.tools import node_command
+
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "infrastructure" / "argocd"
-VALIDATION = REPO / "infrastructure" / "validation"
-VALIDATOR = VALIDATION / "argocd-validate.mjs"
-HELM = REPO / "infrastructure" / "helm"
+APPLICATION_SET = ARGOCD / "applicationset.yaml"
 REPO_URL = "https://github.com/mlops-platform/mlops-platform.git"
 CHARTS = ("feature-store", "serving", "pipelines", "backups")
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -65,11 +68,14 @@ def application_set() -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the validator
 def run_validator(*paths: Path) -> subprocess.CompletedProcess[str]:
-    node = shutil.which("node")
-    if node is None or not (VALIDATION / "node_modules" / "@kubernetes-models" / "argo-cd").is_dir():
-        pytest.skip("node or the npm validators (infrastructure/validation/node_modules) are missing")
+    try:
+        command = node_command(
+            Layout(REPO, REPO / "build" / "infra"), "argocd-validate.mjs", "@kubernetes-models/argo-cd"
+        )
+    except MissingToolError as exc:
+        pytest.skip(str(exc))
     return subprocess.run(
-        [node, str(VALIDATOR), *map(str, paths)],
+        [*command, *map(str, paths)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -134,109 +140,25 @@ def test_validator_usage() -> None:
 
 
 # --------------------------------------------------------------------------- ApplicationSet expansion
-TAG = re.compile(r"\{\{(-)?\s*(.*?)\s*(-)?\}\}", re.DOTALL)
-
-
-def go_template(text: str, params: dict[str, Any]) -> str:
-    """The subset of Go templates the ApplicationSet uses: ``.key``, ``if .key``/``else``/``end``
-    and ``{{-``/``-}}`` trimming, with missingkey=error. Anything else fails loudly."""
-    out: list[str] = []
-    stack: list[bool] = []  # is each enclosing branch being emitted
-    pos = 0
-    trim_next = False
-    for match in TAG.finditer(text):
-        literal = text[pos : match.start()]
-        if trim_next:
-            literal = literal.lstrip()
-        if match.group(1):
-            literal = literal.rstrip()
-        if all(stack):
-            out.append(literal)
-        action = match.group(2)
-        trim_next = bool(match.group(3))
-        pos = match.end()
-        if re.fullmatch(r"\.\w+", action):
-            value = params[action[1:]]
-            if all(stack):
-                out.append(str(value).lower() if isinstance(value, bool) else str(value))
-        elif m := re.fullmatch(r"if \.(\w+)", action):
-            stack.append(bool(params[m.group(1)]) if all(stack) else False)
-        elif action == "else":
-            stack[-1] = not stack[-1] and all(stack[:-1])
-        elif action == "end":
-            stack.pop()
-        else:
-            raise NotImplementedError(f"template action {action!r}: extend go_template() in this test")
-    tail = text[pos:]
-    out.append(tail.lstrip() if trim_next else tail)
-    assert not stack, "unclosed {{ if }}"
-    return "".join(out)
-
-
-def render(node: Any, params: dict[str, Any]) -> Any:
-    if isinstance(node, str):
-        return go_template(node, params)
-    if isinstance(node, list):
-        return [render(v, params) for v in node]
-    if isinstance(node, dict):
-        return {k: render(v, params) for k, v in node.items()}
-    return node
-
-
-def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-def generator_params(generator: dict[str, Any]) -> list[dict[str, Any]]:
-    if "list" in generator:
-        return [dict(e) for e in generator["list"]["elements"]]
-    if "matrix" in generator:
-        first, second = (generator_params(g) for g in generator["matrix"]["generators"])
-        combined = []
-        for a, b in itertools.product(first, second):
-            assert not set(a) & set(b), f"matrix generators share keys {set(a) & set(b)}"
-            combined.append({**a, **b})
-        return combined
-    raise NotImplementedError(f"generator {sorted(generator)}")
-
-
 @cache
 def generated() -> dict[str, dict[str, Any]]:
-    """name → the Application the ApplicationSet generates."""
+    """name → the Application the ApplicationSet generates, as the validator expands it."""
     appset = application_set()
     spec = appset["spec"]
     assert spec["goTemplate"] is True
     assert "missingkey=error" in spec["goTemplateOptions"]
+    expanded, problems = expand_applications(Manifest(APPLICATION_SET.relative_to(REPO).as_posix(), appset))
+    assert not problems, problems
     apps: dict[str, dict[str, Any]] = {}
-    for generator in spec["generators"]:
-        for params in generator_params(generator):
-            body = render(copy.deepcopy(spec["template"]), params)
-            if "templatePatch" in spec:
-                patch = yaml.safe_load(go_template(spec["templatePatch"], params))
-                if patch:
-                    merge(body, patch)
-            body["metadata"]["namespace"] = appset["metadata"]["namespace"]
-            app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **body}
-            assert app["metadata"]["name"] not in apps, f"duplicate Application {app['metadata']['name']}"
-            apps[app["metadata"]["name"]] = app
+    for _, application in expanded:
+        name = application["metadata"]["name"]
+        assert name not in apps, f"duplicate Application {name}"
+        apps[name] = application
     return apps
 
 
 def app(chart: str, env: str) -> dict[str, Any]:
     return generated()[f"{chart}-{env}"]
-
-
-def test_go_template_subset() -> None:
-    text = "a{{ .x }}\n{{- if .flag }}\nyes{{ else }}no{{ end }}{{- if .off }} hidden {{- end }}"
-    assert go_template(text, {"x": 1, "flag": True, "off": False}) == "a1\nyes"
-    assert go_template(text, {"x": 1, "flag": False, "off": False}) == "a1no"
-    with pytest.raises(KeyError):
-        go_template("{{ .missing }}", {})
 
 
 def test_every_environment_is_declared_everywhere() -> None:
@@ -251,6 +173,9 @@ def test_every_environment_is_declared_everywhere() -> None:
 
 
 def test_every_chart_in_every_environment_is_generated(tmp_path: Path) -> None:
+    (generator,) = application_set()["spec"]["generators"]
+    keys = [{key for element in g["list"]["elements"] for key in element} for g in generator["matrix"]["generators"]]
+    assert not set.intersection(*keys), "the matrix generators share parameters: one would hide the other"
     assert set(generated()) == {f"{chart}-{env}" for chart in CHARTS for env in environments()}
     path = tmp_path / "generated.json"
     path.write_text(json.dumps(list(generated().values())))
@@ -364,37 +289,18 @@ def test_generated_applications_stay_inside_their_project() -> None:
         assert application["spec"]["destination"] in project["destinations"], name
 
 
-def test_what_each_application_renders_is_allowed_by_its_project() -> None:
-    """Render every generated Application's chart as Argo CD would (same path, value files,
-    release name and namespace): each object's kind is whitelisted and it stays in the
-    destination namespace, otherwise Argo CD would refuse the sync."""
-    helm = pytest.importorskip("helm_python")
-    rendered = 0
+def test_what_each_application_renders_is_allowed_by_its_project(repository: Context) -> None:
+    """Every generated Application's chart as Argo CD renders it (same path, value files, release
+    name and namespace; the validator's render), against its project as the argocd-projects
+    check judges it: each object's kind is whitelisted and it stays in the destination
+    namespace, otherwise Argo CD would refuse the sync."""
+    renders = {(render.chart, render.env): render for render in repository.rendered().renders}
+    project_file = (ARGOCD / "projects.yaml").relative_to(REPO).as_posix()
+    project_objects = {name: Manifest(project_file, body) for name, body in projects().items()}
     for name, application in generated().items():
-        spec = application["spec"]
-        project = projects()[spec["project"]]["spec"]
-        allowed = {(k["group"], k["kind"]) for k in project["namespaceResourceWhitelist"]}
-        chart_dir = REPO / spec["source"]["path"]
-        values: dict[str, Any] = {}
-        for values_file in spec["source"]["helm"]["valueFiles"]:
-            merge(values, helm.values_from_yaml((chart_dir / values_file).read_text()))
-        with helm.Chart.load(chart_dir) as chart:
-            output = chart.render(
-                values, name=spec["source"]["helm"]["releaseName"], namespace=spec["destination"]["namespace"]
-            )
-        for path, text in output.items():
-            if path.endswith("NOTES.txt"):
-                continue
-            for doc in (d for d in yaml.safe_load_all(text) if d):
-                group = doc["apiVersion"].rpartition("/")[0]
-                where = f"{name}: {path}: {doc['kind']}/{doc['metadata']['name']}"
-                assert (group, doc["kind"]) in allowed, f"{where}: kind not allowed by project {spec['project']}"
-                assert (
-                    doc["metadata"].get("namespace", spec["destination"]["namespace"])
-                    == spec["destination"]["namespace"]
-                ), where
-                rendered += 1
-    assert rendered >= len(generated()), "the charts rendered nothing"
+        problems, checked = application_problems(repository.layout, application, project_objects, renders)
+        assert not problems, f"{name}: {problems}"
+        assert checked, f"{name}: its chart rendered nothing"
 
 
 # --------------------------------------------------------------------------- bootstrap

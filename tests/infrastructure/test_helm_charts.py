@@ -1,17 +1,17 @@
 """The Helm charts under infrastructure/helm and the platform image's Dockerfile.
 
-Every chart is rendered offline with helm-python-sdk (the Helm v4 engine) for every environment
-(chart defaults + values-<env>.yaml), once per module. The rendered manifests must pass Helm
-lint, ``kubernetes-validate --strict`` and checkov; custom resources, which kubernetes-validate
-has no schema for, are validated against the strict schemas below, written from the CRDs.
+The charts are rendered by the validator behind ``make validate-infra`` (:mod:`infrastructure.validation`:
+``helm dependency build``, values.schema.json, ``helm lint --strict`` and ``helm template`` for every
+chart x environment, once per session), and these tests read what it rendered. Its other checks
+(``kubernetes-validate --strict``, the custom-resource schemas in infrastructure/validation/crds,
+checkov, the policies) run on this repository in tests/infrastructure/test_validate_infra.py.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-import shutil
-import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -19,17 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
-import jsonschema
 import pytest
 import yaml
 
 import mlops
 from components.image import PLATFORM_IMAGE, PLATFORM_IMAGE_REPOSITORY
-from mlops.config import ENVIRONMENTS, PlatformConfig, deep_merge, load_platform_config
+from infrastructure.validation import Context, render_chart
+from infrastructure.validation.checks.kubernetes_schema import CrdSchemas, kubernetes_version
+from infrastructure.validation.manifests import Manifest, load_yaml_documents
+from infrastructure.validation.values import coalesce, load_values
+from mlops.config import ENVIRONMENTS, PlatformConfig, load_platform_config
 
 ROOT = Path(__file__).resolve().parents[2]
 HELM_DIR = ROOT / "infrastructure" / "helm"
 CHARTS = ("serving", "feature-store", "backups", "pipelines")
+# The library chart every chart above depends on for the platform.* helpers.
+LIBRARY = "platform-lib"
 # Charts that run the platform image (the pipelines chart carries it inside the compiled IR).
 IMAGE_CHARTS = ("serving", "feature-store", "backups")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
@@ -50,24 +55,20 @@ def namespace(env: str) -> str:
     return f"mlops-{env}"
 
 
-def env_values(chart: str, env: str) -> dict[str, Any]:
-    return helm.values_from_yaml((HELM_DIR / chart / f"values-{env}.yaml").read_text())
-
-
 def render(chart: str, env: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """``helm template <chart> -f values-<env>.yaml``: template path -> manifest text."""
-    values = deep_merge(env_values(chart, env), overrides or {})
-    with helm.Chart.load(HELM_DIR / chart) as loaded:
-        return loaded.render(values, name=chart, namespace=namespace(env))
+    """``helm template <chart> -f values-<env>.yaml`` (with overrides on top), through the
+    validator: template path -> manifest text."""
+    values = coalesce(load_values(HELM_DIR / chart / f"values-{env}.yaml"), overrides or {})
+    return render_chart(HELM_DIR / chart, values, release=chart, namespace=namespace(env))
 
 
 def manifests(rendered: dict[str, str]) -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
-    for path, text in sorted(rendered.items()):
-        if path.endswith("NOTES.txt"):
-            continue
-        docs.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return docs
+    return [
+        doc
+        for path, text in sorted(rendered.items())
+        if not path.endswith("NOTES.txt")
+        for doc in load_yaml_documents(text)
+    ]
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -95,29 +96,18 @@ def leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def tool(name: str) -> str:
-    # checkov lives in its own environment (.venv-checkov, see checkov-requirements.txt).
-    path = ROOT / ".venv-checkov" / "bin" / name if name == "checkov" else Path(sys.executable).parent / name
-    found = str(path) if path.exists() else shutil.which(name)
-    assert found, f"{name} is not installed (it comes with the locked dev dependencies)"
-    return found
-
-
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def rendered() -> dict[tuple[str, str], list[dict[str, Any]]]:
-    return {(chart, env): manifests(render(chart, env)) for chart in CHARTS for env in ENVIRONMENTS}
+def rendered(repository: Context) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(chart, env) -> the objects `make validate-infra` renders for it (Argo CD's release name
+    and namespace)."""
+    return {(r.chart, r.env): [m.body for m in r.manifests] for r in repository.rendered().renders}
 
 
 @pytest.fixture(scope="module")
-def rendered_dir(
-    rendered: dict[tuple[str, str], list[dict[str, Any]]], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The rendered manifests as files, one per chart and environment, for the CLI scanners."""
-    out = tmp_path_factory.mktemp("rendered")
-    for (chart, env), docs in rendered.items():
-        (out / f"{chart}-{env}.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    return out
+def crd_schemas(repository: Context) -> CrdSchemas:
+    """The custom-resource schemas the kubernetes-schema check validates against."""
+    return CrdSchemas(repository.layout.crds, kubernetes_version(repository.kube_version))
 
 
 def workloads(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -166,35 +156,43 @@ def test_image_tag_and_digest_overrides() -> None:
 
 
 # --------------------------------------------------------------------------- rendering and lint
+def test_every_chart_renders_and_lints_in_every_environment(repository: Context) -> None:
+    outcome = repository.rendered()
+    assert not outcome.failures, "\n".join(outcome.failures)
+    assert {(r.chart, r.env) for r in outcome.renders} == {(chart, env) for chart in CHARTS for env in ENVIRONMENTS}
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 @pytest.mark.parametrize("chart", CHARTS)
 def test_chart_renders(rendered: dict[tuple[str, str], list[dict[str, Any]]], chart: str, env: str) -> None:
-    docs = rendered[(chart, env)]
+    docs = rendered.get((chart, env))
     assert docs, f"{chart}/{env} rendered nothing"
     for doc in docs:
         assert doc["metadata"].get("namespace") == namespace(env), f"{chart}/{env}: {doc['kind']} without namespace"
         assert doc["metadata"]["labels"]["mlops-platform/environment"] == env
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-@pytest.mark.parametrize("chart", CHARTS)
-def test_helm_lint(chart: str, env: str) -> None:
-    report = helm.lint(HELM_DIR / chart, env_values(chart, env), strict=True, namespace=namespace(env))
-    problems = [m for m in report["messages"] if m["severity"] >= 2]
-    assert not report["errors"], report
-    assert not problems, report
-
-
-def test_shared_helpers_are_identical() -> None:
-    copies = {chart: (HELM_DIR / chart / "templates" / "_platform.tpl").read_text() for chart in CHARTS}
-    reference = copies["serving"]
-    assert all(text == reference for text in copies.values()), (
-        "templates/_platform.tpl differs between charts: edit one copy and copy it to the others"
+def test_the_shared_helpers_come_from_the_library_chart() -> None:
+    library = yaml.safe_load((HELM_DIR / LIBRARY / "Chart.yaml").read_text())
+    assert library["type"] == "library"
+    helpers = set(
+        re.findall(r'define "(platform\.[\w.]+)"', (HELM_DIR / LIBRARY / "templates" / "_platform.tpl").read_text())
     )
+    assert helpers
+    for chart in CHARTS:
+        meta = yaml.safe_load((HELM_DIR / chart / "Chart.yaml").read_text())
+        dependency = {"name": LIBRARY, "version": library["version"], "repository": f"file://../{LIBRARY}"}
+        assert dependency in meta.get("dependencies", []), f"{chart}: Chart.yaml does not depend on {LIBRARY}"
+        lock = yaml.safe_load((HELM_DIR / chart / "Chart.lock").read_text())
+        assert {"name": LIBRARY, "version": library["version"]}.items() <= lock["dependencies"][0].items(), chart
+        # A chart's own copy of a helper would silently win over the library's.
+        for template in (HELM_DIR / chart / "templates").iterdir():
+            copied = helpers & set(re.findall(r'define "([\w.]+)"', template.read_text()))
+            assert not copied, f"{chart}/templates/{template.name} defines {sorted(copied)} again"
 
 
 # --------------------------------------------------------------------------- values schemas
-SCHEMA_CASES = {
+SCHEMA_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # chart: (misspelt nested key, wrong type)
     "serving": ({"autoscaling": {"maxReplica": 4}}, {"replicas": "two"}),
     "feature-store": ({"materialize": {"schedul": "0 1 * * *"}}, {"featureServer": {"enabled": "yes"}}),
@@ -239,257 +237,20 @@ def test_environment_files_are_small_patches() -> None:
             assert len(top) <= 5, f"{chart}/values-{env}.yaml touches {sorted(top)}"
 
 
-# --------------------------------------------------------------------------- Kubernetes schemas
-LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
-METADATA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name", "namespace"],
-    "properties": {
-        "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253},
-        "namespace": {"type": "string"},
-        "labels": LABELS,
-        "annotations": LABELS,
-    },
-}
-LABEL_SELECTOR = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "matchLabels": LABELS,
-        "matchExpressions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["key", "operator"],
-                "properties": {
-                    "key": {"type": "string"},
-                    "operator": {"type": "string"},
-                    "values": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        },
-    },
-}
-# monitoring.coreos.com/v1 ServiceMonitor: the fields of the prometheus-operator CRD the charts use.
-PROMETHEUS_DURATION = r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
-SERVICE_MONITOR_SPEC = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["selector", "endpoints"],
-    "properties": {
-        "selector": LABEL_SELECTOR,
-        "namespaceSelector": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"any": {"type": "boolean"}, "matchNames": {"type": "array", "items": {"type": "string"}}},
-        },
-        "jobLabel": {"type": "string"},
-        "endpoints": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "port": {"type": "string"},
-                    "path": {"type": "string"},
-                    "scheme": {"type": "string", "enum": ["http", "https"]},
-                    "interval": {"type": "string", "pattern": PROMETHEUS_DURATION},
-                    "scrapeTimeout": {"type": "string", "pattern": PROMETHEUS_DURATION},
-                    "honorLabels": {"type": "boolean"},
-                },
-            },
-        },
-    },
-}
-# pipelines.kubeflow.org/v2beta1 (kubeflow/pipelines manifests/kustomize/base/crds).
-PIPELINE_SPEC = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {"description": {"type": "string"}},
-}
-PIPELINE_VERSION_SPEC = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["pipelineSpec"],
-    "properties": {
-        "codeSourceURL": {"type": "string"},
-        "description": {"type": "string"},
-        "displayName": {"type": "string"},
-        "pipelineName": {"type": "string"},
-        "pipelineSpec": {"type": "object", "required": ["pipelineInfo", "root"]},
-        "pipelineSpecURI": {"type": "string"},
-        "platformSpec": {"type": "object"},
-    },
-}
-# kubeflow.org/v1beta1 ScheduledWorkflow. Its CRD preserves unknown fields, so a misspelt field
-# would be dropped silently by the controller: this schema follows ScheduledWorkflowSpec
-# (backend/src/crd/pkg/apis/scheduledworkflow/v1beta1/types.go) and the controller's bounds.
-TIME = {"type": "string", "format": "date-time"}
-SCHEDULED_WORKFLOW_SPEC = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["enabled", "trigger", "workflow"],
-    "properties": {
-        "enabled": {"type": "boolean"},
-        "maxConcurrency": {"type": "integer", "minimum": 1, "maximum": 10},
-        "noCatchup": {"type": "boolean"},
-        "maxHistory": {"type": "integer", "minimum": 0, "maximum": 100},
-        "trigger": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "cronSchedule": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["cron"],
-                    # robfig/cron with seconds: six fields.
-                    "properties": {
-                        "cron": {"type": "string", "pattern": r"^\S+( \S+){5}$"},
-                        "startTime": TIME,
-                        "endTime": TIME,
-                    },
-                },
-                "periodicSchedule": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["intervalSecond"],
-                    "properties": {
-                        "intervalSecond": {"type": "integer", "minimum": 1},
-                        "startTime": TIME,
-                        "endTime": TIME,
-                    },
-                },
-            },
-        },
-        "workflow": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "parameters": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["name", "value"],
-                        "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
-                    },
-                },
-                "spec": {},
-            },
-        },
-        "experimentId": {"type": "string"},
-        "pipelineId": {"type": "string"},
-        "pipelineVersionId": {"type": "string"},
-        "pipelineName": {"type": "string"},
-        "serviceAccount": {"type": "string"},
-    },
-}
+# --------------------------------------------------------------------------- custom resources
+SCHEDULED_WORKFLOW = "infrastructure/helm/pipelines/templates/schedules.yaml"
 
 
-def custom_resource(api_version: str, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["apiVersion", "kind", "metadata", "spec"],
-        "properties": {
-            "apiVersion": {"const": api_version},
-            "kind": {"const": kind},
-            "metadata": METADATA,
-            "spec": spec,
-        },
-    }
-
-
-CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
-    (api, kind): custom_resource(api, kind, spec)
-    for api, kind, spec in [
-        ("monitoring.coreos.com/v1", "ServiceMonitor", SERVICE_MONITOR_SPEC),
-        ("pipelines.kubeflow.org/v2beta1", "Pipeline", PIPELINE_SPEC),
-        ("pipelines.kubeflow.org/v2beta1", "PipelineVersion", PIPELINE_VERSION_SPEC),
-        ("kubeflow.org/v1beta1", "ScheduledWorkflow", SCHEDULED_WORKFLOW_SPEC),
-    ]
-}
-NO_SCHEMA = re.compile(r"^WARN .* Couldn't find schema for kind (\S+) with api version (\S+) ")
-
-
-def test_kubernetes_validate_strict(rendered_dir: Path) -> None:
-    files = sorted(str(p) for p in rendered_dir.glob("*.yaml"))
-    proc = subprocess.run(
-        [tool("kubernetes-validate"), "--strict", "--quiet", *files], capture_output=True, text=True, timeout=300
-    )
-    output = proc.stdout + proc.stderr
-    errors = [line for line in output.splitlines() if line.startswith("ERROR")]
-    assert not errors, output
-    assert proc.returncode == 0, output
-    # kubernetes-validate only knows built-in kinds: it warns about custom resources and passes
-    # them; each one must have a schema here (test_custom_resources_match_their_crds).
-    unknown = {(m[2], m[1]) for m in map(NO_SCHEMA.match, output.splitlines()) if m}
-    assert unknown <= set(CRD_SCHEMAS), f"custom resources without a schema in this test: {unknown - set(CRD_SCHEMAS)}"
-    other = [line for line in output.splitlines() if line.startswith("WARN") and not NO_SCHEMA.match(line)]
-    assert not other, other
-
-
-def test_custom_resources_match_their_crds(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
-    seen: set[tuple[str, str]] = set()
-    for (chart, env), docs in rendered.items():
-        for doc in docs:
-            key = (doc["apiVersion"], doc["kind"])
-            group = doc["apiVersion"].rpartition("/")[0]
-            if "." not in group or group.endswith(".k8s.io"):
-                continue  # built-in API groups: kubernetes-validate's job
-            assert key in CRD_SCHEMAS, f"{chart}/{env}: no schema for {key}"
-            jsonschema.Draft7Validator(CRD_SCHEMAS[key], format_checker=jsonschema.FormatChecker()).validate(doc)
-            seen.add(key)
-    assert seen == set(CRD_SCHEMAS), f"schemas never exercised: {set(CRD_SCHEMAS) - seen}"
-
-
-def test_crd_schemas_reject_misspelt_fields(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+def test_custom_resource_schemas_reject_misspelt_fields(
+    rendered: dict[tuple[str, str], list[dict[str, Any]]], crd_schemas: CrdSchemas
+) -> None:
     swf = by_kind(rendered[("pipelines", "prod")], "ScheduledWorkflow")[0]
-    broken = json.loads(json.dumps(swf))
+    assert crd_schemas.errors(Manifest(SCHEDULED_WORKFLOW, swf)) == []
+    broken = copy.deepcopy(swf)
     broken["spec"]["noCatchUp"] = broken["spec"].pop("noCatchup")
-    with pytest.raises(jsonschema.ValidationError, match="noCatchUp"):
-        jsonschema.validate(broken, CRD_SCHEMAS[("kubeflow.org/v1beta1", "ScheduledWorkflow")])
-
-
-# --------------------------------------------------------------------------- checkov
-def checkov(*args: str) -> list[dict[str, Any]]:
-    proc = subprocess.run(
-        # Not --quiet: the JSON report then lists the skipped checks with their reasons too.
-        [tool("checkov"), *args, "--skip-download", "--compact", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.stdout.strip(), proc.stderr
-    report = json.loads(proc.stdout)
-    return report if isinstance(report, list) else [report]
-
-
-def assert_checkov_clean(reports: list[dict[str, Any]]) -> None:
-    assert reports
-    assert all(r["summary"]["parsing_errors"] == 0 for r in reports), reports
-    failed = [
-        f"{c['check_id']} {c['resource']} ({c['file_path']})" for r in reports for c in r["results"]["failed_checks"]
-    ]
-    assert not failed, "checkov failures:\n" + "\n".join(failed)
-    for r in reports:
-        for c in r["results"]["skipped_checks"]:
-            comment = c.get("check_result", {}).get("suppress_comment", "")
-            assert comment not in {"", "No comment provided"}, f"{c['check_id']} skipped without a reason"
-
-
-def test_checkov_on_rendered_charts(rendered_dir: Path) -> None:
-    reports = checkov("-d", str(rendered_dir), "--framework", "kubernetes")
-    assert_checkov_clean(reports)
-    assert sum(r["summary"]["passed"] for r in reports) > 0
-
-
-def test_checkov_on_dockerfile() -> None:
-    reports = checkov("-f", str(ROOT / "Dockerfile"))
-    assert_checkov_clean(reports)
-    assert all(r["summary"]["skipped"] == 0 for r in reports)
+    errors = crd_schemas.errors(Manifest(SCHEDULED_WORKFLOW, broken))
+    assert errors
+    assert any("noCatchUp" in error for error in errors), errors
 
 
 # --------------------------------------------------------------------------- Dockerfile
@@ -706,7 +467,7 @@ def test_schedules_follow_the_pipeline_module(rendered: dict[tuple[str, str], li
         assert passed == load_platform_config(ROOT / "config", env)
 
 
-def test_schedules_are_checked_against_the_pipeline_inputs() -> None:
+def test_schedules_are_checked_against_the_pipeline_inputs(crd_schemas: CrdSchemas) -> None:
     uid = "0b5c7f4e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"
     nightly = "batch-inference-nightly"
     with pytest.raises(
@@ -719,7 +480,7 @@ def test_schedules_are_checked_against_the_pipeline_inputs() -> None:
     swf = by_kind(enabled, "ScheduledWorkflow")[0]
     assert swf["spec"]["enabled"] is True
     assert swf["spec"]["pipelineId"] == uid
-    jsonschema.validate(swf, CRD_SCHEMAS[("kubeflow.org/v1beta1", "ScheduledWorkflow")])
+    assert crd_schemas.errors(Manifest(SCHEDULED_WORKFLOW, swf)) == []
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.infrastructure.validator import validator
+from infrastructure.validation.checks.policies import PolicyEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "infrastructure" / "policies"
@@ -46,7 +46,7 @@ RULE_IDS = {
 
 @pytest.fixture(scope="module")
 def engine() -> Any:
-    return validator.PolicyEngine(POLICIES)
+    return PolicyEngine(POLICIES)
 
 
 def deny(engine: Any, *objects: dict[str, Any]) -> list[str]:

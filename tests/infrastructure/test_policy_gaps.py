@@ -1,10 +1,10 @@
 """GitOps policy gaps closed in `make validate-infra` (issue 9, items 14-18).
 
 Each test plants one fault in a temporary copy of this repository's manifests (charts, Argo CD,
-CI files) and runs ``validate.py`` on the copy: the check must fail, naming the template or
-values file responsible and saying why. The unmodified copy passes the same checks. The helper
-functions behind the checks (Argo CD project matching, the Go-template subset, the secret
-scanner, the pin rule) are tested directly as well.
+CI files) and runs the validator (:mod:`infrastructure.validation`) on the copy: the check must
+fail, naming the template or values file responsible and saying why. The unmodified copy passes
+the same checks. The helper functions behind the checks (Argo CD project matching, the
+Go-template subset, the secret scanner, the pin rule) are tested directly as well.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.infrastructure.validator import failures, run_checks, validator
+from infrastructure.validation.applications import TemplateError, go_template
+from infrastructure.validation.checks.argocd_projects import destination_permitted, kind_permitted, source_permitted
+from infrastructure.validation.checks.pinned_actions import action_problem
+from infrastructure.validation.checks.secret_values import ENTROPY_MIN_LENGTH, SecretSite, find_secrets
+from tests.infrastructure.validator import failures, run_checks
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "infrastructure" / "validation" / "validate.py"
 CHECKOUT_PIN = "actions/checkout@34e114876b0b11c390a56381ad16ebd13914f8d5"
 COPIED_FILES = (".gitlab-ci.yml", ".drone.yml", "Jenkinsfile", "Dockerfile")
 COPIED_DIRS = ("infrastructure", "secrets", ".github")
@@ -151,14 +154,14 @@ def test_project_globs_follow_argo_cd() -> None:
         "sourceRepos": ["https://github.com/mlops-platform/*", "!https://github.com/mlops-platform/forbidden"],
         "destinations": [{"name": "mlops-*", "namespace": "mlops-*"}, {"server": "*", "namespace": "!kube-system"}],
     }
-    assert validator.source_permitted(project, "https://github.com/mlops-platform/mlops-platform.git")
-    assert validator.source_permitted(project, "https://GitHub.com/mlops-platform/charts/")
-    assert not validator.source_permitted(project, "https://github.com/mlops-platform/forbidden.git")
-    assert not validator.source_permitted(project, "https://github.com/elsewhere/charts.git")
-    assert not validator.source_permitted({"sourceRepos": []}, "https://github.com/mlops-platform/x.git")
-    assert validator.destination_permitted(project, "", "mlops-qa", "mlops-qa")
-    assert not validator.destination_permitted(project, "", "mlops-qa", "kube-system")
-    assert not validator.destination_permitted({"destinations": []}, "", "mlops-qa", "mlops-qa")
+    assert source_permitted(project, "https://github.com/mlops-platform/mlops-platform.git")
+    assert source_permitted(project, "https://GitHub.com/mlops-platform/charts/")
+    assert not source_permitted(project, "https://github.com/mlops-platform/forbidden.git")
+    assert not source_permitted(project, "https://github.com/elsewhere/charts.git")
+    assert not source_permitted({"sourceRepos": []}, "https://github.com/mlops-platform/x.git")
+    assert destination_permitted(project, "", "mlops-qa", "mlops-qa")
+    assert not destination_permitted(project, "", "mlops-qa", "kube-system")
+    assert not destination_permitted({"destinations": []}, "", "mlops-qa", "mlops-qa")
 
 
 def test_resource_whitelists_follow_argo_cd() -> None:
@@ -167,25 +170,25 @@ def test_resource_whitelists_follow_argo_cd() -> None:
         "namespaceResourceWhitelist": [{"group": "apps", "kind": "*"}],
         "namespaceResourceBlacklist": [{"group": "apps", "kind": "DaemonSet"}],
     }
-    assert validator.kind_permitted(project, "", "Namespace", namespaced=False)
-    assert not validator.kind_permitted(project, "rbac.authorization.k8s.io", "ClusterRole", namespaced=False)
-    assert validator.kind_permitted(project, "apps", "Deployment", namespaced=True)
-    assert not validator.kind_permitted(project, "apps", "DaemonSet", namespaced=True)
-    assert not validator.kind_permitted(project, "", "Secret", namespaced=True)
+    assert kind_permitted(project, "", "Namespace", namespaced=False)
+    assert not kind_permitted(project, "rbac.authorization.k8s.io", "ClusterRole", namespaced=False)
+    assert kind_permitted(project, "apps", "Deployment", namespaced=True)
+    assert not kind_permitted(project, "apps", "DaemonSet", namespaced=True)
+    assert not kind_permitted(project, "", "Secret", namespaced=True)
     # No namespaced whitelist at all allows every namespaced kind; no cluster whitelist allows none.
-    assert validator.kind_permitted({}, "", "Secret", namespaced=True)
-    assert not validator.kind_permitted({}, "", "Namespace", namespaced=False)
+    assert kind_permitted({}, "", "Secret", namespaced=True)
+    assert not kind_permitted({}, "", "Namespace", namespaced=False)
 
 
 def test_go_template_subset() -> None:
     text = 'a{{ .x }}\n{{- if .flag }}\nyes{{ else }}no{{ end }}{{- if eq .env "prod" }} P {{- end }}'
-    assert validator.go_template(text, {"x": 1, "flag": True, "env": "dev"}) == "a1\nyes"
-    assert validator.go_template(text, {"x": 1, "flag": False, "env": "prod"}) == "a1no P"
-    assert validator.go_template("{{name}}-{{ .path.basename }}", {"name": "n", "path": {"basename": "b"}}) == "n-b"
-    with pytest.raises(validator.TemplateError, match="'missing' is not set"):
-        validator.go_template("{{ .missing }}", {})
-    with pytest.raises(validator.TemplateError, match="cannot evaluate"):
-        validator.go_template("{{ .x | upper }}", {"x": "a"})
+    assert go_template(text, {"x": 1, "flag": True, "env": "dev"}) == "a1\nyes"
+    assert go_template(text, {"x": 1, "flag": False, "env": "prod"}) == "a1no P"
+    assert go_template("{{name}}-{{ .path.basename }}", {"name": "n", "path": {"basename": "b"}}) == "n-b"
+    with pytest.raises(TemplateError, match="'missing' is not set"):
+        go_template("{{ .missing }}", {})
+    with pytest.raises(TemplateError, match="cannot evaluate"):
+        go_template("{{ .x | upper }}", {"x": "a"})
 
 
 # --------------------------------------------------------------------------- 15: secret values
@@ -240,16 +243,16 @@ def test_allowlist_entries_need_a_reason(repo: Path) -> None:
 
 
 def _findings(value: str, name: str | None = None) -> list[str]:
-    site = validator.SecretSite("env", name, value, keyed=name is not None)
-    return [finding.what for finding in validator.find_secrets(site)]
+    site = SecretSite("env", name, value, keyed=name is not None)
+    return [finding.what for finding in find_secrets(site)]
 
 
 def test_secret_scanner_thresholds_and_placeholders() -> None:
     rng = random.Random(9)
     alphabet = string.ascii_letters + string.digits
-    tokens = ["".join(rng.choice(alphabet) for _ in range(validator.ENTROPY_MIN_LENGTH)) for _ in range(200)]
+    tokens = ["".join(rng.choice(alphabet) for _ in range(ENTROPY_MIN_LENGTH)) for _ in range(200)]
     caught = sum(any("high-entropy" in f for f in _findings(token)) for token in tokens)
-    assert caught >= 190, f"only {caught}/200 random {validator.ENTROPY_MIN_LENGTH}-character tokens flagged"
+    assert caught >= 190, f"only {caught}/200 random {ENTROPY_MIN_LENGTH}-character tokens flagged"
     hex_token = "3f9a0c1be27d4856a9f01c3e7b2d6e48"  # pragma: allowlist secret
     assert any("high-entropy hex" in f for f in _findings(hex_token))
     # Names, paths, hosts, references and templated credentials are not secrets.
@@ -303,14 +306,14 @@ def test_unpinned_gitlab_includes_and_jenkins_libraries_are_refused(repo: Path) 
 
 
 def test_the_pin_rule() -> None:
-    assert validator.action_problem(CHECKOUT_PIN) is None
-    assert validator.action_problem("./.github/actions/setup") is None
-    assert validator.action_problem("docker://alpine@sha256:" + "a" * 64) is None
-    assert "tag or branch" in str(validator.action_problem("actions/checkout@v4.3.1"))
-    assert "tag or branch" in str(validator.action_problem("actions/checkout@34e1148"))  # short SHAs collide
-    assert "no @ref" in str(validator.action_problem("actions/checkout"))
-    assert "digest" in str(validator.action_problem("docker://alpine:3.20"))
-    assert "tag or branch" in str(validator.action_problem("org/repo/.github/workflows/ci.yml@main"))
+    assert action_problem(CHECKOUT_PIN) is None
+    assert action_problem("./.github/actions/setup") is None
+    assert action_problem("docker://alpine@sha256:" + "a" * 64) is None
+    assert "tag or branch" in str(action_problem("actions/checkout@v4.3.1"))
+    assert "tag or branch" in str(action_problem("actions/checkout@34e1148"))  # short SHAs collide
+    assert "no @ref" in str(action_problem("actions/checkout"))
+    assert "digest" in str(action_problem("docker://alpine:3.20"))
+    assert "tag or branch" in str(action_problem("org/repo/.github/workflows/ci.yml@main"))
 
 
 # --------------------------------------------------------------------------- 17: per-environment NetworkPolicies

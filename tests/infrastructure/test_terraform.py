@@ -1,18 +1,16 @@
 """Terraform under infrastructure/terraform: structure, hardening, offline validation.
 
 No provider can be downloaded here, so provider-backed modules are checked by parsing them
-(python-hcl2); the provider-less cost-tags module is validated and tested with the real
-``terraform`` binary. checkov runs in ``make validate-infra``; here every skip is checked
-against the reviewed list.
+(python-hcl2). The terraform-fmt check of ``make validate-infra`` (:mod:`infrastructure.validation`)
+runs the real ``terraform`` binary: ``fmt -check`` on every file, and init, validate and
+``terraform test`` on the provider-less cost-tags module. checkov runs in ``make validate-infra``;
+here every skip is checked against the reviewed list.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -21,6 +19,9 @@ from typing import Any
 import hcl2
 import pytest
 import yaml
+
+from infrastructure.validation import Context, Layout, MissingToolError
+from infrastructure.validation.checks.terraform import check_terraform
 
 REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "infrastructure" / "terraform"
@@ -148,48 +149,20 @@ def module_calls(directory: Path) -> dict[str, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- terraform binary
-def terraform_bin() -> str:
-    found = shutil.which("terraform") or (
-        "/usr/local/bin/terraform" if Path("/usr/local/bin/terraform").exists() else None
-    )
-    if found is None:
-        pytest.skip("terraform is not installed")
-    return found
-
-
-def terraform(args: list[str], cwd: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    cli_config = tmp_path / "terraformrc"
-    cli_config.touch()
-    env = {
-        **os.environ,
-        "TF_CLI_CONFIG_FILE": str(cli_config),
-        # .terraform/ goes to the temporary directory, never into the repository.
-        "TF_DATA_DIR": str(tmp_path / "tf-data"),
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
-        "NO_COLOR": "1",
-    }
-    return subprocess.run(
-        [terraform_bin(), *args, "-no-color"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
-def test_terraform_fmt_is_clean(tmp_path: Path) -> None:
-    result = terraform(["fmt", "-check", "-recursive", "-list=true"], TF, tmp_path)
-    assert result.returncode == 0, f"not formatted (run terraform fmt -recursive):\n{result.stdout}{result.stderr}"
-
-
-def test_cost_tags_module_validates_and_passes_its_terraform_tests(tmp_path: Path) -> None:
-    cwd = module_dir("cost-tags")
-    before = sorted(p.name for p in cwd.iterdir())
-    init = terraform(["init", "-backend=false"], cwd, tmp_path)
-    assert init.returncode == 0, init.stderr
-    validate = terraform(["validate"], cwd, tmp_path)
-    assert validate.returncode == 0, validate.stderr
-    test = terraform(["test"], cwd, tmp_path)
-    assert test.returncode == 0, test.stdout + test.stderr
-    assert re.search(r"Success! [1-9]\d* passed, 0 failed", test.stdout), test.stdout
-    assert sorted(p.name for p in cwd.iterdir()) == before, "terraform wrote into the repository"
+def test_fmt_is_clean_and_the_cost_tags_module_validates_and_passes_its_tests(tmp_path: Path) -> None:
+    """The validator's terraform-fmt check: ``fmt -check`` over everything, then ``init``,
+    ``validate`` and ``terraform test`` on the modules that need no provider, with .terraform/
+    in its output folder, never in the repository."""
+    cost_tags = module_dir("cost-tags")
+    before = sorted(p.name for p in cost_tags.iterdir())
+    try:
+        result = check_terraform(Context(Layout(REPO, tmp_path / "infra"), kube_version=None))
+    except MissingToolError as exc:
+        pytest.skip(str(exc))
+    assert result.ok, "\n".join(result.failures)
+    assert f"{cost_tags.relative_to(REPO)}: init, validate and test passed (no provider needed)" in result.notes
+    assert result.counts["tests_passed"] >= 1
+    assert sorted(p.name for p in cost_tags.iterdir()) == before, "terraform wrote into the repository"
 
 
 # --------------------------------------------------------------------------- references

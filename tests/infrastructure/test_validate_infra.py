@@ -17,11 +17,15 @@ from typing import Any
 
 import pytest
 
-from tests.infrastructure.validator import failures, run_checks, validator
+from infrastructure.validation import CHECKS
+from infrastructure.validation.checks import checkov as checkov_check
+from infrastructure.validation.checks import terraform as terraform_check
+from tests.infrastructure.validator import failures, run_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "infrastructure" / "validation"
-SCRIPT = VALIDATION / "validate.py"
+# What `make validate-infra` runs (with --out build/infra).
+COMMAND = [sys.executable, "-m", "infrastructure.validation"]
 NPM_CI = "npm ci --prefix infrastructure/validation"
 FAST_CHECKS = [
     "helm-render",
@@ -51,6 +55,8 @@ kind: Deployment
 metadata:
   name: {{ .Release.Name }}-app
   namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "common.labels" . | nindent 4 }}
 spec:
   replicas: {{ .Values.replicas }}
   selector:
@@ -81,6 +87,8 @@ SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
+        # Helm adds an entry for each dependency (the common library chart here).
+        "common": {"type": "object"},
         "enabled": {"type": "boolean"},
         "privileged": {"type": "boolean"},
         "replicas": {"type": "integer", "minimum": 1},
@@ -144,9 +152,22 @@ jobs:
 """
 
 
+DEMO_CHART = """
+apiVersion: v2
+name: demo
+version: 0.1.0
+dependencies:
+  - name: common
+    version: 0.1.0
+    repository: file://../common
+"""
+
+
 def make_repo(root: Path, *, node_modules: bool = True) -> Path:
-    """A repository with one of each input, all clean for every check but checkov."""
-    write(root, "infrastructure/helm/demo/Chart.yaml", "apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    """A repository with one of each input, all clean for every check but checkov. The chart
+    takes its helpers from a library chart, with neither Chart.lock nor charts/ yet, as after
+    the library was added."""
+    write(root, "infrastructure/helm/demo/Chart.yaml", DEMO_CHART)
     write(
         root,
         "infrastructure/helm/demo/values.yaml",
@@ -247,8 +268,12 @@ def test_clean_repository_passes_the_fast_checks(repo: Path) -> None:
     schema = report["checks"]["kubernetes-schema"]["counts"]
     assert schema["kubernetes"] == 1
     assert schema["custom_resources"] == 1
-    # The release is rendered where Argo CD deploys it.
-    assert "namespace: demo-dev" in (repo / "build/infra/rendered/demo/dev.yaml").read_text()
+    # The release is rendered where Argo CD deploys it, with the library chart's helpers.
+    rendered = (repo / "build/infra/rendered/demo/dev.yaml").read_text()
+    assert "namespace: demo-dev" in rendered
+    assert "a: b" in rendered
+    assert "helm dependency build: demo (common 0.1.0)" in report["checks"]["helm-render"]["notes"]
+    assert (repo / "infrastructure/helm/demo/charts/common-0.1.0.tgz").is_file()
 
 
 # --------------------------------------------------------------------------- helm-render
@@ -270,6 +295,19 @@ def test_helm_render_enforces_values_schema_and_reports_template_errors(repo: Pa
     assert "demo/dev" not in text
     # Checks that consume renders say what they could not check.
     assert "demo/prod: not checked, the chart did not render" in failures(report, "policies")
+
+
+def test_helm_render_fails_when_a_dependency_cannot_be_built(repo: Path) -> None:
+    write(
+        repo,
+        "infrastructure/helm/demo/Chart.yaml",
+        DEMO_CHART.replace("version: 0.1.0\n    repository", "version: 0.2.0\n    repository"),
+    )
+    code, report = run_checks(repo, "helm-render", "policies")
+    assert code == 1
+    assert "demo: helm dependency build: " in failures(report, "helm-render")
+    assert "common" in failures(report, "helm-render")
+    assert "demo: not checked, the chart did not render" in failures(report, "policies")
 
 
 def test_helm_render_requires_a_values_schema(repo: Path) -> None:
@@ -558,10 +596,9 @@ def no_binaries(monkeypatch: pytest.MonkeyPatch) -> None:
     def which(name: str, *args: Any, **kwargs: Any) -> str | None:
         return None if name in {"node", "terraform", "checkov"} else real_which(name, *args, **kwargs)
 
-    monkeypatch.setattr(validator.shutil, "which", which)
-    monkeypatch.setattr(validator, "TERRAFORM_IMAGE_PATH", Path("/nonexistent/terraform"))
-    monkeypatch.setattr(validator, "venv_tool", lambda name: None)
-    monkeypatch.setattr(validator, "REPO_ROOT", Path("/nonexistent"))  # no .venv-checkov there
+    monkeypatch.setattr(shutil, "which", which)
+    monkeypatch.setattr(terraform_check, "TERRAFORM_IMAGE_PATH", Path("/nonexistent/terraform"))
+    monkeypatch.setattr(checkov_check, "CHECKOV_VENV", Path("/nonexistent/.venv-checkov"))
 
 
 @pytest.mark.usefixtures("no_binaries")
@@ -581,7 +618,7 @@ def repository_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess
     """One run of every check on this repository, with the command `make validate-infra` uses."""
     out = tmp_path_factory.mktemp("infra")
     completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--root", str(ROOT), "--out", str(out)],
+        [*COMMAND, "--root", str(ROOT), "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -598,7 +635,7 @@ def test_this_repository_passes_every_check(
     completed, report = repository_run
     assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-2000:]
     assert report["ok"] is True
-    assert list(report["checks"]) == list(validator.CHECKS)
+    assert list(report["checks"]) == list(CHECKS)
     assert all(check["status"] == "passed" for check in report["checks"].values())
 
 
@@ -612,10 +649,14 @@ def test_this_repository_run_covers_every_input(
     envs = sum(len(list(chart.glob("values-*.yaml"))) for chart in charts)
     assert checks["helm-render"]["counts"]["renders"] == envs > 0
     assert checks["kubernetes-schema"]["counts"]["objects"] >= checks["helm-render"]["counts"]["documents"]
+    # The charts' custom resources (ServiceMonitor, KFP Pipeline, PipelineVersion,
+    # ScheduledWorkflow) are checked against infrastructure/validation/crds.
+    assert checks["kubernetes-schema"]["counts"]["custom_resources"] > 0
     assert checks["argocd"]["counts"]["objects"] > 0
     for target in ("terraform", "kubernetes", "dockerfile", "github_actions"):
         counts = checks["checkov"]["counts"]
         assert counts[f"{target}_passed"] + counts[f"{target}_failed"] > 0, target
+    assert checks["checkov"]["counts"]["dockerfile_skipped"] == 0
     assert checks["terraform-fmt"]["counts"]["validated"] >= 1
     assert checks["actionlint"]["counts"]["workflows"] >= 1
     # Every chart x environment is an Application the project check expanded and followed.
@@ -623,3 +664,16 @@ def test_this_repository_run_covers_every_input(
     assert checks["argocd-projects"]["counts"]["objects"] >= checks["helm-render"]["counts"]["documents"]
     assert checks["secret-values"]["counts"]["objects"] >= checks["helm-render"]["counts"]["documents"]
     assert checks["pinned-actions"]["counts"]["references"] >= 1
+
+
+def test_the_script_path_runs_the_same_command() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(VALIDATION / "validate.py"), "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("usage: python -m infrastructure.validation ")

@@ -7,15 +7,18 @@ import mlops.errors as errors
 
 def test_public_names_are_pinned() -> None:
     assert sorted(errors.__all__) == [
+        "ChallengerProcessError",
         "ConfigError",
         "DatasetError",
         "FeatureStoreError",
+        "FeatureStoreUnavailableError",
         "MlopsError",
         "PipelineError",
         "RegistryError",
         "SecretAccessDeniedError",
         "SecretError",
         "SecretNotFoundError",
+        "ServingError",
         "VaultUnavailableError",
         "VersionError",
     ]
@@ -29,6 +32,8 @@ def test_docstring_draws_every_class_with_its_parent() -> None:
         assert issubclass(getattr(errors, name), errors.MlopsError)
     assert issubclass(errors.VaultUnavailableError, errors.SecretError)
     assert issubclass(errors.VersionError, errors.RegistryError)
+    assert issubclass(errors.FeatureStoreUnavailableError, errors.ServingError)
+    assert issubclass(errors.ChallengerProcessError, errors.ServingError)
 
 
 def test_config_error_message_names_file_key_and_expectation() -> None:

@@ -1,9 +1,13 @@
+import importlib
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
+import mlops.secrets
 from mlops.errors import SecretError
-from mlops.secrets import resolve_secret
+from mlops.secrets import AUTH_METHODS, BACKENDS, SecretBackend, VaultAuth, generate_value, resolve_secret
 
 
 def test_env_reference(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,3 +36,39 @@ def test_file_reference(tmp_path: Path) -> None:
 def test_bad_references(ref: str) -> None:
     with pytest.raises(SecretError):
         resolve_secret(ref)
+
+
+def test_public_api_is_declared_and_the_modules_behind_it_are_private() -> None:
+    exported = mlops.secrets.__all__
+    assert len(exported) == len(set(exported))
+    assert all(hasattr(mlops.secrets, name) for name in exported)
+    # What the CLI, the privacy room and the tests import.
+    assert {
+        "SecretResolver",
+        "VaultReference",
+        "audit_secrets",
+        "collect_references",
+        "default_resolver",
+        "resolve_secret",
+        "rotate_secret",
+        "set_default_resolver",
+    } <= set(exported)
+    modules = {p.stem for p in Path(mlops.secrets.__file__).parent.glob("*.py")} - {"__init__"}
+    assert modules == {"_audit", "_backends", "_resolver", "_rotation", "_vault", "_vault_auth"}
+
+
+def test_plug_points_are_explicit_dicts_of_their_base() -> None:
+    assert {scheme: cls.scheme for scheme, cls in BACKENDS.items()} == {"env": "env", "file": "file", "vault": "vault"}
+    assert all(issubclass(cls, SecretBackend) for cls in BACKENDS.values())
+    assert set(AUTH_METHODS) == {"token", "approle", "kubernetes"}
+    assert all(issubclass(cls, VaultAuth) for cls in AUTH_METHODS.values())
+
+
+def test_rotation_draws_from_the_standard_library_csprng() -> None:
+    rotation = importlib.import_module("mlops.secrets._rotation")
+    stdlib = rotation._stdlib_secrets
+    assert stdlib is sys.modules["secrets"]
+    assert Path(stdlib.__file__).parent == Path(sysconfig.get_paths()["stdlib"])
+    value = generate_value(40, "hex")
+    assert len(value) == 40
+    assert set(value) <= set("0123456789abcdef")

@@ -146,6 +146,21 @@ def test_token_is_read_from_a_file_and_a_missing_token_is_named(
         resolver_for(openbao, f"file://{tmp_path / 'gone'}").resolve(f"vault://secret/{path}#k")
 
 
+def test_a_revoked_token_is_replaced_by_logging_in_again(openbao: OpenBao, vault_root: Any, tmp_path: Path) -> None:
+    path = f"mlops/test/{unique('relogin')}"
+    vault_root.secrets.kv.v2.create_or_update_secret(path=path, secret={"k": "v"})
+    first, second = (vault_root.auth.token.create(ttl="5m")["auth"]["client_token"] for _ in range(2))
+    sink = tmp_path / "token"
+    sink.write_text(first + "\n")
+    resolver = resolver_for(openbao, f"file://{sink}", cache_ttl_s=0)
+    assert resolver.resolve(f"vault://secret/{path}#k") == "v"
+    # The agent renewed the sink and the old token is gone: one refusal, a login, the read.
+    vault_root.auth.token.revoke(first)
+    sink.write_text(second + "\n")
+    assert resolver.resolve(f"vault://secret/{path}#k") == "v"
+    assert resolver.vault.client("test").token == second
+
+
 def test_invalid_token_is_refused(openbao: OpenBao, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLOPS_TEST_BAD_TOKEN", "not-a-real-token")
     with pytest.raises(SecretError, match="Vault does not accept the token"):

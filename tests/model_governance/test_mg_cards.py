@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from mlops.config import FairnessGate
+from mlops.report_html import base_css
 from model_governance.cards import (
     DEFAULT_ETHICAL_CONSIDERATIONS,
     DEFAULT_INTENDED_USE,
@@ -26,7 +27,6 @@ from model_governance.cards import (
     render_html,
     render_markdown,
 )
-from model_governance.cards.render import _template_text
 from model_governance.explainability import importance_plot_png
 from model_governance.fairness import FairnessReport, assess_fairness
 
@@ -82,6 +82,7 @@ def test_html_card_is_one_self_contained_page(card: ModelCard, png: bytes) -> No
     assert "<link" not in page.lower()
     assert "@import" not in page
     assert "<style>" in page
+    assert base_css().strip() in page  # the platform's report base, then the card's own rules
     assert 'src="data:image/png;base64,' + base64.b64encode(png).decode() + '"' in page
     # Lineage URLs are shown as text, not followed.
     assert "http://mlflow.internal/runs/42" in page
@@ -340,9 +341,9 @@ def test_with_not_assessed_fail_the_card_shows_the_failure_and_why() -> None:
 
 
 # --------------------------------------------------------------------------- colour contrast
-# A small CSS cascade for the card's flat stylesheet: rules whose selectors are compounds of an
-# element name and classes, chosen by specificity then source order; colour is inherited and the
-# background is the nearest ancestor's.
+# A small CSS cascade for the card's flat stylesheet as inlined in the page (the report base's rules,
+# then the card's own): rules whose selectors are compounds of an element name and classes, chosen
+# by specificity then source order; colour is inherited and the background is the nearest ancestor's.
 _RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
 _COMPOUND = re.compile(r"(?P<tag>[a-z][a-z0-9]*|\*)?(?P<classes>(?:\.[A-Za-z0-9_-]+)*)")
 _VAR = re.compile(r"var\(\s*(--[A-Za-z0-9_-]+)\s*\)")
@@ -483,8 +484,14 @@ def test_the_rendered_card_uses_the_styled_elements(card: ModelCard) -> None:
     assert '<td><span class="pass">passed</span></td>' in page
 
 
+def _page_stylesheet(page: str) -> _Stylesheet:
+    styles = re.findall(r"<style>(.*?)</style>", page, flags=re.S)
+    assert len(styles) == 1
+    return _Stylesheet(styles[0])
+
+
 @pytest.mark.parametrize("element", list(STATUS_ELEMENTS))
-def test_status_text_is_readable(element: str) -> None:
-    sheet = _Stylesheet(_template_text("model_card.css"))
+def test_status_text_is_readable(card: ModelCard, element: str) -> None:
+    sheet = _page_stylesheet(render_html(card))
 
     assert _contrast(sheet, STATUS_ELEMENTS[element]) >= 4.5

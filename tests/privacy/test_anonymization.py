@@ -1,7 +1,9 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from mlops.config import PiiColumn
+from mlops.config import PiiColumn, PiiDrop, PiiGeneralise, PiiHash, PiiMask, PiiRedact, load_dataset_config
 from mlops.errors import DatasetError
 from privacy.anonymization import anonymize
 
@@ -22,14 +24,14 @@ def frame() -> pd.DataFrame:
 
 
 def test_every_action(frame: pd.DataFrame) -> None:
-    policies = {
-        "name": PiiColumn(action="hash"),
-        "phone": PiiColumn(action="mask", keep_last=4),
-        "ssn": PiiColumn(action="drop"),
-        "income": PiiColumn(action="generalise", bucket=25000),
-        "seen": PiiColumn(action="generalise", period="month"),
-        "zip": PiiColumn(action="generalise", prefix=3),
-        "note": PiiColumn(action="redact"),
+    policies: dict[str, PiiColumn] = {
+        "name": PiiHash(action="hash"),
+        "phone": PiiMask(action="mask", keep_last=4),
+        "ssn": PiiDrop(action="drop"),
+        "income": PiiGeneralise(action="generalise", bucket=25000),
+        "seen": PiiGeneralise(action="generalise", period="month"),
+        "zip": PiiGeneralise(action="generalise", prefix=3),
+        "note": PiiRedact(action="redact"),
     }
     out, report = anonymize(frame, policies, hash_key="test-key-not-secret")
     assert "ssn" not in out.columns
@@ -47,7 +49,7 @@ def test_every_action(frame: pd.DataFrame) -> None:
 
 
 def test_hash_depends_on_key(frame: pd.DataFrame) -> None:
-    pol = {"name": PiiColumn(action="hash")}
+    pol: dict[str, PiiColumn] = {"name": PiiHash(action="hash")}
     a, _ = anonymize(frame, pol, hash_key="key-one")
     b, _ = anonymize(frame, pol, hash_key="key-two")
     assert a["name"][0] != b["name"][0]
@@ -55,8 +57,36 @@ def test_hash_depends_on_key(frame: pd.DataFrame) -> None:
 
 def test_missing_column_and_missing_key_are_errors(frame: pd.DataFrame) -> None:
     with pytest.raises(DatasetError, match="not in the dataset: email"):
-        anonymize(frame, {"email": PiiColumn(action="drop")}, hash_key=None)
+        anonymize(frame, {"email": PiiDrop(action="drop")}, hash_key=None)
     with pytest.raises(DatasetError, match="hash key is required"):
-        anonymize(frame, {"name": PiiColumn(action="hash")}, hash_key=None)
-    with pytest.raises(DatasetError, match="needs bucket"):
-        anonymize(frame, {"income": PiiColumn(action="generalise")}, hash_key=None)
+        anonymize(frame, {"name": PiiHash(action="hash")}, hash_key=None)
+
+
+@pytest.mark.parametrize(
+    ("column", "policy", "needs"),
+    [
+        ("income", PiiGeneralise(action="generalise", period="month"), "a number needs bucket"),
+        ("seen", PiiGeneralise(action="generalise", prefix=2), "a timestamp needs period"),
+        ("zip", PiiGeneralise(action="generalise", bucket=10), "text needs prefix"),
+    ],
+)
+def test_generalise_needs_the_option_of_the_column_type(
+    frame: pd.DataFrame, column: str, policy: PiiGeneralise, needs: str
+) -> None:
+    # Which option applies is known only from the data, so this is checked as the data is read.
+    with pytest.raises(DatasetError, match=f"column '{column}': generalising {needs}"):
+        anonymize(frame, {column: policy}, hash_key=None)
+
+
+def test_policies_from_a_dataset_config_drive_the_anonymisation(frame: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "ds.yaml"
+    path.write_text(
+        "name: people\npath: people.csv\ntarget: y\npii:\n"
+        "  phone: {action: mask, keep_last: 2}\n  zip: {action: generalise, prefix: 1}\n  ssn: {action: drop}\n"
+    )
+    cfg = load_dataset_config(path)
+    out, report = anonymize(frame, cfg.pii, hash_key=None)
+    assert out["phone"][0] == "*************67"
+    assert out["zip"].tolist() == ["9", "1", "6"]
+    assert "ssn" not in out.columns
+    assert report.actions == {"phone": "mask", "zip": "generalise", "ssn": "drop"}

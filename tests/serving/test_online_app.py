@@ -27,12 +27,6 @@ from serving.shadow import ComparisonStore, ShadowMirror
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 
-SCHEMA = FeatureSchema(
-    numeric=("income", "loan_amount", "loan_term_months", "credit_score", "debt_to_income", "late_payments_12m"),
-    categorical=("employment_type", "home_ownership", "loan_purpose", "region"),
-)
-SERVING = SCHEMA.to_dict()
-
 
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
@@ -40,23 +34,25 @@ def data() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def champion(data: pd.DataFrame) -> LoadedModel:
-    fitted = build_pipeline(ModelConfig(params={"max_iter": 40}), SCHEMA).fit(data[SCHEMA.columns], data["defaulted"])
-    return LoadedModel("credit_risk", "1.0.0", fitted, SERVING)
-
-
-@pytest.fixture(scope="module")
-def challenger(data: pd.DataFrame) -> LoadedModel:
-    fitted = build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(
-        data[SCHEMA.columns], data["defaulted"]
+def champion(data: pd.DataFrame, sample_schema: FeatureSchema) -> LoadedModel:
+    fitted = build_pipeline(ModelConfig(params={"max_iter": 40}), sample_schema).fit(
+        data[sample_schema.columns], data["defaulted"]
     )
-    return LoadedModel("credit_risk", "1.1.0", fitted, SERVING)
+    return LoadedModel("credit_risk", "1.0.0", fitted, sample_schema.to_dict())
 
 
 @pytest.fixture(scope="module")
-def requests_(data: pd.DataFrame) -> list[dict[str, Any]]:
+def challenger(data: pd.DataFrame, sample_schema: FeatureSchema) -> LoadedModel:
+    fitted = build_pipeline(ModelConfig(family="logistic_regression"), sample_schema).fit(
+        data[sample_schema.columns], data["defaulted"]
+    )
+    return LoadedModel("credit_risk", "1.1.0", fitted, sample_schema.to_dict())
+
+
+@pytest.fixture(scope="module")
+def requests_(data: pd.DataFrame, sample_schema: FeatureSchema) -> list[dict[str, Any]]:
     """JSON bodies: the features of the sample's rows, as a client would send them."""
-    return [{c: _json(row[c]) for c in SCHEMA.columns} for _, row in data.head(200).iterrows()]
+    return [{c: _json(row[c]) for c in sample_schema.columns} for _, row in data.head(200).iterrows()]
 
 
 def _json(value: Any) -> Any:
@@ -64,11 +60,13 @@ def _json(value: Any) -> Any:
 
 
 def in_process(model: LoadedModel, bodies: list[dict[str, Any]]) -> np.ndarray:
-    return np.asarray(model.model.predict_proba(pd.DataFrame(bodies)[SCHEMA.columns])[:, 1])
+    return np.asarray(model.model.predict_proba(pd.DataFrame(bodies)[model.columns])[:, 1])
 
 
 def app_for(champion: LoadedModel, shadow: ShadowMirror | None = None, **kwargs: Any) -> FastAPI:
-    return create_app(champion=champion, serving_schema=SERVING, model_name="credit_risk", shadow=shadow, **kwargs)
+    return create_app(
+        champion=champion, serving_schema=champion.serving_schema, model_name="credit_risk", shadow=shadow, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +174,9 @@ def test_batch_bounds_and_row_errors(client: TestClient, requests_: list[dict[st
 
 
 # --------------------------------------------------------------------------- probes, metrics, OpenAPI
-def test_probes_metrics_and_openapi(client: TestClient, requests_: list[dict[str, Any]]) -> None:
+def test_probes_metrics_and_openapi(
+    client: TestClient, requests_: list[dict[str, Any]], sample_schema: FeatureSchema
+) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
@@ -195,7 +195,7 @@ def test_probes_metrics_and_openapi(client: TestClient, requests_: list[dict[str
     ref = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     request_schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert request_schema["additionalProperties"] is False
-    assert set(request_schema["required"]) == set(SCHEMA.columns)
+    assert set(request_schema["required"]) == set(sample_schema.columns)
     assert request_schema["properties"]["income"]["type"] == "number"
     assert request_schema["properties"]["region"]["type"] == "string"
 
@@ -205,7 +205,7 @@ def test_model_failure_is_a_500_with_the_request_id(champion: LoadedModel, reque
         def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
             raise MemoryError("out of memory")
 
-    client = TestClient(app_for(LoadedModel("credit_risk", "1.0.0", Broken(), SERVING)))
+    client = TestClient(app_for(LoadedModel("credit_risk", "1.0.0", Broken(), champion.serving_schema)))
     response = client.post("/predict", json=requests_[0])
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error", "request_id": response.headers["X-Request-ID"]}

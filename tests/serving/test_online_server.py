@@ -30,10 +30,6 @@ from serving.shadow import ComparisonStore, comparison_store_path
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 
-SCHEMA = FeatureSchema(
-    numeric=("income", "loan_amount", "loan_term_months", "credit_score", "debt_to_income", "late_payments_12m"),
-    categorical=("employment_type", "home_ownership", "loan_purpose", "region"),
-)
 NAME = "credit_risk"
 ID = "applicant_id"
 
@@ -43,13 +39,14 @@ class Platform:
     config: PlatformConfig
     registry: ModelRegistry
     data: pd.DataFrame
+    schema: FeatureSchema
 
 
-def register(registry: ModelRegistry, model: Any, fingerprint: str, schema: dict[str, str] | None = None) -> str:
+def register(registry: ModelRegistry, model: Any, fingerprint: str, schema: FeatureSchema) -> str:
     info = registry.register(
         NAME,
         model,
-        serving_schema=schema or SCHEMA.to_dict(),
+        serving_schema=schema.to_dict(),
         schema_hash="s1",
         training_fingerprint=fingerprint,
         params={},
@@ -61,7 +58,7 @@ def register(registry: ModelRegistry, model: Any, fingerprint: str, schema: dict
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
+def platform(tmp_path_factory: pytest.TempPathFactory, sample_schema: FeatureSchema) -> Platform:
     """Feast holds every applicant's features; 1.0.0 is champion, 1.1.0 (another family) challenger."""
     state = tmp_path_factory.mktemp("serve") / ".mlops"
     config = PlatformConfig(state_dir=state, features=FeatureConfig(online_window_days=None))
@@ -71,18 +68,18 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
         name=NAME,
         entity_column=ID,
         timestamp_column="application_ts",
-        feature_columns=SCHEMA.columns,
+        feature_columns=sample_schema.columns,
         carry_columns=["defaulted", "sex", "age_band"],
         state_dir=StateLayout(state).feast,
         config=config.features,
     )
     registry = ModelRegistry.local(StateLayout(state).registry)
-    x, y = data[SCHEMA.columns], data["defaulted"]
-    champion = build_pipeline(ModelConfig(params={"max_iter": 40}), SCHEMA).fit(x, y)
-    challenger = build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(x, y)
-    registry.set_alias(NAME, register(registry, champion, "f1"), "champion")
-    registry.set_alias(NAME, register(registry, challenger, "f2"), "challenger")
-    return Platform(config, registry, data.set_index(ID))
+    x, y = data[sample_schema.columns], data["defaulted"]
+    champion = build_pipeline(ModelConfig(params={"max_iter": 40}), sample_schema).fit(x, y)
+    challenger = build_pipeline(ModelConfig(family="logistic_regression"), sample_schema).fit(x, y)
+    registry.set_alias(NAME, register(registry, champion, "f1", sample_schema), "champion")
+    registry.set_alias(NAME, register(registry, challenger, "f2", sample_schema), "challenger")
+    return Platform(config, registry, data.set_index(ID), sample_schema)
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +90,13 @@ def serving(platform: Platform) -> Iterator[ServingApp]:
 
 
 def expected(model: LoadedModel, rows: pd.DataFrame) -> np.ndarray:
-    return np.asarray(model.model.predict_proba(rows[SCHEMA.columns])[:, 1])
+    return np.asarray(model.model.predict_proba(rows[model.columns])[:, 1])
 
 
 def test_loads_champion_and_challenger(platform: Platform) -> None:
     loaded = load_models(platform.registry, NAME, shadow=True)
     assert (loaded.champion.version, loaded.challenger and loaded.challenger.version) == ("1.0.0", "1.1.0")
-    assert loaded.champion.schema.kinds == SCHEMA.to_dict()
+    assert loaded.champion.schema.kinds == platform.schema.to_dict()
     assert load_models(platform.registry, NAME, shadow=False).challenger is None
     with pytest.raises(RegistryError, match="no champion version to serve"):
         load_models(platform.registry, "no_such_model", shadow=False)
@@ -122,7 +119,7 @@ def test_entity_id_alone_is_scored_with_the_stored_features(serving: ServingApp,
     assert got["score"] == pytest.approx(expected(serving.models.champion, override)[0], abs=1e-12)
     assert got["score"] != pytest.approx(expected(serving.models.champion, platform.data.loc[[ids[0]]])[0])
     # Batch: entity-only rows and full rows together.
-    full = {c: platform.data.loc["APP-0000042", c] for c in SCHEMA.columns}
+    full = {c: platform.data.loc["APP-0000042", c] for c in platform.schema.columns}
     full = {k: v.item() if isinstance(v, np.generic) else v for k, v in full.items()}
     batch = client.post("/predict/batch", json={"rows": [{"entity_id": ids[1]}, full]}).json()
     np.testing.assert_allclose(
@@ -137,10 +134,11 @@ def test_features_nobody_can_supply_are_422(serving: ServingApp) -> None:
     unknown = client.post("/predict", json={"entity_id": "APP-9999999", "income": 50000.0})
     assert unknown.status_code == 422
     errors = unknown.json()["detail"]
-    assert sorted(e["loc"][1] for e in errors) == sorted(c for c in SCHEMA.columns if c != "income")
+    features = serving.models.champion.columns
+    assert sorted(e["loc"][1] for e in errors) == sorted(c for c in features if c != "income")
     assert all(e["type"] == "missing" and "feature store has no value" in e["msg"] for e in errors)
     no_id = client.post("/predict", json={"income": 50000.0}).json()["detail"]
-    assert len(no_id) == len(SCHEMA.columns) - 1
+    assert len(no_id) == len(features) - 1
     assert "entity_id" in no_id[0]["msg"]
     # The store's ids are strings: a number is a type error, not a lookup.
     assert client.post("/predict", json={"entity_id": 5}).status_code == 422
@@ -200,7 +198,7 @@ def test_down_feature_store_is_503_never_500(serving: ServingApp, platform: Plat
     assert needs_store.status_code == 503
     assert needs_store.json()["detail"] == "feature store unavailable"
     # A request carrying every feature does not touch the store, so it still succeeds.
-    full = {c: platform.data.loc["APP-0000005", c] for c in SCHEMA.columns}
+    full = {c: platform.data.loc["APP-0000005", c] for c in platform.schema.columns}
     full = {k: v.item() if isinstance(v, np.generic) else v for k, v in full.items()}
     assert client.post("/predict", json={**full, "entity_id": "APP-0000005"}).status_code == 200
 
@@ -266,6 +264,8 @@ def test_ab_config_routes_between_the_registered_aliases(platform: Platform, tmp
     registry = ModelRegistry.local(StateLayout(bare.state_dir).registry)
     champion = platform.registry.by_alias(NAME, "champion")
     assert champion is not None
-    registry.set_alias(NAME, register(registry, platform.registry.load_model(champion), "f1"), "champion")
+    registry.set_alias(
+        NAME, register(registry, platform.registry.load_model(champion), "f1", platform.schema), "champion"
+    )
     with pytest.raises(RegistryError, match="A/B testing for credit_risk: .*challenger"):
         build_app(bare, NAME, shadow=False, features=False, ab=ab)

@@ -22,29 +22,27 @@ from serving.shadow import ComparisonStore, ShadowMirror
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 
-SCHEMA = FeatureSchema(
-    numeric=("income", "loan_amount", "credit_score", "debt_to_income", "late_payments_12m"),
-    categorical=("employment_type", "region"),
-)
-
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+def app(tmp_path_factory: pytest.TempPathFactory, sample_schema: FeatureSchema) -> Iterator[FastAPI]:
     data = generate_credit_risk(1500)
-    x, y = data[SCHEMA.columns], data["defaulted"]
-    champion = LoadedModel("credit_risk", "1.0.0", build_pipeline(ModelConfig(), SCHEMA).fit(x, y), SCHEMA.to_dict())
+    x, y = data[sample_schema.columns], data["defaulted"]
+    serving_schema = sample_schema.to_dict()
+    champion = LoadedModel(
+        "credit_risk", "1.0.0", build_pipeline(ModelConfig(), sample_schema).fit(x, y), serving_schema
+    )
     challenger = LoadedModel(
         "credit_risk",
         "1.1.0",
-        build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(x, y),
-        SCHEMA.to_dict(),
+        build_pipeline(ModelConfig(family="logistic_regression"), sample_schema).fit(x, y),
+        serving_schema,
     )
     store = ComparisonStore(Path(tmp_path_factory.mktemp("fuzz")) / "pairs.sqlite")
     mirror = ShadowMirror(challenger.predict, store, challenger_version="1.1.0")
     yield create_app(
         champion=champion,
         challenger=challenger,
-        serving_schema=SCHEMA.to_dict(),
+        serving_schema=serving_schema,
         model_name="credit_risk",
         shadow=mirror,
         segment_columns=["sex", "age_band"],

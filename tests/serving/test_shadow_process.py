@@ -13,16 +13,11 @@ import pandas as pd
 import pytest
 
 from mlops.config import ModelConfig
+from mlops.errors import ChallengerProcessError
 from serving.models import LoadedModel
 from serving.shadow import ComparisonStore, ProcessChallenger, ShadowMirror
-from serving.shadow.process import ChallengerProcessError
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
-
-SCHEMA = FeatureSchema(
-    numeric=("income", "loan_amount", "credit_score", "debt_to_income"),
-    categorical=("employment_type", "region"),
-)
 
 
 class Failing:
@@ -40,12 +35,12 @@ class Sleeping:
 
 
 @pytest.fixture(scope="module")
-def model_and_rows() -> tuple[LoadedModel, pd.DataFrame]:
+def model_and_rows(sample_schema: FeatureSchema) -> tuple[LoadedModel, pd.DataFrame]:
     data = generate_credit_risk(1500)
-    fitted = build_pipeline(ModelConfig(family="logistic_regression"), SCHEMA).fit(
-        data[SCHEMA.columns], data["defaulted"]
+    fitted = build_pipeline(ModelConfig(family="logistic_regression"), sample_schema).fit(
+        data[sample_schema.columns], data["defaulted"]
     )
-    return LoadedModel("credit_risk", "1.1.0", fitted, SCHEMA.to_dict()), data.head(300)
+    return LoadedModel("credit_risk", "1.1.0", fitted, sample_schema.to_dict()), data.head(300)
 
 
 def test_scores_match_the_in_process_model(model_and_rows: tuple[LoadedModel, pd.DataFrame]) -> None:

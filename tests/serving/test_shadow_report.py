@@ -6,8 +6,6 @@ breaks exactly one property, on exactly the rows it names.
 """
 
 import json
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,10 @@ import pytest
 
 from mlops.config import CONFIG_FILES, ShadowPolicyConfig, load_model, validate_config_dir
 from mlops.errors import ConfigError, DatasetError
-from serving.shadow.report import ShadowReport, analyse, render_html, report_from_store, write_report
+from mlops.report_html import base_css
+from serving.shadow.analysis import ShadowReport, analyse
+from serving.shadow.html import render_html
+from serving.shadow.report import report_from_store, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = load_model(ROOT / "config" / "shadow.yaml", ShadowPolicyConfig)
@@ -270,6 +271,7 @@ def test_html_loads_nothing_from_outside() -> None:
         assert external not in page
     assert "<svg" in page
     assert "<style>" in page
+    assert base_css().strip() in page  # the platform's report base, then the report's own rules
 
 
 def test_json_round_trips(tmp_path: Path) -> None:
@@ -306,9 +308,7 @@ def test_report_from_store_reads_the_comparison_store(monkeypatch: pytest.Monkey
         def read(self, since: float | None = None) -> pd.DataFrame:
             return frame if since is None else frame[frame["ts"] >= since]
 
-    module = types.ModuleType("serving.shadow.store")
-    module.ComparisonStore = FakeStore  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "serving.shadow.store", module)
+    monkeypatch.setattr("serving.shadow.report.ComparisonStore", FakeStore)
     store = tmp_path / "pairs.sqlite"
     store.touch()
     report = report_from_store(store, POLICY)

@@ -1,7 +1,7 @@
 {{/*
-Helpers shared by every chart under infrastructure/helm. The file is identical in each chart
-(tests/infrastructure/test_helm_charts.py fails on drift): a library chart would need
-`helm dependency build` before every render, which Argo CD does but plain rendering does not.
+Helpers shared by every chart under infrastructure/helm, which each declare this library chart
+as a dependency. They run in the including chart's context: `.Chart`, `.Release` and `.Values`
+are that chart's.
 */}}
 
 {{- define "platform.fullname" -}}

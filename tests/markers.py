@@ -1,0 +1,106 @@
+"""The test pyramid's markers (declared in pyproject's pytest markers), set at collection: a
+plugin loaded through ``-p tests.markers`` in pyproject's addopts. ``make test-fast`` deselects
+all three; ``make test`` runs everything.
+
+- ``e2e``: a whole pipeline or the walkthrough notebook (marked in the test files).
+- ``servers``: the test starts a real server: through a session fixture (:data:`SERVER_FIXTURES`,
+  found in the fixtures a test uses, directly or through another fixture) or by itself
+  (:data:`STARTS_SERVERS`).
+- ``slow``: seconds per test without being either (:data:`SLOW`): many processes, whole-tool
+  scans.
+
+Entries of :data:`STARTS_SERVERS` and :data:`SLOW` are paths from the repository root: a file
+(every test in it), or one test's node id (with its parameters for one case). An entry that
+names a file that no longer exists, or a test its file no longer defines, fails the
+collection: a renamed test must not slip into ``make test-fast`` unnoticed.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Session fixtures that start a server (tests/conftest.py and the test modules).
+SERVER_FIXTURES = {
+    "openbao": "an OpenBao dev server",
+    "vault_root": "an OpenBao dev server",
+    "redis_connection": "a Redis server",
+    "spark": "a local Spark JVM",
+}
+STARTS_SERVERS = {
+    "tests/serving/test_online_server.py": "serves the app with uvicorn on a local port",
+    "tests/serving/test_hardening_server.py": "starts the `mlops serve` process",
+    "tests/model_registry/test_interrupted_runs.py": "starts pipeline runners and kfp.local step processes",
+    "tests/feature_store/test_fs_redis.py": "starts a short-lived Redis of its own",
+    "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-parquet]": "Spark",
+    "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-csv]": "Spark",
+}
+SLOW = {
+    "tests/model_registry/test_registry_concurrency.py": "registrations from many processes at once",
+    "tests/model_registry/test_registry.py": "registrations that build on each other, one per kind of change",
+    "tests/training/test_training_any_data.py::test_imputing_families_round_trip_through_the_registry": (
+        "a fit and a registration per model family"
+    ),
+    "tests/serving/test_batch_engines.py": "models registered in MLflow, scored in chunks, partitions, runs",
+    "tests/serving/test_ab_serving.py": "two registered models behind the app, with the feature store",
+    "tests/serving/test_openapi_fuzz.py": "generated requests against every operation",
+    "tests/infrastructure/test_validate_infra.py::test_checkov_fails_on_each_target_and_on_unjustified_skips": (
+        "checkov scans"
+    ),
+    "tests/infrastructure/test_validate_infra.py::test_checkov_says_when_it_silently_skipped_a_workflow": (
+        "checkov scans"
+    ),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker (make test-fast)
+        # pyspark, imported by Great Expectations, exits at import in a process whose __main__ has
+        # neither a spec nor a file (it takes that for a doctest run); execnet's workers are such.
+        # A spec named __main__ satisfies it and leaves multiprocessing's children as they are
+        # (they re-import no main module for that name).
+        main = sys.modules["__main__"]
+        if main.__spec__ is None and not hasattr(main, "__file__"):
+            main.__spec__ = ModuleSpec("__main__", None)
+
+
+def _listed(nodeid: str, entries: dict[str, str]) -> bool:
+    """Whether the test ``nodeid`` is one an entry names (its file, or it by its id)."""
+    path, _, _ = nodeid.partition("::")
+    return path in entries or nodeid in entries or nodeid.partition("[")[0] in entries
+
+
+def _check_entries(items: list[pytest.Item]) -> None:
+    """Every entry names an existing file and, when that file was collected, a test it defines."""
+    modules = {item.nodeid.partition("::")[0]: item.module for item in items if isinstance(item, pytest.Function)}
+    for entry in (*STARTS_SERVERS, *SLOW):
+        path, _, test = entry.partition("::")
+        if not (ROOT / path).is_file():
+            raise pytest.UsageError(f"tests/markers.py names {path}, which does not exist: update the entry")
+        name = test.partition("::")[0].partition("[")[0]
+        if name and path in modules and not hasattr(modules[path], name):
+            raise pytest.UsageError(f"tests/markers.py names {entry}, which {path} does not define: update the entry")
+
+
+def _worker_group(item: pytest.Item) -> str:
+    """Which tests run on one worker under pytest-xdist's ``--dist loadgroup`` (``make test-fast``):
+    the in-process step tests together, so the fixture chain of :mod:`tests.steps` runs once, and
+    every other file whole, so its module fixtures run once."""
+    return "steps" if "sample_run" in getattr(item, "fixturenames", ()) else item.nodeid.partition("::")[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker and xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _check_entries(items)
+    grouped = getattr(config.option, "loadgroup", False)  # set on the workers of --dist loadgroup
+    for item in items:
+        if set(SERVER_FIXTURES) & set(getattr(item, "fixturenames", ())) or _listed(item.nodeid, STARTS_SERVERS):
+            item.add_marker(pytest.mark.servers)
+        if _listed(item.nodeid, SLOW):
+            item.add_marker(pytest.mark.slow)
+        if grouped:
+            item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
