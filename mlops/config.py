@@ -454,52 +454,6 @@ class RetrainingTriggersConfig(StrictModel):
         return v
 
 
-class AbTestingConfig(StrictModel):
-    """``config/ab_testing.yaml``: weighted variants with sticky assignment."""
-
-    class Variant(StrictModel):
-        alias: Literal["champion", "challenger"]
-        weight: float = Field(ge=0, le=1)
-
-    enabled: bool = False
-    sticky_key: str = "entity_id"
-    variants: dict[str, Variant]
-
-    @model_validator(mode="after")
-    def _weights_sum_to_one(self) -> AbTestingConfig:
-        total = sum(v.weight for v in self.variants.values())
-        if abs(total - 1.0) > 1e-9:
-            raise ValueError(f"variant weights summing to 1.0 (they sum to {total:g})")
-        return self
-
-
-class ShadowPolicyConfig(StrictModel):
-    """``config/shadow.yaml``: when ``mlops shadow report`` promotes, keeps shadowing or rejects.
-
-    Every ``min_*`` is a floor and every ``max_*`` a ceiling; the rule applying them is in
-    :mod:`serving.shadow.analysis`. Rates are fractions (0.95, not 95).
-    """
-
-    # Fewer logged pairs than this: not enough evidence either way, keep shadowing.
-    min_pairs: int = Field(default=500, ge=1)
-    # Scores at or above this are the positive label when agreement is counted.
-    label_threshold: float = Field(default=0.5, gt=0, lt=1)
-    min_agreement_rate: float = Field(default=0.95, ge=0, le=1)
-    # On |challenger score - champion score|, over the compared pairs.
-    max_mean_abs_delta: float = Field(default=0.05, ge=0, le=1)
-    max_p95_abs_delta: float = Field(default=0.15, ge=0, le=1)
-    # Largest difference of agreement rate between two segments of one attribute (e.g. sex).
-    max_segment_agreement_gap: float = Field(default=0.05, ge=0, le=1)
-    # Segments with fewer compared pairs are reported but do not decide the gap.
-    min_segment_size: int = Field(default=30, ge=1)
-    # Challenger calls that failed or timed out, over all pairs.
-    max_challenger_error_rate: float = Field(default=0.01, ge=0, le=1)
-    # Challenger p99 latency / champion p99 latency.
-    max_challenger_p99_latency_ratio: float = Field(default=1.5, gt=0)
-    # Bins of the signed score-delta histogram in the report.
-    histogram_bins: int = Field(default=20, ge=2, le=200)
-
-
 SecretAlphabet = Literal["hex", "alphanumeric", "urlsafe"]
 
 
@@ -547,17 +501,6 @@ class SecretsPolicyConfig(StrictModel):
                 return rule
         return self.default
 
-
-# Which model validates which file under config/ (the environment overlays validate as
-# PlatformConfig after merging; datasets as DatasetConfig).
-CONFIG_FILES: dict[str, type[StrictModel]] = {
-    "platform.yaml": PlatformConfig,
-    "cost_optimization.yaml": CostOptimizationConfig,
-    "retraining_triggers.yaml": RetrainingTriggersConfig,
-    "ab_testing.yaml": AbTestingConfig,
-    "secrets_policy.yaml": SecretsPolicyConfig,
-    "shadow.yaml": ShadowPolicyConfig,
-}
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -800,25 +743,3 @@ def load_platform_config(config_dir: Path = Path("config"), environment: str = "
 def load_dataset_config(path: Path) -> DatasetConfig:
     """A dataset YAML with its relative paths resolved against the YAML's folder."""
     return load_model(path, DatasetConfig).resolved(path.parent)
-
-
-def validate_config_dir(config_dir: Path = Path("config")) -> list[str]:
-    """Validate every file under ``config/``; return the names checked (raises on the first error)."""
-    checked: list[str] = []
-    for name, model in CONFIG_FILES.items():
-        if name == "platform.yaml":
-            for env in ENVIRONMENTS:
-                load_platform_config(config_dir, env)
-                checked.append(f"platform.yaml + environments/{env}.yaml")
-            continue
-        path = config_dir / name
-        load_model(path, model)
-        checked.append(name)
-    for ds in sorted((config_dir / "datasets").glob("*.yaml")):
-        load_dataset_config(ds)
-        checked.append(f"datasets/{ds.name}")
-    known = set(CONFIG_FILES) | {"environments", "datasets"}
-    for extra in sorted(p.name for p in config_dir.iterdir()):
-        if extra not in known:
-            raise ConfigError(config_dir / extra, "", f"a known config file ({', '.join(sorted(CONFIG_FILES))})")
-    return checked

@@ -415,8 +415,8 @@ def config_validate(
     A dataset config is checked against its data too: the file is readable, every column the
     config names exists and the target is a usable binary label (header and target read only).
     """
-    from mlops.config import validate_config_dir
     from mlops.errors import DatasetError
+    from mlops_cli.config_files import validate_config_dir
     from training.datasets import check_dataset
 
     checked = validate_config_dir(config_dir)
@@ -519,7 +519,8 @@ def shadow_report(
     env: EnvOpt = "dev",
 ) -> None:
     """Agreement, score deltas, per-segment and latency comparison → promote / keep shadowing / reject."""
-    from mlops.config import ShadowPolicyConfig, load_model
+    from mlops.config import load_model
+    from serving.config import ShadowPolicyConfig
     from serving.shadow.report import report_from_store, write_report
     from serving.shadow.store import comparison_store_path
 

@@ -17,6 +17,7 @@ Each module says what it exports in its ``__all__``; in short:
     protocol    GuardedHttpToolsProtocol, BODY_GRACE_S: header and body read deadlines in uvicorn
     metrics     ServingMetrics, LATENCY_BUCKETS: the app's Prometheus registry
     ab          AbRouter, VariantTally, VariantStats, assign_variant, bucket: sticky A/B routing
+    config      AbTestingConfig, ShadowPolicyConfig: the schemas of config/ab_testing.yaml, shadow.yaml
     shadow/     ShadowMirror, ProcessChallenger, ComparisonStore, ShadowPair, comparison_store_path;
                 shadow.analysis (ShadowReport, analyse), shadow.html (render_html) and
                 shadow.report (report_from_store, write_report): ``mlops shadow report``
@@ -31,6 +32,7 @@ __all__ = [
     "app",
     "batch",
     "body",
+    "config",
     "limits",
     "metrics",
     "models",

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import AbTestingConfig
+from serving.config import AbTestingConfig
 
 if TYPE_CHECKING:
     from serving.models import LoadedModel

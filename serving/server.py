@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
-    from mlops.config import AbTestingConfig, PlatformConfig
+    from mlops.config import PlatformConfig
+    from serving.config import AbTestingConfig
     from serving.models import LoadedModels
     from serving.shadow.mirror import ShadowMirror
     from serving.shadow.process import ProcessChallenger
@@ -230,7 +231,8 @@ def serve_command(
     RegistryError, FeatureStoreError) before binding, for the CLI to print.
     """
     limit_native_threads()
-    from mlops.config import AbTestingConfig, load_model, load_platform_config
+    from mlops.config import load_model, load_platform_config
+    from serving.config import AbTestingConfig
 
     platform = load_platform_config(config_dir, env)
     ab_config = load_model(config_dir / "ab_testing.yaml", AbTestingConfig) if ab is not False else None

@@ -23,7 +23,7 @@ Measures
       mirror logs no latency for a timed-out call: a challenger slower than the timeout shows
       up in the error rate instead.
 
-Decision (thresholds from ``config/shadow.yaml``, :class:`~mlops.config.ShadowPolicyConfig`)
+Decision (thresholds from ``config/shadow.yaml``, :class:`~serving.config.ShadowPolicyConfig`)
     1. fewer than ``min_pairs`` pairs → ``keep_shadowing``: too little evidence to judge,
        whatever the other checks say (they are still computed and listed);
     2. otherwise any check breached → ``reject``: error rate, agreement, mean and p95 |delta|,
@@ -52,7 +52,7 @@ import pandas as pd
 from mlops.errors import DatasetError
 
 if TYPE_CHECKING:
-    from mlops.config import ShadowPolicyConfig
+    from serving.config import ShadowPolicyConfig
 
 Decision = Literal["promote", "keep_shadowing", "reject"]
 DECISIONS: tuple[Decision, ...] = get_args(Decision)

@@ -18,7 +18,7 @@ from serving.shadow.html import render_html
 from serving.shadow.store import ComparisonStore
 
 if TYPE_CHECKING:
-    from mlops.config import ShadowPolicyConfig
+    from serving.config import ShadowPolicyConfig
 
 JSON_NAME = "shadow_report.json"
 HTML_NAME = "shadow_report.html"

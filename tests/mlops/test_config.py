@@ -6,15 +6,15 @@ from pathlib import Path
 import pytest
 
 from mlops.config import (
-    AbTestingConfig,
     DatasetConfig,
     PlatformConfig,
     load_dataset_config,
     load_model,
     load_platform_config,
-    validate_config_dir,
 )
 from mlops.errors import ConfigError
+from mlops_cli.config_files import validate_config_dir
+from serving.config import AbTestingConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 

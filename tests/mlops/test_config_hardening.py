@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import load_dataset_config, validate_config_dir
+from mlops.config import load_dataset_config
 from mlops.errors import ConfigError
+from mlops_cli.config_files import validate_config_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 # Enough for the interpreter, PyYAML and pydantic; far below what an expanded bomb needs.

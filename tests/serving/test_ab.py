@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import AbTestingConfig, load_model
+from mlops.config import load_model
 from serving.ab import VariantTally, assign_variant, bucket
+from serving.config import AbTestingConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 IDS = [f"applicant-{i}" for i in range(20_000)]
@@ -50,7 +51,7 @@ def test_assignment_is_the_same_in_another_process() -> None:
     config = _config({"a": 0.3, "b": 0.7})
     here = [assign_variant(i, config) for i in IDS[:200]]
     code = (
-        "from mlops.config import AbTestingConfig; from serving.ab import assign_variant;"
+        "from serving.config import AbTestingConfig; from serving.ab import assign_variant;"
         "c = AbTestingConfig.model_validate({'variants': {'a': {'alias': 'champion', 'weight': 0.3},"
         " 'b': {'alias': 'challenger', 'weight': 0.7}}});"
         "print(','.join(assign_variant(f'applicant-{i}', c) for i in range(200)))"

@@ -242,7 +242,7 @@ def test_serves_over_real_http_on_loopback(serving: ServingApp) -> None:
 
 
 def test_ab_config_routes_between_the_registered_aliases(platform: Platform, tmp_path: Path) -> None:
-    from mlops.config import AbTestingConfig
+    from serving.config import AbTestingConfig
 
     ab = AbTestingConfig.model_validate(
         {

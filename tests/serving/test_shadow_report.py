@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import CONFIG_FILES, ShadowPolicyConfig, load_model, validate_config_dir
+from mlops.config import load_model
 from mlops.errors import ConfigError, DatasetError
 from mlops.report_html import base_css
+from mlops_cli.config_files import CONFIG_FILES, validate_config_dir
+from serving.config import ShadowPolicyConfig
 from serving.shadow.analysis import ShadowReport, analyse
 from serving.shadow.html import render_html
 from serving.shadow.report import report_from_store, write_report
