@@ -8,3 +8,5 @@
 
 Importing the package stays cheap: Feast (seconds to import) loads inside the functions.
 """
+
+__all__ = ["definitions", "registry", "step", "store", "transformations"]

@@ -9,3 +9,16 @@ libraries are imported inside the functions that use them.
 """
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "config",
+    "contracts",
+    "errors",
+    "hashing",
+    "report_html",
+    "roles",
+    "schema",
+    "secrets",
+    "state",
+]

@@ -11,3 +11,5 @@
 Nothing is imported here: shap, fairlearn and matplotlib load only inside the functions that
 use them, so importing a submodule stays cheap.
 """
+
+__all__ = ["cards", "explainability", "fairness", "govern", "step"]

@@ -1,4 +1,11 @@
-"""KFP pipelines composed from the components: training and batch inference."""
+"""KFP pipelines composed from the components, and how they run.
+
+training         training_pipeline (one parameter: the run's config)
+batch_inference  batch_inference_pipeline, its compile and schedule arguments
+submit           compile_training, submit_training (a KFP API server)
+local            the kfp.local runner (``python -m pipelines.local``)
+runs             start_local, follow, finish: local runs as the CLI starts and follows them
+"""
 
 # Step order as the CLI shows it; each name is the one its step records under the run folder.
 TRAINING_STEPS = [
@@ -12,3 +19,5 @@ TRAINING_STEPS = [
     "model_card",
     "promote",
 ]
+
+__all__ = ["TRAINING_STEPS", "batch_inference", "local", "runs", "submit", "training"]

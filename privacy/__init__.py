@@ -1,1 +1,8 @@
-"""privacy room."""
+"""Privacy room: the per-column PII policy of a dataset (keyed hash, mask, drop, generalise,
+redact), applied at ingest before anything is written.
+
+    anonymization/  policies (anonymize, the actions) and step (anonymize_frame: the policy with
+                    the hash key from the secret resolver)
+"""
+
+__all__ = ["anonymization"]
