@@ -15,9 +15,12 @@ its message on one line and exits non-zero. Failed data checks and gates are *re
     ├── RegistryError        model registry lookups and updates
     │   └── VersionError     a semantic version is malformed or cannot be bumped
     ├── PipelineError        a pipeline could not be compiled, run or submitted
-    └── ServingError         the online app cannot answer, or its shadow challenger failed
-        ├── FeatureStoreUnavailableError  the online store failed while a request needed it (503)
-        └── ChallengerProcessError        the challenger's scoring process is gone or answered an error
+    ├── ServingError         the online app cannot answer, or its shadow challenger failed
+    │   ├── FeatureStoreUnavailableError  the online store failed while a request needed it (503)
+    │   └── ChallengerProcessError        the challenger's scoring process is gone or answered an error
+    └── InfraValidationError  `make validate-infra` cannot evaluate a check
+        ├── MissingToolError     a tool a check needs is not installed (says how to install it)
+        └── TemplateError        an ApplicationSet template cannot be evaluated offline
 """
 
 from __future__ import annotations
@@ -99,12 +102,30 @@ class ChallengerProcessError(ServingError):
     """
 
 
+class InfraValidationError(MlopsError):
+    """The infrastructure validator cannot evaluate a check (a failed check is a result)."""
+
+
+class MissingToolError(InfraValidationError):
+    """A tool a check needs is not installed; the message says how to install it."""
+
+    def __init__(self, tool: str, install: str) -> None:
+        self.tool = tool
+        super().__init__(f"missing tool: {tool} -- install it with {install}")
+
+
+class TemplateError(InfraValidationError):
+    """Part of an Argo CD ApplicationSet template that cannot be evaluated offline."""
+
+
 __all__ = [
     "ChallengerProcessError",
     "ConfigError",
     "DatasetError",
     "FeatureStoreError",
     "FeatureStoreUnavailableError",
+    "InfraValidationError",
+    "MissingToolError",
     "MlopsError",
     "PipelineError",
     "RegistryError",
@@ -112,6 +133,7 @@ __all__ = [
     "SecretError",
     "SecretNotFoundError",
     "ServingError",
+    "TemplateError",
     "VaultUnavailableError",
     "VersionError",
 ]

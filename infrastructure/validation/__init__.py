@@ -44,9 +44,10 @@ from __future__ import annotations
 
 from infrastructure.validation.checks import CHECKS
 from infrastructure.validation.context import Check, Context
-from infrastructure.validation.core import CheckResult, Layout, MissingToolError
+from infrastructure.validation.core import CheckResult, Layout
 from infrastructure.validation.render import Render, RenderOutcome, render_chart, render_charts
 from infrastructure.validation.runner import Report, main, run
+from mlops.errors import MissingToolError
 
 __all__ = [
     "CHECKS",

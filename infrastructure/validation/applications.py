@@ -12,11 +12,7 @@ import yaml
 from infrastructure.validation.core import Layout, one_line
 from infrastructure.validation.manifests import ARGOCD_GROUP, Manifest, manifests_from_file, yaml_files
 from infrastructure.validation.values import coalesce
-
-
-class TemplateError(ValueError):
-    """Part of an ApplicationSet this validator cannot evaluate offline."""
-
+from mlops.errors import TemplateError
 
 _GO_ACTION = re.compile(r"\{\{(-)?\s*(.*?)\s*(-)?\}\}", re.DOTALL)
 _GO_FIELD = r"\.?([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)"

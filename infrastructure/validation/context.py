@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from infrastructure.validation.core import CheckResult, Layout, MissingToolError
+from infrastructure.validation.core import CheckResult, Layout
 from infrastructure.validation.render import RenderOutcome, render_charts
+from mlops.errors import MissingToolError
 
 
 class Context:

@@ -11,13 +11,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NPM_CI = "`npm ci --prefix infrastructure/validation`"
 
 
-class MissingToolError(Exception):
-    """A tool a check needs is not installed; the message says how to install it."""
-
-    def __init__(self, tool: str, install: str) -> None:
-        super().__init__(f"missing tool: {tool} -- install it with {install}")
-
-
 @dataclass
 class CheckResult:
     """Outcome of one check: it passed when it recorded no failure."""

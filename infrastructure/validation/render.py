@@ -16,9 +16,10 @@ from typing import Any
 import yaml
 
 from infrastructure.validation.applications import chart_releases
-from infrastructure.validation.core import MAKE_INSTALL, Layout, MissingToolError, one_line
+from infrastructure.validation.core import MAKE_INSTALL, Layout, one_line
 from infrastructure.validation.manifests import Manifest, load_yaml_documents
 from infrastructure.validation.values import helm_error, load_values, values_schema_problems
+from mlops.errors import MissingToolError
 
 
 @dataclass

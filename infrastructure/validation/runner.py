@@ -19,7 +19,8 @@ from typing import Any
 
 from infrastructure.validation.checks import CHECKS
 from infrastructure.validation.context import Check, Context
-from infrastructure.validation.core import CheckResult, Layout, MissingToolError
+from infrastructure.validation.core import CheckResult, Layout
+from mlops.errors import MissingToolError
 
 
 @dataclass

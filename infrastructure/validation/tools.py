@@ -7,7 +7,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from infrastructure.validation.core import NPM_CI, Layout, MissingToolError
+from infrastructure.validation.core import NPM_CI, Layout
+from mlops.errors import MissingToolError
 
 SUBPROCESS_TIMEOUT = 600.0
 MAX_LINES = 60

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.validation.applications import TemplateError, go_template
+from infrastructure.validation.applications import go_template
 from infrastructure.validation.checks.argocd_projects import destination_permitted, kind_permitted, source_permitted
 from infrastructure.validation.checks.pinned_actions import action_problem
 from infrastructure.validation.checks.secret_values import ENTROPY_MIN_LENGTH, SecretSite, find_secrets
+from mlops.errors import TemplateError
 from tests.infrastructure.validator import failures, run_checks
 
 ROOT = Path(__file__).resolve().parents[2]

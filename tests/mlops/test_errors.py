@@ -12,6 +12,8 @@ def test_public_names_are_pinned() -> None:
         "DatasetError",
         "FeatureStoreError",
         "FeatureStoreUnavailableError",
+        "InfraValidationError",
+        "MissingToolError",
         "MlopsError",
         "PipelineError",
         "RegistryError",
@@ -19,6 +21,7 @@ def test_public_names_are_pinned() -> None:
         "SecretError",
         "SecretNotFoundError",
         "ServingError",
+        "TemplateError",
         "VaultUnavailableError",
         "VersionError",
     ]
@@ -34,6 +37,8 @@ def test_docstring_draws_every_class_with_its_parent() -> None:
     assert issubclass(errors.VersionError, errors.RegistryError)
     assert issubclass(errors.FeatureStoreUnavailableError, errors.ServingError)
     assert issubclass(errors.ChallengerProcessError, errors.ServingError)
+    assert issubclass(errors.MissingToolError, errors.InfraValidationError)
+    assert issubclass(errors.TemplateError, errors.InfraValidationError)
 
 
 def test_config_error_message_names_file_key_and_expectation() -> None:

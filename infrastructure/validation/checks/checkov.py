@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from infrastructure.validation.context import Context
-from infrastructure.validation.core import REPO_ROOT, CheckResult, Layout, MissingToolError
+from infrastructure.validation.core import REPO_ROOT, CheckResult, Layout
 from infrastructure.validation.render import Render, unrendered_failures
 from infrastructure.validation.tools import output_lines, run_tool
+from mlops.errors import MissingToolError
 
 # checkov's own environment, made by `make install` (see checkov_tool).
 CHECKOV_VENV = REPO_ROOT / ".venv-checkov"

@@ -15,9 +15,10 @@ import yaml
 
 from infrastructure.validation.checks.argocd import run_argocd_validate
 from infrastructure.validation.context import Context
-from infrastructure.validation.core import MAKE_INSTALL, CheckResult, Layout, MissingToolError, one_line
+from infrastructure.validation.core import MAKE_INSTALL, CheckResult, Layout, one_line
 from infrastructure.validation.manifests import Manifest, manifests_from_file, plain_manifest_files
 from infrastructure.validation.render import unrendered_failures
+from mlops.errors import MissingToolError
 
 # Client-side build configuration that looks like an object but is never sent to a cluster.
 NOT_CLUSTER_GROUPS = frozenset({"kustomize.config.k8s.io"})

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from infrastructure.validation.context import Context
-from infrastructure.validation.core import MAKE_INSTALL, CheckResult, MissingToolError, one_line
+from infrastructure.validation.core import MAKE_INSTALL, CheckResult, one_line
 from infrastructure.validation.manifests import Manifest, manifests_from_file, plain_manifest_files
 from infrastructure.validation.render import unrendered_failures
 from infrastructure.validation.values import values_leaves
+from mlops.errors import MissingToolError
 
 
 class PolicyEngine:

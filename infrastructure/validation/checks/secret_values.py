@@ -16,10 +16,11 @@ from typing import Any
 import yaml
 
 from infrastructure.validation.context import Context
-from infrastructure.validation.core import MAKE_INSTALL, CheckResult, Layout, MissingToolError, one_line
+from infrastructure.validation.core import MAKE_INSTALL, CheckResult, Layout, one_line
 from infrastructure.validation.manifests import Manifest, manifests_from_file, plain_manifest_files
 from infrastructure.validation.render import unrendered_failures
 from infrastructure.validation.values import values_leaves
+from mlops.errors import MissingToolError
 
 # Known-safe values the scan would flag (digests, uids, ...), each with the reason it is safe.
 SECRET_ALLOWLIST = "secret-allowlist.yaml"  # pragma: allowlist secret

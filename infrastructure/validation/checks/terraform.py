@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from infrastructure.validation.context import Context
-from infrastructure.validation.core import MAKE_INSTALL, CheckResult, MissingToolError, one_line
+from infrastructure.validation.core import MAKE_INSTALL, CheckResult, one_line
 from infrastructure.validation.tools import output_lines, run_tool
+from mlops.errors import MissingToolError
 
 # Where the development image installs Terraform, for shells whose PATH lacks /usr/local/bin.
 TERRAFORM_IMAGE_PATH = Path("/usr/local/bin/terraform")
