@@ -40,6 +40,7 @@ COPY feature_store ./feature_store
 COPY model_governance ./model_governance
 COPY privacy ./privacy
 COPY serving ./serving
+COPY observability ./observability
 COPY config ./config
 # The final root filesystem is read-only: the rooms' bytecode has to exist beforehand.
 RUN uv sync --frozen --no-dev --compile-bytecode \

@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := .mlops
 HASH_KEY := $(STATE)/secrets/pii-hash-key
-PACKAGES := mlops training model_registry mlops_cli components pipelines data_quality feature_store model_governance privacy serving performance
+PACKAGES := mlops training model_registry mlops_cli components pipelines data_quality feature_store model_governance privacy serving observability performance
 
 NODE_VALIDATORS := infrastructure/validation/node_modules/.package-lock.json
 CHECKOV_VENV := .venv-checkov

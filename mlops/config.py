@@ -411,49 +411,7 @@ class PlatformConfig(StrictModel):
     vault: VaultConfig = VaultConfig()
 
 
-# --------------------------------------------------------------------------- other config files
-class CostOptimizationConfig(StrictModel):
-    """``config/cost_optimization.yaml``: tags on every resource, budgets, idle policies."""
-
-    class Budget(StrictModel):
-        monthly_usd: float = Field(gt=0)
-        alert_at_fraction: float = Field(default=0.8, gt=0, le=1)
-
-    class Compute(StrictModel):
-        training_spot_instances: bool = True
-        scale_to_zero_after_minutes: int = Field(default=30, ge=0)
-
-    cost_center: str
-    owner: str
-    tags: dict[str, str] = Field(default_factory=dict)
-    budgets: dict[Literal["dev", "staging", "prod"], Budget]
-    compute: Compute = Compute()
-
-
-class RetrainingTriggersConfig(StrictModel):
-    """``config/retraining_triggers.yaml``: when a new training run starts by itself."""
-
-    class Drift(StrictModel):
-        share_of_drifted_columns: float = Field(gt=0, le=1)
-        window_days: int = Field(default=7, ge=1)
-
-    class Performance(StrictModel):
-        metric: Literal["roc_auc", "accuracy", "f1", "average_precision"] = "roc_auc"
-        min_value: float = Field(ge=0, le=1)
-
-    schedule: str | None = Field(default=None, description="cron expression")
-    drift: Drift | None = None
-    performance: Performance | None = None
-    min_hours_between_runs: int = Field(default=24, ge=0)
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, v: str | None) -> str | None:
-        if v is not None and len(v.split()) != 5:
-            raise ValueError("a five-field cron expression such as '0 3 * * 1'")
-        return v
-
-
+# --------------------------------------------------------------------------- secrets policy
 SecretAlphabet = Literal["hex", "alphanumeric", "urlsafe"]
 
 

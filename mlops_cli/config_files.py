@@ -11,9 +11,7 @@ from pathlib import Path
 
 from mlops.config import (
     ENVIRONMENTS,
-    CostOptimizationConfig,
     PlatformConfig,
-    RetrainingTriggersConfig,
     SecretsPolicyConfig,
     StrictModel,
     load_dataset_config,
@@ -21,6 +19,8 @@ from mlops.config import (
     load_platform_config,
 )
 from mlops.errors import ConfigError
+from observability.costs import CostOptimizationConfig
+from observability.triggers import RetrainingTriggersConfig
 from serving.config import AbTestingConfig, ShadowPolicyConfig
 
 CONFIG_FILES: dict[str, type[StrictModel]] = {

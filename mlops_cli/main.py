@@ -20,6 +20,7 @@ from rich.table import Table
 from mlops.config import ENVIRONMENTS, PlatformConfig, load_dataset_config, load_platform_config
 from mlops.errors import MlopsError
 from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps
+from mlops_cli.monitor import cost_app, monitor_app
 
 app = typer.Typer(help="MLOps platform: train, register and inspect models.", no_args_is_help=True)
 run_app = typer.Typer(help="Run pipelines.", no_args_is_help=True)
@@ -40,6 +41,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(batch_app, name="batch")
 app.add_typer(shadow_app, name="shadow")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(monitor_app, name="monitor")
+app.add_typer(cost_app, name="cost")
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
