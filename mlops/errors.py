@@ -18,6 +18,7 @@ its message on one line and exits non-zero. Failed data checks and gates are *re
     ├── ServingError         the online app cannot answer, or its shadow challenger failed
     │   ├── FeatureStoreUnavailableError  the online store failed while a request needed it (503)
     │   └── ChallengerProcessError        the challenger's scoring process is gone or answered an error
+    ├── MonitoringError      too little data, no reference for a version, a requested push failed
     └── InfraValidationError  `make validate-infra` cannot evaluate a check
         ├── MissingToolError     a tool a check needs is not installed (says how to install it)
         └── TemplateError        an ApplicationSet template cannot be evaluated offline
@@ -102,6 +103,11 @@ class ChallengerProcessError(ServingError):
     """
 
 
+class MonitoringError(MlopsError):
+    """Monitoring cannot produce a result: too little data, no reference for a version, or a
+    push to Prometheus that was asked for and failed. Drift found is a result, not an error."""
+
+
 class InfraValidationError(MlopsError):
     """The infrastructure validator cannot evaluate a check (a failed check is a result)."""
 
@@ -127,6 +133,7 @@ __all__ = [
     "InfraValidationError",
     "MissingToolError",
     "MlopsError",
+    "MonitoringError",
     "PipelineError",
     "RegistryError",
     "SecretAccessDeniedError",
