@@ -30,6 +30,7 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --compile-bytecode --no-install-project
 
 COPY mlops ./mlops
+COPY platform_config ./platform_config
 COPY training ./training
 COPY model_registry ./model_registry
 COPY mlops_cli ./mlops_cli

@@ -27,15 +27,16 @@ def batch_predict(
     Writes partitioned parquet under ``output_root/run=<id>/`` with its manifest, keeps the
     newest ``keep_last`` runs (0: all); empty ``id_column`` / ``partition_by`` mean none.
     """
+    from platform_config import PlatformConfig
     from serving.batch.step import batch_predict_step
 
     return batch_predict_step(
+        registry=PlatformConfig.model_validate_json(platform_config).open_registry(),
         input_path=input_path,
         output_root=output_root,
         model_name=model_name,
         model_ref=model_ref,
         engine=engine,
-        platform_config=platform_config,
         id_column=id_column,
         partition_by=partition_by,
         chunk_rows=chunk_rows,

@@ -13,13 +13,16 @@ def build_features(
     from pathlib import Path
 
     from feature_store.step import build_features_step
-    from mlops.contracts import DataContract, RunConfig, publish, read_contract
+    from mlops.contracts import DataContract, publish, read_contract
+    from platform_config import RunConfig
 
+    platform = RunConfig.parse(config).platform
     data = build_features_step(
-        RunConfig.parse(config),
         read_contract(dataset.metadata, DataContract, artifact="dataset"),
         Path(dataset.path),
         Path(training_set.path),
+        config=platform.features,
+        state_dir=platform.state_dir,
         metrics=metrics.log_metric,
     )
     publish(training_set.metadata, data)

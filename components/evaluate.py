@@ -16,11 +16,14 @@ def evaluate(
     carries the :class:`~mlops.contracts.Evaluation`. Returns whether the gate passed."""
     from pathlib import Path
 
-    from mlops.contracts import DataContract, RunConfig, TrainedModel, publish, read_contract
+    from mlops.contracts import DataContract, TrainedModel, publish, read_contract
+    from platform_config import RunConfig
     from training.steps import evaluate_step
 
+    platform = RunConfig.parse(config).platform
     result = evaluate_step(
-        RunConfig.parse(config),
+        platform.evaluation,
+        platform.open_registry(),
         read_contract(holdout.metadata, DataContract, artifact="holdout"),
         read_contract(model.metadata, TrainedModel, artifact="model"),
         Path(model.path),

@@ -18,12 +18,14 @@ def govern(
     :class:`~mlops.contracts.GateResult`; returns whether the gate passed."""
     from pathlib import Path
 
-    from mlops.contracts import DataContract, RunConfig, publish, read_contract
+    from mlops.contracts import DataContract, TrainedModel, publish, read_contract
     from model_governance.step import govern_step
+    from platform_config import RunConfig
 
     gate = govern_step(
-        RunConfig.parse(config),
+        RunConfig.parse(config).platform.fairness,
         read_contract(training_set.metadata, DataContract, artifact="training_set"),
+        read_contract(model.metadata, TrainedModel, artifact="model"),
         Path(model.path),
         Path(training_set.path),
         Path(holdout.path),

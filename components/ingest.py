@@ -9,14 +9,16 @@ def ingest(config: str, dataset: Output[Dataset], metrics: Output[Metrics]) -> i
     """Read the dataset its config names; add ids and timestamps where absent; anonymise PII
     (key from the secret resolver) before anything is written. Returns the row count; the
     dataset carries its :class:`~mlops.contracts.DataContract` (roles, hash)."""
+    from functools import partial
     from pathlib import Path
 
-    from mlops.contracts import RunConfig, publish
+    from mlops.contracts import publish
+    from platform_config import RunConfig
     from privacy.anonymization.step import anonymize_frame
     from training.steps import ingest_step
 
-    data = ingest_step(
-        RunConfig.parse(config), Path(dataset.path), anonymise=anonymize_frame, metrics=metrics.log_metric
-    )
+    run = RunConfig.parse(config)
+    anonymise = partial(anonymize_frame, privacy=run.platform.privacy, vault=run.platform.vault)
+    data = ingest_step(run.dataset, Path(dataset.path), anonymise=anonymise, metrics=metrics.log_metric)
     publish(dataset.metadata, data)
     return data.rows

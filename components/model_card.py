@@ -18,11 +18,15 @@ def model_card(
     attach it to the version in the registry; returns the version."""
     from pathlib import Path
 
-    from mlops.contracts import Evaluation, Registration, RunConfig, read_contract
+    from mlops.contracts import Evaluation, Registration, read_contract
     from model_governance.step import model_card_step
+    from platform_config import RunConfig
 
+    run = RunConfig.parse(config)
     return model_card_step(
-        RunConfig.parse(config),
+        run.dataset,
+        run.platform.evaluation,
+        run.platform.open_registry(),
         Path(governance.path),
         read_contract(registration.metadata, Registration, artifact="registration"),
         read_contract(evaluation.metadata, Evaluation, artifact="evaluation"),

@@ -28,15 +28,15 @@ def register(
         Evaluation,
         GateResult,
         QualityResult,
-        RunConfig,
         TrainedModel,
         publish,
         read_contract,
     )
     from model_registry.steps import register_step
+    from platform_config import RunConfig
 
     registered = register_step(
-        RunConfig.parse(config),
+        RunConfig.parse(config).platform.open_registry(),
         model=Path(model.path),
         trained=read_contract(model.metadata, TrainedModel, artifact="model"),
         training_set=Path(training_set.path),

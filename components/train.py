@@ -13,12 +13,13 @@ def train(
     :class:`~mlops.contracts.TrainedModel` (serving schema, hash, fingerprint); returns the hash."""
     from pathlib import Path
 
-    from mlops.contracts import DataContract, RunConfig, publish, read_contract
+    from mlops.contracts import DataContract, publish, read_contract
+    from platform_config import RunConfig
     from training.steps import train_step
 
     data = read_contract(training_set.metadata, DataContract, artifact="training_set")
     trained = train_step(
-        RunConfig.parse(config),
+        RunConfig.parse(config).platform.model,
         data,
         Path(training_set.path),
         Path(model.path),

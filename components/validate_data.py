@@ -22,16 +22,20 @@ def validate_data(
     from pathlib import Path
 
     from data_quality.step import validate_step
-    from mlops.contracts import DataContract, RunConfig, publish, read_contract
+    from mlops.contracts import DataContract, publish, read_contract
+    from platform_config import RunConfig
 
+    run = RunConfig.parse(config)
     data = read_contract(dataset.metadata, DataContract, artifact="dataset")
     quality = validate_step(
-        RunConfig.parse(config),
+        run.dataset,
         data,
         Path(dataset.path),
         Path(clean.path),
         Path(quarantine.path),
         Path(report.path),
+        gate=run.platform.quality,
+        state_dir=run.platform.state_dir,
         metrics=metrics.log_metric,
     )
     publish(clean.metadata, data)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_quality.config import QualityGate
 from data_quality.suite import SuiteSpec, load_suite, profile_baseline, save_suite
 from mlops.config import DatasetConfig
-from mlops.contracts import DataContract, QualityResult, RunConfig
+from mlops.contracts import DataContract, QualityResult
 from mlops.errors import ConfigError
 from mlops.roles import Roles
 from mlops.state import MetricsSink, StateLayout, record_step
@@ -71,13 +72,15 @@ def _check_no_dropped_pii(cfg: DatasetConfig, suite: SuiteSpec) -> None:
 
 
 def validate_step(
-    config: RunConfig,
+    cfg: DatasetConfig,
     data: DataContract,
     dataset: Path,
     out_clean: Path,
     out_quarantine: Path,
     out_report: Path,
     *,
+    gate: QualityGate,
+    state_dir: Path,
     metrics: MetricsSink | None = None,
 ) -> QualityResult:
     """Run the gate: clean rows on, failing rows quarantined, a self-contained report.
@@ -88,8 +91,8 @@ def validate_step(
     from data_quality.reports import write_report
     from data_quality.validation import validate
 
-    cfg, platform, roles = config.dataset, config.platform, data.roles
-    layout = StateLayout(platform.state_dir)
+    roles = data.roles
+    layout = StateLayout(state_dir)
     with record_step("validate_data", metrics=metrics) as rec:
         df = pd.read_parquet(dataset)
         choice = suite_for(cfg, roles, df, layout)
@@ -99,7 +102,7 @@ def validate_step(
                 "the profiled baseline is pending: it becomes the dataset's baseline when this run registers "
                 f"a version (or with `mlops data baseline accept {cfg.name}`)"
             )
-        result = validate(df, choice.suite, row_id_column=roles.entity, gate=platform.quality)
+        result = validate(df, choice.suite, row_id_column=roles.entity, gate=gate)
         result.clean.to_parquet(out_clean, index=False)
         result.quarantined.to_parquet(out_quarantine, index=False)
         write_report(result, out_report, dataset_name=cfg.name)
@@ -120,7 +123,7 @@ def validate_step(
         rec.figures.update(
             rows=result.rows,
             row_pass_rate=round(result.row_pass_rate, 4),
-            gate=platform.quality.min_row_pass_rate,
+            gate=gate.min_row_pass_rate,
             expectations=len(result.results),
             quarantined=len(result.quarantined),
             suite=choice.origin,
@@ -129,7 +132,7 @@ def validate_step(
         if not result.passed:
             failed = list(dict.fromkeys([*result.table_failures, *result.failed_expectations]))
             rec.block(
-                f"row pass rate {result.row_pass_rate:.2%} vs gate {platform.quality.min_row_pass_rate:.0%}; "
+                f"row pass rate {result.row_pass_rate:.2%} vs gate {gate.min_row_pass_rate:.0%}; "
                 f"failed: {'; '.join(failed)}; suite: {choice.path.resolve()}"
             )
     return quality

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from data_quality.config import QualityGate
 from data_quality.suite import SuiteSpec
-from mlops.config import QualityGate
 from mlops.errors import ConfigError, DatasetError
 
 if TYPE_CHECKING:

@@ -6,17 +6,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops.contracts import DataContract, RunConfig
+from feature_store.config import FeatureConfig
+from mlops.contracts import DataContract
 from mlops.state import MetricsSink, StateLayout, record_step
 
 
 def build_features_step(
-    config: RunConfig, data: DataContract, dataset: Path, out_training_set: Path, *, metrics: MetricsSink | None = None
+    data: DataContract,
+    dataset: Path,
+    out_training_set: Path,
+    *,
+    config: FeatureConfig,
+    state_dir: Path,
+    metrics: MetricsSink | None = None,
 ) -> DataContract:
     """Write the training set; returns the data contract with its feature references."""
     from feature_store.store import build_training_set
 
-    platform, roles = config.platform, data.roles
+    roles = data.roles
     with record_step("build_features", metrics=metrics) as rec:
         result = build_training_set(
             pd.read_parquet(dataset),
@@ -26,8 +33,8 @@ def build_features_step(
             feature_columns=roles.features,
             # The target and sensitive attributes ride along on the entity rows, never as features.
             carry_columns=[roles.target, *roles.sensitive],
-            state_dir=StateLayout(platform.state_dir).feast,
-            config=platform.features,
+            state_dir=StateLayout(state_dir).feast,
+            config=config,
         )
         result.frame.to_parquet(out_training_set, index=False)
         rec.figures.update(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from feature_store.config import FeatureConfig
 from feature_store.definitions import (
     FeatureDefinitions,
     build_definitions,
@@ -39,7 +40,6 @@ from feature_store.transformations import (
     to_utc,
     write_offline_source,
 )
-from mlops.config import FeatureConfig
 from mlops.errors import FeatureStoreError
 from mlops.state import file_lock
 

@@ -40,7 +40,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_secret_ref(value: str) -> str:
+def check_secret_ref(value: str) -> str:
     if not value.startswith(SECRET_SCHEMES):
         raise ValueError(
             "a secret reference (env://NAME, file://PATH or vault://MOUNT/PATH#KEY), never a literal secret value"
@@ -258,80 +258,6 @@ class DatasetConfig(StrictModel):
         return self.model_copy(update=update)
 
 
-# --------------------------------------------------------------------------- platform
-ModelFamily = Literal["hist_gradient_boosting", "gradient_boosting", "random_forest", "logistic_regression"]
-
-
-class ModelConfig(StrictModel):
-    family: ModelFamily = "hist_gradient_boosting"
-    params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
-    test_size: float = Field(default=0.2, gt=0, lt=1)
-    random_seed: int = 42
-
-
-class QualityGate(StrictModel):
-    """Data-quality gate: the share of rows passing every row-level expectation."""
-
-    min_row_pass_rate: float = Field(default=0.95, ge=0, le=1)
-    # Table-level expectations (row count, column set) must all pass regardless.
-    require_table_expectations: bool = True
-
-
-class EvaluationGate(StrictModel):
-    metric: Literal["roc_auc", "accuracy", "f1", "average_precision"] = "roc_auc"
-    min_value: float = Field(default=0.6, ge=0, le=1)
-    # The candidate may be at most this much worse than the current champion.
-    max_regression: float = Field(default=0.01, ge=0, le=1)
-
-
-class FairnessGate(StrictModel):
-    max_demographic_parity_difference: float = Field(default=0.2, ge=0, le=1)
-    max_equalized_odds_difference: float = Field(default=0.2, ge=0, le=1)
-    # Groups smaller than this are reported but do not decide the gate.
-    min_group_size: int = Field(default=30, ge=1)
-    # An attribute with fewer than two groups of min_group_size rows cannot be assessed:
-    # "warn" passes the gate and says so on the card and in the summary; "fail" blocks it.
-    not_assessed: Literal["warn", "fail"] = "warn"
-
-
-class FeatureConfig(StrictModel):
-    ttl_days: int = Field(default=3650, ge=1)
-    # Share of entity rows Feast may drop (no value inside the TTL) before the step fails.
-    max_dropped_fraction: float = Field(default=0.0, ge=0, le=1)
-    # The online store serves the latest value per entity, so only the most recent window is
-    # materialised (None: the whole history; materialising costs ~70 us per value locally).
-    online_window_days: int | None = Field(default=30, ge=1)
-    online_store: Literal["sqlite", "redis"] = "sqlite"
-    redis_connection: str | None = None
-
-
-class PrivacyConfig(StrictModel):
-    hash_key: str = "env://MLOPS_PII_HASH_KEY"
-
-    @field_validator("hash_key")
-    @classmethod
-    def _is_reference(cls, v: str) -> str:
-        return _check_secret_ref(v)
-
-
-class RegistryConfig(StrictModel):
-    # None: SQLite under the state folder.
-    tracking_uri: str | None = None
-    artifact_root: str | None = None
-
-
-class KfpConfig(StrictModel):
-    image: str = Field(default="ghcr.io/mlops-platform/platform:0.1.0", pattern=r"^[^:\s]+:[^:\s]+$")
-    pipeline_root: str | None = None
-
-    @field_validator("image")
-    @classmethod
-    def _no_latest(cls, v: str) -> str:
-        if v.endswith(":latest"):
-            raise ValueError("a pinned image tag, not ':latest'")
-        return v
-
-
 # --------------------------------------------------------------------------- secrets / Vault
 def _check_local_ref(value: str) -> str:
     # Vault credentials cannot come from Vault itself, and are never written in YAML.
@@ -394,23 +320,6 @@ class VaultConfig(StrictModel):
     cache_ttl_s: float = Field(default=300.0, ge=0)
 
 
-class PlatformConfig(StrictModel):
-    """``config/platform.yaml`` merged with ``config/environments/<env>.yaml``."""
-
-    environment: Literal["dev", "staging", "prod"] = "dev"
-    state_dir: Path = Path(".mlops")
-    default_dataset: Path = Path("config/datasets/credit_risk.yaml")
-    model: ModelConfig = ModelConfig()
-    quality: QualityGate = QualityGate()
-    evaluation: EvaluationGate = EvaluationGate()
-    fairness: FairnessGate = FairnessGate()
-    features: FeatureConfig = FeatureConfig()
-    privacy: PrivacyConfig = PrivacyConfig()
-    registry: RegistryConfig = RegistryConfig()
-    kfp: KfpConfig = KfpConfig()
-    vault: VaultConfig = VaultConfig()
-
-
 # --------------------------------------------------------------------------- secrets policy
 SecretAlphabet = Literal["hex", "alphanumeric", "urlsafe"]
 
@@ -449,7 +358,7 @@ class SecretsPolicyConfig(StrictModel):
     @classmethod
     def _are_references(cls, v: list[str]) -> list[str]:
         for ref in v:
-            _check_secret_ref(ref)
+            check_secret_ref(ref)
         return v
 
     def rule_for(self, path: str) -> RotationRule:
@@ -675,27 +584,6 @@ def load_model(path: Path, model: type[M], data: dict[str, Any] | None = None) -
         return model.model_validate(raw)
     except ValidationError as exc:
         raise validation_to_config_error(path, exc) from None
-
-
-def load_platform_config(config_dir: Path = Path("config"), environment: str = "dev") -> PlatformConfig:
-    """``platform.yaml`` with the environment overlay merged over it."""
-    if environment not in ENVIRONMENTS:
-        raise ConfigError(config_dir / "environments", "environment", f"one of {', '.join(ENVIRONMENTS)}")
-    base_path = config_dir / "platform.yaml"
-    overlay_path = config_dir / "environments" / f"{environment}.yaml"
-    merged = deep_merge(read_yaml(base_path), read_yaml(overlay_path))
-    merged["environment"] = environment
-    # Errors point at the overlay when the key comes from it, else at the base file.
-    try:
-        return PlatformConfig.model_validate(merged)
-    except ValidationError as exc:
-        overlay = read_yaml(overlay_path)
-        first = exc.errors()[0]["loc"]
-        node: Any = overlay
-        for part in first:
-            node = node.get(part) if isinstance(node, dict) else None
-        culprit = overlay_path if node is not None else base_path
-        raise validation_to_config_error(culprit, exc) from None
 
 
 def load_dataset_config(path: Path) -> DatasetConfig:

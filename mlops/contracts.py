@@ -1,9 +1,10 @@
 """Typed step contracts: what travels between the steps of a pipeline.
 
-A run's configuration travels as one serialised :class:`RunConfig`, validated once at each
-step's entry. What a step hands on rides on its output artifact as metadata (``contract``:
-the model's JSON, exact where KFP's protobuf would turn integers into floats), read back by
-the next step with :func:`read_contract`:
+A run's configuration travels as one serialised ``platform_config.RunConfig``, validated once
+at each step's entry; the steps receive only their rooms' sections of it. What a step hands
+on rides on its output artifact as metadata (``contract``: the model's JSON, exact where KFP's
+protobuf would turn integers into floats), read back by the next step with
+:func:`read_contract`:
 
     dataset / clean / training_set / holdout  DataContract   roles, dataset hash, feature refs
     report (quality)                          QualityResult  the data-quality gate and its suite
@@ -23,27 +24,13 @@ from typing import Any, TypeVar
 
 from pydantic import ConfigDict, Field, ValidationError
 
-from mlops.config import DatasetConfig, PlatformConfig, StrictModel
+from mlops.config import StrictModel
 from mlops.errors import PipelineError
 from mlops.roles import Roles
 from mlops.schema import ServingSchema
 
 CONTRACT_KEY = "contract"
 C = TypeVar("C", bound=StrictModel)
-
-
-class RunConfig(StrictModel):
-    """The configuration of one training run: the platform config and the dataset's."""
-
-    platform: PlatformConfig
-    dataset: DatasetConfig
-
-    def dump(self) -> str:
-        return self.model_dump_json()
-
-    @classmethod
-    def parse(cls, text: str) -> RunConfig:
-        return cls.model_validate_json(text)
 
 
 class DataContract(StrictModel):
@@ -80,6 +67,8 @@ class TrainedModel(StrictModel):
     """A fitted model: what it expects (serving schema and hash) and what it was fitted on."""
 
     family: str
+    # The family's hyper-parameters as configured (lineage, the card's training section).
+    params: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
     serving_schema: ServingSchema
     schema_hash: str
     training_fingerprint: str
@@ -155,7 +144,6 @@ __all__ = [
     "GateResult",
     "QualityResult",
     "Registration",
-    "RunConfig",
     "TrainedModel",
     "load_model",
     "publish",

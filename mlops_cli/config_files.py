@@ -9,18 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlops.config import (
-    ENVIRONMENTS,
-    PlatformConfig,
-    SecretsPolicyConfig,
-    StrictModel,
-    load_dataset_config,
-    load_model,
-    load_platform_config,
-)
+from mlops.config import ENVIRONMENTS, SecretsPolicyConfig, StrictModel, load_dataset_config, load_model
 from mlops.errors import ConfigError
 from observability.costs import CostOptimizationConfig
 from observability.triggers import RetrainingTriggersConfig
+from platform_config import PlatformConfig, load_platform_config
 from serving.config import AbTestingConfig, ShadowPolicyConfig
 
 CONFIG_FILES: dict[str, type[StrictModel]] = {

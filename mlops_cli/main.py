@@ -17,10 +17,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mlops.config import ENVIRONMENTS, PlatformConfig, load_dataset_config, load_platform_config
+from mlops.config import ENVIRONMENTS, load_dataset_config
 from mlops.errors import MlopsError
 from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps
 from mlops_cli.monitor import cost_app, monitor_app
+from platform_config import PlatformConfig, load_platform_config
 
 app = typer.Typer(help="MLOps platform: train, register and inspect models.", no_args_is_help=True)
 run_app = typer.Typer(help="Run pipelines.", no_args_is_help=True)
@@ -111,8 +112,8 @@ def run_training(
     layout = StateLayout(platform.state_dir)
     run_id = new_run_id()
     if kfp_host:
-        from mlops.contracts import RunConfig
         from pipelines.submit import submit_training
+        from platform_config import RunConfig
 
         result = submit_training(
             kfp_host,
@@ -255,9 +256,8 @@ def runs_show(
 
 
 def _registry(config_dir: Path, env: str) -> Any:
-    from model_registry.steps import registry_for
 
-    return registry_for(_platform(config_dir, env))
+    return _platform(config_dir, env).open_registry()
 
 
 @models_app.command("list")
@@ -452,8 +452,8 @@ def secrets_audit(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -
 
     platform = _platform(config_dir, env)
     policy = _secrets_policy(config_dir)
-    resolver = SecretResolver.from_platform(platform)
-    rows = audit_secrets(collect_references(platform, policy), policy, resolver.vault)
+    resolver = SecretResolver(platform.vault)
+    rows = audit_secrets(collect_references(platform, platform.environment, policy), policy, resolver.vault)
     table = Table(title=f"Secrets ({env})", title_justify="left")
     for col in ("reference", "version", "created (UTC)", "age (d)", "max (d)", "status"):
         table.add_column(col, overflow="fold")
@@ -486,7 +486,7 @@ def secrets_rotate(
     from mlops.secrets import SecretResolver, rotate_secret
 
     platform = _platform(config_dir, env)
-    resolver = SecretResolver.from_platform(platform)
+    resolver = SecretResolver(platform.vault)
     result = rotate_secret(target, _secrets_policy(config_dir), resolver.vault, create=create)
     console.print(f"rotated {result.path} (keys: {', '.join(result.keys)}) → version {result.version}")
 
@@ -506,9 +506,18 @@ def serve(
     env: EnvOpt = "dev",
 ) -> None:
     """Serve the champion over HTTP (FastAPI), with the challenger in shadow (and/or in an A/B split)."""
-    from serving.server import serve_command
+    from serving.server import limit_native_threads, serve_command
 
-    serve_command(host, port, model, config_dir, env, shadow, features=features, ab=ab)
+    # Before anything loads scikit-learn's OpenMP runtime (opening the registry does).
+    limit_native_threads()
+    from mlops.config import load_model
+    from serving.config import AbTestingConfig
+
+    platform = _platform(config_dir, env)
+    ab_config = load_model(config_dir / "ab_testing.yaml", AbTestingConfig) if ab is not False else None
+    if ab_config is not None and ab is not None:
+        ab_config = ab_config.model_copy(update={"enabled": ab})
+    serve_command(host, port, model, platform.serving_stores(), shadow, features=features, ab=ab_config)
 
 
 @shadow_app.command("report")
@@ -568,8 +577,7 @@ def batch_predict(
         model,
         ref,
         engine,
-        config_dir,
-        env,
+        _platform(config_dir, env).open_registry(),
         keep_last,
         id_column=id_column,
         partition_by=partition_by,

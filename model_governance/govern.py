@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.config import FairnessGate
 from model_governance.cards import (
     FAIRNESS_GATE,
     ChampionComparison,
@@ -36,6 +35,7 @@ from model_governance.cards import (
     render_markdown,
 )
 from model_governance.cards.model import ParamValue
+from model_governance.config import FairnessGate
 from model_governance.explainability import global_importance, importance_plot_png
 from model_governance.fairness import FairnessReport, assess_fairness
 

@@ -11,18 +11,25 @@ import json
 import math
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mlops.contracts import DataContract, Evaluation, GateResult, Registration, RunConfig, load_model
+from mlops.config import DatasetConfig
+from mlops.contracts import DataContract, Evaluation, GateResult, Registration, TrainedModel, load_model
 from mlops.roles import group_labels
 from mlops.state import MetricsSink, record_step
+from model_governance.config import FairnessGate
+
+if TYPE_CHECKING:
+    from model_registry.registry import ModelRegistry
+    from training.config import EvaluationGate
 
 
 def govern_step(
-    config: RunConfig,
+    gate: FairnessGate,
     data: DataContract,
+    trained: TrainedModel,
     model_path: Path,
     training_set: Path,
     holdout: Path,
@@ -34,7 +41,7 @@ def govern_step(
     from model_governance.govern import assess, training_data_summary
     from training.fit import target_of
 
-    platform, roles = config.platform, data.roles
+    roles = data.roles
     with record_step("govern", metrics=metrics) as rec:
         model = load_model(model_path)
         test = pd.read_parquet(holdout)
@@ -46,9 +53,9 @@ def govern_step(
             test[roles.features],
             target_of(test, roles),
             sensitive,
-            gate=platform.fairness,
-            model_family=platform.model.family,
-            model_params=dict(platform.model.params),
+            gate=gate,
+            model_family=trained.family,
+            model_params=dict(trained.params),
         )
         train_frame = pd.read_parquet(training_set)
         summary = training_data_summary(
@@ -76,7 +83,9 @@ def govern_step(
 
 
 def model_card_step(
-    config: RunConfig,
+    cfg: DatasetConfig,
+    evaluation_gate: EvaluationGate,
+    registry: ModelRegistry,
     governance: Path,
     registered: Registration,
     evaluation: Evaluation,
@@ -88,12 +97,9 @@ def model_card_step(
     """Render the registered version's card, attach it to the version; returns the version."""
     from model_governance.cards import ChampionComparison, TrainingData
     from model_governance.govern import Assessment, build_card
-    from model_registry.steps import registry_for
 
-    platform, cfg = config.platform, config.dataset
     saved = json.loads(governance.read_text())
     with record_step("model_card", metrics=metrics) as rec:
-        registry = registry_for(platform)
         info = registry.get(registered.model, registered.version)
         lineage = registry.lineage(info)
         schema = info.schema
@@ -115,9 +121,9 @@ def model_card_step(
             metrics={k: v for k, v in evaluation.metrics.items() if not math.isnan(v)},
             champion=ChampionComparison(
                 champion_version=evaluation.champion,
-                primary_metric=platform.evaluation.metric,
+                primary_metric=evaluation_gate.metric,
                 champion_metrics=evaluation.champion_metrics,
-                max_regression=platform.evaluation.max_regression,
+                max_regression=evaluation_gate.max_regression,
             ),
             gates=gates,
             lineage=card_lineage(info.mlflow_version, info.run_id, info.tags.get("bump", ""), lineage),

@@ -1,7 +1,12 @@
 """The model registry: MLflow registry with semantic versions and aliases, lineage, the
-compatibility matrix, and the register / promote pipeline steps."""
+compatibility matrix, and the register / promote pipeline steps.
 
-from model_registry.registry import ModelRegistry, VersionInfo
-from model_registry.steps import promote_step, register_step, registry_for
+    config      RegistryConfig: this room's section of the platform config
+    registry    ModelRegistry, VersionInfo (MLflow, imported lazily)
+    versioning  semantic versions allocated from MLflow's own numbering
+    steps       registry_for, register_step, promote_step
 
-__all__ = ["ModelRegistry", "VersionInfo", "promote_step", "register_step", "registry_for"]
+Nothing is imported here, so reading the config section stays cheap.
+"""
+
+__all__ = ["config", "registry", "steps", "versioning"]

@@ -8,29 +8,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops.config import PlatformConfig
-from mlops.contracts import (
-    DataContract,
-    Evaluation,
-    GateResult,
-    QualityResult,
-    Registration,
-    RunConfig,
-    TrainedModel,
-    load_model,
-)
+from mlops.contracts import DataContract, Evaluation, GateResult, QualityResult, Registration, TrainedModel, load_model
 from mlops.state import MetricsSink, StateLayout, current_run_dir, record_step
+from model_registry.config import RegistryConfig
 from model_registry.registry import ModelRegistry
 
 
-def registry_for(config: PlatformConfig) -> ModelRegistry:
-    if config.registry.tracking_uri:
-        return ModelRegistry(config.registry.tracking_uri, config.registry.artifact_root)
-    return ModelRegistry.local(StateLayout(config.state_dir).registry)
+def registry_for(config: RegistryConfig, state_dir: Path) -> ModelRegistry:
+    """The registry the config names; without a tracking URI, SQLite under the state folder."""
+    if config.tracking_uri:
+        return ModelRegistry(config.tracking_uri, config.artifact_root)
+    return ModelRegistry.local(StateLayout(state_dir).registry)
 
 
 def register_step(
-    config: RunConfig,
+    registry: ModelRegistry,
     *,
     model: Path,
     trained: TrainedModel,
@@ -43,14 +35,14 @@ def register_step(
     metrics: MetricsSink | None = None,
 ) -> Registration:
     """Register the next semantic version with its lineage and the quality report."""
-    platform, roles = config.platform, data.roles
+    roles = data.roles
     gates = {"data_quality": quality.passed, "evaluation": evaluation.passed, "fairness": governance.passed}
     with record_step("register", metrics=metrics) as rec, tempfile.TemporaryDirectory() as tmp:
         training = pd.read_parquet(training_set, columns=[roles.entity, roles.timestamp])
         # Which entities (and as of when) fed this version: what right-to-erasure will need.
         ids_path = Path(tmp) / "entity_ids.parquet"
         training.to_parquet(ids_path, index=False)
-        params = {"family": platform.model.family, **platform.model.params}
+        params = {"family": trained.family, **trained.params}
         lineage = {
             "dataset": roles.name,
             "dataset_hash": data.dataset_hash,
@@ -77,7 +69,7 @@ def register_step(
             report.write_bytes(quality_report.read_bytes())
         files = {"reports/quality": report} if report.exists() else {}
         files["lineage"] = ids_path
-        info = registry_for(platform).register(
+        info = registry.register(
             roles.name,
             load_model(model),
             serving_schema=trained.serving_schema.model_dump(mode="json"),
@@ -99,10 +91,10 @@ def register_step(
     return Registration(model=roles.name, version=info.semver, gates=gates)
 
 
-def promote_step(config: RunConfig, registered: Registration, *, metrics: MetricsSink | None = None) -> str:
+def promote_step(registry: ModelRegistry, registered: Registration, *, metrics: MetricsSink | None = None) -> str:
     """Point the ``challenger`` alias at the registered version (called only when every gate passed)."""
     with record_step("promote", metrics=metrics) as rec:
-        info = registry_for(config.platform).set_alias(registered.model, registered.version, "challenger")
+        info = registry.set_alias(registered.model, registered.version, "challenger")
         rec.figures.update(alias="challenger", version=info.semver)
     return info.semver
 

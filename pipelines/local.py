@@ -20,8 +20,8 @@ import warnings
 from pathlib import Path
 from types import FrameType
 
-from mlops.contracts import RunConfig
 from mlops.state import RUN_DIR_ENV, process_identity, read_steps, update_runner, write_run_meta
+from platform_config import RunConfig
 
 # A step that got the terminal's Ctrl-C too needs a moment to record itself; one still running
 # after that is interrupted, and killed if it has not stopped after the grace period.
@@ -88,10 +88,9 @@ def _mark_unpromoted_version(run_dir: Path, platform_config: dict[str, object]) 
     model, version = reg.figures.get("model"), reg.figures.get("version")
     if not (isinstance(model, str) and isinstance(version, str)):
         return
-    from mlops.config import PlatformConfig
-    from model_registry.steps import registry_for
+    from platform_config import PlatformConfig
 
-    registry = registry_for(PlatformConfig.model_validate(platform_config))
+    registry = PlatformConfig.model_validate(platform_config).open_registry()
     if registry.mark_interrupted(model, version) is not None:
         print(f"{model} {version}: registered by this run, never promoted; marked interrupted in the registry")
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops.config import DatasetConfig, PlatformConfig
+from mlops.config import DatasetConfig
 from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps, write_run_meta
+from platform_config import PlatformConfig
 
 POLL_S = 0.3
 

@@ -27,7 +27,7 @@ def submit_training(
 ) -> Any:
     """Compile, then create a run on the cluster; returns the client's run object.
 
-    ``config`` is the run's :class:`~mlops.contracts.RunConfig` as JSON.
+    ``config`` is the run's :class:`~platform_config.RunConfig` as JSON.
 
     The cluster cannot read this machine's files: the dataset config's ``path`` must be a
     location the pipeline pods can read (an object-store URI or a mounted volume).

@@ -2,7 +2,7 @@
 train → evaluate → govern → register → model card → promote to ``challenger`` when every gate
 passes.
 
-One parameter, ``config``: the run's :class:`~mlops.contracts.RunConfig` as JSON (platform and
+One parameter, ``config``: the run's :class:`~platform_config.RunConfig` as JSON (platform and
 dataset config), validated once by each step. Everything else a step needs rides on its input
 artifacts as typed contracts; the local run folder comes from the runner's environment.
 """

@@ -1,11 +1,11 @@
-"""What ``mlops serve`` runs: load the platform config, the models and the feature reader, then uvicorn.
+"""What ``mlops serve`` runs: the models and the feature reader from the stores, then uvicorn.
 
-build_app(platform, model, shadow=...)  the app exactly as served, plus its mirror (tests and
+build_app(stores, model, shadow=...)    the app exactly as served, plus its mirror (tests and
                                         benchmarks use it without a server)
 uvicorn_config(app, host=..., port=...) the server settings ``mlops serve`` runs with: request
                                         limits and read deadlines (serving.limits, serving.protocol)
 run_server(app, host=..., port=...)     serves a built app as ``mlops serve`` does, until stopped
-serve_command(host, port, model, config_dir, env, shadow)   builds it and serves until stopped
+serve_command(host, port, model, stores, shadow)   builds it and serves until stopped
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
-    from mlops.config import PlatformConfig
     from serving.config import AbTestingConfig
     from serving.models import LoadedModels
     from serving.shadow.mirror import ShadowMirror
     from serving.shadow.process import ProcessChallenger
+    from serving.stores import ServingStores
 
 # uvicorn configures this logger, so start-up lines appear beside its own.
 log = logging.getLogger("uvicorn.error")
@@ -62,7 +62,7 @@ def limit_native_threads() -> None:
 
 
 def build_app(
-    platform: PlatformConfig,
+    stores: ServingStores,
     model: str,
     *,
     shadow: bool,
@@ -88,11 +88,10 @@ def build_app(
     """
     from mlops.errors import RegistryError
     from mlops.state import StateLayout
-    from model_registry.steps import registry_for
     from serving.app import create_app
     from serving.models import load_models
 
-    registry = registry_for(platform)
+    registry = stores.registry
     ab_on = ab is not None and ab.enabled
     loaded = load_models(registry, model, shadow=shadow or ab_on)
     champion = loaded.champion
@@ -106,9 +105,9 @@ def build_app(
         view = champion.info.tags.get("feature_view") if champion.info is not None else None
         reader = OnlineFeatureReader(
             name=model,
-            state_dir=StateLayout(platform.state_dir).feast,
-            config=platform.features,
-            environment=platform.environment,
+            state_dir=StateLayout(stores.state_dir).feast,
+            config=stores.features,
+            environment=stores.environment,
             view=view or None,
         )
 
@@ -138,7 +137,7 @@ def build_app(
         from serving.shadow.mirror import ChallengerPredict, ShadowMirror
         from serving.shadow.store import ComparisonStore, comparison_store_path
 
-        store_path = comparison_store_path(platform.state_dir, model)
+        store_path = comparison_store_path(stores.state_dir, model)
         predict: ChallengerPredict = loaded.challenger.predict
         if not challenger_in_process:
             from serving.shadow.process import ProcessChallenger
@@ -215,31 +214,22 @@ def serve_command(
     host: str,
     port: int,
     model: str,
-    config_dir: Path,
-    env: str,
+    stores: ServingStores,
     shadow: bool,
     *,
     features: bool = True,
-    ab: bool | None = None,
+    ab: AbTestingConfig | None = None,
     limits: RequestLimits | None = None,
 ) -> None:
     """Serve ``model``'s champion (and mirror its challenger when ``shadow``) until interrupted.
 
-    ``ab``: route between variants per ``config_dir/ab_testing.yaml`` (None: as its
-    ``enabled`` says). ``limits``: request size limits and read deadlines (default
-    :class:`~serving.limits.RequestLimits`). Raises the platform's errors (ConfigError,
-    RegistryError, FeatureStoreError) before binding, for the CLI to print.
+    ``ab``: route between variants as it says (when enabled). ``limits``: request size limits
+    and read deadlines (default :class:`~serving.limits.RequestLimits`). Raises the platform's
+    errors (RegistryError, FeatureStoreError) before binding, for the CLI to print. Callers
+    call :func:`limit_native_threads` before opening the registry (it loads scikit-learn).
     """
-    limit_native_threads()
-    from mlops.config import load_model, load_platform_config
-    from serving.config import AbTestingConfig
-
-    platform = load_platform_config(config_dir, env)
-    ab_config = load_model(config_dir / "ab_testing.yaml", AbTestingConfig) if ab is not False else None
-    if ab_config is not None and ab is not None:
-        ab_config = ab_config.model_copy(update={"enabled": ab})
     limits = limits or RequestLimits()
-    serving = build_app(platform, model, shadow=shadow, features=features, ab=ab_config, limits=limits)
+    serving = build_app(stores, model, shadow=shadow, features=features, ab=ab, limits=limits)
     champion = serving.models.champion
     log.info("serving %s %s on http://%s:%d (OpenAPI at /docs)", model, champion.version, host, port)
     if serving.shadow is not None:

@@ -2,9 +2,9 @@
 
 A pytest plugin (loaded through ``-p tests.steps`` in pyproject's addopts), so every room's
 step tests share one chain of session fixtures. Each fixture calls one step exactly as its
-component does (``components/*.py``): the run's :class:`~mlops.contracts.RunConfig`, the
-contracts the step's inputs carry, artifact paths without suffixes, a metrics sink; and it
-hands the step's contract on to the next fixture::
+component does (``components/*.py``): its rooms' sections of the run's
+:class:`~platform_config.RunConfig`, the contracts the step's inputs carry, artifact paths
+without suffixes, a metrics sink; and it hands the step's contract on to the next fixture::
 
     sample_run → ingested → validated → featured → trained → evaluated → governed
                → registered → carded → promoted
@@ -20,14 +20,18 @@ import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from mlops.config import DatasetConfig, PlatformConfig, PrivacyConfig, load_dataset_config, load_platform_config
-from mlops.contracts import DataContract, Evaluation, GateResult, QualityResult, Registration, RunConfig, TrainedModel
+from mlops.config import DatasetConfig, load_dataset_config
+from mlops.contracts import DataContract, Evaluation, GateResult, QualityResult, Registration, TrainedModel
 from mlops.state import RUN_DIR_ENV, MetricsSink
+from model_registry.registry import ModelRegistry
+from platform_config import PlatformConfig, RunConfig, load_platform_config
+from privacy.config import PrivacyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small enough to keep every step's tests fast, large enough for the default gates to decide
@@ -62,6 +66,13 @@ class StepRun:
     hash_key_file: Path
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    @property
+    def platform(self) -> PlatformConfig:
+        return self.config.platform
+
+    def registry(self) -> ModelRegistry:
+        return self.platform.open_registry()
+
     def artifact(self, step: str, output: str) -> Path:
         """Where ``step`` writes its output ``output`` (no suffix, as KFP's artifact paths)."""
         path = self.artifacts / step / output
@@ -90,18 +101,18 @@ class StepRun:
         self,
         name: str,
         function: Callable[..., R],
-        *contracts: Any,
+        *args: Any,
         inputs: tuple[Artifact, ...] = (),
         outputs: tuple[str, ...] = (),
         source: StepRun | None = None,
         **kwargs: Any,
     ) -> R:
-        """Call step ``name`` as its component does: the run's config, the contracts its inputs
-        carry, the paths of its input artifacts (made by ``source``, by default this run), then
-        of its outputs (in this run); keyword arguments pass through."""
+        """Call step ``name`` as its component does: ``args`` (its config sections, then the
+        contracts its inputs carry), the paths of its input artifacts (made by ``source``, by
+        default this run), then of its outputs (in this run); keyword arguments pass through."""
         made_by = source or self
         paths = [made_by.artifact(*artifact) for artifact in inputs] + [self.artifact(name, o) for o in outputs]
-        return self.call(name, function, self.config, *contracts, *paths, **kwargs)
+        return self.call(name, function, *args, *paths, **kwargs)
 
     def record(self, step: str) -> dict[str, Any]:
         """The step's record in the run folder (``steps/<step>.json``)."""
@@ -169,20 +180,40 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> StepRun:
     )
 
 
-@pytest.fixture(scope="session")
-def ingested(sample_run: StepRun) -> DataContract:
+def ingest(run: StepRun) -> DataContract:
+    """The ingest step in ``run``, its anonymiser bound to the run's privacy and Vault settings."""
     from privacy.anonymization.step import anonymize_frame
     from training.steps import ingest_step
 
-    return sample_run.step("ingest", ingest_step, outputs=("dataset",), anonymise=anonymize_frame)
+    anonymise = partial(anonymize_frame, privacy=run.platform.privacy, vault=run.platform.vault)
+    return run.step("ingest", ingest_step, run.config.dataset, outputs=("dataset",), anonymise=anonymise)
+
+
+def validate(run: StepRun, data: DataContract, source: StepRun | None = None) -> QualityResult:
+    """The validate_data step in ``run`` on the dataset ``source`` (default ``run``) ingested."""
+    from data_quality.step import validate_step
+
+    return run.step(
+        "validate_data",
+        validate_step,
+        run.config.dataset,
+        data,
+        inputs=(DATASET,),
+        outputs=("clean", "quarantine", "report"),
+        source=source,
+        gate=run.platform.quality,
+        state_dir=run.platform.state_dir,
+    )
+
+
+@pytest.fixture(scope="session")
+def ingested(sample_run: StepRun) -> DataContract:
+    return ingest(sample_run)
 
 
 @pytest.fixture(scope="session")
 def validated(sample_run: StepRun, ingested: DataContract) -> QualityResult:
-    from data_quality.step import validate_step
-
-    outputs = ("clean", "quarantine", "report")
-    return sample_run.step("validate_data", validate_step, ingested, inputs=(DATASET,), outputs=outputs)
+    return validate(sample_run, ingested)
 
 
 @pytest.fixture(scope="session")
@@ -191,29 +222,44 @@ def featured(sample_run: StepRun, ingested: DataContract, validated: QualityResu
     from feature_store.step import build_features_step
 
     assert validated.passed, validated.failed_expectations
-    return sample_run.step("build_features", build_features_step, ingested, inputs=(CLEAN,), outputs=("training_set",))
+    run = sample_run
+    return run.step(
+        "build_features",
+        build_features_step,
+        ingested,
+        inputs=(CLEAN,),
+        outputs=("training_set",),
+        config=run.platform.features,
+        state_dir=run.platform.state_dir,
+    )
 
 
 @pytest.fixture(scope="session")
 def trained(sample_run: StepRun, featured: DataContract) -> TrainedModel:
     from training.steps import train_step
 
-    return sample_run.step("train", train_step, featured, inputs=(TRAINING_SET,), outputs=("model", "holdout"))
+    model = sample_run.platform.model
+    return sample_run.step("train", train_step, model, featured, inputs=(TRAINING_SET,), outputs=("model", "holdout"))
 
 
 @pytest.fixture(scope="session")
 def evaluated(sample_run: StepRun, featured: DataContract, trained: TrainedModel) -> Evaluation:
     from training.steps import evaluate_step
 
-    return sample_run.step("evaluate", evaluate_step, featured, trained, inputs=(MODEL, HOLDOUT))
+    run = sample_run
+    return run.step(
+        "evaluate", evaluate_step, run.platform.evaluation, run.registry(), featured, trained, inputs=(MODEL, HOLDOUT)
+    )
 
 
 @pytest.fixture(scope="session")
 def governed(sample_run: StepRun, featured: DataContract, trained: TrainedModel) -> GateResult:
     from model_governance.step import govern_step
 
-    inputs = (MODEL, TRAINING_SET, HOLDOUT)
-    return sample_run.step("govern", govern_step, featured, inputs=inputs, outputs=("governance",))
+    run, inputs = sample_run, (MODEL, TRAINING_SET, HOLDOUT)
+    return run.step(
+        "govern", govern_step, run.platform.fairness, featured, trained, inputs=inputs, outputs=("governance",)
+    )
 
 
 @dataclass(frozen=True)
@@ -242,7 +288,7 @@ def register(run: StepRun, source: StepRun, candidate: Candidate) -> Registratio
     return run.call(
         "register",
         register_step,
-        run.config,
+        run.registry(),
         model=source.artifact(*MODEL),
         trained=candidate.trained,
         training_set=source.artifact(*TRAINING_SET),
@@ -268,7 +314,9 @@ def carded(sample_run: StepRun, registered: Registration, evaluated: Evaluation,
     return run.call(
         "model_card",
         model_card_step,
-        run.config,
+        run.config.dataset,
+        run.platform.evaluation,
+        run.registry(),
         run.artifact("govern", "governance"),
         registered,
         evaluated,
@@ -283,7 +331,7 @@ def promoted(sample_run: StepRun, registered: Registration, carded: str) -> str:
     from model_registry.steps import promote_step
 
     assert registered.passed, registered.gates
-    return sample_run.call("promote", promote_step, sample_run.config, registered)
+    return sample_run.call("promote", promote_step, sample_run.registry(), registered)
 
 
 __all__ = [
@@ -302,6 +350,7 @@ __all__ = [
     "evaluated",
     "featured",
     "governed",
+    "ingest",
     "ingested",
     "promoted",
     "recorded",
@@ -311,5 +360,6 @@ __all__ = [
     "sample_run",
     "step_platform",
     "trained",
+    "validate",
     "validated",
 ]

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlops.config import EvaluationGate, ModelConfig
 from mlops.contracts import Evaluation
 from mlops.errors import DatasetError
 from mlops.hashing import fingerprint, frame_hash
 from mlops.roles import Roles
 from mlops.schema import ServingSchema
+from training.config import EvaluationGate, ModelConfig
 from training.datasets import binary_target
 from training.modeling import HoldoutMethod, build_pipeline, classification_metrics, holdout_split, predict_proba
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from mlops.config import ModelConfig
 from mlops.errors import DatasetError
+from training.config import ModelConfig
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline

@@ -1,41 +1,46 @@
 """The training room's pipeline steps: ingest, train, evaluate.
 
-Each takes the run's :class:`~mlops.contracts.RunConfig` (validated once by the component),
-the contracts its inputs carry and its artifact paths, records itself (run folder from the
-runner's environment; figures also to KFP metrics) and returns the contract of its output.
+Each takes only its own sections of the run's config (the component parses the run config
+once and hands them over), the contracts its inputs carry and its artifact paths, records
+itself (run folder from the runner's environment; figures also to KFP metrics) and returns
+the contract of its output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mlops.config import DatasetConfig, PlatformConfig
-from mlops.contracts import DataContract, Evaluation, RunConfig, TrainedModel, load_model, save_model
+from mlops.config import DatasetConfig
+from mlops.contracts import DataContract, Evaluation, TrainedModel, load_model, save_model
 from mlops.state import MetricsSink, record_step
+from training.config import EvaluationGate, ModelConfig
 from training.datasets import decide_roles, ingest, prepare_features, target_labels
 
-# Applies the dataset's PII policy to a frame: (frame, dataset config, platform config) ->
-# (anonymised frame, {column: action}). Given by the component (privacy room).
-Anonymiser = Callable[[pd.DataFrame, DatasetConfig, PlatformConfig], tuple[pd.DataFrame, dict[str, str]]]
+if TYPE_CHECKING:
+    from model_registry.registry import ModelRegistry
+
+# Applies the dataset's PII policy to a frame: (frame, dataset config) -> (anonymised frame,
+# {column: action}). Given by the component (privacy room, its key settings already bound).
+Anonymiser = Callable[[pd.DataFrame, DatasetConfig], tuple[pd.DataFrame, dict[str, str]]]
 
 
 def ingest_step(
-    config: RunConfig, out_dataset: Path, *, anonymise: Anonymiser, metrics: MetricsSink | None = None
+    cfg: DatasetConfig, out_dataset: Path, *, anonymise: Anonymiser, metrics: MetricsSink | None = None
 ) -> DataContract:
     """Read the dataset, add ids/timestamps if absent, decide column roles, anonymise PII.
 
     PII is anonymised here, before the first write: raw personal data never reaches an
     artifact, the quarantine, a report or the feature store.
     """
-    cfg = config.dataset
     with record_step("ingest", metrics=metrics) as rec:
         got = ingest(cfg)
         labels = target_labels(got.frame[cfg.target], cfg)
         roles = decide_roles(cfg, got.frame, got.entity, got.timestamp, generated=got.generated, labels=labels)
-        frame, actions = anonymise(got.frame, cfg, config.platform)
+        frame, actions = anonymise(got.frame, cfg)
         frame = prepare_features(frame, roles)
         out_dataset.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(out_dataset, index=False)
@@ -58,7 +63,7 @@ def ingest_step(
 
 
 def train_step(
-    config: RunConfig,
+    model_config: ModelConfig,
     data: DataContract,
     training_set: Path,
     out_model: Path,
@@ -69,7 +74,6 @@ def train_step(
     """Fit the configured model on all but the holdout; returns what the model expects."""
     from training.fit import train
 
-    model_config = config.platform.model
     with record_step("train", metrics=metrics) as rec:
         model, holdout, result = train(pd.read_parquet(training_set), data.roles, model_config)
         save_model(model, out_model)
@@ -86,6 +90,7 @@ def train_step(
         rec.notes.append(f"holdout: {result.holdout}")
     return TrainedModel(
         family=model_config.family,
+        params=dict(model_config.params),
         serving_schema=result.schema,
         schema_hash=result.schema_hash,
         training_fingerprint=result.training_fingerprint,
@@ -94,7 +99,8 @@ def train_step(
 
 
 def evaluate_step(
-    config: RunConfig,
+    gate: EvaluationGate,
+    registry: ModelRegistry,
     data: DataContract,
     trained: TrainedModel,
     model: Path,
@@ -103,7 +109,6 @@ def evaluate_step(
     metrics: MetricsSink | None = None,
 ) -> Evaluation:
     """Holdout metrics and the champion comparison (the evaluation gate)."""
-    from model_registry.steps import registry_for
     from training.fit import evaluate
 
     with record_step("evaluate", metrics=metrics) as rec:
@@ -111,8 +116,8 @@ def evaluate_step(
             load_model(model),
             pd.read_parquet(holdout),
             data.roles,
-            config.platform.evaluation,
-            registry=registry_for(config.platform),
+            gate,
+            registry=registry,
             schema_hash=trained.schema_hash,
         )
         rec.figures.update({k: round(v, 4) for k, v in result.metrics.items()})

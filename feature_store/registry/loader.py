@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mlops.config import FeatureConfig, deep_merge
+from feature_store.config import FeatureConfig
+from mlops.config import deep_merge
 from mlops.errors import FeatureStoreError
 
 if TYPE_CHECKING:

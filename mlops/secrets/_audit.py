@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from mlops.config import SECRET_SCHEMES, PlatformConfig, SecretsPolicyConfig
+from pydantic import BaseModel
+
+from mlops.config import SECRET_SCHEMES, SecretsPolicyConfig
 from mlops.errors import SecretAccessDeniedError, SecretError, SecretNotFoundError, VaultUnavailableError
 from mlops.secrets._vault import VaultReference, VaultSession
 
@@ -44,8 +46,11 @@ def _walk_strings(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
         yield where, node
 
 
-def collect_references(platform: PlatformConfig, policy: SecretsPolicyConfig) -> list[str]:
-    """Every secret reference the environment uses: platform config values + the policy's list."""
+def collect_references(platform: BaseModel, environment: str, policy: SecretsPolicyConfig) -> list[str]:
+    """Every secret reference the environment uses: platform config values + the policy's list.
+
+    ``platform`` is the whole platform config (any model: the kernel does not know its sections).
+    """
     found: list[str] = []
     dumped = platform.model_dump(mode="json")
     # The vault section holds the credentials for Vault itself; their lifetime is the auth
@@ -55,7 +60,7 @@ def collect_references(platform: PlatformConfig, policy: SecretsPolicyConfig) ->
         if value.startswith(SECRET_SCHEMES) and value not in found:
             found.append(value)
     for ref in policy.references:
-        expanded = ref.replace("{environment}", platform.environment)
+        expanded = ref.replace("{environment}", environment)
         if expanded not in found:
             found.append(expanded)
     return found

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 
-from mlops.config import PlatformConfig, VaultConfig
+from mlops.config import VaultConfig
 from mlops.errors import SecretError
 from mlops.secrets._backends import EnvBackend, FileBackend, SecretBackend
 from mlops.secrets._vault import VaultBackend, VaultSession, effective_vault_config
@@ -40,10 +40,6 @@ class SecretResolver:
         self._backends: dict[str, SecretBackend] = {}
         self._cache: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_platform(cls, platform: PlatformConfig, environ: Mapping[str, str] | None = None) -> SecretResolver:
-        return cls(platform.vault, environ=environ)
 
     def backend(self, scheme: str) -> SecretBackend:
         with self._lock:

@@ -1,5 +1,5 @@
 """Fairness gate: per-group metrics (fairlearn) for each sensitive attribute, decided by a
-:class:`~mlops.config.FairnessGate`."""
+:class:`~model_governance.config.FairnessGate`."""
 
 from model_governance.fairness.assessment import (
     MISSING_GROUP,

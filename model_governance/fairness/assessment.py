@@ -32,7 +32,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 import pandas as pd
 
-from mlops.config import FairnessGate
+from model_governance.config import FairnessGate
 
 MISSING_GROUP = "(missing)"
 SpreadMetric = Literal["selection_rate", "true_positive_rate", "false_positive_rate"]

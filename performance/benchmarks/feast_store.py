@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from feature_store.config import FeatureConfig
 from feature_store.store import OnlineFeatureReader, build_training_set
-from mlops.config import FeatureConfig
 from performance.benchmarks.report import write_report
 from performance.servers import redis_server
 from training.sample_data import (

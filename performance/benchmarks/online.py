@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.config import ModelConfig
 from performance.benchmarks.report import write_report
 from performance.benchmarks.workload import request_rows, sample_model
 from performance.servers import HOST, free_port, http_ok, spawned
 from serving.server import limit_native_threads
+from training.config import ModelConfig
 
 SHADOW_FAULTS = ("healthy", "slow", "failing", "down")
 

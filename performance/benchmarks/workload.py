@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops.config import ModelConfig
+from training.config import ModelConfig
 from training.modeling import build_pipeline
 from training.sample_data import TARGET_COLUMN, generate_credit_risk, sample_feature_rows, sample_feature_schema
 

@@ -22,11 +22,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def ensure_champion(model: str, config_dir: Path, env: str) -> str:
-    from mlops.config import load_platform_config
     from mlops.errors import MlopsError
-    from model_registry.steps import registry_for
+    from platform_config import load_platform_config
 
-    registry = registry_for(load_platform_config(config_dir, env))
+    registry = load_platform_config(config_dir, env).open_registry()
     champion = registry.by_alias(model, "champion")
     if champion is not None:
         return champion.semver

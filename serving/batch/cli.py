@@ -1,10 +1,14 @@
-"""What ``mlops batch predict`` runs: the platform config from ``config_dir``/``env``, then the step."""
+"""What ``mlops batch predict`` runs: the batch step on a registry the CLI opened."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from serving.batch.manifest import BatchManifest
+
+if TYPE_CHECKING:
+    from model_registry.registry import ModelRegistry
 
 
 def batch_predict_command(
@@ -13,8 +17,7 @@ def batch_predict_command(
     model: str,
     ref: str,
     engine: str,
-    config_dir: Path,
-    env: str,
+    registry: ModelRegistry,
     keep_last: int,
     *,
     id_column: str | None = None,
@@ -24,19 +27,17 @@ def batch_predict_command(
 ) -> BatchManifest:
     """Score ``input`` with ``model`` at ``ref`` into ``output/run=<id>/``; ``keep_last`` 0 keeps every run.
 
-    Raises the platform's errors (ConfigError, DatasetError, RegistryError) for the CLI to print.
+    Raises the platform's errors (DatasetError, RegistryError) for the CLI to print.
     """
-    from mlops.config import load_platform_config
     from serving.batch.step import batch_predict_step
 
-    platform = load_platform_config(config_dir, env)
     return batch_predict_step(
+        registry=registry,
         input_path=str(input),
         output_root=str(output),
         model_name=model,
         model_ref=ref,
         engine=engine,
-        platform_config=platform.model_dump_json(),
         id_column=id_column or "",
         partition_by=partition_by or "",
         chunk_rows=chunk_rows,

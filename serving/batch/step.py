@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlops.config import PlatformConfig
 from mlops.errors import RegistryError
 from mlops.state import MetricsSink, record_step
-from model_registry.steps import registry_for
 from serving.batch.manifest import BatchManifest, apply_retention
 from serving.batch.predict import predict_batch
+
+if TYPE_CHECKING:
+    from model_registry.registry import ModelRegistry
 
 
 def batch_predict_step(
     *,
+    registry: ModelRegistry,
     input_path: str,
     output_root: str,
     model_name: str,
     model_ref: str,
     engine: str,
-    platform_config: str,
     id_column: str = "",
     partition_by: str = "",
     chunk_rows: int = 50_000,
@@ -32,7 +34,7 @@ def batch_predict_step(
 ) -> BatchManifest:
     """Score ``input_path`` with ``model_name`` at ``model_ref`` (``1.2.0``, ``champion``, ``challenger``).
 
-    ``platform_config`` is the validated config as JSON (as every pipeline step takes it);
+    ``registry`` is opened by the caller from the platform config's ``registry`` section;
     empty strings mean "not given" (KFP parameters have no ``None``). With ``keep_last`` > 0
     only the newest ``keep_last`` runs under ``output_root`` are kept once this one succeeded.
     The manifest is also copied to ``out_manifest`` when given (the component's artifact).
@@ -40,9 +42,7 @@ def batch_predict_step(
     plus any ``pii_columns`` given, are left out of the score files (see
     :func:`~serving.batch.predict.predict_batch`).
     """
-    config = PlatformConfig.model_validate_json(platform_config)
     with record_step("batch_predict", metrics=metrics) as rec:
-        registry = registry_for(config)
         info = registry.get(model_name, model_ref)
         if not info.serving_schema:
             raise RegistryError(f"{model_name} {info.semver} has no serving schema; it cannot score a batch")

@@ -40,6 +40,9 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
+LAYERS = "CLI → pipelines → components → platform config → rooms → kernel"
+
+
 def plant(tree: Path, module: str, line: str) -> None:
     path = tree / (module.replace(".", "/") + ".py")
     path.write_text(path.read_text() + f"\n{line}\n")
@@ -48,10 +51,10 @@ def plant(tree: Path, module: str, line: str) -> None:
 def test_the_contract_declares_every_layer_and_room() -> None:
     layers = next(c for c in CONFIG["contracts"] if c["id"] == "layers")["layers"]
     assert layers[0].split(" | ") == ["mlops_cli", "performance", "infrastructure"]
-    assert layers[1:3] == ["pipelines", "components"]
+    assert layers[1:4] == ["pipelines", "components", "platform_config"]
     assert layers[-1] == "mlops"
     rooms = next(c for c in CONFIG["contracts"] if c["id"] == "rooms")["modules"]
-    assert layers[3].split(" : ") == rooms
+    assert layers[4].split(" : ") == rooms
     # Every Python package in the repository is under the contract (tests aside).
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests"}
     assert packages == set(CONFIG["root_packages"])
@@ -67,10 +70,12 @@ def test_the_tree_keeps_the_contract(tree: Path) -> None:
     ("module", "line", "broken"),
     [
         # The kernel imports no room.
-        ("mlops.contracts", "import serving.app", "CLI → pipelines → components → rooms → kernel"),
+        ("mlops.contracts", "import serving.app", LAYERS),
         # A room imports no component, pipeline or the CLI.
-        ("training.steps", "import pipelines.training", "CLI → pipelines → components → rooms → kernel"),
-        ("serving.models", "import mlops_cli.main", "CLI → pipelines → components → rooms → kernel"),
+        ("training.steps", "import pipelines.training", LAYERS),
+        ("serving.models", "import mlops_cli.main", LAYERS),
+        # A room sees only its own config section, never the composed platform config.
+        ("data_quality.step", "from platform_config import PlatformConfig", LAYERS),
         # Rooms depend on each other only as declared (serving → model_registry is; the reverse is not).
         ("model_registry.steps", "import serving.models", "Rooms are independent unless a dependency is declared"),
         ("data_quality.step", "import model_governance.step", "Rooms are independent unless a dependency is declared"),

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_quality.step import validate_step
 from data_quality.validation import FAILED_COLUMN
 from mlops.contracts import DataContract, QualityResult
-from tests.steps import DATASET, SAMPLE_ROWS, StepRun, recorded
+from tests.steps import DATASET, SAMPLE_ROWS, StepRun, recorded, validate
 
 SUITE = Path(__file__).resolve().parents[2] / "data_quality" / "expectations" / "credit_risk.yaml"
 OUT_OF_RANGE = "expect_column_values_to_be_between(column=credit_score)"
@@ -60,8 +59,7 @@ def _corrupt(source: StepRun, run: StepRun, share: float) -> set[str]:
 
 def _validate(run: StepRun, data: DataContract) -> QualityResult:
     """The step on ``run``'s own ingested dataset."""
-    outputs = ("clean", "quarantine", "report")
-    return run.step("validate_data", validate_step, data, inputs=(DATASET,), outputs=outputs)
+    return validate(run, data)
 
 
 def test_failing_rows_are_quarantined_while_the_gate_still_passes(sample_run: StepRun, ingested: DataContract) -> None:

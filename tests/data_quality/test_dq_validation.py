@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_quality.config import QualityGate
 from data_quality.suite import ExpectationSpec, SuiteSpec
 from data_quality.validation import FAILED_COLUMN, validate
-from mlops.config import QualityGate
 from mlops.errors import DatasetError
 
 ID = "applicant_id"

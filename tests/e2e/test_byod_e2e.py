@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from mlops.config import load_platform_config
+from platform_config import load_platform_config
 from tests.byod import credit_file, raw_pii_values, wide_loans_file
 from tests.e2e.project import latest_run, new_project, registry_versions, run, steps, write_yaml
 
@@ -39,7 +39,7 @@ def serve(project: Path, model: str) -> Any:
 
     platform = load_platform_config(project / "config", "dev")
     platform = platform.model_copy(update={"state_dir": project / ".mlops"})
-    return build_app(platform, model, shadow=False)
+    return build_app(platform.serving_stores(), model, shadow=False)
 
 
 def ok(out: Any) -> str:

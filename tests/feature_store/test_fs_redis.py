@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from feature_store.config import FeatureConfig
 from feature_store.store import OnlineFeatureReader, build_training_set
-from mlops.config import FeatureConfig
 from performance.servers import redis_server
 from training.modeling import FeatureSchema
 from training.sample_data import generate_credit_risk

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from feature_store.config import FeatureConfig
 from feature_store.registry import (
     TEMPLATE_DIR,
     TEMPLATES,
@@ -19,7 +20,7 @@ from feature_store.registry import (
     repo_settings,
     template_variables,
 )
-from mlops.config import ENVIRONMENTS, FeatureConfig
+from mlops.config import ENVIRONMENTS
 from mlops.errors import FeatureStoreError
 
 SECRET_KEY = re.compile(r"password|secret|token|credential|api_key", re.IGNORECASE)

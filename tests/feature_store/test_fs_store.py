@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from feature_store.config import FeatureConfig
 from feature_store.store import (
     OnlineFeatureReader,
     TrainingSetResult,
@@ -23,7 +24,6 @@ from feature_store.store import (
     online_features,
     open_store,
 )
-from mlops.config import FeatureConfig
 from mlops.errors import FeatureStoreError
 from training.modeling import FeatureSchema
 from training.sample_data import SENSITIVE_COLUMNS, TARGET_COLUMN, generate_credit_risk

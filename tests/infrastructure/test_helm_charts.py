@@ -28,7 +28,8 @@ from infrastructure.validation import Context, render_chart
 from infrastructure.validation.checks.kubernetes_schema import CrdSchemas, kubernetes_version
 from infrastructure.validation.manifests import Manifest, load_yaml_documents
 from infrastructure.validation.values import coalesce, load_values
-from mlops.config import ENVIRONMENTS, PlatformConfig, load_platform_config
+from mlops.config import ENVIRONMENTS
+from platform_config import PlatformConfig, load_platform_config
 
 ROOT = Path(__file__).resolve().parents[2]
 HELM_DIR = ROOT / "infrastructure" / "helm"

@@ -5,15 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import (
-    DatasetConfig,
-    PlatformConfig,
-    load_dataset_config,
-    load_model,
-    load_platform_config,
-)
+from mlops.config import DatasetConfig, load_dataset_config, load_model
 from mlops.errors import ConfigError
 from mlops_cli.config_files import validate_config_dir
+from platform_config import PlatformConfig, load_platform_config
 from serving.config import AbTestingConfig
 
 ROOT = Path(__file__).resolve().parents[2]

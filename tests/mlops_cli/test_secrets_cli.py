@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops.config import SecretsPolicyConfig, TokenAuthConfig, VaultConfig, load_platform_config
+from mlops.config import SecretsPolicyConfig, TokenAuthConfig, VaultConfig
 from mlops.errors import SecretError
 from mlops.secrets import SecretResolver, audit_secrets, collect_references, rotate_secret
+from platform_config import load_platform_config
 from tests.servers import OpenBao, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,9 +167,9 @@ def test_references_come_from_platform_config_and_policy() -> None:
     policy = SecretsPolicyConfig.model_validate(
         {"default": {"max_age_days": 1}, "references": ["vault://secret/mlops/{environment}/x#y"]}
     )
-    assert collect_references(platform, policy) == [
+    assert collect_references(platform, platform.environment, policy) == [
         "vault://secret/mlops/prod/privacy#pii_hash_key",
         "vault://secret/mlops/prod/x#y",
     ]
     dev = load_platform_config(ROOT / "config", "dev")
-    assert collect_references(dev, policy)[0] == "file://.mlops/secrets/pii-hash-key"
+    assert collect_references(dev, dev.environment, policy)[0] == "file://.mlops/secrets/pii-hash-key"

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from mlops.config import FairnessGate
 from mlops.report_html import base_css
 from model_governance.cards import (
     DEFAULT_ETHICAL_CONSIDERATIONS,
@@ -27,6 +26,7 @@ from model_governance.cards import (
     render_html,
     render_markdown,
 )
+from model_governance.config import FairnessGate
 from model_governance.explainability import importance_plot_png
 from model_governance.fairness import FairnessReport, assess_fairness
 

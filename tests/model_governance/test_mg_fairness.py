@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import FairnessGate
+from model_governance.config import FairnessGate
 from model_governance.fairness import MISSING_GROUP, AttributeFairness, FairnessReport, assess_fairness
 
 GATE = FairnessGate(max_demographic_parity_difference=0.2, max_equalized_odds_difference=0.2, min_group_size=30)

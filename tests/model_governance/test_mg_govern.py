@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from mlops.config import FairnessGate
 from model_governance.cards import ChampionComparison, TrainingData
+from model_governance.config import FairnessGate
 from model_governance.fairness import FairnessReport
 from model_governance.govern import (
     FAIRNESS_GATE,

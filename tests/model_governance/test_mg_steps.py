@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlops.config import FairnessGate
-from mlops.contracts import DataContract, GateResult, Registration
+from mlops.contracts import DataContract, GateResult, Registration, TrainedModel
+from model_governance.config import FairnessGate
 from model_governance.step import govern_step
-from model_registry.steps import registry_for
 from tests.steps import HOLDOUT, MODEL, SAMPLE_ROWS, TRAINING_SET, StepRun, recorded
 
 
@@ -41,11 +40,20 @@ def test_govern_passes_the_fairness_gate_and_saves_the_assessment(
 
 
 def test_an_attribute_that_cannot_be_assessed_blocks_the_gate_when_configured_to(
-    sample_run: StepRun, featured: DataContract, governed: GateResult
+    sample_run: StepRun, featured: DataContract, trained: TrainedModel, governed: GateResult
 ) -> None:
     run = sample_run.variant("fairness-blocked", fairness=FairnessGate(min_group_size=10_000, not_assessed="fail"))
     inputs = (MODEL, TRAINING_SET, HOLDOUT)
-    gate = run.step("govern", govern_step, featured, inputs=inputs, outputs=("governance",), source=sample_run)
+    gate = run.step(
+        "govern",
+        govern_step,
+        run.platform.fairness,
+        featured,
+        trained,
+        inputs=inputs,
+        outputs=("governance",),
+        source=sample_run,
+    )
     assert not gate.passed
     assert gate.reasons == [
         "sex: not assessed: fewer than two groups with at least 10000 rows (0 of 2)",
@@ -74,7 +82,7 @@ def test_the_model_card_is_rendered_for_the_registered_version_and_attached(
         assert copied == sample_run.run_dir / "reports" / name
         assert copied.stat().st_size > 0
 
-    registry = registry_for(sample_run.config.platform)
+    registry = sample_run.registry()
     info = registry.get(registered.model, registered.version)
     attached = {Path(f.path).name for f in registry.client.list_artifacts(info.run_id, "reports")}
     assert {"model_card.md", "model_card.html"} <= attached

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import load_dataset_config, load_platform_config
+from mlops.config import load_dataset_config
 from mlops.state import RUN_DIR_ENV, StepRecord, process_identity, read_run_meta, read_steps, write_run_meta
 from mlops_cli.main import _run_status
 from model_registry.registry import ModelRegistry
+from platform_config import load_platform_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = "20261130-120000-beef"
@@ -37,16 +38,15 @@ def _step() -> None:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from mlops.contracts import RunConfig
     from mlops.state import current_run_dir, record_step
-    from model_registry.steps import registry_for
+    from platform_config import RunConfig
 
     run_dir, platform = current_run_dir(), RunConfig.parse(sys.argv[1]).platform
     assert run_dir is not None, "the runner gives its steps the run folder"
     if os.environ["STAND_IN"] == "register":
         with record_step("register") as rec:
             rng = np.random.default_rng(0)
-            info = registry_for(platform).register(
+            info = platform.open_registry().register(
                 "loans",
                 LogisticRegression().fit(rng.random((40, 2)), rng.integers(0, 2, 40)),
                 serving_schema={"income": "number", "region": "string"},

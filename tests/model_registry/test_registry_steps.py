@@ -13,7 +13,7 @@ from mlops.contracts import DataContract, Evaluation, GateResult, QualityResult,
 from mlops.errors import RegistryError
 from mlops.state import StateLayout
 from model_registry.registry import ModelRegistry
-from model_registry.steps import promote_step, registry_for
+from model_registry.steps import promote_step
 from tests.steps import Candidate, StepRun, recorded, register
 
 GATES = {"data_quality": True, "evaluation": True, "fairness": True}
@@ -21,7 +21,7 @@ GATES = {"data_quality": True, "evaluation": True, "fairness": True}
 
 @pytest.fixture(scope="module")
 def registry(sample_run: StepRun) -> ModelRegistry:
-    return registry_for(sample_run.config.platform)
+    return sample_run.registry()
 
 
 def test_the_first_registration_is_1_0_0_with_its_lineage(
@@ -116,7 +116,7 @@ def test_a_failed_gate_is_registered_but_never_promoted(
     assert recorded(run, "register")["figures"]["gate_fairness"] == "fail"
 
     with pytest.raises(RegistryError, match=r"did not pass every gate \(fairness\)"):
-        run.call("promote", promote_step, run.config, blocked)
+        run.call("promote", promote_step, run.registry(), blocked)
     recorded(run, "promote", status="failed")
     challenger = registry.by_alias("credit_risk", "challenger")
     assert challenger is not None

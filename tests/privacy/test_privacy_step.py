@@ -10,12 +10,11 @@ import hmac
 import pandas as pd
 import pytest
 
-from mlops.config import PrivacyConfig
 from mlops.contracts import DataContract
 from mlops.errors import SecretError
 from privacy.anonymization.step import anonymize_frame
-from tests.steps import DATASET, HASH_KEY, StepRun, recorded
-from training.steps import ingest_step
+from privacy.config import PrivacyConfig
+from tests.steps import DATASET, HASH_KEY, StepRun, ingest, recorded
 
 KEY_VARIABLE = "MLOPS_STEP_TESTS_PII_KEY"
 
@@ -68,16 +67,15 @@ def test_no_raw_pii_value_reaches_the_artifact_or_the_run_record(sample_run: Ste
 def test_an_env_reference_to_the_same_key_gives_the_same_hashes(
     sample_run: StepRun, raw: pd.DataFrame, written: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    platform = sample_run.config.platform.model_copy(
-        update={"privacy": PrivacyConfig(hash_key=f"env://{KEY_VARIABLE}")}
-    )
+    by_env = PrivacyConfig(hash_key=f"env://{KEY_VARIABLE}")
+    vault = sample_run.platform.vault
     monkeypatch.setenv(KEY_VARIABLE, HASH_KEY)
-    out, actions = anonymize_frame(raw, sample_run.config.dataset, platform)
+    out, actions = anonymize_frame(raw, sample_run.config.dataset, privacy=by_env, vault=vault)
     assert actions == {"full_name": "hash", "email": "hash", "phone": "mask", "national_id": "drop", "note": "redact"}
     assert list(out["email"]) == list(written["email"])
     # Another key: other hashes (the key, not the reference's scheme, decides).
     monkeypatch.setenv(KEY_VARIABLE, HASH_KEY + "-rotated")
-    rotated, _ = anonymize_frame(raw.head(50), sample_run.config.dataset, platform)
+    rotated, _ = anonymize_frame(raw.head(50), sample_run.config.dataset, privacy=by_env, vault=vault)
     assert not set(rotated["email"]) & set(written["email"])
 
 
@@ -87,7 +85,7 @@ def test_without_the_key_ingest_fails_before_writing_anything(
     monkeypatch.delenv(KEY_VARIABLE, raising=False)
     run = sample_run.variant("no-pii-key", privacy=PrivacyConfig(hash_key=f"env://{KEY_VARIABLE}"))
     with pytest.raises(SecretError, match=f"secret env://{KEY_VARIABLE}: environment variable {KEY_VARIABLE}"):
-        run.step("ingest", ingest_step, outputs=("dataset",), anonymise=anonymize_frame)
+        ingest(run)
     assert not run.artifact(*DATASET).exists()
     rec = recorded(run, "ingest", status="failed")
     assert rec["message"].startswith("SecretError: secret env://")

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from mlops.config import ModelConfig
 from serving.ab import AbRouter, assign_variant
 from serving.app import create_app
 from serving.config import AbTestingConfig
 from serving.models import LoadedModel
 from serving.shadow import ComparisonStore, ShadowMirror
+from training.config import ModelConfig
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import ModelConfig, PlatformConfig
 from mlops.errors import DatasetError
 from model_registry.registry import ModelRegistry, VersionInfo
+from platform_config import PlatformConfig
 from serving.batch import SparkEngineConfig, apply_retention, predict_batch, read_manifest
 from serving.batch.manifest import run_folders
 from serving.batch.step import batch_predict_step
+from training.config import ModelConfig
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 
@@ -38,8 +39,8 @@ class Registered:
         self.inputs = inputs
 
     @property
-    def platform_config(self) -> str:
-        return PlatformConfig(state_dir=self.state).model_dump_json()
+    def registry(self) -> ModelRegistry:
+        return PlatformConfig(state_dir=self.state).open_registry()
 
     def expected(self) -> pd.Series:
         """In-process, vectorised predict_proba of the registered model, by id."""
@@ -111,7 +112,7 @@ def test_embedded_step_loads_the_champion_and_matches_in_process_predict(
         model_name="credit_risk",
         model_ref="champion",
         engine="embedded",
-        platform_config=registered.platform_config,
+        registry=registered.registry,
         id_column=ID,
         out_manifest=str(tmp_path / "manifest.json"),
     )
@@ -259,7 +260,7 @@ def test_retention_keeps_the_newest_runs(registered: Registered, tmp_path: Path)
                 model_name="credit_risk",
                 model_ref="1.0.0",
                 engine="embedded",
-                platform_config=registered.platform_config,
+                registry=registered.registry,
                 keep_last=2,
             )
         )
@@ -279,24 +280,21 @@ def test_retention_keeps_the_newest_runs(registered: Registered, tmp_path: Path)
 def test_cli_command_reads_the_platform_config(
     registered: Registered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from serving.batch.cli import batch_predict_command
+    from typer.testing import CliRunner
+
+    from mlops_cli.main import app
 
     shutil.copytree(ROOT / "config", tmp_path / "config")
     (tmp_path / ".mlops").symlink_to(registered.state)  # the default state folder, relative to the cwd
     monkeypatch.chdir(tmp_path)
-    manifest = batch_predict_command(
-        registered.inputs / "scoring.parquet",
-        Path("scored"),
-        "credit_risk",
-        "champion",
-        "embedded",
-        Path("config"),
-        "dev",
-        keep_last=3,
-    )
-    assert manifest.model_version == "1.0.0"
-    assert Path(manifest.output_dir).parent == (tmp_path / "scored").resolve()
-    assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
+    args = ["batch", "predict", "--input", str(registered.inputs / "scoring.parquet"), "--output", "scored"]
+    result = CliRunner().invoke(app, [*args, "--model", "credit_risk", "--keep-last", "3", "--env", "dev"])
+    assert result.exit_code == 0, result.output
+    assert "credit_risk 1.0.0 (embedded" in result.output
+    (run_dir,) = (tmp_path / "scored").glob("run=*")
+    manifest = json.loads((run_dir / "_manifest.json").read_text())
+    assert manifest["model_version"] == "1.0.0"
+    assert_same_as_in_process(scores_by_id(run_dir), registered)
 
 
 # --- Declared PII never reaches the score files ------------------------------------------------
@@ -372,7 +370,7 @@ def test_declared_pii_never_reaches_the_score_files(
         model_name="credit_risk",
         model_ref="champion",
         engine=engine,
-        platform_config=registered.platform_config,
+        registry=registered.registry,
         id_column=ID,
         partition_by="region",
         chunk_rows=400,

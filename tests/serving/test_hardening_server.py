@@ -38,11 +38,11 @@ POST_PREDICT = b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/
 
 def serve(port: int) -> None:
     """The server process: a small model behind the app, served as ``mlops serve`` serves it."""
-    from mlops.config import ModelConfig
     from serving.app import create_app
     from serving.limits import RequestLimits
     from serving.models import LoadedModel
     from serving.server import limit_native_threads, run_server
+    from training.config import ModelConfig
     from training.modeling import build_pipeline
 
     limit_native_threads()

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from mlops.config import ModelConfig
 from mlops.schema import ServingSchema
 from serving.app import create_app
 from serving.models import LoadedModel
 from serving.shadow import ComparisonStore, ShadowMirror
 from tests.byod import credit_file
+from training.config import ModelConfig
 from training.modeling import build_pipeline
 
 FEATURES = ["checking_status", "duration_months", "credit_amount", "savings", "yearly_income", "housing"]

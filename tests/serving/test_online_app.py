@@ -20,10 +20,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mlops.config import ModelConfig
 from serving.app import create_app
 from serving.models import LoadedModel
 from serving.shadow import ComparisonStore, ShadowMirror
+from training.config import ModelConfig
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 

@@ -18,15 +18,17 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from feature_store.config import FeatureConfig
 from feature_store.store import build_training_set
-from mlops.config import FeatureConfig, ModelConfig, PlatformConfig
 from mlops.errors import FeatureStoreError, RegistryError
 from mlops.state import StateLayout
 from model_registry.registry import ModelRegistry
+from platform_config import PlatformConfig
 from serving.app import create_app
 from serving.models import LoadedModel, load_models
 from serving.server import ServingApp, build_app
 from serving.shadow import ComparisonStore, comparison_store_path
+from training.config import ModelConfig
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 
@@ -84,7 +86,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory, sample_schema: FeatureSch
 
 @pytest.fixture(scope="module")
 def serving(platform: Platform) -> Iterator[ServingApp]:
-    app = build_app(platform.config, NAME, shadow=True)
+    app = build_app(platform.config.serving_stores(), NAME, shadow=True)
     yield app
     app.close()
 
@@ -205,14 +207,14 @@ def test_down_feature_store_is_503_never_500(serving: ServingApp, platform: Plat
 
 def test_no_champion_or_no_feature_view_fails_before_serving(platform: Platform, tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="no champion"):
-        build_app(platform.config, "no_such_model", shadow=False)
+        build_app(platform.config.serving_stores(), "no_such_model", shadow=False)
     # The same registry (its artifacts stay where they are) beside an empty feature store.
     state = tmp_path / ".mlops"
     shutil.copytree(StateLayout(platform.config.state_dir).registry, StateLayout(state).registry)
     bare = platform.config.model_copy(update={"state_dir": state})
     with pytest.raises(FeatureStoreError, match="no feature view 'credit_risk_features'"):
-        build_app(bare, NAME, shadow=False)
-    served = build_app(bare, NAME, shadow=False, features=False)
+        build_app(bare.serving_stores(), NAME, shadow=False)
+    served = build_app(bare.serving_stores(), NAME, shadow=False, features=False)
     assert served.shadow is None
     assert TestClient(served.app).post("/predict", json={"entity_id": "APP-0000005"}).status_code == 422
 
@@ -250,7 +252,7 @@ def test_ab_config_routes_between_the_registered_aliases(platform: Platform, tmp
             "variants": {"a": {"alias": "champion", "weight": 0.5}, "b": {"alias": "challenger", "weight": 0.5}},
         }
     )
-    served = build_app(platform.config, NAME, shadow=False, ab=ab)
+    served = build_app(platform.config.serving_stores(), NAME, shadow=False, ab=ab)
     assert served.shadow is None  # A/B alone loads the challenger without mirroring to it
     client = TestClient(served.app)
     versions = {
@@ -268,4 +270,4 @@ def test_ab_config_routes_between_the_registered_aliases(platform: Platform, tmp
         NAME, register(registry, platform.registry.load_model(champion), "f1", platform.schema), "champion"
     )
     with pytest.raises(RegistryError, match="A/B testing for credit_risk: .*challenger"):
-        build_app(bare, NAME, shadow=False, features=False, ab=ab)
+        build_app(bare.serving_stores(), NAME, shadow=False, features=False, ab=ab)

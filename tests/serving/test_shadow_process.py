@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import ModelConfig
 from mlops.errors import ChallengerProcessError
 from serving.models import LoadedModel
 from serving.shadow import ComparisonStore, ProcessChallenger, ShadowMirror
+from training.config import ModelConfig
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
 

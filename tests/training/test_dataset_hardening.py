@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlops.config import DatasetConfig, ModelConfig, PlatformConfig
-from mlops.contracts import RunConfig
+from mlops.config import DatasetConfig
 from mlops.errors import DatasetError
 from mlops.roles import Roles
 from mlops.state import RUN_DIR_ENV
+from training.config import ModelConfig
 from training.datasets import check_dataset, file_columns, ingest, read_dataset
 from training.fit import train
 from training.steps import ingest_step
@@ -52,7 +52,7 @@ def binary_file(tmp_path: Path, name: str) -> Path:
     return path
 
 
-def no_anonymiser(df: pd.DataFrame, cfg: DatasetConfig, platform: Any) -> tuple[pd.DataFrame, dict[str, str]]:
+def no_anonymiser(df: pd.DataFrame, cfg: DatasetConfig) -> tuple[pd.DataFrame, dict[str, str]]:
     return df, {}
 
 
@@ -84,9 +84,8 @@ def test_the_ingest_step_record_holds_no_file_content(tmp_path: Path, monkeypatc
     path = passwd_like(tmp_path)
     run_dir = tmp_path / "run"
     monkeypatch.setenv(RUN_DIR_ENV, str(run_dir))
-    config = RunConfig(platform=PlatformConfig(), dataset=dataset(path, format="csv"))
     with pytest.raises(DatasetError) as exc:
-        ingest_step(config, tmp_path / "out.parquet", anonymise=no_anonymiser)
+        ingest_step(dataset(path, format="csv"), tmp_path / "out.parquet", anonymise=no_anonymiser)
     record = (run_dir / "steps" / "ingest.json").read_text()
     assert json.loads(record)["status"] == "failed"
     assert SECRET not in record

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import DatasetConfig, ModelConfig
+from mlops.config import DatasetConfig
 from mlops.schema import ServingSchema
 from tests.byod import credit_file
+from training.config import ModelConfig
 from training.datasets import GENERATED_ID, GENERATED_TS, decide_roles, ingest, prepare_features
 from training.fit import train
 from training.modeling import FAMILIES, build_pipeline, holdout_split

@@ -10,10 +10,10 @@ import math
 import pandas as pd
 import pytest
 
-from mlops.config import EvaluationGate
 from mlops.contracts import DataContract, Evaluation, TrainedModel, load_model
 from mlops.hashing import frame_hash
 from tests.steps import HOLDOUT, MODEL, SAMPLE_ROWS, StepRun, recorded
+from training.config import EvaluationGate
 from training.datasets import read_dataset
 from training.steps import evaluate_step
 
@@ -100,7 +100,16 @@ def test_evaluate_blocks_a_model_below_the_gate(
     sample_run: StepRun, featured: DataContract, trained: TrainedModel, evaluated: Evaluation
 ) -> None:
     strict = sample_run.variant("strict-evaluation", evaluation=EvaluationGate(metric="roc_auc", min_value=0.99))
-    result = strict.step("evaluate", evaluate_step, featured, trained, inputs=(MODEL, HOLDOUT), source=sample_run)
+    result = strict.step(
+        "evaluate",
+        evaluate_step,
+        strict.platform.evaluation,
+        strict.registry(),
+        featured,
+        trained,
+        inputs=(MODEL, HOLDOUT),
+        source=sample_run,
+    )
     assert not result.passed
     assert result.metrics == evaluated.metrics  # same model, same holdout: only the verdict differs
     assert len(result.reasons) == 1
