@@ -9,14 +9,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := .mlops
 HASH_KEY := $(STATE)/secrets/pii-hash-key
-PACKAGES := mlops training model_registry mlops_cli components pipelines data_quality feature_store model_governance privacy serving observability performance
+PACKAGES := mlops platform_config training model_registry mlops_cli components pipelines data_quality feature_store model_governance privacy serving observability performance
 
 NODE_VALIDATORS := infrastructure/validation/node_modules/.package-lock.json
 CHECKOV_VENV := .venv-checkov
 # Resolved when a recipe runs (after the install), from the one place the tag is defined.
 IMAGE = $(shell $(BIN)/python -c "from components.image import PLATFORM_IMAGE; print(PLATFORM_IMAGE)")
 
-.PHONY: help install run test test-fast lint bench loadtest compile validate-config validate-infra image chart-files profile clean
+.PHONY: help install run test test-fast lint bench loadtest compile validate-config validate-infra image chart-files profile clean prometheus
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -39,6 +39,18 @@ $(CHECKOV_VENV)/.installed: infrastructure/validation/checkov-requirements.txt $
 	touch $@
 
 install: $(BIN)/.installed $(NODE_VALIDATORS) $(CHECKOV_VENV)/.installed  ## Install the locked environment into .venv (uv), checkov and the npm validators
+
+# Prometheus and promtool from Debian's package: the alert-rule tests run promtool and the
+# monitoring integration test starts a Prometheus. Installed only when missing; CI runs as root.
+PROMETHEUS_APT := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+prometheus:  ## Install Prometheus and promtool (Debian package) when promtool is missing
+	@if command -v promtool >/dev/null && command -v prometheus >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null; then sudo="sudo"; \
+	else echo "error: promtool is missing and installing Debian's prometheus package needs root or sudo:" \
+		"run 'apt-get install prometheus' as root" >&2; exit 1; fi; \
+	echo "installing Debian's prometheus package (promtool and prometheus)"; \
+	$$sudo env $(PROMETHEUS_APT) || { $$sudo apt-get update -qq && $$sudo env $(PROMETHEUS_APT); }
 
 # A per-machine key for keyed hashing of PII in local runs; never committed (.mlops is ignored).
 $(HASH_KEY):
@@ -72,14 +84,14 @@ image: install  ## Build the platform image (tag = package version)
 chart-files: install  ## Recompile the pipelines the pipelines chart ships (a test fails when they are stale)
 	$(BIN)/python tests/infrastructure/test_helm_charts.py --regenerate
 
-test: install lint validate-infra  ## Lint, validate the infrastructure, then every test (unit per room, compile, end-to-end)
+test: install prometheus lint validate-infra  ## Lint, validate the infrastructure, then every test (unit per room, compile, end-to-end)
 	$(BIN)/python -m compileall -q $(PACKAGES) >/dev/null
 	$(BIN)/pytest -q -p no:cacheprovider
 
-test-fast: install  ## Unit and in-process step tests only: no lint, no servers, no pipeline runs, nothing slow
+test-fast: install prometheus  ## Unit and in-process step tests only: no lint, no servers, no pipeline runs, nothing slow
 	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not servers and not slow" -n auto --maxprocesses 4 --dist loadgroup
 
-bench: install  ## Benchmarks → bench-results/*.json (Feast on SQLite and Redis, GX gate, batch, online, limits, pipeline)
+bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, online, limits, pipeline, drift, prediction log)
 	mkdir -p bench-results
 	$(BIN)/python -m performance.benchmarks.gx_gate --rows 1000000 --out bench-results/gx_gate.json
 	$(BIN)/python -m performance.benchmarks.feast_store --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
@@ -87,9 +99,14 @@ bench: install  ## Benchmarks → bench-results/*.json (Feast on SQLite and Redi
 	$(BIN)/python -m performance.benchmarks.online --rate 20 --seconds 30 --out bench-results/online.json
 	$(BIN)/python -m performance.benchmarks.serving_limits --seconds 10 --out bench-results/serving_limits.json
 	$(BIN)/python -m performance.benchmarks.pipeline --out bench-results/pipeline.json
+	$(BIN)/python -m performance.benchmarks.drift --rows 100000 --columns 50 --baseline --out bench-results/drift.json
+	$(BIN)/python -m performance.benchmarks.drift --rows 1000000 --columns 50 --out bench-results/drift-1m.json
+	$(BIN)/python -m performance.benchmarks.prediction_log --out bench-results/prediction_log.json
 
+# `make loadtest DRIFT=0.5` shifts the numeric features by half a standard deviation (drifted traffic).
+DRIFT ?= 0
 loadtest: install $(HASH_KEY)  ## Serve the champion locally and run Locust headless → bench-results/loadtest*
-	$(BIN)/python -m performance.load_testing.run --users 20 --duration 30s --out bench-results
+	$(BIN)/python -m performance.load_testing.run --users 20 --duration 30s --drift $(DRIFT) --out bench-results
 
 profile: install  ## Sample a live server under load with py-spy → bench-results/profile/
 	$(BIN)/python -m performance.profiling.profile_serving --rate 20 --seconds 15 --out bench-results/profile

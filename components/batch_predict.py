@@ -30,8 +30,11 @@ def batch_predict(
     from platform_config import PlatformConfig
     from serving.batch.step import batch_predict_step
 
+    platform = PlatformConfig.model_validate_json(platform_config)
     return batch_predict_step(
-        registry=PlatformConfig.model_validate_json(platform_config).open_registry(),
+        registry=platform.open_registry(),
+        prediction_log=platform.prediction_log,
+        state_dir=platform.state_dir,
         input_path=input_path,
         output_root=output_root,
         model_name=model_name,

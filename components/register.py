@@ -19,7 +19,8 @@ def register(
 
     Each input carries its contract (model, data, quality gate, evaluation, fairness gate).
     Returns whether every gate passed (the single output the promote condition reads); the
-    ``registration`` artifact carries the :class:`~mlops.contracts.Registration`.
+    ``registration`` artifact carries the :class:`~mlops.contracts.Registration`. The version's
+    drift reference (training features, its scores, the labels) is saved beside it.
     """
     from pathlib import Path
 
@@ -33,19 +34,33 @@ def register(
         read_contract,
     )
     from model_registry.steps import register_step
+    from observability.drift import save_training_reference
     from platform_config import RunConfig
 
+    run = RunConfig.parse(config)
+    trained = read_contract(model.metadata, TrainedModel, artifact="model")
+    data = read_contract(training_set.metadata, DataContract, artifact="training_set")
     registered = register_step(
-        RunConfig.parse(config).platform.open_registry(),
+        run.platform.open_registry(),
         model=Path(model.path),
-        trained=read_contract(model.metadata, TrainedModel, artifact="model"),
+        trained=trained,
         training_set=Path(training_set.path),
-        data=read_contract(training_set.metadata, DataContract, artifact="training_set"),
+        data=data,
         quality_report=Path(quality_report.path),
         quality=read_contract(quality_report.metadata, QualityResult, artifact="quality_report"),
         evaluation=read_contract(evaluation.metadata, Evaluation, artifact="evaluation"),
         governance=read_contract(governance.metadata, GateResult, artifact="governance"),
+        reason=run.reason,
         metrics=metrics.log_metric,
+    )
+    save_training_reference(
+        Path(model.path),
+        Path(training_set.path),
+        trained,
+        data,
+        state_dir=run.platform.state_dir,
+        model_name=registered.model,
+        version=registered.version,
     )
     Path(registration.path).write_text(registered.model_dump_json())
     publish(registration.metadata, registered)

@@ -19,6 +19,10 @@ its message on one line and exits non-zero. Failed data checks and gates are *re
     │   ├── FeatureStoreUnavailableError  the online store failed while a request needed it (503)
     │   └── ChallengerProcessError        the challenger's scoring process is gone or answered an error
     ├── MonitoringError      too little data, no reference for a version, a requested push failed
+    │   ├── NoPredictionsError   no predictions logged for a model in the window asked for
+    │   ├── LabelsError          a ground-truth labels file cannot be imported (names file and column)
+    │   ├── ReferenceNotFoundError  no drift reference saved for a model version (says how to make one)
+    │   └── InsufficientDataError   too few current rows to compare with the reference
     └── InfraValidationError  `make validate-infra` cannot evaluate a check
         ├── MissingToolError     a tool a check needs is not installed (says how to install it)
         └── TemplateError        an ApplicationSet template cannot be evaluated offline
@@ -108,6 +112,32 @@ class MonitoringError(MlopsError):
     push to Prometheus that was asked for and failed. Drift found is a result, not an error."""
 
 
+class NoPredictionsError(MonitoringError):
+    """No predictions were logged for a model (and version) in the window asked for."""
+
+
+class LabelsError(MonitoringError):
+    """A ground-truth labels file cannot be imported.
+
+    The message names the file, the column (when one is at fault) and what was expected.
+    """
+
+    def __init__(self, file: str | Path, column: str, expected: str) -> None:
+        self.file = str(file)
+        self.column = column
+        self.expected = expected
+        where = f"column {column!r}: " if column else ""
+        super().__init__(f"{self.file}: {where}{expected}")
+
+
+class ReferenceNotFoundError(MonitoringError):
+    """No drift reference was saved for a model version; the message names both and how to make one."""
+
+
+class InsufficientDataError(MonitoringError):
+    """Too few current rows (or labelled rows) to compare with the reference; names the minimum."""
+
+
 class InfraValidationError(MlopsError):
     """The infrastructure validator cannot evaluate a check (a failed check is a result)."""
 
@@ -131,10 +161,14 @@ __all__ = [
     "FeatureStoreError",
     "FeatureStoreUnavailableError",
     "InfraValidationError",
+    "InsufficientDataError",
+    "LabelsError",
     "MissingToolError",
     "MlopsError",
     "MonitoringError",
+    "NoPredictionsError",
     "PipelineError",
+    "ReferenceNotFoundError",
     "RegistryError",
     "SecretAccessDeniedError",
     "SecretError",

@@ -11,6 +11,8 @@
 
 A step writes ``steps/<name>.json`` when it starts and again when it ends, so the CLI can
 show progress while the pipeline runs in another process and summarise it afterwards.
+Each record also holds what the step's process used while the step ran (CPU-seconds, wall
+time, peak resident memory): what ``observability.costs`` prices.
 ``run.json`` holds the run's meta: the CLI writes it before and after the run (``exit_code``),
 the local runner adds ``runner`` (its pid and start time, and how it ended), so a run whose
 runner is gone without finishing reads as interrupted even when nothing could record that.
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -120,6 +124,14 @@ class StepRecord:
     notes: list[str] = field(default_factory=list)
     # The run folder this record is written to ("" on a cluster).
     run_dir: str = ""
+    # What the step's process used between the step's start and end (None while it runs, and
+    # in records written before these were measured). See :class:`_Usage`.
+    cpu_seconds: float | None = None
+    wall_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+    # "step": the highest resident memory while the step ran; "process": the process's
+    # lifetime high-water mark (where it cannot be reset at the step's start).
+    peak_memory_scope: Literal["step", "process"] | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -159,6 +171,72 @@ def current_run_dir() -> Path | None:
     return Path(value) if value else None
 
 
+_PROC_STATUS = Path("/proc/self/status")
+_PROC_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of the children it has waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _reset_peak_memory() -> bool:
+    """Reset the kernel's high-water mark of this process's resident memory to its current size.
+
+    Linux >= 4.0 (``clear_refs`` value 5), so the peak read at the step's end is the step's
+    own, not one left by code the process ran before (imports, an earlier in-process step).
+    """
+    try:
+        _PROC_CLEAR_REFS.write_text("5")
+    except OSError:  # no /proc (macOS) or not permitted
+        return False
+    return True
+
+
+def _peak_memory_bytes() -> int:
+    """The high-water mark of this process's resident memory (``VmHWM``), else ``ru_maxrss``."""
+    try:
+        for line in _PROC_STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss if sys.platform == "darwin" else maxrss * 1024
+
+
+@dataclass(frozen=True)
+class _Usage:
+    """Resource usage of the current process across one step, measured as deltas.
+
+    A step process may have run code before the step starts (interpreter start-up, imports,
+    an earlier step of an in-process test), so CPU and wall time are differences between the
+    start and the end. CPU counts every thread of the process plus the child processes it
+    waited for in between; concurrent steps in threads of one process would count each
+    other's CPU (the runner gives each step its own process). Peak memory is the highest
+    resident set size of the process while the step ran, including what was already resident
+    when it began (the interpreter and imported libraries): the pod's memory request has to
+    hold all of it. Memory of child processes is not included.
+    """
+
+    cpu_start: float
+    wall_start: float
+    peak_reset: bool
+
+    @classmethod
+    def start(cls) -> _Usage:
+        return cls(cpu_start=_cpu_seconds(), wall_start=time.perf_counter(), peak_reset=_reset_peak_memory())
+
+    def store(self, rec: StepRecord) -> None:
+        rec.cpu_seconds = max(_cpu_seconds() - self.cpu_start, 0.0)
+        rec.wall_seconds = time.perf_counter() - self.wall_start
+        rec.peak_memory_bytes = _peak_memory_bytes()
+        rec.peak_memory_scope = "step" if self.peak_reset else "process"
+
+
 def _numbers(figures: dict[str, Any]) -> dict[str, float]:
     """The figures KFP metrics can hold (scalars); text figures stay in the run record."""
     return {k: float(v) for k, v in figures.items() if isinstance(v, int | float)}
@@ -170,13 +248,15 @@ def record_step(name: str, *, metrics: MetricsSink | None = None) -> Iterator[St
 
     The run folder comes from the runner's environment (:data:`RUN_DIR_ENV`); without one (a
     cluster run) nothing is written there. Numeric figures also go to ``metrics`` when given,
-    so a cluster run shows them in the KFP UI.
+    so a cluster run shows them in the KFP UI. When the step ends, its CPU-seconds, wall time
+    and peak memory are stored on the record (see :class:`_Usage`).
     """
     run_dir = current_run_dir()
     path = run_dir / "steps" / f"{name}.json" if run_dir else None
     rec = StepRecord(name=name, run_dir=str(run_dir or ""))
     if path:
         _write_json(path, asdict(rec))
+    usage = _Usage.start()
     try:
         yield rec
     except BaseException as exc:
@@ -191,6 +271,7 @@ def record_step(name: str, *, metrics: MetricsSink | None = None) -> Iterator[St
             for key, value in _numbers(rec.figures).items():
                 metrics(key, value)
     finally:
+        usage.store(rec)
         rec.ended = time.time()
         if path:
             _write_json(path, asdict(rec))
@@ -272,3 +353,21 @@ def runner_status(meta: dict[str, Any]) -> RunnerStatus | None:
     if status == "running" and not process_running(int(runner["pid"]), runner.get("pid_started")):
         return "interrupted"
     return status
+
+
+def run_status(meta: dict[str, Any], records: dict[str, StepRecord]) -> str:
+    """How a run stands, from its meta and step records: running, interrupted, failed, blocked or succeeded."""
+    # The pipeline process records how it ended; gone without a word, it was interrupted too.
+    runner = runner_status(meta)
+    if runner == "interrupted":
+        return "interrupted"
+    if "exit_code" not in meta:  # the CLI that watched the run did not see it end
+        if runner is None:
+            return "running (or interrupted)"  # recorded before the runner wrote its pid
+        if runner in ("running", "failed"):
+            return runner
+    if any(r.status == "failed" for r in records.values()) or meta.get("exit_code", 0) != 0:
+        return "failed"
+    if any(r.status == "blocked" for r in records.values()):
+        return "blocked"
+    return "succeeded"

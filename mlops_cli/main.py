@@ -19,7 +19,7 @@ from rich.table import Table
 
 from mlops.config import ENVIRONMENTS, load_dataset_config
 from mlops.errors import MlopsError
-from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps
+from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps, run_status
 from mlops_cli.monitor import cost_app, monitor_app
 from platform_config import PlatformConfig, load_platform_config
 
@@ -131,7 +131,9 @@ def run_training(
     run = runs.start_local(platform, ds, dataset_file=ds_path, environment=env, run_id=run_id)
     console.print(f"[bold]training[/] run {run_id} on dataset [bold]{ds.name}[/] ({env})")
     records = runs.follow(run, TRAINING_STEPS, _print_progress)
-    meta = runs.finish(run)
+    from observability.costs import load_cost_config
+
+    meta = runs.finish(run, load_cost_config(config_dir))
     _report(run.run_dir, TRAINING_STEPS, records, meta)
     if run.process.returncode != 0 or any(r.status == "failed" for r in records.values()):
         failed = [r for r in records.values() if r.status == "failed"]
@@ -155,8 +157,16 @@ def _report(run_dir: Path, steps: list[str], records: dict[str, StepRecord], met
     for label, path in reports:
         console.print(f"  report {label}: {path}", soft_wrap=True)
     console.print(f"  run folder: {run_dir}", soft_wrap=True)
+    if meta.get("reason", "manual") != "manual":
+        console.print(f"  started by: {meta['reason']}", soft_wrap=True)
     if "duration_s" in meta:
         console.print(f"  pipeline wall time: {meta['duration_s']:.1f} s")
+    if "cost" in meta:
+        cost = meta["cost"]
+        console.print(
+            f"  cost at {meta.get('environment', '?')} prices: ${cost['cost_usd']:.4f} "
+            f"({cost['cpu_seconds']:.0f} CPU-s, peak {cost['peak_memory_mib']:.0f} MiB)"
+        )
     reg = records.get("register")
     if reg and reg.status == "succeeded":
         promoted = records.get("promote")
@@ -192,7 +202,7 @@ def runs_list(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> No
     for run_dir in run_dirs:
         meta = read_run_meta(run_dir)
         records = read_steps(run_dir)
-        status = _run_status(meta, records)
+        status = run_status(meta, records)
         reg = records.get("register")
         table.add_row(
             run_dir.name,
@@ -202,25 +212,6 @@ def runs_list(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -> No
             str(reg.figures.get("version", "")) if reg else "",
         )
     console.print(table if run_dirs else "no runs yet: try `mlops run training`")
-
-
-def _run_status(meta: dict[str, Any], records: dict[str, StepRecord]) -> str:
-    from mlops.state import runner_status
-
-    # The pipeline process records how it ended; gone without a word, it was interrupted too.
-    runner = runner_status(meta)
-    if runner == "interrupted":
-        return "interrupted"
-    if "exit_code" not in meta:  # the CLI that watched the run did not see it end
-        if runner is None:
-            return "running (or interrupted)"  # recorded before the runner wrote its pid
-        if runner in ("running", "failed"):
-            return runner
-    if any(r.status == "failed" for r in records.values()) or meta.get("exit_code", 0) != 0:
-        return "failed"
-    if any(r.status == "blocked" for r in records.values()):
-        return "blocked"
-    return "succeeded"
 
 
 @runs_app.command("show")
@@ -244,7 +235,7 @@ def runs_show(
             raise MlopsError(f"no run {run_id!r} under {layout.runs}")
     meta = read_run_meta(run_dir)
     records = read_steps(run_dir)
-    status = _run_status(meta, records)
+    status = run_status(meta, records)
     console.print(f"run {run_dir.name}: {status}, dataset {meta.get('dataset', '?')}")
     if status == "interrupted":
         runner = meta.get("runner", {})
@@ -571,14 +562,17 @@ def batch_predict(
     """Score a file with a registered model; partitioned parquet plus a run manifest."""
     from serving.batch.cli import batch_predict_command
 
+    platform = _platform(config_dir, env)
     manifest = batch_predict_command(
         input,
         output,
         model,
         ref,
         engine,
-        _platform(config_dir, env).open_registry(),
+        platform.open_registry(),
         keep_last,
+        prediction_log=platform.prediction_log,
+        state_dir=platform.state_dir,
         id_column=id_column,
         partition_by=partition_by,
         spark_master=spark_master,

@@ -456,6 +456,12 @@ class ModelRegistry:
                 raise RegistryError(f"model {name!r}: MLflow version {number} was created but cannot be read back")
             time.sleep(0.5)
 
+    def set_tags(self, name: str, ref: str, tags: dict[str, str]) -> VersionInfo:
+        """Add ``tags`` to version ``ref`` (semver or alias), e.g. figures known only after its run."""
+        info = self.get(name, ref)
+        self._set_tags(name, info.mlflow_version, tags)
+        return self.get(name, info.semver)
+
     def _set_tags(self, name: str, number: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self._retry(partial(self.client.set_model_version_tag, name, number, key, value))

@@ -32,9 +32,13 @@ def register_step(
     quality: QualityResult,
     evaluation: Evaluation,
     governance: GateResult,
+    reason: str = "manual",
     metrics: MetricsSink | None = None,
 ) -> Registration:
-    """Register the next semantic version with its lineage and the quality report."""
+    """Register the next semantic version with its lineage and the quality report.
+
+    ``reason``: why the run started (a person, or the retraining trigger that fired).
+    """
     roles = data.roles
     gates = {"data_quality": quality.passed, "evaluation": evaluation.passed, "fairness": governance.passed}
     with record_step("register", metrics=metrics) as rec, tempfile.TemporaryDirectory() as tmp:
@@ -61,6 +65,7 @@ def register_step(
             },
             "gates": gates,
             "code_version": _code_version(),
+            "reason": reason,
             "run_dir": str(current_run_dir() or ""),
         }
         # Artifact paths have no suffix; the registry's file names do.

@@ -9,6 +9,7 @@ terminate, wait a bounded time, then kill.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import shutil
 import socket
 import subprocess
@@ -123,6 +124,13 @@ def running(
         yield proc
     finally:
         stop(proc, grace_s)
+
+
+def pin(cpu: int | None) -> list[int]:
+    """Pin this process to ``cpu`` (when the machine has it); the cores it may now use."""
+    if cpu is not None and hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
+        os.sched_setaffinity(0, {cpu})
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
 
 @contextmanager

@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        config = RunConfig(platform=meta["platform_config"], dataset=meta["dataset_config"])
+        config = RunConfig(
+            platform=meta["platform_config"], dataset=meta["dataset_config"], reason=meta.get("reason", "manual")
+        )
         run_local(config.dump(), args.run_dir, args.pipeline_root)
     except KeyboardInterrupt:
         why = received[0] if received else "SIGINT"

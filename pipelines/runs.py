@@ -19,6 +19,7 @@ from typing import Any
 
 from mlops.config import DatasetConfig
 from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps, write_run_meta
+from observability.costs import CostOptimizationConfig
 from platform_config import PlatformConfig
 
 POLL_S = 0.3
@@ -34,9 +35,18 @@ class LocalRun:
 
 
 def start_local(
-    platform: PlatformConfig, dataset: DatasetConfig, *, dataset_file: Path, environment: str, run_id: str | None = None
+    platform: PlatformConfig,
+    dataset: DatasetConfig,
+    *,
+    dataset_file: Path,
+    environment: str,
+    run_id: str | None = None,
+    reason: str = "manual",
 ) -> LocalRun:
-    """Create the run folder and start the training pipeline on kfp.local in a child process."""
+    """Create the run folder and start the training pipeline on kfp.local in a child process.
+
+    ``reason``: why the run started (a person, or the retraining trigger that fired).
+    """
     layout = StateLayout(platform.state_dir)
     run_id = run_id or new_run_id()
     run_dir = layout.run_dir(run_id).resolve()
@@ -50,6 +60,7 @@ def start_local(
             "dataset": dataset.name,
             "dataset_config_file": str(dataset_file),
             "environment": environment,
+            "reason": reason,
             "started": started,
             "dataset_config": json.loads(dataset.model_dump_json()),
             "platform_config": json.loads(platform.model_dump_json()),
@@ -89,13 +100,30 @@ def follow(run: LocalRun, steps: list[str], on_change: Callable[[StepRecord], No
         time.sleep(POLL_S)
 
 
-def finish(run: LocalRun) -> dict[str, Any]:
-    """Record the end of the run (duration, exit code) in its meta; returns the meta."""
+def finish(run: LocalRun, costs: CostOptimizationConfig | None = None) -> dict[str, Any]:
+    """Record the end of the run (duration, exit code and, with ``costs``, what it cost at the
+    environment's prices) in its meta; the version it registered gets the cost as tags."""
     meta = read_run_meta(run.run_dir)
     now = time.time()
     meta.update(finished=now, duration_s=now - run.started, exit_code=run.process.returncode)
+    if costs is not None:
+        from observability.costs import run_cost
+
+        meta["cost"] = run_cost(run.run_dir, costs, meta["environment"]).figures()
     write_run_meta(run.run_dir, meta)
+    if costs is not None:
+        _tag_registered_version(run.run_dir, meta)
     return meta
+
+
+def _tag_registered_version(run_dir: Path, meta: dict[str, Any]) -> None:
+    """The run's cost on the version it registered: lineage a person reads with the model."""
+    reg = read_steps(run_dir).get("register")
+    if reg is None or reg.status != "succeeded":
+        return
+    registry = PlatformConfig.model_validate(meta["platform_config"]).open_registry()
+    tags = {f"cost.{k}": f"{v:g}" for k, v in meta["cost"].items()}
+    registry.set_tags(str(reg.figures["model"]), str(reg.figures["version"]), tags)
 
 
 __all__ = ["LocalRun", "finish", "follow", "start_local"]

@@ -27,6 +27,8 @@ from mlops.config import (
 from mlops.errors import ConfigError
 from model_governance.config import FairnessGate
 from model_registry.config import RegistryConfig
+from observability.prediction_log import PredictionLogConfig
+from observability.status import SloConfig
 from privacy.config import PrivacyConfig
 from training.config import EvaluationGate, ModelConfig
 
@@ -62,6 +64,9 @@ class PlatformConfig(StrictModel):
     registry: RegistryConfig = RegistryConfig()
     kfp: KfpConfig = KfpConfig()
     vault: VaultConfig = VaultConfig()
+    prediction_log: PredictionLogConfig = PredictionLogConfig()
+    # The targets `mlops monitor status` judges (the alert rules carry the same thresholds).
+    slo: SloConfig = SloConfig()
 
     def open_registry(self) -> ModelRegistry:
         """The model registry this platform config names (SQLite under the state folder by default)."""
@@ -78,6 +83,7 @@ class PlatformConfig(StrictModel):
             state_dir=self.state_dir,
             features=self.features,
             environment=self.environment,
+            prediction_log=self.prediction_log,
         )
 
 
@@ -89,6 +95,9 @@ class RunConfig(StrictModel):
 
     platform: PlatformConfig
     dataset: DatasetConfig
+    # Why the run started: "manual", or the retraining trigger that fired and its figures
+    # (recorded in the registered version's lineage and the run folder).
+    reason: str = Field(default="manual", min_length=1, max_length=500)
 
     def dump(self) -> str:
         return self.model_dump_json()

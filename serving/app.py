@@ -39,6 +39,7 @@ from serving.scoring import Scorer
 
 if TYPE_CHECKING:
     from feature_store.store import OnlineFeatureReader
+    from observability.prediction_log import PredictionLogger
     from serving.ab import AbRouter
     from serving.shadow.mirror import ShadowMirror
     from serving.shadow.store import ShadowPair
@@ -61,6 +62,7 @@ def create_app(
     max_batch: int = MAX_BATCH_ROWS,
     ab: AbRouter | None = None,
     limits: RequestLimits | None = None,
+    prediction_log: PredictionLogger | None = None,
 ) -> FastAPI:
     """Build the serving app around loaded models.
 
@@ -73,6 +75,8 @@ def create_app(
     never reach the model. ``ab`` routes each request to an A/B variant by its entity id
     (sticky); rows the challenger variant answers are not mirrored to the shadow. ``limits``:
     body size and read time (default :class:`~serving.limits.RequestLimits`).
+    ``prediction_log`` records what was scored (sampled, written off the hot path); the caller
+    owns it (and closes it at shutdown).
     """
     limits = limits or RequestLimits()
     metrics = ServingMetrics()
@@ -99,7 +103,11 @@ def create_app(
         metrics=metrics,
         segment_columns=segment_columns,
         ab=ab,
+        model_name=model_name,
+        prediction_log=prediction_log,
     )
+    if prediction_log is not None:
+        metrics.watch_prediction_log(prediction_log.stats)
 
     app = FastAPI(
         title=f"{model_name} model",

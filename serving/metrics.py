@@ -6,7 +6,19 @@ build many apps without "duplicated timeseries" errors, and keeps each app's fig
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Callable, Iterator
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from serving.shadow.store import ShadowPair
 
@@ -76,6 +88,13 @@ class ServingMetrics:
         self.model_info = Gauge(
             "serving_model_info", "The versions served (value 1)", ["variant", "model", "version"], registry=r
         )
+        # CPU seconds, resident memory and start time of the process: what cost per 1,000
+        # predictions and the right-sizing hints are computed from.
+        ProcessCollector(registry=r)
+
+    def watch_prediction_log(self, stats: Callable[[], dict[str, int]]) -> None:
+        """Expose the prediction log's counters, read at scrape time (nothing on the hot path)."""
+        self.registry.register(_PredictionLogCollector(stats))
 
     def observe_shadow_call(self, pairs: list[ShadowPair], agreed: int) -> None:
         """Count the pairs of one replayed call, ``agreed`` of them with the same label (worker thread)."""
@@ -94,6 +113,28 @@ class ServingMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PredictionLogCollector(Collector):
+    def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        s = self.stats()
+        rows = CounterMetricFamily(
+            "serving_prediction_log_rows",
+            "Scored rows by what the prediction log did with them (written, dropped, sampled_out)",
+            labels=["outcome"],
+        )
+        for outcome in ("written", "dropped", "sampled_out"):
+            rows.add_metric([outcome], s[f"rows_{outcome}"])
+        yield rows
+        yield CounterMetricFamily(
+            "serving_prediction_log_write_errors", "Failed prediction log writes", value=s["write_errors"]
+        )
+        yield GaugeMetricFamily(
+            "serving_prediction_log_buffered_rows", "Rows waiting to be written", value=s["buffered_rows"]
+        )
 
 
 __all__ = ["LATENCY_BUCKETS", "ServingMetrics"]

@@ -32,6 +32,7 @@ from serving.schemas import RequestModels
 
 if TYPE_CHECKING:
     from feature_store.store import OnlineFeatureReader
+    from observability.prediction_log import PredictionLogger
     from serving.ab import AbRouter
     from serving.shadow.mirror import ShadowMirror
 
@@ -62,8 +63,12 @@ class Scorer:
         metrics: ServingMetrics,
         segment_columns: Sequence[str],
         ab: AbRouter | None = None,
+        model_name: str = "",
+        prediction_log: PredictionLogger | None = None,
     ) -> None:
         self.champion = champion
+        self.model_name = model_name
+        self.prediction_log = prediction_log
         self.ab = ab
         self.schema = serving_schema.kinds
         # Numeric sensitive attributes: (edges, group names), resolved once, not per request.
@@ -147,6 +152,17 @@ class Scorer:
             scores, versions, elapsed = self._score_variants(self.ab, frame, variants)
             # A row the challenger already answered has nothing to compare against in shadow.
             mirrored = [i for i, v in enumerate(variants) if self.ab.alias(v) == "champion"]
+        if self.prediction_log is not None:
+            # Sampled by request id: a batch call's rows are all in the log or all out.
+            self.prediction_log.record(
+                frame,
+                scores,
+                model=self.model_name,
+                version=versions if variants is not None else versions[0],
+                variant=variants,
+                request_ids=request_id,
+                entity_ids=entity_ids,
+            )
         if self.shadow is not None and mirrored:
             segments = [self._segment(rows[i], values[i]) for i in mirrored]
             # A batch row's pair is named after the call's request id and the row's position.

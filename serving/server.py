@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
 
+    from observability.prediction_log import PredictionLogger
     from serving.config import AbTestingConfig
     from serving.models import LoadedModels
     from serving.shadow.mirror import ShadowMirror
@@ -40,11 +41,15 @@ class ServingApp:
     shadow: ShadowMirror | None
     comparison_store: Path | None
     challenger_process: ProcessChallenger | None = None
+    prediction_log: PredictionLogger | None = None
 
     def close(self, timeout: float = 5.0) -> None:
-        """Write what the mirror still holds, then stop the challenger process (call at shutdown)."""
+        """Write what the mirror and the prediction log still hold, then stop the challenger
+        process (call at shutdown)."""
         if self.shadow is not None:
             self.shadow.close(timeout)
+        if self.prediction_log is not None:
+            self.prediction_log.close(timeout)
         if self.challenger_process is not None:
             self.challenger_process.close()
 
@@ -151,6 +156,16 @@ def build_app(
             queue_size=shadow_queue_size,
             timeout_s=shadow_timeout_s,
         )
+    prediction_log = None
+    if stores.prediction_log is not None and stores.prediction_log.enabled:
+        from observability.prediction_log import PredictionLogger, predictions_root
+
+        # Never a PII column in the log, even one the request may carry as a feature.
+        prediction_log = PredictionLogger(
+            predictions_root(stores.prediction_log, stores.state_dir),
+            stores.prediction_log,
+            exclude_columns=champion.schema.pii,
+        )
     app = create_app(
         champion=champion,
         challenger=loaded.challenger,
@@ -161,8 +176,9 @@ def build_app(
         segment_columns=segments,
         ab=router,
         limits=limits,
+        prediction_log=prediction_log,
     )
-    return ServingApp(app, loaded, mirror, store_path, process)
+    return ServingApp(app, loaded, mirror, store_path, process, prediction_log)
 
 
 def uvicorn_config(

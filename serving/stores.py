@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from feature_store.config import FeatureConfig
     from model_registry.registry import ModelRegistry
+    from observability.prediction_log import PredictionLogConfig
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class ServingStores:
     features: FeatureConfig
     # Picks the Feast registry template (feature_store/registry/<environment>).
     environment: str
+    # What was scored goes to the prediction log (None or not enabled: nothing is logged).
+    prediction_log: PredictionLogConfig | None = None
 
 
 __all__ = ["ServingStores"]

@@ -34,6 +34,7 @@ SERVER_FIXTURES = {
 STARTS_SERVERS = {
     "tests/serving/test_online_server.py": "serves the app with uvicorn on a local port",
     "tests/serving/test_hardening_server.py": "starts the `mlops serve` process",
+    "tests/observability/test_alerts_prometheus.py": "starts `mlops serve`, a file server and a Prometheus",
     "tests/model_registry/test_interrupted_runs.py": "starts pipeline runners and kfp.local step processes",
     "tests/feature_store/test_fs_redis.py": "starts a short-lived Redis of its own",
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-parquet]": "Spark",

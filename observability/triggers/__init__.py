@@ -1,5 +1,89 @@
-"""Retraining triggers declared in ``config/retraining_triggers.yaml``."""
+"""Retraining triggers declared in ``config/retraining_triggers.yaml``: evaluated per model
+(:mod:`~observability.triggers.evaluate`), then acted on under guards — cool-down,
+de-duplication, one decision at a time — by a launcher the caller gives
+(:mod:`~observability.triggers.act`). ``mlops monitor triggers`` is the command.
+"""
 
-from observability.triggers.config import RetrainingTriggersConfig
+from observability.triggers.act import (
+    STARTING_GRACE_S,
+    Decision,
+    Launched,
+    Launcher,
+    LaunchRequest,
+    TriggerState,
+    act_on_triggers,
+    append_history,
+    model_lock,
+    read_history,
+    read_state,
+    running_local_runs,
+    triggers_dir,
+    write_state,
+)
+from observability.triggers.config import (
+    TRIGGER_NAMES,
+    DriftTrigger,
+    ModelTriggers,
+    NewDataTrigger,
+    PerformanceTrigger,
+    RetrainingTriggersConfig,
+    SchemaChangeTrigger,
+    TriggerName,
+    TriggerSettings,
+    load_triggers_config,
+)
+from observability.triggers.evaluate import (
+    ChampionVersion,
+    DatasetSnapshot,
+    Evaluation,
+    TriggerInputs,
+    TriggerResult,
+    drift_trigger,
+    evaluate_triggers,
+    launch_reason,
+    new_data_trigger,
+    performance_trigger,
+    schedule_trigger,
+    schema_change_trigger,
+    schema_diff,
+)
 
-__all__ = ["RetrainingTriggersConfig"]
+__all__ = [
+    "STARTING_GRACE_S",
+    "TRIGGER_NAMES",
+    "ChampionVersion",
+    "DatasetSnapshot",
+    "Decision",
+    "DriftTrigger",
+    "Evaluation",
+    "LaunchRequest",
+    "Launched",
+    "Launcher",
+    "ModelTriggers",
+    "NewDataTrigger",
+    "PerformanceTrigger",
+    "RetrainingTriggersConfig",
+    "SchemaChangeTrigger",
+    "TriggerInputs",
+    "TriggerName",
+    "TriggerResult",
+    "TriggerSettings",
+    "TriggerState",
+    "act_on_triggers",
+    "append_history",
+    "drift_trigger",
+    "evaluate_triggers",
+    "launch_reason",
+    "load_triggers_config",
+    "model_lock",
+    "new_data_trigger",
+    "performance_trigger",
+    "read_history",
+    "read_state",
+    "running_local_runs",
+    "schedule_trigger",
+    "schema_change_trigger",
+    "schema_diff",
+    "triggers_dir",
+    "write_state",
+]

@@ -14,12 +14,18 @@ Scenarios, each against a fresh ``uvicorn`` process serving the real app (``crea
 - ``shadow_slow``: the challenger sleeps 1 s before answering (the mirror's timeout is 0.5 s);
 - ``shadow_failing``: the challenger raises on every call;
 - ``shadow_down``: the challenger is a remote endpoint nobody listens on (connection refused);
+- ``prediction_log``: no shadow, every request recorded in the prediction log (sample rate 1,
+  flushed every second), run between ``http`` and ``http_again``;
 - ``http_again``: no shadow, run last, to show how much the machine itself drifted.
+
+The server is pinned to the first core and the load generator to the second (on a one-core
+machine they share it).
 
 Reported per scenario: p50/p95/p99/max latency, errors, the achieved rate, and for shadow
 runs the mirror's counts read from ``/metrics`` (compared, dropped, challenger errors).
 Goals checked: HTTP p95 - in-process p95 <= 3 ms; primary p99 shadow-on / shadow-off <= 1.05
-for every fault; >= 99 % of mirrored requests compared (healthy challenger, not overloaded).
+for every fault; >= 99 % of mirrored requests compared (healthy challenger, not overloaded);
+p99 with the prediction log / without <= 1.02 (against the mean of ``http`` and ``http_again``).
 """
 
 from __future__ import annotations
@@ -41,11 +47,14 @@ import pandas as pd
 
 from performance.benchmarks.report import write_report
 from performance.benchmarks.workload import request_rows, sample_model
-from performance.servers import HOST, free_port, http_ok, spawned
+from performance.servers import HOST, free_port, http_ok, pin, spawned
 from serving.server import limit_native_threads
 from training.config import ModelConfig
 
 SHADOW_FAULTS = ("healthy", "slow", "failing", "down")
+
+# The server on the first core, the load generator on the second.
+SERVER_CPU, LOAD_CPU = 0, 1
 
 
 def summarise(latencies_ms: list[float]) -> dict[str, float]:
@@ -109,13 +118,20 @@ def challenger_for(fault: str, challenger: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- the server process
-def serve_app(champion: Any, challenger: Any, fault: str | None, port: int, store: str) -> None:
+def serve_app(
+    champion: Any, challenger: Any, fault: str | None, port: int, store: str, log_root: str | None = None
+) -> None:
     """Child process: the app exactly as ``mlops serve`` builds it around loaded models."""
     import uvicorn
 
+    from observability.prediction_log import PredictionLogConfig, PredictionLogger
     from serving.app import create_app
     from serving.shadow import ComparisonStore, ShadowMirror
 
+    pin(SERVER_CPU)
+    log = None
+    if log_root is not None:
+        log = PredictionLogger(log_root, PredictionLogConfig(flush_interval_s=1.0))
     mirror = None
     if fault is not None:
         mirror = ShadowMirror(
@@ -124,7 +140,9 @@ def serve_app(champion: Any, challenger: Any, fault: str | None, port: int, stor
             challenger_version=challenger.version,
             timeout_s=0.5,
         )
-    app = create_app(champion=champion, serving_schema=champion.serving_schema, model_name="bench", shadow=mirror)
+    app = create_app(
+        champion=champion, serving_schema=champion.serving_schema, model_name="bench", shadow=mirror, prediction_log=log
+    )
     uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False)).run()
 
 
@@ -178,12 +196,20 @@ async def open_loop_http(url: str, bodies: list[dict[str, Any]], rate: float, se
 
 
 def run_http(
-    champion: Any, challenger: Any, fault: str | None, bodies: list[dict[str, Any]], args: argparse.Namespace, tmp: Path
+    champion: Any,
+    challenger: Any,
+    fault: str | None,
+    bodies: list[dict[str, Any]],
+    args: argparse.Namespace,
+    tmp: Path,
+    *,
+    prediction_log: bool = False,
 ) -> dict[str, Any]:
     port = free_port()
     url = f"http://{HOST}:{port}"
     store = tmp / f"pairs-{fault or 'off'}-{port}.sqlite"
-    app_args = (champion, challenger, fault, port, str(store))
+    log_root = str(tmp / f"predictions-{port}") if prediction_log else None
+    app_args = (champion, challenger, fault, port, str(store), log_root)
     with spawned(serve_app, app_args, http_ok(f"{url}/healthz"), name=f"the server at {url}"):
         result = asyncio.run(open_loop_http(url, bodies, args.rate, args.seconds))
         if fault is not None:
@@ -238,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     limit_native_threads()  # as `mlops serve` runs; the server processes inherit it
+    load_cpus = pin(LOAD_CPU)
     started = time.perf_counter()
     champion, challenger = train_models(args.train_rows)
     bodies = request_rows(500)
@@ -250,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         "rate_rps": args.rate,
         "seconds_per_scenario": args.seconds,
         "model": "hist_gradient_boosting champion, logistic_regression challenger",
+        "server_cpu": SERVER_CPU,
+        "load_cpus": load_cpus,
         "scenarios": {},
     }
     scenarios = report["scenarios"]
@@ -259,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         print("in_process", scenarios["in_process"], flush=True)
         scenarios["http"] = run_http(champion, challenger, None, bodies, args, tmp)
         print("http", scenarios["http"], flush=True)
+        scenarios["prediction_log"] = run_http(champion, challenger, None, bodies, args, tmp, prediction_log=True)
+        print("prediction_log", scenarios["prediction_log"], flush=True)
         for fault in SHADOW_FAULTS:
             scenarios[f"shadow_{fault}"] = run_http(champion, challenger, fault, bodies, args, tmp)
             print(f"shadow_{fault}", scenarios[f"shadow_{fault}"], flush=True)
@@ -269,10 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     report["http_minus_in_process_p95_ms"] = round(scenarios["http"]["p95_ms"] - scenarios["in_process"]["p95_ms"], 3)
     report["shadow_p99_ratio"] = {f: round(scenarios[f"shadow_{f}"]["p99_ms"] / off_p99, 3) for f in SHADOW_FAULTS}
     report["no_shadow_rerun_p99_ratio"] = round(scenarios["http_again"]["p99_ms"] / off_p99, 3)
+    log_off_p99 = (off_p99 + scenarios["http_again"]["p99_ms"]) / 2
+    report["prediction_log_p99_ratio"] = round(scenarios["prediction_log"]["p99_ms"] / log_off_p99, 3)
     report["goals"] = {
         "http_overhead_p95_le_3ms": report["http_minus_in_process_p95_ms"] <= 3.0,
         "shadow_p99_ratio_le_1_05": {f: r <= 1.05 for f, r in report["shadow_p99_ratio"].items()},
         "healthy_compared_ge_99pct": scenarios["shadow_healthy"]["shadow"]["compared_fraction"] >= 0.99,
+        "prediction_log_p99_ratio_le_1_02": report["prediction_log_p99_ratio"] <= 1.02,
         "primary_errors": sum(s["errors"] for s in scenarios.values()),
     }
     report["wall_s"] = round(time.perf_counter() - started, 1)

@@ -39,17 +39,10 @@ import numpy as np
 
 from performance.benchmarks.report import write_report
 from performance.benchmarks.workload import request_rows, sample_model
-from performance.servers import HOST, free_port, spawned
+from performance.servers import HOST, free_port, pin, spawned
 
 GOAL_P99_MS = 50.0
 SCENARIOS = ("idle", "oversized", "oversized_chunked", "large_valid", "mixed")
-
-
-def pin(cpu: int | None) -> list[int]:
-    """Pin this process to ``cpu`` (when the machine has it); the cores it may now use."""
-    if cpu is not None and hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
-        os.sched_setaffinity(0, {cpu})
-    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 
 
 # --------------------------------------------------------------------------- the server process

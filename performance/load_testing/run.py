@@ -47,6 +47,9 @@ def main() -> int:
     parser.add_argument("--config-dir", type=Path, default=Path("config"))
     parser.add_argument("--env", default="dev")
     parser.add_argument("--entity-range", default="46000:49999", help="APP-<n> ids in the online store, FIRST:LAST")
+    parser.add_argument(
+        "--drift", type=float, default=0.0, help="shift numeric features by this many standard deviations"
+    )
     args = parser.parse_args()
 
     version = ensure_champion(args.model, args.config_dir, args.env)
@@ -64,7 +67,8 @@ def main() -> int:
                 [str(locust), "-f", str(HERE / "locustfile.py"), "--headless", "-u", str(args.users),
                  "-r", str(args.spawn_rate), "-t", args.duration, "--host", url, "--only-summary",
                  "--csv", str(args.out / "loadtest"), "--html", str(args.out / "loadtest.html")],
-                env={**os.environ, "MLOPS_LOADTEST_ENTITY_RANGE": args.entity_range},
+                env={**os.environ, "MLOPS_LOADTEST_ENTITY_RANGE": args.entity_range,
+                     "MLOPS_LOADTEST_DRIFT": str(args.drift)},
             )  # fmt: skip
     except RuntimeError as exc:  # the server exited or was not ready in time
         raise SystemExit(str(exc)) from None

@@ -9,6 +9,7 @@ from serving.batch.manifest import BatchManifest
 
 if TYPE_CHECKING:
     from model_registry.registry import ModelRegistry
+    from observability.prediction_log import PredictionLogConfig
 
 
 def batch_predict_command(
@@ -24,6 +25,8 @@ def batch_predict_command(
     partition_by: str | None = None,
     chunk_rows: int = 50_000,
     spark_master: str = "local[2]",
+    prediction_log: PredictionLogConfig | None = None,
+    state_dir: Path | None = None,
 ) -> BatchManifest:
     """Score ``input`` with ``model`` at ``ref`` into ``output/run=<id>/``; ``keep_last`` 0 keeps every run.
 
@@ -43,4 +46,6 @@ def batch_predict_command(
         chunk_rows=chunk_rows,
         spark_master=spark_master,
         keep_last=keep_last,
+        prediction_log=prediction_log,
+        state_dir=state_dir,
     )

@@ -24,6 +24,8 @@ from serving.batch.inputs import InputFormat
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from observability.prediction_log import PredictionLogger
+
 SCORE_COLUMN = "score"
 EngineName = Literal["embedded", "spark"]
 
@@ -70,6 +72,11 @@ class BatchJob:
     partition_by: str | None
     run_dir: Path
     model: Any
+    # What was scored goes to the prediction log (embedded engine), one request id per row.
+    prediction_log: PredictionLogger | None = None
+    model_name: str = ""
+    model_version: str = ""
+    id_column: str | None = None
 
     @property
     def features(self) -> list[str]:

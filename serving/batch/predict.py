@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops.errors import DatasetError
 from mlops.state import new_run_id
@@ -30,6 +30,9 @@ from serving.batch.inputs import (
 )
 from serving.batch.manifest import RUN_PREFIX, BatchManifest, write_manifest
 
+if TYPE_CHECKING:
+    from observability.prediction_log import PredictionLogger
+
 __all__ = ["SCORE_COLUMN", "output_files", "predict_batch"]
 
 
@@ -48,6 +51,7 @@ def predict_batch(
     partition_by: str | None = None,
     model_ref: str | None = None,
     pii_columns: Sequence[str] = (),
+    prediction_log: PredictionLogger | None = None,
 ) -> BatchManifest:
     """Score ``input_path`` into ``output_dir/run=<id>/`` and return the run's manifest.
 
@@ -61,6 +65,9 @@ def predict_batch(
     unless the model uses one as a feature, and features are never written. An id or
     partition column among them is a :class:`DatasetError`. The manifest lists the ones the
     input held under ``pii_columns_dropped``.
+
+    ``prediction_log``: the embedded engine records what it scored there (the caller closes it);
+    the Spark engine does not (its drift is measured from the input file).
     """
     source = Path(input_path)
     root = Path(output_dir)
@@ -105,6 +112,10 @@ def predict_batch(
         partition_by=partition_by,
         run_dir=run_dir,
         model=model,
+        prediction_log=prediction_log,
+        model_name=model_name,
+        model_version=model_version,
+        id_column=id_column,
     )
     try:
         input_hash = content_hash(source)

@@ -13,6 +13,7 @@ from serving.batch.predict import predict_batch
 
 if TYPE_CHECKING:
     from model_registry.registry import ModelRegistry
+    from observability.prediction_log import PredictionLogConfig
 
 
 def batch_predict_step(
@@ -30,6 +31,8 @@ def batch_predict_step(
     keep_last: int = 0,
     out_manifest: str = "",
     pii_columns: list[str] | None = None,
+    prediction_log: PredictionLogConfig | None = None,
+    state_dir: Path | None = None,
     metrics: MetricsSink | None = None,
 ) -> BatchManifest:
     """Score ``input_path`` with ``model_name`` at ``model_ref`` (``1.2.0``, ``champion``, ``challenger``).
@@ -40,27 +43,43 @@ def batch_predict_step(
     The manifest is also copied to ``out_manifest`` when given (the component's artifact).
     The columns the model's dataset declared as personal data (its serving schema's ``pii``),
     plus any ``pii_columns`` given, are left out of the score files (see
-    :func:`~serving.batch.predict.predict_batch`).
+    :func:`~serving.batch.predict.predict_batch`). With ``prediction_log`` (enabled) the
+    embedded engine records what it scored in the log (``<state_dir>/predictions`` unless the
+    config names a root), without those columns.
     """
     with record_step("batch_predict", metrics=metrics) as rec:
         info = registry.get(model_name, model_ref)
         if not info.serving_schema:
             raise RegistryError(f"{model_name} {info.semver} has no serving schema; it cannot score a batch")
-        manifest = predict_batch(
-            input_path,
-            output_root,
-            model=registry.load_model(info),
-            serving_schema=info.serving_schema,
-            engine=engine,  # type: ignore[arg-type]  # engine_config() rejects unknown names
-            model_name=model_name,
-            model_version=info.semver,
-            model_ref=model_ref,
-            chunk_rows=chunk_rows,
-            spark_master=spark_master,
-            id_column=id_column or None,
-            partition_by=partition_by or None,
-            pii_columns=sorted({*(info.schema.pii if info.schema else []), *(pii_columns or [])}),
-        )
+        pii = sorted({*(info.schema.pii if info.schema else []), *(pii_columns or [])})
+        log = None
+        if prediction_log is not None and prediction_log.enabled:
+            from observability.prediction_log import PredictionLogger, predictions_root
+
+            root = predictions_root(prediction_log, state_dir or Path(".mlops"))
+            log = PredictionLogger(root, prediction_log, exclude_columns=pii, entity_column=id_column or "entity_id")
+        try:
+            manifest = predict_batch(
+                input_path,
+                output_root,
+                model=registry.load_model(info),
+                serving_schema=info.serving_schema,
+                engine=engine,  # type: ignore[arg-type]  # engine_config() rejects unknown names
+                model_name=model_name,
+                model_version=info.semver,
+                model_ref=model_ref,
+                chunk_rows=chunk_rows,
+                spark_master=spark_master,
+                id_column=id_column or None,
+                partition_by=partition_by or None,
+                pii_columns=pii,
+                prediction_log=log,
+            )
+        finally:
+            if log is not None:
+                log.close()
+        if log is not None:
+            rec.figures["rows_logged"] = log.rows_written
         deleted = apply_retention(Path(output_root), keep_last, current=manifest.output_dir) if keep_last > 0 else []
         rec.figures.update(
             model=model_name,

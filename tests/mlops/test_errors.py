@@ -13,9 +13,14 @@ def test_public_names_are_pinned() -> None:
         "FeatureStoreError",
         "FeatureStoreUnavailableError",
         "InfraValidationError",
+        "InsufficientDataError",
+        "LabelsError",
         "MissingToolError",
         "MlopsError",
+        "MonitoringError",
+        "NoPredictionsError",
         "PipelineError",
+        "ReferenceNotFoundError",
         "RegistryError",
         "SecretAccessDeniedError",
         "SecretError",
@@ -38,6 +43,8 @@ def test_docstring_draws_every_class_with_its_parent() -> None:
     assert issubclass(errors.FeatureStoreUnavailableError, errors.ServingError)
     assert issubclass(errors.ChallengerProcessError, errors.ServingError)
     assert issubclass(errors.MissingToolError, errors.InfraValidationError)
+    for monitoring in ("NoPredictionsError", "LabelsError", "ReferenceNotFoundError", "InsufficientDataError"):
+        assert issubclass(getattr(errors, monitoring), errors.MonitoringError)
     assert issubclass(errors.TemplateError, errors.InfraValidationError)
 
 

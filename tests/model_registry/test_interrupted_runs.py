@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 
 from mlops.config import load_dataset_config
-from mlops.state import RUN_DIR_ENV, StepRecord, process_identity, read_run_meta, read_steps, write_run_meta
-from mlops_cli.main import _run_status
+from mlops.state import RUN_DIR_ENV, StepRecord, process_identity, read_run_meta, read_steps, run_status, write_run_meta
 from model_registry.registry import ModelRegistry
 from platform_config import load_platform_config
 
@@ -213,20 +212,20 @@ def _records(*statuses: str) -> dict[str, StepRecord]:
 
 def test_run_status_from_the_runner_record() -> None:
     alive = {"status": "running", **process_identity()}
-    assert _run_status({"runner": alive}, _records("running")) == "running"
+    assert run_status({"runner": alive}, _records("running")) == "running"
     # The same pid, started at another time: the pid was reused by another process.
     reused = {**alive, "pid_started": "1"}
-    assert _run_status({"runner": reused}, _records("running")) == "interrupted"
+    assert run_status({"runner": reused}, _records("running")) == "interrupted"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    assert _run_status({"runner": {"status": "running", "pid": gone.pid}}, {}) == "interrupted"
+    assert run_status({"runner": {"status": "running", "pid": gone.pid}}, {}) == "interrupted"
     interrupted = {**alive, "status": "interrupted", "signal": "SIGINT"}
-    assert _run_status({"runner": interrupted, "exit_code": 130}, _records("failed")) == "interrupted"
+    assert run_status({"runner": interrupted, "exit_code": 130}, _records("failed")) == "interrupted"
     # Finished, though the CLI that watched it was closed before recording the exit code.
     finished = {**alive, "status": "finished"}
-    assert _run_status({"runner": finished}, _records("succeeded", "blocked")) == "blocked"
-    assert _run_status({"runner": finished, "exit_code": 0}, _records("succeeded")) == "succeeded"
-    assert _run_status({"runner": {**alive, "status": "failed"}}, _records("failed")) == "failed"
+    assert run_status({"runner": finished}, _records("succeeded", "blocked")) == "blocked"
+    assert run_status({"runner": finished, "exit_code": 0}, _records("succeeded")) == "succeeded"
+    assert run_status({"runner": {**alive, "status": "failed"}}, _records("failed")) == "failed"
     # Runs recorded before the runner wrote its pid.
-    assert _run_status({}, _records("running")) == "running (or interrupted)"
-    assert _run_status({"exit_code": 1}, _records("succeeded")) == "failed"
+    assert run_status({}, _records("running")) == "running (or interrupted)"
+    assert run_status({"exit_code": 1}, _records("succeeded")) == "failed"

@@ -159,6 +159,42 @@ def test_batch_scores_every_row_like_in_process(
     assert single == pytest.approx(scores[3], abs=1e-12)
 
 
+def test_scored_rows_reach_the_prediction_log_and_its_counters_the_metrics(
+    champion: LoadedModel, requests_: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from observability.prediction_log import PredictionLogConfig, PredictionLogger, read_predictions
+
+    # "age" stands for a PII column the request carries as a feature: it never reaches the log.
+    log = PredictionLogger(tmp_path / "log", PredictionLogConfig(flush_interval_s=0.05), exclude_columns={"age"})
+    client = TestClient(app_for(champion, prediction_log=log))
+    singles = [client.post("/predict", json=body).json() for body in requests_[:3]]
+    batch = client.post("/predict/batch", json={"rows": requests_[3:8]}).json()
+    assert log.close(10)
+    logged = read_predictions(tmp_path / "log", "credit_risk")
+    assert len(logged) == 8
+    assert "age" not in logged.columns
+    assert set(logged["model_version"]) == {"1.0.0"}
+    assert list(logged["request_id"]) == [r["request_id"] for r in singles] + [batch["request_id"]] * 5
+    np.testing.assert_allclose(logged["score"], in_process(champion, requests_[:8]), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(logged["income"], [b["income"] for b in requests_[:8]])
+    assert metric(client, "serving_prediction_log_rows_total", outcome="written") == 8
+    assert metric(client, "serving_prediction_log_rows_total", outcome="dropped") == 0
+    assert metric(client, "process_resident_memory_bytes") > 0
+
+
+def test_an_unsampled_request_is_counted_and_not_logged(
+    champion: LoadedModel, requests_: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from observability.prediction_log import PredictionLogConfig, PredictionLogger, read_predictions
+
+    log = PredictionLogger(tmp_path / "log", PredictionLogConfig(sample_rate=0.0))
+    client = TestClient(app_for(champion, prediction_log=log))
+    assert client.post("/predict/batch", json={"rows": requests_[:4]}).status_code == 200
+    assert log.close(10)
+    assert read_predictions(tmp_path / "log", "credit_risk").empty
+    assert metric(client, "serving_prediction_log_rows_total", outcome="sampled_out") == 4
+
+
 def test_batch_bounds_and_row_errors(client: TestClient, requests_: list[dict[str, Any]]) -> None:
     too_many = client.post("/predict/batch", json={"rows": [requests_[0]] * 1001})
     assert too_many.status_code == 422

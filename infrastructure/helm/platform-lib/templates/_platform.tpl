@@ -188,3 +188,45 @@ spec:
       {{- include "platform.selectorLabels" . | nindent 6 }}
   policyTypes: [Ingress, Egress]
 {{- end -}}
+
+{{/*
+The chart's alerts as a PrometheusRule (Prometheus Operator). Every alert of the platform carries
+the same parts: a severity label, summary and description annotations, and a runbook_url to
+<alerts.runbookBaseUrl>/<alert name in kebab case>.md (observability/runbooks/ in the repository).
+`alerts.ruleLabels` go on the object, for the Prometheus' ruleSelector.
+Arguments: dict "ctx" $ "groups" <list of {name, rules}>; a rule is {alert, expr, for, severity,
+summary, description}. Summary and description may use Prometheus' own templating
+({{ $labels.x }}, {{ $value }}), escaped from Helm by the caller.
+*/}}
+{{- define "platform.prometheusRule" -}}
+{{- $ctx := .ctx -}}
+{{- $alerts := $ctx.Values.alerts -}}
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: {{ include "platform.fullname" $ctx }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "platform.labels" $ctx | nindent 4 }}
+    {{- with $alerts.ruleLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  groups:
+    {{- range .groups }}
+    - name: {{ .name }}
+      rules:
+        {{- range .rules }}
+        - alert: {{ required "an alert needs a name" .alert }}
+          expr: |-
+            {{- required (printf "%s: no expr" .alert) .expr | trim | nindent 12 }}
+          for: {{ required (printf "%s: no for" .alert) .for }}
+          labels:
+            severity: {{ required (printf "%s: no severity" .alert) .severity }}
+          annotations:
+            summary: {{ required (printf "%s: no summary" .alert) .summary | quote }}
+            description: {{ required (printf "%s: no description" .alert) .description | trim | quote }}
+            runbook_url: {{ printf "%s/%s.md" (trimSuffix "/" $alerts.runbookBaseUrl) (kebabcase .alert) | quote }}
+        {{- end }}
+    {{- end }}
+{{- end -}}

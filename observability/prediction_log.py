@@ -1,0 +1,767 @@
+"""The prediction log: what was scored, sampled off the hot path into partitioned parquet.
+
+    record() ── sampling (hash of the request id) ──▶ bounded buffer ──▶ writer thread
+      (no I/O, no conversion; full → drop++)          (rows, by count)     (every flush_rows rows or
+                                                                            flush_interval_s seconds)
+    <root>/model=<name>/date=YYYY-MM-DD/hour=HH/part-<uuid>.parquet  (UTC; one file per partition
+                                                                      and flush)
+
+The request thread only decides sampling and appends a reference to what it scored; the writer
+thread drops the excluded columns, converts to Arrow and writes. A failed write (disk full,
+permission, object store down) is counted and logged, and its rows stay buffered for the next
+attempt: they keep counting against ``max_buffer_rows``, so while the log cannot be written new
+rows are dropped (and counted) rather than held without bound.
+
+Files are written through pyarrow's filesystem layer, so the root may be a local folder (the
+default, ``<state>/predictions``) or an object-store URI such as ``s3://bucket/predictions``.
+Locally a file is written under a hidden temporary name and renamed into place; an object
+store makes an upload visible only once it is complete. Either way a reader never sees half a
+file (dataset discovery skips names starting with ``.`` or ``_``).
+
+Column names of a logged row: the feature columns (minus the excluded ones and, with an
+allow-list, minus those not in it), the entity column when entity ids are given, and
+:data:`LOG_COLUMNS`. A feature that has the name of one of those is dropped (and a warning
+logged once): the log's own columns win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, model_validator
+
+from mlops.config import StrictModel
+from mlops.errors import MonitoringError, NoPredictionsError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+log = logging.getLogger(__name__)
+
+# The columns the logger writes beside the features (in this order).
+MODEL_COLUMN = "model"
+VERSION_COLUMN = "model_version"
+VARIANT_COLUMN = "variant"
+REQUEST_ID_COLUMN = "request_id"
+TIME_COLUMN = "scored_at"
+SCORE_COLUMN = "score"
+LOG_COLUMNS: tuple[str, ...] = (
+    TIME_COLUMN,
+    MODEL_COLUMN,
+    VERSION_COLUMN,
+    VARIANT_COLUMN,
+    REQUEST_ID_COLUMN,
+    SCORE_COLUMN,
+)
+# The entity column's name when the caller does not give the dataset's (serving's request field).
+DEFAULT_ENTITY_COLUMN = "entity_id"
+# Filesystems whose uploads appear whole on completion (pyarrow's and fsspec's names for them).
+_OBJECT_STORES = frozenset({"s3", "s3a", "gcs", "gs", "abfs", "az"})
+# Model names become folder names: nothing that could climb out of the root or split a path.
+_MODEL_NAME_FORBIDDEN = ("/", "\\", "\x00")
+
+
+class PredictionLogConfig(StrictModel):
+    """The prediction log of serving and batch scoring (``prediction_log:`` in the platform config)."""
+
+    enabled: bool = True
+    # Share of requests logged, decided per request id: a request's rows are all in or all out.
+    sample_rate: float = Field(default=1.0, ge=0, le=1)
+    # Rows held in memory, waiting or being written. Beyond it, new rows are dropped and counted.
+    max_buffer_rows: int = Field(default=100_000, ge=1)
+    # The writer writes as soon as this many rows wait, or every flush_interval_s seconds.
+    flush_rows: int = Field(default=10_000, ge=1)
+    # Each flush writes one file per model and hour, so this also sets how many files an hour holds.
+    flush_interval_s: float = Field(default=60.0, gt=0, le=3600)
+    # How long close() may take to write what is buffered (at shutdown).
+    close_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    # Where the log goes: a folder or an object-store URI (s3://bucket/prefix). None: <state>/predictions.
+    root: str | None = Field(default=None, min_length=1)
+    # Feature columns to log (an allow-list). None: every column but the excluded (PII) ones.
+    columns: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _flush_before_full(self) -> PredictionLogConfig:
+        if self.flush_rows > self.max_buffer_rows:
+            raise ValueError(
+                f"flush_rows ({self.flush_rows}) must not exceed max_buffer_rows ({self.max_buffer_rows}): "
+                "the buffer would fill before a write starts"
+            )
+        return self
+
+
+def predictions_root(config: PredictionLogConfig, state_dir: Path) -> str:
+    """Where the log is: ``config.root``, or ``<state>/predictions`` (absolute)."""
+    return config.root if config.root is not None else str((state_dir / "predictions").resolve())
+
+
+def resolve_filesystem(root: str | Path, filesystem: pafs.FileSystem | None = None) -> tuple[pafs.FileSystem, str]:
+    """``(filesystem, path inside it)`` for a folder or a URI (``s3://…``, ``file://…``)."""
+    import pyarrow.fs as pafs
+
+    text = str(root)
+    if filesystem is not None:
+        return filesystem, text.rstrip("/")
+    if "://" in text:
+        fs, path = pafs.FileSystem.from_uri(text)
+        return fs, path.rstrip("/")
+    return pafs.LocalFileSystem(), str(Path(text).resolve())
+
+
+def _is_object_store(fs: pafs.FileSystem) -> bool:
+    """Whether ``fs`` is an object store (where a rename is a copy, and an upload is atomic anyway)."""
+    # type_name is "s3", "gcs", … or, for fsspec through pyarrow, "py::fsspec+s3".
+    kind = fs.type_name.rsplit("+", 1)[-1].rsplit("::", 1)[-1]
+    return kind in _OBJECT_STORES
+
+
+def write_parquet_atomically(table: pa.Table, fs: pafs.FileSystem, folder: str, name: str) -> str:
+    """Write ``table`` as ``<folder>/<name>`` so that no reader ever sees a partial file; the path."""
+    import pyarrow.parquet as pq
+
+    fs.create_dir(folder, recursive=True)
+    final = f"{folder}/{name}"
+    if not _is_object_store(fs):
+        # Hidden while written (discovery skips dot files); rename is atomic within a folder.
+        temp = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            pq.write_table(table, temp, filesystem=fs, compression="zstd")
+            fs.move(temp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):  # never created, or already gone
+                fs.delete_file(temp)
+            raise
+    else:
+        # An object store publishes an upload only when it completes: a direct write is atomic.
+        pq.write_table(table, final, filesystem=fs, compression="zstd")
+    return final
+
+
+def _partition(model: str, ts: float) -> tuple[str, str, str]:
+    when = datetime.fromtimestamp(ts, UTC)
+    return model, when.strftime("%Y-%m-%d"), when.strftime("%H")
+
+
+def check_model_name(model: str) -> None:
+    if not model or model in (".", "..") or any(c in model for c in _MODEL_NAME_FORBIDDEN):
+        raise ValueError(f"model name {model!r} cannot name a folder of the prediction log")
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One record() call, as given: converted by the writer, never on the request thread."""
+
+    features: pd.DataFrame
+    scores: np.ndarray
+    model: str
+    versions: str | Sequence[str]
+    variants: str | Sequence[str | None] | None
+    request_ids: str | Sequence[str]
+    entity_ids: Sequence[str | int | None] | None
+    ts: float
+    # Positions of the sampled rows when only some were (per-row request ids); None: every row.
+    rows: list[int] | None
+    n: int
+
+
+class PredictionLogger:
+    """Logs scored rows to ``root`` (see the module docstring); one per process, shared by threads.
+
+    ``exclude_columns``: names never written (the dataset's PII columns; matched ignoring case).
+    ``entity_column``: the name the entity ids passed to :meth:`record` are logged under (the
+    dataset's entity column, so labels join on it). ``filesystem``: a pyarrow filesystem to
+    write through instead of the one ``root`` names (e.g. an S3 filesystem with explicit
+    credentials). Counters (``rows_recorded`` (buffered), ``rows_written``, ``rows_dropped``,
+    ``rows_sampled_out``, ``write_errors``, ``files_written``) and the ``buffered_rows`` gauge are
+    plain attributes, read by serving for its metrics.
+
+    A row is in exactly one of: sampled out, dropped (buffer full, logger closed, or not
+    writable), buffered, written.
+
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        config: PredictionLogConfig | None = None,
+        *,
+        exclude_columns: Collection[str] = (),
+        entity_column: str = DEFAULT_ENTITY_COLUMN,
+        filesystem: pafs.FileSystem | None = None,
+    ) -> None:
+        self.config = config or PredictionLogConfig()
+        self.root = str(root)
+        self.entity_column = entity_column
+        self._excluded = {c.casefold() for c in exclude_columns}
+        clash = [c for c in (*LOG_COLUMNS, entity_column) if c.casefold() in self._excluded]
+        if clash:
+            raise ValueError(f"excluded columns {clash} are columns the prediction log itself writes")
+        self._allowed = None if self.config.columns is None else set(self.config.columns)
+        # Sampling compares a 64-bit hash of the request id with this bound.
+        self._sample_bound = int(self.config.sample_rate * 2**64)
+        # Resolved by the writer on its first write: an object store's client is never built,
+        # and never fails, on the request path or at start-up.
+        self._fs: pafs.FileSystem | None = filesystem
+        self._base: str | None = None
+        self._models: set[str] = set()
+        self._warned: set[str] = set()
+
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._pending: list[_Record] = []
+        self._pending_rows = 0
+        self._inflight_rows = 0
+        self._closing = False
+        self._flush_asked = 0
+        self._cycles_started = 0
+        self._cycles_done = 0
+        self._last_ok = True
+
+        self.rows_recorded = 0
+        self.rows_written = 0
+        self.rows_dropped = 0
+        self.rows_sampled_out = 0
+        self.write_errors = 0
+        self.files_written = 0
+
+        self._writer: threading.Thread | None = None
+        if self.config.enabled:
+            # The writer's libraries load now, at start-up, not in the middle of serving
+            # (importing them on the first flush stalled requests for ~0.2 s).
+            import pandas  # noqa: F401
+            import pyarrow.fs
+            import pyarrow.parquet  # noqa: F401
+
+            self._writer = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
+            self._writer.start()
+
+    # ------------------------------------------------------------------ request side
+    @property
+    def buffered_rows(self) -> int:
+        """Rows held in memory: waiting, or being written (at most ``max_buffer_rows``)."""
+        return self._pending_rows + self._inflight_rows
+
+    def sampled(self, request_id: str) -> bool:
+        """Whether rows of ``request_id`` are logged: the same answer for the same id, in every process."""
+        if self._sample_bound >= 2**64:
+            return True
+        if self._sample_bound <= 0:
+            return False
+        digest = hashlib.blake2b(request_id.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") < self._sample_bound
+
+    def record(
+        self,
+        features: pd.DataFrame,
+        scores: Sequence[float] | np.ndarray,
+        *,
+        model: str,
+        version: str | Sequence[str],
+        request_ids: str | Sequence[str],
+        variant: str | Sequence[str | None] | None = None,
+        entity_ids: Sequence[str | int | None] | None = None,
+        ts: float | datetime | None = None,
+    ) -> int:
+        """Buffer what was scored; the number of rows buffered (0: sampled out, dropped, disabled).
+
+        ``features``: the rows as the model read them (after the online-feature merge), one per
+        score. ``version``, ``variant``, ``request_ids`` and ``entity_ids`` are one value for
+        every row or one per row. ``ts``: when the rows were scored (epoch seconds or a datetime,
+        naive meaning UTC; default: now). Never blocks and never writes; nothing is copied, so
+        ``features`` must not be changed afterwards. Raises ValueError when the lengths disagree
+        or the model name cannot name a folder: a caller's bug, checked on every call (sampled
+        out or not) so that it shows at once, not on the calls that happen to be kept.
+        """
+        if self._writer is None:
+            return 0
+        import numpy as np
+
+        n = len(features)
+        scores = np.asarray(scores)
+        for name, value in (
+            ("scores", scores),
+            ("version", version),
+            ("variant", variant),
+            ("request_ids", request_ids),
+            ("entity_ids", entity_ids),
+        ):
+            if value is not None and not isinstance(value, str) and len(value) != n:
+                raise ValueError(f"record(): {len(value)} {name} for {n} feature rows")
+        if model not in self._models:
+            check_model_name(model)
+            self._models.add(model)
+
+        rows: list[int] | None = None
+        if isinstance(request_ids, str):
+            if not self.sampled(request_ids):
+                self._count_sampled_out(n)
+                return 0
+        elif self._sample_bound < 2**64:
+            rows = [i for i, rid in enumerate(request_ids) if self.sampled(rid)]
+            if len(rows) < n:
+                self._count_sampled_out(n - len(rows))
+            if not rows:
+                return 0
+            if len(rows) == n:
+                rows = None
+        kept = n if rows is None else len(rows)
+        when = _utc(ts).timestamp() if isinstance(ts, datetime) else time.time() if ts is None else float(ts)
+        if not math.isfinite(when):
+            raise ValueError(f"record(): ts {ts!r} is not a time")
+        item = _Record(features, scores, model, version, variant, request_ids, entity_ids, when, rows, kept)
+        with self._lock:
+            if self._closing or self.buffered_rows + kept > self.config.max_buffer_rows:
+                self.rows_dropped += kept
+                return 0
+            self._pending.append(item)
+            self._pending_rows += kept
+            self.rows_recorded += kept
+            if self._pending_rows >= self.config.flush_rows:
+                self._wakeup.notify()
+        return kept
+
+    def _count_sampled_out(self, n: int) -> None:
+        with self._lock:
+            self.rows_sampled_out += n
+
+    def stats(self) -> dict[str, int]:
+        """The counters, read together."""
+        with self._lock:
+            return {
+                "rows_recorded": self.rows_recorded,
+                "rows_written": self.rows_written,
+                "rows_dropped": self.rows_dropped,
+                "rows_sampled_out": self.rows_sampled_out,
+                "write_errors": self.write_errors,
+                "files_written": self.files_written,
+                "buffered_rows": self.buffered_rows,
+            }
+
+    # ------------------------------------------------------------------ lifecycle
+    def flush(self, timeout: float | None = None) -> bool:
+        """Ask the writer to write now and wait for it (at most ``timeout`` s); True when that write
+        succeeded (a failed one keeps its rows buffered for the next attempt)."""
+        if self._writer is None:
+            return True
+        with self._wakeup:
+            target = self._cycles_started + 1
+            self._flush_asked += 1
+            self._wakeup.notify_all()
+            self._wakeup.wait_for(lambda: self._cycles_done >= target or self._closed(), timeout)
+            if self._cycles_done >= target:
+                return self._last_ok
+            return self._closed() and self.buffered_rows == 0
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop accepting rows, write what is buffered (one attempt, at most ``timeout`` s, default
+        ``close_timeout_s``), stop the writer. True when everything was written; rows that could
+        not be are counted as dropped. Calling it again is harmless."""
+        if self._writer is None:
+            return True
+        with self._wakeup:
+            self._closing = True
+            self._wakeup.notify_all()
+        self._writer.join(self.config.close_timeout_s if timeout is None else timeout)
+        finished = not self._writer.is_alive()
+        if not finished:
+            log.error("prediction log: %d rows still being written when close() gave up", self.buffered_rows)
+        return finished and self._last_ok
+
+    def _closed(self) -> bool:
+        return self._writer is not None and not self._writer.is_alive()
+
+    # ------------------------------------------------------------------ writer side
+    def _run(self) -> None:
+        interval = self.config.flush_interval_s
+        handled_flushes = 0
+        backing_off = False
+        next_write = time.monotonic() + interval
+        while True:
+            with self._wakeup:
+                while not (
+                    self._closing
+                    or self._flush_asked > handled_flushes
+                    or (not backing_off and self._pending_rows >= self.config.flush_rows)
+                    or time.monotonic() >= next_write
+                ):
+                    self._wakeup.wait(max(next_write - time.monotonic(), 0.0))
+                closing = self._closing
+                handled_flushes = self._flush_asked
+                self._cycles_started += 1
+                items, self._pending = self._pending, []
+                self._inflight_rows += self._pending_rows
+                self._pending_rows = 0
+            try:
+                ok = self._write(items, final=closing)
+            except Exception:
+                # Whatever went wrong, the writer must live on (and the rows in hand must not
+                # count against the bound for ever): they are dropped, and counted.
+                with self._lock:
+                    log.exception("prediction log: writer failed; %d rows dropped", self._inflight_rows)
+                    self.rows_dropped += self._inflight_rows
+                    self._inflight_rows = 0
+                    self.write_errors += 1
+                ok = False
+            # After a failure, wait a whole interval before the next attempt (unless asked):
+            # a full buffer would otherwise retry a broken disk in a tight loop.
+            backing_off = not ok
+            next_write = time.monotonic() + interval
+            with self._wakeup:
+                self._cycles_done += 1
+                self._last_ok = ok
+                self._wakeup.notify_all()
+            if closing:
+                return
+
+    def _filesystem(self) -> tuple[pafs.FileSystem, str]:
+        if self._fs is None or self._base is None:
+            self._fs, self._base = resolve_filesystem(self.root, self._fs)
+        return self._fs, self._base
+
+    def _write(self, items: list[_Record], *, final: bool) -> bool:
+        """Write ``items``, one file per (model, date, hour); False when some could not be written.
+
+        Rows of a failed file go back to the front of the buffer (or, at close, count as dropped).
+        """
+        import pyarrow as pa
+
+        if not items:
+            return True
+        groups: dict[tuple[str, str, str], list[_Record]] = {}
+        for item in items:
+            groups.setdefault(_partition(item.model, item.ts), []).append(item)
+        ok = True
+        retry: list[_Record] = []
+        for (model, date, hour), group in groups.items():
+            tables, convertible = self._tables(model, group)
+            ok = ok and len(convertible) == len(group)
+            if not tables:
+                continue
+            rows = sum(item.n for item in convertible)
+            try:
+                table = pa.concat_tables(tables, promote_options="permissive")
+                fs, base = self._filesystem()
+                folder = f"{base}/model={model}/date={date}/hour={hour}"
+                write_parquet_atomically(table, fs, folder, f"part-{uuid.uuid4().hex}.parquet")
+            except Exception as exc:
+                ok = False
+                if final:
+                    log.error("prediction log: %d rows of %s lost at close: %s", rows, model, exc)
+                    self._settle(rows, written=False, errors=1)
+                else:
+                    log.warning("prediction log: cannot write %d rows of %s (kept for a retry): %s", rows, model, exc)
+                    self._settle(0, written=False, errors=1)
+                    retry.extend(convertible)
+                continue
+            self._settle(rows, written=True, errors=0)
+        if retry:
+            with self._lock:
+                # Older than anything recorded meanwhile: back to the front, still within the bound.
+                self._pending[:0] = retry
+                moved = sum(item.n for item in retry)
+                self._pending_rows += moved
+                self._inflight_rows -= moved
+        return ok
+
+    def _settle(self, rows: int, *, written: bool, errors: int) -> None:
+        with self._lock:
+            self._inflight_rows -= rows
+            if written:
+                self.rows_written += rows
+                self.files_written += 1
+            else:
+                self.rows_dropped += rows
+            self.write_errors += errors
+
+    def _tables(self, model: str, group: list[_Record]) -> tuple[list[pa.Table], list[_Record]]:
+        """Arrow tables for ``group`` and the records they hold; records that cannot be converted
+        are dropped (and counted): no later attempt could change them."""
+        # Records with the same columns are converted together: one pandas-to-Arrow conversion
+        # costs ~0.1-1 ms whatever its size, which would cap one-row records at a few thousand a second.
+        batches: dict[tuple[Any, ...], list[_Record]] = {}
+        for item in group:
+            batches.setdefault((tuple(item.features.columns), item.entity_ids is not None), []).append(item)
+        tables: list[pa.Table] = []
+        converted: list[_Record] = []
+        for batch in batches.values():
+            try:
+                tables.append(self._table(batch))
+                converted.extend(batch)
+                continue
+            except Exception:
+                if len(batch) == 1:
+                    log.exception("prediction log: %d rows of %s cannot be converted; dropped", batch[0].n, model)
+                    self._settle(batch[0].n, written=False, errors=1)
+                    continue
+            for item in batch:  # one at a time, to lose only the records at fault
+                try:
+                    tables.append(self._table([item]))
+                    converted.append(item)
+                except Exception:
+                    log.exception("prediction log: %d rows of %s cannot be converted; dropped", item.n, model)
+                    self._settle(item.n, written=False, errors=1)
+        return tables, converted
+
+    def _table(self, items: list[_Record]) -> pa.Table:
+        """Records with the same columns as one Arrow table: excluded columns gone, the log's own added."""
+        import numpy as np
+        import pandas as pd
+        import pyarrow as pa
+
+        frames = [item.features if item.rows is None else item.features.iloc[item.rows] for item in items]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        with_ids = items[0].entity_ids is not None
+        keep = []
+        for label in frame.columns:
+            name = str(label)
+            if name.casefold() in self._excluded or (self._allowed is not None and name not in self._allowed):
+                continue
+            if with_ids and name == self.entity_column:
+                continue  # the entity ids given win over a column of that name
+            if name in LOG_COLUMNS:
+                self._warn_once(name)
+                continue
+            keep.append(label)
+        part = frame[keep]
+        if any(not isinstance(c, str) for c in keep):
+            part = part.set_axis([str(c) for c in keep], axis=1)
+        try:
+            table = pa.Table.from_pandas(part, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # A text column holding mixed types (numbers and strings): log it as text.
+            table = pa.Table.from_pandas(_as_text(part), preserve_index=False)
+        # The pandas metadata is not needed to read the file back, and says nothing useful here.
+        table = table.replace_schema_metadata(None)
+
+        def per_row(field: str) -> list[Any]:
+            values: list[Any] = []
+            for item in items:
+                value = getattr(item, field)
+                if value is None or isinstance(value, str):
+                    values.extend([value] * item.n)
+                elif item.rows is None:
+                    values.extend(value)
+                else:
+                    values.extend(value[i] for i in item.rows)
+            return values
+
+        if with_ids:
+            ids = [None if e is None else str(e) for e in per_row("entity_ids")]
+            table = table.append_column(self.entity_column, pa.array(ids, pa.string()))
+        scores = np.concatenate([item.scores if item.rows is None else item.scores[item.rows] for item in items])
+        times = np.concatenate([np.full(item.n, round(item.ts * 1_000_000), dtype="int64") for item in items])
+        own = {
+            TIME_COLUMN: pa.array(times, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            MODEL_COLUMN: pa.array(per_row("model"), pa.string()),
+            VERSION_COLUMN: pa.array(per_row("versions"), pa.string()),
+            VARIANT_COLUMN: pa.array(per_row("variants"), pa.string()),
+            REQUEST_ID_COLUMN: pa.array(per_row("request_ids"), pa.string()),
+            SCORE_COLUMN: pa.array(scores, pa.float64()),
+        }
+        for offset, (name, values) in enumerate(own.items()):
+            table = table.add_column(offset, name, values)
+        return table
+
+    def _warn_once(self, name: str) -> None:
+        if name not in self._warned:
+            self._warned.add(name)
+            log.warning("prediction log: feature column %r has the name of a log column and is not logged", name)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for name in out.columns:
+        if out[name].dtype == object:
+            out[name] = [None if v is None or v != v else str(v) for v in out[name]]
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _bound(value: timedelta | datetime | None, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    return now - value if isinstance(value, timedelta) else _utc(value)
+
+
+def describe_window(
+    model: str,
+    *,
+    since: timedelta | datetime | None = None,
+    until: timedelta | datetime | None = None,
+    version: str | Collection[str] | None = None,
+    now: datetime | None = None,
+) -> str:
+    """``credit_risk 1.2.0 since 2026-11-05 10:00 UTC``: the selection, as a person reads it."""
+    now = _utc(now) if now is not None else datetime.now(UTC)
+    start, end = _bound(since, now), _bound(until, now)
+    text = model
+    if version is not None:
+        text += " " + (version if isinstance(version, str) else "/".join(sorted(version)))
+    if start is not None:
+        text += f" since {start:%Y-%m-%d %H:%M} UTC"
+    if end is not None:
+        text += f" until {end:%Y-%m-%d %H:%M} UTC"
+    return text
+
+
+def _empty(extra: Sequence[str] = ()) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            TIME_COLUMN: pd.Series([], dtype="datetime64[us, UTC]"),
+            **{c: pd.Series([], dtype=object) for c in (MODEL_COLUMN, VERSION_COLUMN, VARIANT_COLUMN)},
+            REQUEST_ID_COLUMN: pd.Series([], dtype=object),
+            SCORE_COLUMN: pd.Series([], dtype="float64"),
+        }
+    )
+    for name in extra:
+        frame[name] = pd.Series([], dtype=object)
+    return frame
+
+
+def _files_in_window(fs: pafs.FileSystem, folder: str, start: datetime | None, end: datetime | None) -> list[str]:
+    """The files of the hour folders that can hold rows scored in ``[start, end)`` (no file is opened)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    fields = pa.schema([("date", pa.string()), ("hour", pa.string())])
+    # Given a schema, discovery lists the files without opening any of them.
+    found = ds.dataset(
+        folder, schema=fields, filesystem=fs, format="parquet", partitioning=ds.partitioning(fields, flavor="hive")
+    )
+    date, hour = ds.field("date"), ds.field("hour")
+    pruning = None
+    if start is not None:
+        d, h = start.strftime("%Y-%m-%d"), start.strftime("%H")
+        pruning = (date > d) | ((date == d) & (hour >= h))
+    if end is not None:
+        d, h = end.strftime("%Y-%m-%d"), end.strftime("%H")
+        upper = (date < d) | ((date == d) & (hour <= h))
+        pruning = upper if pruning is None else pruning & upper
+    fragments = found.get_fragments(filter=pruning) if pruning is not None else found.get_fragments()
+    return sorted(f.path for f in fragments)
+
+
+def _row_filter(start: datetime | None, end: datetime | None, version: str | Collection[str] | None) -> Any:
+    """The pyarrow expression selecting rows in ``[start, end)`` of ``version`` (None: every row)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    parts = []
+    if start is not None:
+        parts.append(ds.field(TIME_COLUMN) >= pa.scalar(start, pa.timestamp("us", tz="UTC")))
+    if end is not None:
+        parts.append(ds.field(TIME_COLUMN) < pa.scalar(end, pa.timestamp("us", tz="UTC")))
+    if version is not None:
+        parts.append(ds.field(VERSION_COLUMN).isin([version] if isinstance(version, str) else sorted(version)))
+    expression = None
+    for part in parts:
+        expression = part if expression is None else expression & part
+    return expression
+
+
+def read_predictions(
+    root: str | Path,
+    model: str,
+    *,
+    since: timedelta | datetime | None = None,
+    until: timedelta | datetime | None = None,
+    version: str | Collection[str] | None = None,
+    columns: Sequence[str] | None = None,
+    required: bool = False,
+    now: datetime | None = None,
+    filesystem: pafs.FileSystem | None = None,
+) -> pd.DataFrame:
+    """The logged rows of ``model`` scored in ``[since, until)``, oldest first.
+
+    ``since``/``until``: a time (naive means UTC) or how long ago (``timedelta(days=7)``).
+    ``version``: one version or several. ``columns``: the feature columns wanted (the log's own
+    columns always come). Only the hour folders that can hold rows of the window are opened
+    (hive partition pruning); files written with other feature columns read as nulls there.
+    No rows (no log at all, or none in the window): an empty frame with the log's columns, or
+    with ``required``, :class:`~mlops.errors.NoPredictionsError` naming the selection.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    check_model_name(model)
+    now = _utc(now) if now is not None else datetime.now(UTC)
+    start, end = _bound(since, now), _bound(until, now)
+    fs, base = resolve_filesystem(root, filesystem)
+    folder = f"{base}/model={model}"
+
+    def nothing() -> pd.DataFrame:
+        if required:
+            window = describe_window(model, since=since, until=until, version=version, now=now)
+            raise NoPredictionsError(f"no predictions logged for {window} (log: {root})")
+        return _empty(columns or ())
+
+    if fs.get_file_info(folder).type != pafs.FileType.Directory:
+        return nothing()
+    try:
+        files = _files_in_window(fs, folder, start, end)
+        if not files:
+            return nothing()
+        # Versions may log different features: the union of the files' columns, nulls where absent.
+        schemas = []
+        for path in files:
+            try:
+                schemas.append(pq.read_schema(path, filesystem=fs))
+            except (OSError, pa.ArrowInvalid) as exc:
+                raise MonitoringError(f"the prediction log of {model} cannot be read: {path}: {exc}") from None
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+        names = None
+        if columns is not None:
+            missing = [c for c in columns if c not in schema.names]
+            if missing:
+                raise MonitoringError(f"the prediction log of {model} has no column {', '.join(map(repr, missing))}")
+            names = [c for c in schema.names if c in LOG_COLUMNS] + [c for c in columns if c not in LOG_COLUMNS]
+        selected = ds.dataset(files, schema=schema, filesystem=fs, format="parquet")
+        table = selected.to_table(columns=names, filter=_row_filter(start, end, version))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise MonitoringError(f"the prediction log of {model} under {root} cannot be read: {exc}") from None
+    if table.num_rows == 0:
+        return nothing()
+    frame = table.to_pandas()
+    return frame.sort_values(TIME_COLUMN, kind="stable").reset_index(drop=True)
+
+
+__all__ = [
+    "DEFAULT_ENTITY_COLUMN",
+    "LOG_COLUMNS",
+    "MODEL_COLUMN",
+    "REQUEST_ID_COLUMN",
+    "SCORE_COLUMN",
+    "TIME_COLUMN",
+    "VARIANT_COLUMN",
+    "VERSION_COLUMN",
+    "PredictionLogConfig",
+    "PredictionLogger",
+    "check_model_name",
+    "describe_window",
+    "predictions_root",
+    "read_predictions",
+    "resolve_filesystem",
+    "write_parquet_atomically",
+]
