@@ -5,8 +5,9 @@
     registry/         feature_store.yaml templates per environment and the RepoConfig loader
     store.py          build_training_set (apply, materialise, point-in-time join, row checks)
                       and online reads
+    freshness.py      feature_freshness: age of the newest online value per feature view
 
 Importing the package stays cheap: Feast (seconds to import) loads inside the functions.
 """
 
-__all__ = ["definitions", "registry", "step", "store", "transformations"]
+__all__ = ["config", "definitions", "freshness", "registry", "step", "store", "transformations"]

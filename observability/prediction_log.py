@@ -519,14 +519,12 @@ class PredictionLogger:
     def _table(self, items: list[_Record]) -> pa.Table:
         """Records with the same columns as one Arrow table: excluded columns gone, the log's own added."""
         import numpy as np
-        import pandas as pd
         import pyarrow as pa
 
         frames = [item.features if item.rows is None else item.features.iloc[item.rows] for item in items]
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         with_ids = items[0].entity_ids is not None
-        keep = []
-        for label in frame.columns:
+        keep: list[int] = []
+        for position, label in enumerate(frames[0].columns):
             name = str(label)
             if name.casefold() in self._excluded or (self._allowed is not None and name not in self._allowed):
                 continue
@@ -535,17 +533,12 @@ class PredictionLogger:
             if name in LOG_COLUMNS:
                 self._warn_once(name)
                 continue
-            keep.append(label)
-        part = frame[keep]
-        if any(not isinstance(c, str) for c in keep):
-            part = part.set_axis([str(c) for c in keep], axis=1)
-        try:
-            table = pa.Table.from_pandas(part, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            # A text column holding mixed types (numbers and strings): log it as text.
-            table = pa.Table.from_pandas(_as_text(part), preserve_index=False)
-        # The pandas metadata is not needed to read the file back, and says nothing useful here.
-        table = table.replace_schema_metadata(None)
+            keep.append(position)
+        # One object matrix for every record, then one Arrow array per column: a pandas concat of
+        # thousands of one-row frames held the interpreter lock ~0.1 ms per frame (measured 241 ms
+        # for 3000; this way 27 ms), and serving threads wait for that lock.
+        matrix = np.concatenate([f.to_numpy(dtype=object) for f in frames])
+        features = {str(frames[0].columns[j]): _arrow_column(matrix[:, j]) for j in keep}
 
         def per_row(field: str) -> list[Any]:
             values: list[Any] = []
@@ -559,22 +552,21 @@ class PredictionLogger:
                     values.extend(value[i] for i in item.rows)
             return values
 
-        if with_ids:
-            ids = [None if e is None else str(e) for e in per_row("entity_ids")]
-            table = table.append_column(self.entity_column, pa.array(ids, pa.string()))
         scores = np.concatenate([item.scores if item.rows is None else item.scores[item.rows] for item in items])
         times = np.concatenate([np.full(item.n, round(item.ts * 1_000_000), dtype="int64") for item in items])
-        own = {
+        columns: dict[str, pa.Array] = {
             TIME_COLUMN: pa.array(times, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
             MODEL_COLUMN: pa.array(per_row("model"), pa.string()),
             VERSION_COLUMN: pa.array(per_row("versions"), pa.string()),
             VARIANT_COLUMN: pa.array(per_row("variants"), pa.string()),
             REQUEST_ID_COLUMN: pa.array(per_row("request_ids"), pa.string()),
             SCORE_COLUMN: pa.array(scores, pa.float64()),
+            **features,
         }
-        for offset, (name, values) in enumerate(own.items()):
-            table = table.add_column(offset, name, values)
-        return table
+        if with_ids:
+            ids = [None if e is None else str(e) for e in per_row("entity_ids")]
+            columns[self.entity_column] = pa.array(ids, pa.string())
+        return pa.table(columns)
 
     def _warn_once(self, name: str) -> None:
         if name not in self._warned:
@@ -582,12 +574,15 @@ class PredictionLogger:
             log.warning("prediction log: feature column %r has the name of a log column and is not logged", name)
 
 
-def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for name in out.columns:
-        if out[name].dtype == object:
-            out[name] = [None if v is None or v != v else str(v) for v in out[name]]
-    return out
+def _arrow_column(values: np.ndarray) -> pa.Array:
+    """One feature column as Arrow, its type inferred (NaN and None are nulls)."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # A text column holding mixed types (numbers and strings): logged as text.
+        return pa.array([None if v is None or v != v else str(v) for v in values], pa.string())
 
 
 # --------------------------------------------------------------------------- reading
