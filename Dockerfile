@@ -45,8 +45,8 @@ COPY observability ./observability
 COPY config ./config
 # The final root filesystem is read-only: the rooms' bytecode has to exist beforehand.
 RUN uv sync --frozen --no-dev --compile-bytecode \
-    && /opt/venv/bin/python -m compileall -q mlops training model_registry mlops_cli components pipelines data_quality feature_store \
-       model_governance privacy serving
+    && /opt/venv/bin/python -m compileall -q mlops platform_config training model_registry mlops_cli components pipelines \
+       data_quality feature_store model_governance privacy serving observability
 
 # --------------------------------------------------------------------------- runtime
 FROM base AS runtime

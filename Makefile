@@ -91,7 +91,7 @@ test: install prometheus lint validate-infra  ## Lint, validate the infrastructu
 test-fast: install prometheus  ## Unit and in-process step tests only: no lint, no servers, no pipeline runs, nothing slow
 	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not servers and not slow" -n auto --maxprocesses 4 --dist loadgroup
 
-bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, online, limits, pipeline, drift, prediction log)
+bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, online, limits, pipeline, drift, prediction log, triggers)
 	mkdir -p bench-results
 	$(BIN)/python -m performance.benchmarks.gx_gate --rows 1000000 --out bench-results/gx_gate.json
 	$(BIN)/python -m performance.benchmarks.feast_store --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
@@ -102,6 +102,7 @@ bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, o
 	$(BIN)/python -m performance.benchmarks.drift --rows 100000 --columns 50 --baseline --out bench-results/drift.json
 	$(BIN)/python -m performance.benchmarks.drift --rows 1000000 --columns 50 --out bench-results/drift-1m.json
 	$(BIN)/python -m performance.benchmarks.prediction_log --out bench-results/prediction_log.json
+	$(BIN)/python -m performance.benchmarks.triggers --out bench-results/triggers.json
 
 # `make loadtest DRIFT=0.5` shifts the numeric features by half a standard deviation (drifted traffic).
 DRIFT ?= 0

@@ -123,6 +123,14 @@ class PlatformInputs:
 
 
 # --------------------------------------------------------------------------- what starts a run
+def _dataset_file(request: LaunchRequest) -> Path:
+    if request.dataset_file is None:
+        from mlops.errors import PipelineError
+
+        raise PipelineError(f"no dataset config file to train {request.model} on")
+    return request.dataset_file
+
+
 class TriggerLauncher(Protocol):
     """A launcher (:class:`observability.triggers.Launcher`) the command can also follow runs of."""
 
@@ -159,8 +167,7 @@ class LocalLauncher:
         from observability.triggers import Launched
         from pipelines import runs
 
-        assert request.dataset_file is not None
-        ds = load_dataset_config(request.dataset_file)
+        ds = load_dataset_config(_dataset_file(request))
         if ds.synthetic is not None and not ds.path.exists():
             from training.datasets import ensure_synthetic
 
@@ -168,7 +175,7 @@ class LocalLauncher:
         run = runs.start_local(
             self.platform,
             ds,
-            dataset_file=request.dataset_file,
+            dataset_file=_dataset_file(request),
             environment=self.environment,
             run_id=new_run_id(),
             reason=request.reason,
@@ -245,8 +252,7 @@ class KfpLauncher:
         from pipelines.submit import submit_training
         from platform_config import RunConfig
 
-        assert request.dataset_file is not None
-        ds = load_dataset_config(request.dataset_file)
+        ds = load_dataset_config(_dataset_file(request))
         run_id = new_run_id()
         result = submit_training(
             self.target,

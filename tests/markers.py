@@ -32,6 +32,9 @@ SERVER_FIXTURES = {
     "spark": "a local Spark JVM",
 }
 STARTS_SERVERS = {
+    "tests/observability/test_triggers_launch.py": (
+        "starts mlops run training and mlops monitor triggers with their runners and kfp.local steps"
+    ),
     "tests/serving/test_online_server.py": "serves the app with uvicorn on a local port",
     "tests/serving/test_hardening_server.py": "starts the `mlops serve` process",
     "tests/observability/test_alerts_prometheus.py": "starts `mlops serve`, a file server and a Prometheus",
@@ -41,6 +44,12 @@ STARTS_SERVERS = {
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-csv]": "Spark",
 }
 SLOW = {
+    "tests/observability/test_triggers_act.py::test_two_processes_at_once_start_one_run": (
+        "two trigger processes racing for one launch"
+    ),
+    "tests/observability/test_triggers_cli.py::test_the_real_inputs_drive_every_trigger": (
+        "an MLflow registration and an Evidently comparison"
+    ),
     "tests/model_registry/test_registry_concurrency.py": "registrations from many processes at once",
     "tests/model_registry/test_registry.py": "registrations that build on each other, one per kind of change",
     "tests/training/test_training_any_data.py::test_imputing_families_round_trip_through_the_registry": (

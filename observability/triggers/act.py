@@ -36,6 +36,8 @@ from observability.triggers.evaluate import Evaluation, launch_reason
 
 # A run folder whose runner has not yet recorded its pid is taken for one still starting this long.
 STARTING_GRACE_S = 300.0
+# Decisions a model's history keeps (an hourly job writes about 9000 a year).
+HISTORY_KEPT = 2000
 
 Action = Literal["launched", "skipped", "dry_run", "nothing_fired"]
 
@@ -128,11 +130,23 @@ def write_state(state_dir: Path, state: TriggerState) -> None:
     tmp.replace(path)  # atomic: another process may read it at any time
 
 
-def append_history(state_dir: Path, model: str, record: dict[str, Any]) -> None:
+def append_history(state_dir: Path, model: str, record: dict[str, Any], *, keep: int = HISTORY_KEPT) -> None:
+    """Add one decision to the model's history, which keeps its newest ``keep`` lines.
+
+    Called under the model's lock (:func:`model_lock`), so trimming never loses another
+    process's line.
+    """
     path = triggers_dir(state_dir) / f"{model}.history.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        handle.write(json.dumps(record, default=str) + "\n")
+    line = json.dumps(record, default=str)
+    lines = path.read_text().splitlines() if path.exists() else []
+    if len(lines) < keep:
+        with path.open("a") as handle:
+            handle.write(line + "\n")
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join([*lines[len(lines) - keep + 1 :], line]) + "\n")
+    tmp.replace(path)
 
 
 def read_history(state_dir: Path, model: str) -> list[dict[str, Any]]:
@@ -203,6 +217,9 @@ def _record(state_dir: Path, decision: Decision, now: datetime) -> None:
             "champion": evaluation.champion if evaluation else None,
             "results": [r.to_dict() for r in evaluation.results] if evaluation else [],
             "launched": asdict(decision.launched) if decision.launched else None,
+            # What deciding cost: when the evaluation started, seconds per trigger, the launch.
+            "evaluated_at": evaluation.at.isoformat() if evaluation else None,
+            "timings_s": {**(evaluation.timings if evaluation else {}), **decision.extra.get("timings_s", {})},
         },
     )
 
@@ -239,7 +256,9 @@ def act_on_triggers(
         if skipped is not None:
             decision = Decision(model, "skipped", skipped, reason=reason, evaluation=evaluation)
         elif dry_run:
-            decision = Decision(model, "dry_run", "dry run: nothing started", reason=reason, evaluation=evaluation)
+            decision = Decision(
+                model, "dry_run", "one training run would start; nothing started", reason=reason, evaluation=evaluation
+            )
         else:
             request = LaunchRequest(
                 model=model,
@@ -248,7 +267,9 @@ def act_on_triggers(
                 triggers=[r.trigger for r in fired],
                 dataset_file=dataset_file,
             )
+            started = time.perf_counter()
             launched = launcher.launch(request)
+            launch_s = round(time.perf_counter() - started, 3)
             state.last_launch = {
                 **asdict(launched),
                 "launched_at": now.timestamp(),
@@ -264,6 +285,7 @@ def act_on_triggers(
                 reason=reason,
                 launched=launched,
                 evaluation=evaluation,
+                extra={"timings_s": {"launch": launch_s}},
             )
         _record(state_dir, decision, now)
     return decision
@@ -300,6 +322,7 @@ def _guard(
 
 
 __all__ = [
+    "HISTORY_KEPT",
     "STARTING_GRACE_S",
     "Action",
     "Decision",

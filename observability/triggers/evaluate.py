@@ -408,7 +408,7 @@ class Evaluation:
     at: datetime
     results: list[TriggerResult]
     champion: str | None = None
-    # Seconds per trigger (what the evaluation cost).
+    # Seconds per trigger, and for looking the champion up ("champion"): what the evaluation cost.
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -420,9 +420,35 @@ class Evaluation:
         return [r for r in self.results if r.outcome == "error"]
 
 
-def _error(trigger: TriggerName, exc: BaseException) -> TriggerResult:
+def threshold_of(settings: TriggerSettings, trigger: TriggerName) -> tuple[float | None, str]:
+    """A trigger's threshold as configured (for the rows of triggers that had nothing to judge)."""
+    if trigger == "schedule" and settings.schedule is not None:
+        return None, settings.schedule
+    if trigger == "drift" and settings.drift is not None:
+        return settings.drift.share_of_drifted_columns, f"≥ {settings.drift.share_of_drifted_columns:.2f}"
+    if trigger == "performance" and settings.performance is not None:
+        perf = settings.performance
+        return perf.min_value, f"< {perf.min_value:.2f} ({perf.metric})"
+    if trigger == "new_data" and settings.new_data is not None:
+        bounds = []
+        if settings.new_data.min_new_rows is not None:
+            bounds.append(f"{settings.new_data.min_new_rows} rows")
+        if settings.new_data.min_new_fraction is not None:
+            bounds.append(f"{settings.new_data.min_new_fraction:.0%}")
+        return None, "≥ " + " or ".join(bounds)
+    if trigger == "schema_change" and settings.schema_change is not None:
+        return 1.0, "≥ 1 (" + ", ".join(settings.schema_change.changes) + ")"
+    return None, ""
+
+
+def _unjudged(settings: TriggerSettings, trigger: TriggerName, outcome: Outcome, reason: str) -> TriggerResult:
+    threshold, text = threshold_of(settings, trigger)
+    return TriggerResult(trigger, outcome, reason, threshold=threshold, figure_text="-", threshold_text=text)
+
+
+def _error(settings: TriggerSettings, trigger: TriggerName, exc: BaseException) -> TriggerResult:
     text = str(exc) if isinstance(exc, MlopsError) else f"{type(exc).__name__}: {exc}"
-    return TriggerResult(trigger, "error", f"cannot evaluate: {text}"[:300], figure_text="-")
+    return _unjudged(settings, trigger, "error", f"cannot evaluate: {text}"[:300])
 
 
 def evaluate_triggers(
@@ -438,17 +464,19 @@ def evaluate_triggers(
 
     The schedule counts from ``last_launch`` (the last trigger-started run), else from the
     champion's registration, else from ``first_evaluated`` (the first time the triggers looked
-    at this model), so a schedule alone never fires on a model it has never seen before.
+    at this model): a model with neither a launch nor a champion does not start on first sight.
     """
     now = now or datetime.now(UTC)
     results: list[TriggerResult] = []
     timings: dict[str, float] = {}
     champion: ChampionVersion | None = None
     champion_error: BaseException | None = None
+    started = time.perf_counter()
     try:
         champion = inputs.champion()
     except Exception as exc:  # registry unreachable: every champion-based trigger says so
         champion_error = exc
+    timings["champion"] = round(time.perf_counter() - started, 3)
     snapshot: list[DatasetSnapshot] = []
 
     def dataset() -> DatasetSnapshot:
@@ -476,21 +504,15 @@ def evaluate_triggers(
         if champion_error is not None:
             raise champion_error
         if champion is None:
-            return TriggerResult(name, "no_data", f"{settings.model} has no champion version to compare with")
+            return _unjudged(settings, name, "no_data", f"{settings.model} has no champion version to compare with")
         if name == "drift":
             assert settings.drift is not None
             window = timedelta(days=settings.drift.window_days)
             try:
                 current = inputs.predictions(champion.version, window, labels=False)
             except NoPredictionsError:
-                return TriggerResult(
-                    "drift",
-                    "no_data",
-                    f"no predictions of {champion.label} logged over {_days(settings.drift.window_days)}",
-                    threshold=settings.drift.share_of_drifted_columns,
-                    figure_text="-",
-                    threshold_text=f"≥ {settings.drift.share_of_drifted_columns:.2f}",
-                )
+                why = f"no predictions of {champion.label} logged over {_days(settings.drift.window_days)}"
+                return _unjudged(settings, "drift", "no_data", why)
             return drift_trigger(settings.drift, inputs.reference(champion.version), current, champion=champion)
         if name == "performance":
             assert settings.performance is not None
@@ -513,7 +535,7 @@ def evaluate_triggers(
         try:
             results.append(one(name))
         except Exception as exc:  # one trigger's unreadable data never hides the others' verdicts
-            results.append(_error(name, exc))
+            results.append(_error(settings, name, exc))
         timings[name] = round(time.perf_counter() - started, 3)
     return Evaluation(
         model=settings.model,
@@ -554,4 +576,5 @@ __all__ = [
     "schedule_trigger",
     "schema_change_trigger",
     "schema_diff",
+    "threshold_of",
 ]

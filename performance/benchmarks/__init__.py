@@ -7,7 +7,8 @@
 - :mod:`~performance.benchmarks.serving_limits`: ``/healthz`` while oversized bodies arrive;
 - :mod:`~performance.benchmarks.pipeline`: ``mlops run training`` on the bundled sample;
 - :mod:`~performance.benchmarks.drift`: drift (Evidently) of 100k / 1M rows x 50 columns against a reference;
-- :mod:`~performance.benchmarks.prediction_log`: the prediction log's hot-path cost and writer throughput.
+- :mod:`~performance.benchmarks.prediction_log`: the prediction log's hot-path cost and writer throughput;
+- :mod:`~performance.benchmarks.triggers`: from a drift-firing trigger to a started training run.
 
 What they score and send comes from :mod:`~performance.benchmarks.workload`.
 """
@@ -22,5 +23,6 @@ __all__ = [
     "prediction_log",
     "report",
     "serving_limits",
+    "triggers",
     "workload",
 ]

@@ -349,6 +349,9 @@ def test_workloads_read_secrets_through_the_vault_agent(rendered: dict[tuple[str
         env = doc["metadata"]["labels"]["mlops-platform/environment"]
         template = pod_template(doc)
         annotations = template["metadata"]["annotations"]
+        if annotations.get("mlops.platform/reads-secrets") == "false":  # says so, and gets no agent
+            assert not any(k.startswith("vault.hashicorp.com/") for k in annotations), where
+            continue
         assert annotations["vault.hashicorp.com/agent-inject"] == "true", where
         role = annotations["vault.hashicorp.com/role"]
         allowed = policy_paths(ROLE_POLICY[role])
