@@ -19,8 +19,9 @@ from rich.table import Table
 
 from mlops.config import ENVIRONMENTS, load_dataset_config
 from mlops.errors import MlopsError
-from mlops.state import StateLayout, StepRecord, new_run_id, read_run_meta, read_steps, run_status
+from mlops.state import StateLayout, new_run_id, read_run_meta, read_steps, run_status
 from mlops_cli.monitor import cost_app, monitor_app
+from mlops_cli.run_report import print_progress, print_report
 from platform_config import PlatformConfig, load_platform_config
 
 app = typer.Typer(help="MLOps platform: train, register and inspect models.", no_args_is_help=True)
@@ -59,43 +60,6 @@ def _platform(config_dir: Path, env: str) -> PlatformConfig:
     return load_platform_config(config_dir, env)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _figures(rec: StepRecord, limit: int = 6) -> str:
-    shown = [f"{k}={_fmt(v)}" for k, v in rec.figures.items() if k != "traceback"]
-    more = f" (+{len(shown) - limit})" if len(shown) > limit else ""
-    return ", ".join(shown[:limit]) + more
-
-
-STATUS_STYLE = {
-    "succeeded": "[green]✓ succeeded[/]",
-    "blocked": "[yellow]■ blocked[/]",
-    "failed": "[red]✗ failed[/]",
-    "running": "[cyan]… running[/]",
-    "skipped": "[dim]- skipped[/]",
-}
-
-
-def _summary_table(steps: list[str], records: dict[str, StepRecord]) -> Table:
-    table = Table(title="Run summary", title_justify="left")
-    for col in ("step", "status", "duration", "key figures"):
-        table.add_column(col, overflow="fold")
-    for name in steps:
-        rec = records.get(name)
-        if rec is None:
-            table.add_row(name, STATUS_STYLE["skipped"], "", "")
-            continue
-        dur = f"{rec.duration_s:.1f} s" if rec.duration_s is not None else ""
-        detail = _figures(rec) + (f"\n[yellow]{rec.message}[/]" if rec.message else "")
-        detail += "".join(f"\n[dim]· {escape(note)}[/]" for note in rec.notes)
-        table.add_row(name, STATUS_STYLE.get(rec.status, rec.status), dur, detail)
-    return table
-
-
 @run_app.command("training")
 def run_training(
     dataset: Annotated[Path | None, typer.Option(help="Dataset config YAML (default: the bundled sample).")] = None,
@@ -130,11 +94,11 @@ def run_training(
             ensure_synthetic(ds)
     run = runs.start_local(platform, ds, dataset_file=ds_path, environment=env, run_id=run_id)
     console.print(f"[bold]training[/] run {run_id} on dataset [bold]{ds.name}[/] ({env})")
-    records = runs.follow(run, TRAINING_STEPS, _print_progress)
+    records = runs.follow(run, TRAINING_STEPS, print_progress)
     from observability.costs import load_cost_config
 
     meta = runs.finish(run, load_cost_config(config_dir))
-    _report(run.run_dir, TRAINING_STEPS, records, meta)
+    print_report(run.run_dir, TRAINING_STEPS, records, meta)
     if run.process.returncode != 0 or any(r.status == "failed" for r in records.values()):
         failed = [r for r in records.values() if r.status == "failed"]
         why = failed[0].message if failed else meta.get("error", "see the log")
@@ -142,42 +106,6 @@ def run_training(
         raise typer.Exit(EXIT_ERROR)
     if "promote" not in records:
         raise typer.Exit(EXIT_BLOCKED)
-
-
-def _print_progress(rec: StepRecord) -> None:
-    if rec.status == "running":
-        console.print(f"  [cyan]→[/] {rec.name} …")
-    else:
-        console.print(f"  {STATUS_STYLE.get(rec.status, rec.status)}  {rec.name}  ({rec.duration_s or 0:.1f} s)")
-
-
-def _report(run_dir: Path, steps: list[str], records: dict[str, StepRecord], meta: dict[str, Any]) -> None:
-    console.print(_summary_table(steps, records))
-    reports = [(f"{n}:{k}", p) for n in steps if n in records for k, p in records[n].reports.items()]
-    for label, path in reports:
-        console.print(f"  report {label}: {path}", soft_wrap=True)
-    console.print(f"  run folder: {run_dir}", soft_wrap=True)
-    if meta.get("reason", "manual") != "manual":
-        console.print(f"  started by: {meta['reason']}", soft_wrap=True)
-    if "duration_s" in meta:
-        console.print(f"  pipeline wall time: {meta['duration_s']:.1f} s")
-    if "cost" in meta:
-        cost = meta["cost"]
-        console.print(
-            f"  cost at {meta.get('environment', '?')} prices: ${cost['cost_usd']:.4f} "
-            f"({cost['cpu_seconds']:.0f} CPU-s, peak {cost['peak_memory_mib']:.0f} MiB)"
-        )
-    reg = records.get("register")
-    if reg and reg.status == "succeeded":
-        promoted = records.get("promote")
-        if promoted is None:
-            alias = "no alias (a gate failed)"
-        else:
-            alias = "challenger" if promoted.status == "succeeded" else "no alias (promote did not finish)"
-        console.print(f"  registered [bold]{reg.figures.get('model')} {reg.figures.get('version')}[/] → {alias}")
-    blocked = [r for r in records.values() if r.status == "blocked"]
-    for rec in blocked:
-        console.print(f"  [yellow]gate blocked at {rec.name}:[/] {rec.message}")
 
 
 @app.command("compile")
@@ -243,7 +171,7 @@ def runs_show(
         unfinished = [n for n in TRAINING_STEPS if n in records and records[n].status in ("running", "failed")]
         during = f" during {', '.join(unfinished)}" if unfinished else ""
         console.print(f"  [yellow]interrupted{during} {how}[/]")
-    _report(run_dir, TRAINING_STEPS, records, meta)
+    print_report(run_dir, TRAINING_STEPS, records, meta)
 
 
 def _registry(config_dir: Path, env: str) -> Any:

@@ -191,15 +191,15 @@ class LocalLauncher:
         )
 
     def follow(self, launched: Launched) -> int:
-        from mlops_cli.main import _print_progress, _report
+        from mlops_cli.run_report import print_progress, print_report
         from observability.costs import load_cost_config
         from pipelines import TRAINING_STEPS, runs
 
         run = self.started[launched.run_id]
         console.print(f"[bold]training[/] run {run.run_id} ({self.environment}), following it …")
-        records = runs.follow(run, TRAINING_STEPS, _print_progress)
+        records = runs.follow(run, TRAINING_STEPS, print_progress)
         meta = runs.finish(run, load_cost_config(self.config_dir))
-        _report(run.run_dir, TRAINING_STEPS, records, meta)
+        print_report(run.run_dir, TRAINING_STEPS, records, meta)
         failed = [r for r in records.values() if r.status == "failed"]
         if run.process.returncode != 0 or failed:
             why = failed[0].message if failed else meta.get("error", "see the log")
