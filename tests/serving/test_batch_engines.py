@@ -250,9 +250,7 @@ def test_manifest_records_the_run(registered: Registered, tmp_path: Path) -> Non
     assert len(pd.read_parquet(manifest.output_dir)) == ROWS
 
 
-def test_the_embedded_step_records_what_it_scored_in_the_prediction_log(
-    registered: Registered, tmp_path: Path
-) -> None:
+def test_the_embedded_step_records_what_it_scored_in_the_prediction_log(registered: Registered, tmp_path: Path) -> None:
     from observability.prediction_log import PredictionLogConfig, read_predictions
 
     manifest = batch_predict_step(
