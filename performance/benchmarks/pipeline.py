@@ -13,17 +13,14 @@ import argparse
 import json
 import os
 import platform
-import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from performance.benchmarks.report import write_report
+from performance.benchmarks.workload import sample_project
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,16 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 def run_once(rows: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
         work = Path(tmp)
-        shutil.copytree(REPO / "config", work / "config")
-        ds_file = work / "config" / "datasets" / "credit_risk.yaml"
-        ds = yaml.safe_load(ds_file.read_text())
-        ds["synthetic"]["rows"] = rows
-        ds["path"] = str(work / "data" / "sample.parquet")
-        ds["expectation_suite"] = str(REPO / "data_quality" / "expectations" / "credit_risk.yaml")
-        ds_file.write_text(yaml.safe_dump(ds))
-        key = work / ".mlops" / "secrets" / "pii-hash-key"
-        key.parent.mkdir(parents=True)
-        key.write_text(secrets.token_hex(32))
+        ds_file = sample_project(work, rows)
         # Generate the sample first: the figure is the pipeline, not the data generator.
         from mlops.config import load_dataset_config
         from training.datasets import ensure_synthetic

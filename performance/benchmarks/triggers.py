@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import platform
-import secrets
 import shutil
 import signal
 import statistics
@@ -45,6 +44,7 @@ from typing import Any
 import yaml
 
 from performance.benchmarks.report import write_report
+from performance.benchmarks.workload import sample_project
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "credit_risk"
@@ -63,16 +63,7 @@ def _cli(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 def set_up(work: Path, rows: int, logged: int) -> None:
     """The project: a trained champion, its reference, a drifted prediction log, a drift-only triggers file."""
-    shutil.copytree(REPO / "config", work / "config")
-    ds_file = work / "config" / "datasets" / "credit_risk.yaml"
-    ds = yaml.safe_load(ds_file.read_text())
-    ds["synthetic"]["rows"] = rows
-    ds["path"] = str(work / "data" / "sample.parquet")
-    ds["expectation_suite"] = str(REPO / "data_quality" / "expectations" / "credit_risk.yaml")
-    ds_file.write_text(yaml.safe_dump(ds))
-    key = work / ".mlops" / "secrets" / "pii-hash-key"
-    key.parent.mkdir(parents=True)
-    key.write_text(secrets.token_hex(32))
+    ds = yaml.safe_load(sample_project(work, rows).read_text())
     (work / "config" / "retraining_triggers.yaml").write_text(
         yaml.safe_dump(
             {

@@ -6,6 +6,7 @@ are fitted on one seed of the sample and requests come from another (rows the mo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from training.config import ModelConfig
@@ -32,3 +33,26 @@ def sample_model(rows: int, version: str = "1.0.0", config: ModelConfig | None =
 def request_rows(count: int) -> list[dict[str, Any]]:
     """``count`` JSON request bodies as a client sends them (unseen rows, plain Python values)."""
     return sample_feature_rows(count, seed=REQUEST_SEED)
+
+
+def sample_project(work: Path, rows: int) -> Path:
+    """``work`` set up as a user's project on ``rows`` rows of the bundled sample: the config
+    copied (the dataset's sample and suite found from there), a fresh PII hash key. Returns the
+    dataset config's path."""
+    import secrets
+    import shutil
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "config", work / "config")
+    ds_file = work / "config" / "datasets" / "credit_risk.yaml"
+    ds = yaml.safe_load(ds_file.read_text())
+    ds["synthetic"]["rows"] = rows
+    ds["path"] = str(work / "data" / "sample.parquet")
+    ds["expectation_suite"] = str(repo / "data_quality" / "expectations" / "credit_risk.yaml")
+    ds_file.write_text(yaml.safe_dump(ds))
+    key = work / ".mlops" / "secrets" / "pii-hash-key"
+    key.parent.mkdir(parents=True)
+    key.write_text(secrets.token_hex(32))
+    return ds_file
