@@ -16,7 +16,7 @@ CHECKOV_VENV := .venv-checkov
 # Resolved when a recipe runs (after the install), from the one place the tag is defined.
 IMAGE = $(shell $(BIN)/python -c "from components.image import PLATFORM_IMAGE; print(PLATFORM_IMAGE)")
 
-.PHONY: help install run test test-fast lint bench loadtest compile validate-config validate-infra image chart-files profile clean prometheus
+.PHONY: help install run test test-fast lint bench loadtest compile validate-config validate-infra image chart-files profile clean prometheus up down
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,7 +69,7 @@ validate-config: install  ## Validate every file under config/
 lint: install  ## ruff, ruff format --check, mypy, the import contract, yamllint, detect-secrets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(PACKAGES) infrastructure/validation
+	$(BIN)/mypy $(PACKAGES) infrastructure/validation infrastructure/local_stack
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s config data_quality/expectations feature_store/registry secrets .pre-commit-config.yaml \
 		infrastructure/argocd $(wildcard infrastructure/helm/*/values*.yaml) .github .gitlab-ci.yml .drone.yml
@@ -112,5 +112,12 @@ loadtest: install $(HASH_KEY)  ## Serve the champion locally and run Locust head
 profile: install  ## Sample a live server under load with py-spy → bench-results/profile/
 	$(BIN)/python -m performance.profiling.profile_serving --rate 20 --seconds 15 --out bench-results/profile
 
-clean:  ## Remove the local state folder and build outputs (keeps .venv)
+up: install  ## Start the local reference deployment (S3, PostgreSQL, Redis, OpenBao) under .mlops/stack
+	$(BIN)/python -m infrastructure.local_stack up --state $(STATE)
+
+down:  ## Stop the local reference deployment (data kept; `make down PURGE=1` deletes it)
+	$(BIN)/python -m infrastructure.local_stack down --state $(STATE) $(if $(PURGE),--purge)
+
+clean:  ## Stop the local stack, remove the local state folder and build outputs (keeps .venv)
+	if [ -x $(BIN)/python ] && [ -d $(STATE)/stack ]; then $(BIN)/python -m infrastructure.local_stack down --state $(STATE); fi
 	rm -rf $(STATE) build bench-results

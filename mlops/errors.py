@@ -23,6 +23,7 @@ its message on one line and exits non-zero. Failed data checks and gates are *re
     │   ├── LabelsError          a ground-truth labels file cannot be imported (names file and column)
     │   ├── ReferenceNotFoundError  no drift reference saved for a model version (says how to make one)
     │   └── InsufficientDataError   too few current rows to compare with the reference
+    ├── LocalStackError      a server of the local reference deployment (make up) cannot start or answer
     └── InfraValidationError  `make validate-infra` cannot evaluate a check
         ├── MissingToolError     a tool a check needs is not installed (says how to install it)
         └── TemplateError        an ApplicationSet template cannot be evaluated offline
@@ -138,6 +139,13 @@ class InsufficientDataError(MonitoringError):
     """Too few current rows (or labelled rows) to compare with the reference; names the minimum."""
 
 
+class LocalStackError(MlopsError):
+    """A server of the local reference deployment cannot be started, reached or stopped.
+
+    The message names the server and, when it ran, its log file (with the log's last lines).
+    """
+
+
 class InfraValidationError(MlopsError):
     """The infrastructure validator cannot evaluate a check (a failed check is a result)."""
 
@@ -163,6 +171,7 @@ __all__ = [
     "InfraValidationError",
     "InsufficientDataError",
     "LabelsError",
+    "LocalStackError",
     "MissingToolError",
     "MlopsError",
     "MonitoringError",

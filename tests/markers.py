@@ -40,6 +40,7 @@ STARTS_SERVERS = {
     "tests/observability/test_alerts_prometheus.py": "starts `mlops serve`, a file server and a Prometheus",
     "tests/model_registry/test_interrupted_runs.py": "starts pipeline runners and kfp.local step processes",
     "tests/feature_store/test_fs_redis.py": "starts a short-lived Redis of its own",
+    "tests/infrastructure/test_local_stack.py": "starts the local stack: SeaweedFS, PostgreSQL, Redis, OpenBao",
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-parquet]": "Spark",
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-csv]": "Spark",
 }

@@ -15,6 +15,7 @@ def test_public_names_are_pinned() -> None:
         "InfraValidationError",
         "InsufficientDataError",
         "LabelsError",
+        "LocalStackError",
         "MissingToolError",
         "MlopsError",
         "MonitoringError",

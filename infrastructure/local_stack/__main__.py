@@ -1,0 +1,68 @@
+"""``python -m infrastructure.local_stack up|down|status``: the commands behind ``make up`` / ``make down``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from infrastructure.local_stack._stack import ServerStatus, down, status, up
+from infrastructure.local_stack._state import Layout
+from mlops.errors import LocalStackError
+
+
+def _table(rows: list[ServerStatus]) -> str:
+    width = max(len(r.state) for r in rows)
+    return "\n".join(
+        f"  {r.name:<9} {r.state:<{width}}  {r.endpoint:<30} {r.detail}".rstrip()
+        + (f"  (pid {r.pid})" if r.pid else "")
+        for r in rows
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infrastructure.local_stack",
+        description="The local reference deployment: S3 (SeaweedFS), PostgreSQL, Redis, OpenBao on 127.0.0.1.",
+    )
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--state", type=Path, default=Path(".mlops"), help="state folder (default .mlops)")
+    parser.add_argument("--purge", action="store_true", help="down: delete the data as well")
+    parser.add_argument("--timeout", type=float, default=60.0, help="up: seconds each server may take to answer")
+    args = parser.parse_args(argv)
+    if args.purge and args.command != "down":
+        parser.error("--purge goes with down")
+    layout = Layout(args.state)
+    try:
+        if args.command == "up":
+            rows = up(args.state, timeout_s=args.timeout)
+            print(f"local stack in {layout.root}:\n{_table(rows)}")
+            print(
+                f"credentials: {layout.record} (mode 600); OpenBao unseal key and root token: "
+                f"{layout.server_dir('openbao') / 'init.json'} (mode 600); logs: {layout.root}/<server>/<server>.log"
+            )
+        elif args.command == "down":
+            existed = layout.root.exists()
+            rows = down(args.state, purge=args.purge)
+            if rows:
+                print(f"local stack in {layout.root}:\n{_table(rows)}")
+            if not existed:
+                print(f"no local stack in {layout.root}")
+            else:
+                print(f"deleted {layout.root}" if args.purge else "data kept")
+        else:
+            rows = status(args.state)
+            if not rows:
+                print(f"no local stack in {layout.root} (`make up` starts one)")
+                return 3
+            print(f"local stack in {layout.root}:\n{_table(rows)}")
+            # Non-zero unless every server runs and answers, for scripts that wait on it.
+            return 0 if all(r.state == "running" for r in rows) else 3
+    except LocalStackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
