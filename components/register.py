@@ -40,8 +40,9 @@ def register(
     run = RunConfig.parse(config)
     trained = read_contract(model.metadata, TrainedModel, artifact="model")
     data = read_contract(training_set.metadata, DataContract, artifact="training_set")
+    registry = run.platform.open_registry()
     registered = register_step(
-        run.platform.open_registry(),
+        registry,
         model=Path(model.path),
         trained=trained,
         training_set=Path(training_set.path),
@@ -53,7 +54,7 @@ def register(
         reason=run.reason,
         metrics=metrics.log_metric,
     )
-    save_training_reference(
+    reference = save_training_reference(
         Path(model.path),
         Path(training_set.path),
         trained,
@@ -62,6 +63,9 @@ def register(
         model_name=registered.model,
         version=registered.version,
     )
+    # Kept with the version too: a pod elsewhere (the triggers' CronJob) fetches it from there.
+    info = registry.get(registered.model, registered.version)
+    registry.attach(info, sorted(reference.iterdir()), artifact_path="reference")
     Path(registration.path).write_text(registered.model_dump_json())
     publish(registration.metadata, registered)
     return registered.passed

@@ -23,7 +23,7 @@ from mlops.errors import DatasetError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from observability.drift import DriftOutputs, DriftResult
+    from observability.drift import DriftOutputs, DriftResult, Reference
     from platform_config import PlatformConfig
 
 console = Console(highlight=False, soft_wrap=True)
@@ -81,6 +81,23 @@ def current_data(
         frame = join_labels(frame, labels, DEFAULT_ENTITY_COLUMN, how="left").rename(columns={LABEL_COLUMN: target})
     # The log's own columns (the score aside) and the entity id are not features.
     return frame.drop(columns=[c for c in (*LOG_COLUMNS, DEFAULT_ENTITY_COLUMN) if c != SCORE_COLUMN and c in frame])
+
+
+def model_reference(platform: PlatformConfig, model: str, version: str) -> Reference:
+    """The drift reference of ``model`` ``version``: from the state folder, else fetched from the
+    registry (where the register step keeps it too) into the state folder."""
+    from mlops.errors import ReferenceNotFoundError
+    from observability.drift import load_model_reference, reference_dir
+
+    try:
+        return load_model_reference(platform.state_dir, model, version)
+    except ReferenceNotFoundError:
+        registry = platform.open_registry()
+        if not registry.download(
+            registry.get(model, version), "reference", reference_dir(platform.state_dir, model, version)
+        ):
+            raise
+    return load_model_reference(platform.state_dir, model, version)
 
 
 def _default_out(state_dir: Path, model: str, version: str) -> Path:
@@ -174,7 +191,7 @@ def drift(
 
     Drift found is a result (exit 0); missing data or reference, or a failed push, is an error.
     """
-    from observability.drift import detect_drift, load_model_reference, write_drift_outputs
+    from observability.drift import detect_drift, write_drift_outputs
     from observability.status import drift_summary_path
     from platform_config import load_platform_config
 
@@ -183,7 +200,7 @@ def drift(
     state_dir = platform.state_dir
     if version is None:
         version = platform.open_registry().get(model, "champion").semver
-    reference = load_model_reference(state_dir, model, version)
+    reference = model_reference(platform, model, version)
     target = reference.target.name if reference.target else None
     frame = current_data(current=current, platform=platform, model=model, version=version, since=window, target=target)
 

@@ -93,9 +93,9 @@ class PlatformInputs:
         return self.registry.lineage(info)
 
     def reference(self, version: str) -> Reference:
-        from observability.drift import load_model_reference
+        from mlops_cli.monitor_drift import model_reference
 
-        return load_model_reference(self.platform.state_dir, self.model, version)
+        return model_reference(self.platform, self.model, version)
 
     def predictions(self, version: str, window: timedelta, *, labels: bool) -> pd.DataFrame:
         from mlops_cli.monitor_drift import current_data

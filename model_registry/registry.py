@@ -519,6 +519,19 @@ class ModelRegistry:
         for src in files:
             self.client.log_artifact(info.run_id, str(src), artifact_path=artifact_path)
 
+    def download(self, info: VersionInfo, artifact_path: str, dst: Path) -> bool:
+        """Copy the files the version holds under ``artifact_path`` into ``dst``; False when it has none."""
+        import shutil
+
+        if not self.client.list_artifacts(info.run_id, artifact_path):
+            return False
+        dst.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            got = Path(self.client.download_artifacts(info.run_id, artifact_path, tmp))
+            for src in got.iterdir():
+                shutil.copy2(src, dst / src.name)
+        return True
+
     def lineage(self, info: VersionInfo) -> dict[str, Any]:
         import mlflow.artifacts
 
