@@ -209,6 +209,29 @@ def test_the_platform_resolves_its_vault_references_against_it(
     assert resolver.resolve("vault://secret/mlops/local-stack/object-store#secret_access_key") == creds.s3_secret_key
 
 
+def test_the_prediction_log_writes_to_the_object_store_by_uri(
+    state: Path, first_up: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``prediction_log.root: s3://…`` as on a cluster: credentials from the environment, the
+    endpoint in the URI; what was written reads back whole."""
+    import pandas as pd
+
+    from observability.prediction_log import PredictionLogConfig, PredictionLogger, read_predictions
+
+    creds = _record(state).credentials
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.s3_access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.s3_secret_key)
+    root = f"s3://artifacts/predictions?endpoint_override=127.0.0.1:{_servers(state)['s3'].port}&scheme=http"
+    log = PredictionLogger(root, PredictionLogConfig(root=root), exclude_columns={"email"})
+    frame = pd.DataFrame({"income": [1.0, 2.0, 3.0], "email": ["a@x", "b@x", "c@x"]})
+    assert log.record(frame, [0.1, 0.2, 0.3], model="credit_risk", version="1.0.0", request_ids="r1") == 3
+    assert log.close(30)
+    assert log.stats()["rows_written"] == 3
+    logged = read_predictions(root, "credit_risk")
+    assert list(logged["income"]) == [1.0, 2.0, 3.0]
+    assert "email" not in logged.columns
+
+
 def test_secret_files_are_private_and_no_secret_is_on_a_command_line(state: Path, first_up: dict[str, Any]) -> None:
     for path in secret_files(state):
         assert path.stat().st_mode & 0o777 == 0o600, path
