@@ -86,16 +86,21 @@ def current_data(
 def model_reference(platform: PlatformConfig, model: str, version: str) -> Reference:
     """The drift reference of ``model`` ``version``: from the state folder, else fetched from the
     registry (where the register step keeps it too) into the state folder."""
-    from mlops.errors import ReferenceNotFoundError
+    from mlops.errors import MlopsError, ReferenceNotFoundError
+    from mlops.state import StateLayout
     from observability.drift import load_model_reference, reference_dir
 
     try:
         return load_model_reference(platform.state_dir, model, version)
-    except ReferenceNotFoundError:
-        registry = platform.open_registry()
-        if not registry.download(
-            registry.get(model, version), "reference", reference_dir(platform.state_dir, model, version)
-        ):
+    except ReferenceNotFoundError as missing:
+        if platform.registry.tracking_uri is None and not StateLayout(platform.state_dir).registry.exists():
+            raise  # no registry here at all: nothing to fetch from
+        try:
+            registry = platform.open_registry()
+            info = registry.get(model, version)
+        except MlopsError:
+            raise missing from None  # the reference's own message says what to do
+        if not registry.download(info, "reference", reference_dir(platform.state_dir, model, version)):
             raise
     return load_model_reference(platform.state_dir, model, version)
 
