@@ -42,6 +42,7 @@ STARTS_SERVERS = {
     "tests/feature_store/test_fs_redis.py": "starts a short-lived Redis of its own",
     "tests/infrastructure/test_local_stack.py": "starts the local stack: SeaweedFS, PostgreSQL, Redis, OpenBao",
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-parquet]": "Spark",
+    "tests/serving/test_batch_engines.py::test_the_step_records_what_it_scored_in_the_prediction_log[spark]": "Spark",
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-csv]": "Spark",
 }
 SLOW = {

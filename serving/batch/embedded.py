@@ -9,8 +9,6 @@ from serving.batch.engines import SCORE_COLUMN, BatchEngine, BatchJob, EmbeddedE
 from serving.batch.inputs import iter_chunks
 
 if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
 
@@ -32,7 +30,8 @@ class EmbeddedEngine(BatchEngine):
             frame = table.select(features).to_pandas()
             scores = score_frame(job.model, frame, features)
             if job.prediction_log is not None:
-                self._log(job, frame, scores, table, first_row=rows)
+                ids = table.column(job.id_column).to_pylist() if job.id_column else None
+                job.log_scored(frame, scores, ids, first_row=rows)
             out = table.select(job.output_columns).append_column(SCORE_COLUMN, pa.array(scores, pa.float64()))
             # The input's pandas metadata describes every input column (PII included): the
             # output describes itself, as Spark's does.
@@ -41,21 +40,6 @@ class EmbeddedEngine(BatchEngine):
             rows += table.num_rows
             chunks += 1
         return EngineResult(rows_in=rows, details={"chunk_rows": self.config.chunk_rows, "chunks": chunks})
-
-    @staticmethod
-    def _log(job: BatchJob, frame: pd.DataFrame, scores: np.ndarray, table: pa.Table, *, first_row: int) -> None:
-        """Record a chunk; waiting for its write keeps a large input within the log's memory bound."""
-        assert job.prediction_log is not None
-        job.prediction_log.record(
-            frame,
-            scores,
-            model=job.model_name,
-            version=job.model_version,
-            # Per row, so sampling picks rows, not the whole run.
-            request_ids=[f"{job.run_dir.name}:{first_row + i}" for i in range(len(frame))],
-            entity_ids=table.column(job.id_column).to_pylist() if job.id_column else None,
-        )
-        job.prediction_log.flush()
 
     @staticmethod
     def _write(table: pa.Table, job: BatchJob, index: int) -> None:

@@ -82,6 +82,21 @@ class BatchJob:
     def features(self) -> list[str]:
         return list(self.serving_schema)
 
+    def log_scored(self, frame: pd.DataFrame, scores: np.ndarray, ids: list[Any] | None, *, first_row: int) -> None:
+        """Record rows ``first_row``… of the input in the prediction log, then wait for their write
+        (so a large input stays within the log's memory bound)."""
+        assert self.prediction_log is not None
+        self.prediction_log.record(
+            frame,
+            scores,
+            model=self.model_name,
+            version=self.model_version,
+            # Per row, so sampling picks rows, not the whole run.
+            request_ids=[f"{self.run_dir.name}:{first_row + i}" for i in range(len(frame))],
+            entity_ids=ids,
+        )
+        self.prediction_log.flush()
+
 
 @dataclass(frozen=True)
 class EngineResult:

@@ -16,6 +16,7 @@ from serving.batch.engines import (
     BatchJob,
     EmbeddedEngineConfig,
     EngineName,
+    EngineResult,
     SparkEngineConfig,
     create_engine,
     engine_config,
@@ -25,6 +26,7 @@ from serving.batch.inputs import (
     content_hash,
     csv_column_types,
     input_format,
+    iter_chunks,
     pii_matcher,
     read_columns,
 )
@@ -66,8 +68,9 @@ def predict_batch(
     partition column among them is a :class:`DatasetError`. The manifest lists the ones the
     input held under ``pii_columns_dropped``.
 
-    ``prediction_log``: the embedded engine records what it scored there (the caller closes it);
-    the Spark engine does not (its drift is measured from the input file).
+    ``prediction_log``: what was scored is recorded there (the caller closes it): by the embedded
+    engine as it scores, and after a Spark run from the input and the output joined by
+    ``id_column`` (without one, Spark's rows cannot be matched to their features and are not logged).
     """
     source = Path(input_path)
     root = Path(output_dir)
@@ -120,6 +123,9 @@ def predict_batch(
     try:
         input_hash = content_hash(source)
         result = runner.run(job)
+        if prediction_log is not None and config.type == "spark":
+            details = _log_from_output(job, chunk_rows)
+            result = EngineResult(result.rows_in, {**result.details, "prediction_log": details})
         files = output_files(run_dir)
         rows_out = _rows_written(run_dir, files)
         if rows_out != result.rows_in:
@@ -184,3 +190,23 @@ def _rows_written(run_dir: Path, files: list[str]) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.ParquetFile(run_dir / f).metadata.num_rows for f in files)
+
+
+def _log_from_output(job: BatchJob, chunk_rows: int) -> str:
+    """Spark scores in its executors: log its rows from the input's features and the output's
+    scores, joined by the id column. Says what was done (the manifest's engine details)."""
+    import pandas as pd
+
+    if job.id_column is None:
+        return "not recorded: the Spark engine logs predictions only with an id column"
+    scores = pd.read_parquet(job.run_dir, columns=[job.id_column, SCORE_COLUMN])
+    by_id = scores.drop_duplicates(job.id_column).set_index(job.id_column)[SCORE_COLUMN]
+    wanted = {*job.features, job.id_column}
+    columns = [c for c in job.input_columns if c in wanted]
+    csv_types = job.input_types if job.input_format == "csv" else None
+    first = 0
+    for table in iter_chunks(job.input_path, columns, chunk_rows, csv_types):
+        ids = table.column(job.id_column).to_pylist()
+        job.log_scored(table.select(job.features).to_pandas(), by_id.loc[ids].to_numpy(), ids, first_row=first)
+        first += table.num_rows
+    return f"recorded from the output ({first} rows)"

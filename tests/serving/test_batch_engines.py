@@ -250,16 +250,21 @@ def test_manifest_records_the_run(registered: Registered, tmp_path: Path) -> Non
     assert len(pd.read_parquet(manifest.output_dir)) == ROWS
 
 
-def test_the_embedded_step_records_what_it_scored_in_the_prediction_log(registered: Registered, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["embedded", "spark"])
+def test_the_step_records_what_it_scored_in_the_prediction_log(
+    registered: Registered, tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
     from observability.prediction_log import PredictionLogConfig, read_predictions
 
+    if engine == "spark":
+        request.getfixturevalue("spark")
     manifest = batch_predict_step(
         registry=registered.registry,
         input_path=str(registered.inputs / "scoring.parquet"),
         output_root=str(tmp_path / "out"),
         model_name="credit_risk",
         model_ref="champion",
-        engine="embedded",
+        engine=engine,
         id_column=ID,
         chunk_rows=700,
         pii_columns=["income"],
@@ -271,6 +276,24 @@ def test_the_embedded_step_records_what_it_scored_in_the_prediction_log(register
     assert set(logged["model_version"]) == {"1.0.0"}
     by_id = logged.set_index(ID)["score"].sort_index()
     np.testing.assert_allclose(by_id.to_numpy(), scores_by_id(manifest.output_dir)["score"].to_numpy(), atol=1e-12)
+
+
+def test_without_an_id_column_a_spark_run_says_it_logged_nothing(
+    registered: Registered, tmp_path: Path, spark: Any
+) -> None:
+    from observability.prediction_log import PredictionLogConfig, read_predictions
+
+    manifest = batch_predict_step(
+        registry=registered.registry,
+        input_path=str(registered.inputs / "scoring.parquet"),
+        output_root=str(tmp_path / "out"),
+        model_name="credit_risk",
+        model_ref="champion",
+        engine="spark",
+        prediction_log=PredictionLogConfig(root=str(tmp_path / "log")),
+    )
+    assert "only with an id column" in manifest.engine_details["prediction_log"]
+    assert read_predictions(tmp_path / "log", "credit_risk").empty
 
 
 def test_retention_keeps_the_newest_runs(registered: Registered, tmp_path: Path) -> None:
