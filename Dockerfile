@@ -1,5 +1,5 @@
 # The one platform image: KFP components, `mlops serve`, batch scoring (Spark needs Java 17),
-# Feast materialisation and the backup jobs all run it. Its tag is the package version
+# Feast materialisation and the backup jobs (`mlops backup`) all run it. Its tag is the package version
 # (components/image.py, the charts' appVersion).
 #
 #   docker build -t ghcr.io/mlops-platform/platform:0.1.0 .
@@ -42,11 +42,12 @@ COPY model_governance ./model_governance
 COPY privacy ./privacy
 COPY serving ./serving
 COPY observability ./observability
+COPY backup ./backup
 COPY config ./config
 # The final root filesystem is read-only: the rooms' bytecode has to exist beforehand.
 RUN uv sync --frozen --no-dev --compile-bytecode \
     && /opt/venv/bin/python -m compileall -q mlops platform_config training model_registry mlops_cli components pipelines \
-       data_quality feature_store model_governance privacy serving observability
+       data_quality feature_store model_governance privacy serving observability backup
 
 # --------------------------------------------------------------------------- runtime
 FROM base AS runtime
@@ -56,11 +57,15 @@ LABEL org.opencontainers.image.title="mlops-platform" \
       org.opencontainers.image.source="https://github.com/mlops-platform/mlops-platform" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-# Java 17 for PySpark batch scoring. The man directory is created because the JRE's
-# post-install script links its man pages there and the slim image leaves it out.
+# Java 17 for PySpark batch scoring; restic (encrypted, deduplicated backup repository) and
+# pg_dump/pg_restore 15 for `mlops backup`. The base digest fixes the Debian release; the
+# packages are pinned to their major (minor for restic, whose repository format and flags
+# are what the backup room relies on) so Debian's security updates still apply. The man
+# directory is created because the JRE's post-install script links its man pages there and
+# the slim image leaves it out.
 RUN mkdir -p /usr/share/man/man1 \
     && apt-get update \
-    && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless "restic=0.14.*" postgresql-client-15 \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 

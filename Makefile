@@ -9,14 +9,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := .mlops
 HASH_KEY := $(STATE)/secrets/pii-hash-key
-PACKAGES := mlops platform_config training model_registry mlops_cli components pipelines data_quality feature_store model_governance privacy serving observability performance
+PACKAGES := mlops platform_config training model_registry mlops_cli components pipelines data_quality feature_store model_governance privacy serving observability backup performance
 
 NODE_VALIDATORS := infrastructure/validation/node_modules/.package-lock.json
 CHECKOV_VENV := .venv-checkov
 # Resolved when a recipe runs (after the install), from the one place the tag is defined.
 IMAGE = $(shell $(BIN)/python -c "from components.image import PLATFORM_IMAGE; print(PLATFORM_IMAGE)")
 
-.PHONY: help install run test test-fast lint bench loadtest compile validate-config validate-infra image chart-files profile clean prometheus up down
+.PHONY: help install run test test-fast lint bench loadtest compile validate-config validate-infra image chart-files profile clean system-tools up down
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,17 +40,20 @@ $(CHECKOV_VENV)/.installed: infrastructure/validation/checkov-requirements.txt $
 
 install: $(BIN)/.installed $(NODE_VALIDATORS) $(CHECKOV_VENV)/.installed  ## Install the locked environment into .venv (uv), checkov and the npm validators
 
-# Prometheus and promtool from Debian's package: the alert-rule tests run promtool and the
-# monitoring integration test starts a Prometheus. Installed only when missing; CI runs as root.
-PROMETHEUS_APT := DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
-prometheus:  ## Install Prometheus and promtool (Debian package) when promtool is missing
-	@if command -v promtool >/dev/null && command -v prometheus >/dev/null; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null; then sudo="sudo"; \
-	else echo "error: promtool is missing and installing Debian's prometheus package needs root or sudo:" \
-		"run 'apt-get install prometheus' as root" >&2; exit 1; fi; \
-	echo "installing Debian's prometheus package (promtool and prometheus)"; \
-	$$sudo env $(PROMETHEUS_APT) || { $$sudo apt-get update -qq && $$sudo env $(PROMETHEUS_APT); }
+# Debian packages the tests and commands run: Prometheus and promtool (alert-rule tests, the
+# monitoring integration test) and restic (`mlops backup`, the DR drill). Installed only when a
+# program is missing; CI runs as root.
+SYSTEM_PROGRAMS := promtool:prometheus prometheus:prometheus restic:restic
+system-tools:  ## Install the Debian packages of promtool, prometheus and restic when missing
+	@missing=""; for pair in $(SYSTEM_PROGRAMS); do \
+		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	missing=$$(printf ' %s' $$(printf '%s\n' $$missing | sort -u)); \
+	if [ -z "$${missing// /}" ]; then exit 0; fi; \
+	sudo=""; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo="sudo"; fi; \
+	echo "installing Debian package(s):$$missing"; \
+	apt="DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing"; \
+	$$sudo sh -c "$$apt" || { $$sudo apt-get update -qq && $$sudo sh -c "$$apt"; } || \
+		{ echo "error: could not install$$missing: run 'apt-get install$$missing' as root" >&2; exit 1; }
 
 # A per-machine key for keyed hashing of PII in local runs; never committed (.mlops is ignored).
 $(HASH_KEY):
@@ -81,17 +84,25 @@ validate-infra: install  ## Render, schema-check, policy-check and checkov every
 image: install  ## Build the platform image (tag = package version)
 	docker build -t $(IMAGE) .
 
-chart-files: install  ## Recompile the pipelines the pipelines chart ships (a test fails when they are stale)
+chart-files: install  ## Regenerate the files charts ship: compiled pipelines, backup strategies (a test fails when stale)
 	$(BIN)/python tests/infrastructure/test_helm_charts.py --regenerate
 
-test: install prometheus lint validate-infra  ## Lint, validate the infrastructure, then every test (unit per room, compile, end-to-end)
+# The tests on the local reference deployment spend most of their time waiting on its servers
+# and CLI processes: they run in a second pytest beside the rest (its output follows the rest's).
+STACK_TESTS := tests/backup tests/infrastructure/test_local_stack.py tests/infrastructure/test_local_stack_pipeline.py
+test: install system-tools lint validate-infra  ## Lint, validate the infrastructure, then every test (unit per room, compile, end-to-end)
 	$(BIN)/python -m compileall -q $(PACKAGES) >/dev/null
-	$(BIN)/pytest -q -p no:cacheprovider
+	mkdir -p build
+	$(BIN)/pytest -q -p no:cacheprovider $(STACK_TESTS) > build/test-stack.log 2>&1 & stack=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider $(addprefix --ignore=,$(STACK_TESTS)) && rest=0 || rest=$$?; \
+	wait $$stack && stacked=0 || stacked=$$?; \
+	echo "--- local-stack tests ($(STACK_TESTS))"; cat build/test-stack.log; \
+	exit $$(( rest != 0 ? rest : stacked ))
 
-test-fast: install prometheus  ## Unit and in-process step tests only: no lint, no servers, no pipeline runs, nothing slow
+test-fast: install system-tools  ## Unit and in-process step tests only: no lint, no servers, no pipeline runs, nothing slow
 	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not servers and not slow" -n auto --maxprocesses 4 --dist loadgroup
 
-bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, online, limits, pipeline, drift, prediction log, triggers)
+bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, online, limits, pipeline, drift, prediction log, triggers, backup)
 	mkdir -p bench-results
 	$(BIN)/python -m performance.benchmarks.gx_gate --rows 1000000 --out bench-results/gx_gate.json
 	$(BIN)/python -m performance.benchmarks.feast_store --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
@@ -103,6 +114,7 @@ bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, o
 	$(BIN)/python -m performance.benchmarks.drift --rows 1000000 --columns 50 --out bench-results/drift-1m.json
 	$(BIN)/python -m performance.benchmarks.prediction_log --out bench-results/prediction_log.json
 	$(BIN)/python -m performance.benchmarks.triggers --out bench-results/triggers.json
+	$(BIN)/python -m performance.benchmarks.backup --rows 100000 --out bench-results/backup.json
 
 # `make loadtest DRIFT=0.5` shifts the numeric features by half a standard deviation (drifted traffic).
 DRIFT ?= 0
@@ -112,7 +124,7 @@ loadtest: install $(HASH_KEY)  ## Serve the champion locally and run Locust head
 profile: install  ## Sample a live server under load with py-spy → bench-results/profile/
 	$(BIN)/python -m performance.profiling.profile_serving --rate 20 --seconds 15 --out bench-results/profile
 
-up: install  ## Start the local reference deployment (S3, PostgreSQL, Redis, OpenBao) under .mlops/stack
+up: install system-tools  ## Start the local reference deployment (S3, PostgreSQL, Redis, OpenBao) under .mlops/stack
 	$(BIN)/python -m infrastructure.local_stack up --state $(STATE)
 
 down:  ## Stop the local reference deployment (data kept; `make down PURGE=1` deletes it)

@@ -24,6 +24,8 @@ def build_features(
         config=platform.features,
         state_dir=platform.state_dir,
         metrics=metrics.log_metric,
+        environment=platform.environment,
+        vault=platform.vault,
     )
     publish(training_set.metadata, data)
     return data.rows

@@ -13,12 +13,16 @@ def ingest(config: str, dataset: Output[Dataset], metrics: Output[Metrics]) -> i
     from pathlib import Path
 
     from mlops.contracts import publish
+    from mlops.object_store import ObjectStore
+    from mlops.secrets import SecretResolver
     from platform_config import RunConfig
     from privacy.anonymization.step import anonymize_frame
     from training.steps import ingest_step
 
     run = RunConfig.parse(config)
     anonymise = partial(anonymize_frame, privacy=run.platform.privacy, vault=run.platform.vault)
-    data = ingest_step(run.dataset, Path(dataset.path), anonymise=anonymise, metrics=metrics.log_metric)
+    # An s3:// dataset is read with the object_store credentials, resolved like the PII key.
+    store = ObjectStore(run.platform.object_store, SecretResolver(run.platform.vault).resolve)
+    data = ingest_step(run.dataset, Path(dataset.path), anonymise=anonymise, metrics=metrics.log_metric, store=store)
     publish(dataset.metadata, data)
     return data.rows

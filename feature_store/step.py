@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from feature_store.config import FeatureConfig
+from mlops.config import VaultConfig
 from mlops.contracts import DataContract
 from mlops.state import MetricsSink, StateLayout, record_step
 
@@ -19,9 +20,15 @@ def build_features_step(
     config: FeatureConfig,
     state_dir: Path,
     metrics: MetricsSink | None = None,
+    environment: str = "dev",
+    vault: VaultConfig | None = None,
 ) -> DataContract:
-    """Write the training set; returns the data contract with its feature references."""
+    """Write the training set; returns the data contract with its feature references.
+
+    ``environment`` picks the Feast template; ``vault`` resolves the secret references among
+    ``config.variables`` (local-stack's passwords)."""
     from feature_store.store import build_training_set
+    from mlops.secrets import SecretResolver
 
     roles = data.roles
     with record_step("build_features", metrics=metrics) as rec:
@@ -35,6 +42,8 @@ def build_features_step(
             carry_columns=[roles.target, *roles.sensitive],
             state_dir=StateLayout(state_dir).feast,
             config=config,
+            environment=environment,
+            resolve=SecretResolver(vault).resolve,
         )
         result.frame.to_parquet(out_training_set, index=False)
         rec.figures.update(

@@ -13,10 +13,10 @@ Feast is imported inside the functions: importing it costs seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,13 +87,31 @@ class TrainingSetResult:
         }
 
 
-def open_store(state_dir: Path, config: FeatureConfig | None = None, *, environment: str = "dev") -> FeatureStore:
+def open_store(
+    state_dir: Path,
+    config: FeatureConfig | None = None,
+    *,
+    environment: str = "dev",
+    resolve: Callable[[str], str] | None = None,
+) -> FeatureStore:
     """A Feast ``FeatureStore`` on ``environment``'s template (dev: every file under ``state_dir``;
-    staging/prod: the cluster's Redis, Postgres and SQL registry, secrets from the environment)."""
+    local-stack: the stack's PostgreSQL registry and Redis; staging/prod: the cluster's Redis,
+    Postgres and SQL registry, secrets from the environment). ``resolve`` reads the secret
+    references of ``config.variables`` (default: the process-wide secret resolver)."""
     from feast import FeatureStore
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    return FeatureStore(config=repo_config(state_dir, config, environment=environment))
+    return FeatureStore(config=repo_config(state_dir, config, environment=environment, resolve=resolve))
+
+
+def materialization_window(stamps: pd.Series, config: FeatureConfig) -> tuple[datetime, datetime]:
+    """``(start, end)`` that puts the newest value of every entity of ``stamps`` online (the
+    newest ``config.online_window_days``). The end is padded by a second: the latest row must
+    fall inside the window however the offline store treats its upper bound."""
+    start = stamps.min()
+    if config.online_window_days is not None:
+        start = max(start, stamps.max() - pd.Timedelta(days=config.online_window_days))
+    return start.to_pydatetime(), (stamps.max() + pd.Timedelta(seconds=1)).to_pydatetime()
 
 
 def registry_path(state_dir: Path) -> Path:
@@ -167,6 +185,8 @@ def build_training_set(
     state_dir: Path,
     config: FeatureConfig,
     feature_timestamp_column: str | None = None,
+    environment: str = "dev",
+    resolve: Callable[[str], str] | None = None,
 ) -> TrainingSetResult:
     """Store ``df``'s features in Feast and read them back as a point-in-time training set.
 
@@ -174,6 +194,8 @@ def build_training_set(
     shape of this dataset), materialise the data's time range into the online store, then
     join the features onto the entity rows (entity id, event time and ``carry_columns``, e.g.
     the target and sensitive attributes, which are never stored as features).
+
+    ``environment`` picks the feature_store.yaml template (see :func:`open_store`).
 
     ``feature_timestamp_column`` stamps the feature rows with a different time than the event
     (when the values became known); by default the event time is used for both.
@@ -226,22 +248,13 @@ def build_training_set(
         )
         refs = defs.feature_refs()
 
-        store = open_store(state_dir, config)
+        store = open_store(state_dir, config, environment=environment, resolve=resolve)
         with _timed(timings, "apply"):
             _remove_previous(store, defs)
             store.apply(defs.objects)
         with _timed(timings, "materialize"):
-            stamps = source[feature_ts]
-            start = stamps.min()
-            if config.online_window_days is not None:
-                start = max(start, stamps.max() - pd.Timedelta(days=config.online_window_days))
-            # The end bound is padded: the latest row must fall inside the window however the
-            # offline store treats its upper bound.
-            store.materialize(
-                start_date=start.to_pydatetime(),
-                end_date=(stamps.max() + pd.Timedelta(seconds=1)).to_pydatetime(),
-                feature_views=[defs.view.name],
-            )
+            start, end = materialization_window(source[feature_ts], config)
+            store.materialize(start_date=start, end_date=end, feature_views=[defs.view.name])
         with _timed(timings, "retrieval"):
             joined = store.get_historical_features(entity_df=entity_df, features=refs).to_df()
 
@@ -384,6 +397,7 @@ __all__ = [
     "OnlineFeatureReader",
     "TrainingSetResult",
     "build_training_set",
+    "materialization_window",
     "offline_source_path",
     "online_features",
     "open_store",

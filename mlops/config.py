@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
@@ -30,7 +31,11 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from mlops.errors import ConfigError
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+# Every environment a platform config overlay exists for. CLUSTER_ENVIRONMENTS are those the
+# Helm charts have values-<env>.yaml for (alert rules, workload charts); `local-stack` has none:
+# it is the cluster's data plane run as local processes (`make up`).
+ENVIRONMENTS = ("dev", "local-stack", "staging", "prod")
+CLUSTER_ENVIRONMENTS = ("dev", "staging", "prod")
 SECRET_SCHEMES = ("env://", "file://", "vault://")
 
 
@@ -172,14 +177,36 @@ class SyntheticSpec(StrictModel):
     seed: int = 7
 
 
+def _location(value: Any) -> Any:
+    """A local path, or an ``s3://bucket/key`` URI kept as text (``Path`` would fold its ``//``)."""
+    if isinstance(value, str) and "://" in value:
+        if not value.startswith("s3://"):
+            raise ValueError(f"a local path or an s3://BUCKET/KEY URI, got {value[:80]!r}")
+        from mlops.object_store import split_uri
+
+        split_uri(value)
+        return value
+    if isinstance(value, str) and value:
+        return Path(value)
+    if isinstance(value, Path):
+        return value
+    raise ValueError("a local path or an s3://BUCKET/KEY URI")
+
+
+# A dataset file: a local ``Path``, or an ``s3://`` URI read through the platform's object_store.
+# A plain validator: a union would turn the URI back into a Path when the config is re-read from JSON.
+DataLocation = Annotated[Path | str, PlainValidator(_location)]
+
+
 class DatasetConfig(StrictModel):
     """A dataset to train on: ``mlops run training --dataset my.yaml``.
 
-    Relative paths are resolved against the folder of the YAML file.
+    Relative paths are resolved against the folder of the YAML file. ``path`` may be an
+    ``s3://bucket/key`` URI (read with the platform config's ``object_store`` credentials).
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,62}$")
-    path: Path
+    path: DataLocation
     format: Literal["csv", "parquet"] | None = None
     target: str
     # The label the model predicts (encoded as 1). Needed unless the target's two labels are 0/1
@@ -245,14 +272,28 @@ class DatasetConfig(StrictModel):
         }
 
     @property
+    def remote(self) -> bool:
+        """Whether ``path`` is an ``s3://`` URI."""
+        return isinstance(self.path, str)
+
+    @property
+    def file_name(self) -> str:
+        """The last part of ``path`` (a URI's key included)."""
+        return self.path.rpartition("/")[2] if isinstance(self.path, str) else self.path.name
+
+    @property
     def file_format(self) -> Literal["csv", "parquet"]:
         if self.format:
             return self.format
-        return "csv" if self.path.suffix.lower() in {".csv", ".gz"} else "parquet"
+        suffix = Path(self.file_name).suffix.lower()
+        return "csv" if suffix in {".csv", ".gz"} else "parquet"
 
     def resolved(self, base_dir: Path) -> DatasetConfig:
-        """Copy with ``path`` and ``expectation_suite`` made absolute against ``base_dir``."""
-        update: dict[str, Any] = {"path": (base_dir / self.path).resolve()}
+        """Copy with a local ``path`` and ``expectation_suite`` made absolute against ``base_dir``
+        (a URI stays as it is)."""
+        update: dict[str, Any] = {}
+        if isinstance(self.path, Path):
+            update["path"] = (base_dir / self.path).resolve()
         if self.expectation_suite is not None:
             update["expectation_suite"] = (base_dir / self.expectation_suite).resolve()
         return self.model_copy(update=update)
@@ -586,6 +627,28 @@ def load_model(path: Path, model: type[M], data: dict[str, Any] | None = None) -
         raise validation_to_config_error(path, exc) from None
 
 
-def load_dataset_config(path: Path) -> DatasetConfig:
-    """A dataset YAML with its relative paths resolved against the YAML's folder."""
-    return load_model(path, DatasetConfig).resolved(path.parent)
+# How many `base:` links one dataset config may follow (a loop is an error, not a hang).
+MAX_DATASET_BASES = 5
+
+
+def load_dataset_config(path: Path, *, _depth: int = 0) -> DatasetConfig:
+    """A dataset YAML with its relative paths resolved against the YAML's folder.
+
+    ``base: other.yaml`` makes the file a small overlay: the base config (its paths resolved
+    against its own folder) with this file's keys merged over it, e.g. the local stack's
+    ``path: s3://…`` over the bundled sample's config, without copying the rest.
+    """
+    raw = read_yaml(path)
+    base = raw.pop("base", None)
+    if base is None:
+        return load_model(path, DatasetConfig, raw).resolved(path.parent)
+    if not isinstance(base, str) or not base:
+        raise ConfigError(path, "base", f"the path of another dataset config, relative to {path.parent}")
+    if _depth >= MAX_DATASET_BASES:
+        raise ConfigError(path, "base", f"at most {MAX_DATASET_BASES} nested bases (is there a loop?)")
+    base_path = path.parent / base
+    if not base_path.is_file():
+        raise ConfigError(path, "base", f"an existing dataset config ({base_path} does not exist)")
+    parent = load_dataset_config(base_path, _depth=_depth + 1)
+    merged = deep_merge(parent.model_dump(mode="json", exclude_defaults=True), raw)
+    return load_model(path, DatasetConfig, merged).resolved(path.parent)

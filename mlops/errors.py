@@ -24,6 +24,13 @@ its message on one line and exits non-zero. Failed data checks and gates are *re
     │   ├── ReferenceNotFoundError  no drift reference saved for a model version (says how to make one)
     │   └── InsufficientDataError   too few current rows to compare with the reference
     ├── LocalStackError      a server of the local reference deployment (make up) cannot start or answer
+    ├── ObjectStoreError     an s3:// object or bucket is missing, refused or unreachable (names the URI)
+    ├── BackupError          a backup cannot be made, found, read, verified or restored (names backup and target)
+    │   ├── BackupNotFoundError       no complete backup with that id in the repository
+    │   ├── BackupUnavailableError    the repository's object store does not answer (after bounded retries)
+    │   ├── BackupKeyError            the repository key is missing or wrong (names the key file)
+    │   ├── BackupVerifyError         a stored object or a restored file does not match (names object and target)
+    │   └── RestoreRefusedError       a restore would overwrite data or cannot read the backup's format
     └── InfraValidationError  `make validate-infra` cannot evaluate a check
         ├── MissingToolError     a tool a check needs is not installed (says how to install it)
         └── TemplateError        an ApplicationSet template cannot be evaluated offline
@@ -146,6 +153,36 @@ class LocalStackError(MlopsError):
     """
 
 
+class ObjectStoreError(MlopsError):
+    """An ``s3://`` object cannot be read or written: missing object or bucket, refused
+    credentials, or a store that does not answer within its bounded timeouts; names the URI."""
+
+
+class BackupError(MlopsError):
+    """A backup cannot be made, listed, verified, restored or pruned; names the backup and target."""
+
+
+class BackupNotFoundError(BackupError):
+    """No complete backup with the id asked for is in the repository."""
+
+
+class BackupUnavailableError(BackupError):
+    """The backup repository (its object store) did not answer after bounded retries."""
+
+
+class BackupKeyError(BackupError):
+    """The repository key is missing or does not open the repository; names the key file."""
+
+
+class BackupVerifyError(BackupError):
+    """A stored object or a restored file does not match; names the object and the target."""
+
+
+class RestoreRefusedError(BackupError):
+    """A restore was refused before touching anything: a non-empty target without ``--force``, or
+    a backup written in a newer manifest format than this code reads."""
+
+
 class InfraValidationError(MlopsError):
     """The infrastructure validator cannot evaluate a check (a failed check is a result)."""
 
@@ -163,6 +200,11 @@ class TemplateError(InfraValidationError):
 
 
 __all__ = [
+    "BackupError",
+    "BackupKeyError",
+    "BackupNotFoundError",
+    "BackupUnavailableError",
+    "BackupVerifyError",
     "ChallengerProcessError",
     "ConfigError",
     "DatasetError",
@@ -176,9 +218,11 @@ __all__ = [
     "MlopsError",
     "MonitoringError",
     "NoPredictionsError",
+    "ObjectStoreError",
     "PipelineError",
     "ReferenceNotFoundError",
     "RegistryError",
+    "RestoreRefusedError",
     "SecretAccessDeniedError",
     "SecretError",
     "SecretNotFoundError",

@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 console = Console(highlight=False, soft_wrap=True)
 
 ConfigDir = Annotated[
-    Path, typer.Option("--config-dir", help="Folder holding platform.yaml and cost_optimization.yaml.")
+    Path,
+    typer.Option(
+        "--config-dir", envvar="MLOPS_CONFIG_DIR", help="Folder holding platform.yaml and cost_optimization.yaml."
+    ),
 ]
 EnvOpt = Annotated[
     str, typer.Option("--env", envvar="MLOPS_ENV", help="dev, staging or prod: whose prices and budget.")

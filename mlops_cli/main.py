@@ -17,12 +17,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mlops.config import ENVIRONMENTS, load_dataset_config
+from mlops.config import load_dataset_config
 from mlops.errors import MlopsError
 from mlops.state import StateLayout, new_run_id, read_run_meta, read_steps, run_status
+from mlops_cli.backup import backup_app
+from mlops_cli.dr import dr_app
+from mlops_cli.features import features_app
 from mlops_cli.monitor import cost_app, monitor_app
+from mlops_cli.options import ConfigDir, EnvOpt, load_platform
 from mlops_cli.run_report import print_progress, print_report
-from platform_config import PlatformConfig, load_platform_config
+from platform_config import PlatformConfig
 
 app = typer.Typer(help="MLOps platform: train, register and inspect models.", no_args_is_help=True)
 run_app = typer.Typer(help="Run pipelines.", no_args_is_help=True)
@@ -45,6 +49,9 @@ app.add_typer(shadow_app, name="shadow")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(cost_app, name="cost")
+app.add_typer(backup_app, name="backup")
+app.add_typer(features_app, name="features")
+app.add_typer(dr_app, name="dr")
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -52,12 +59,17 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 EXIT_ERROR = 1
 EXIT_BLOCKED = 3
 
-ConfigDir = Annotated[Path, typer.Option("--config-dir", help="Folder holding platform.yaml.")]
-EnvOpt = Annotated[str, typer.Option("--env", envvar="MLOPS_ENV", help=f"One of {', '.join(ENVIRONMENTS)}.")]
-
 
 def _platform(config_dir: Path, env: str) -> PlatformConfig:
-    return load_platform_config(config_dir, env)
+    return load_platform(config_dir, env)
+
+
+def _object_store(platform: PlatformConfig) -> Any:
+    """The platform's object store, its key references read with its Vault settings."""
+    from mlops.object_store import ObjectStore
+    from mlops.secrets import SecretResolver
+
+    return ObjectStore(platform.object_store, SecretResolver(platform.vault).resolve)
 
 
 @run_app.command("training")
@@ -87,11 +99,14 @@ def run_training(
         )
         console.print(f"submitted run [bold]{getattr(result, 'run_id', result)}[/] to {kfp_host}")
         return
-    if ds.synthetic is not None and not ds.path.exists():
-        from training.datasets import ensure_synthetic
+    if ds.synthetic is not None:
+        from training.datasets import dataset_exists, ensure_synthetic
 
-        with console.status(f"generating the synthetic sample ({ds.synthetic.rows} rows) …"):
-            ensure_synthetic(ds)
+        # An s3:// sample is generated into the bucket with the platform's object_store keys.
+        store = _object_store(platform)
+        if not dataset_exists(ds, store):
+            with console.status(f"generating the synthetic sample ({ds.synthetic.rows} rows) → {ds.path} …"):
+                ensure_synthetic(ds, store)
     run = runs.start_local(platform, ds, dataset_file=ds_path, environment=env, run_id=run_id)
     console.print(f"[bold]training[/] run {run_id} on dataset [bold]{ds.name}[/] ({env})")
     records = runs.follow(run, TRAINING_STEPS, print_progress)
@@ -331,24 +346,28 @@ def baseline_reset(dataset: DatasetArg, config_dir: ConfigDir = Path("config"), 
 def config_validate(
     config_dir: ConfigDir = Path("config"),
     dataset: Annotated[list[Path] | None, typer.Option(help="Also validate these dataset configs.")] = None,
+    env: Annotated[
+        str, typer.Option("--env", envvar="MLOPS_ENV", help="Environment whose object_store reads s3:// datasets.")
+    ] = "dev",
 ) -> None:
     """Validate every config file (and overlays); errors name file, key and what was expected.
 
     A dataset config is checked against its data too: the file is readable, every column the
     config names exists and the target is a usable binary label (header and target read only).
     """
-    from mlops.errors import DatasetError
+    from mlops.errors import DatasetError, ObjectStoreError
     from mlops_cli.config_files import validate_config_dir
     from training.datasets import check_dataset
 
     checked = validate_config_dir(config_dir)
     for name in checked:
         console.print(f"  [green]✓[/] {name}")
+    store = _object_store(_platform(config_dir, env)) if dataset else None
     for ds in dataset or []:
         cfg = load_dataset_config(ds)
         try:
-            found = check_dataset(cfg)
-        except DatasetError as exc:
+            found = check_dataset(cfg, store)
+        except (DatasetError, ObjectStoreError) as exc:
             raise DatasetError(f"{ds}: {exc}") from None
         console.print(f"  [green]✓[/] {ds}")
         for line in found:
@@ -433,6 +452,10 @@ def serve(
     from serving.config import AbTestingConfig
 
     platform = _platform(config_dir, env)
+    from mlops.secrets import SecretResolver, set_default_resolver
+
+    # The online store's passwords (features.variables) are read with this platform's Vault settings.
+    set_default_resolver(SecretResolver(platform.vault))
     ab_config = load_model(config_dir / "ab_testing.yaml", AbTestingConfig) if ab is not False else None
     if ab_config is not None and ab is not None:
         ab_config = ab_config.model_copy(update={"enabled": ab})

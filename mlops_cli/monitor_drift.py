@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mlops.config import ENVIRONMENTS
 from mlops.errors import DatasetError
+from mlops_cli.options import ConfigDir, EnvOpt, load_platform
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,8 +189,8 @@ def drift(
         str | None,
         typer.Option("--target-column", help="Column with the true labels (default: the reference's name)."),
     ] = None,
-    config_dir: Annotated[Path, typer.Option("--config-dir", help="Folder holding platform.yaml.")] = Path("config"),
-    env: Annotated[str, typer.Option("--env", envvar="MLOPS_ENV", help=f"One of {', '.join(ENVIRONMENTS)}.")] = "dev",
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
 ) -> None:
     """Drift of a model version's current data against its reference (Evidently): HTML, drift.json, gauges.
 
@@ -198,10 +198,9 @@ def drift(
     """
     from observability.drift import detect_drift, write_drift_outputs
     from observability.status import drift_summary_path
-    from platform_config import load_platform_config
 
     window = parse_since(since)
-    platform = load_platform_config(config_dir, env)
+    platform = load_platform(config_dir, env)
     state_dir = platform.state_dir
     if version is None:
         version = platform.open_registry().get(model, "champion").semver

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mlops_cli.options import ConfigDir, EnvOpt, load_platform
+
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -22,14 +24,13 @@ def labels_command(
             "--positive-label", help="The label value encoded as 1 (needed unless labels are 0/1 or true/false)."
         ),
     ] = None,
-    config_dir: Annotated[Path, typer.Option("--config-dir", help="Folder holding platform.yaml.")] = Path("config"),
-    env: Annotated[str, typer.Option("--env", envvar="MLOPS_ENV", help="dev, staging or prod.")] = "dev",
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
 ) -> None:
     """Import labels (one per entity id; the last row of a repeated id wins) under <state>/labels."""
     from observability.labels import import_labels, labels_root
-    from platform_config import load_platform_config
 
-    platform = load_platform_config(config_dir, env)
+    platform = load_platform(config_dir, env)
     result = import_labels(
         file,
         labels_root(platform.state_dir),

@@ -18,9 +18,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mlops.config import ENVIRONMENTS
 from mlops.errors import MlopsError, MonitoringError
 from mlops.state import StateLayout, read_run_meta, read_steps
+from mlops_cli.options import ConfigDir, EnvOpt, JsonOpt, load_platform
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
 
 console = Console(highlight=False, soft_wrap=True)
 
-ConfigDir = Annotated[Path, typer.Option("--config-dir", help="Folder holding platform.yaml.")]
-EnvOpt = Annotated[str, typer.Option("--env", envvar="MLOPS_ENV", help=f"One of {', '.join(ENVIRONMENTS)}.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 STATE_STYLE = {"met": "[green]met[/]", "violated": "[red]violated[/]", "unknown": "[yellow]unknown[/]"}
 
@@ -297,9 +294,7 @@ def _print_status(report: PlatformStatus) -> None:
 
 
 def _platform(config_dir: Path, env: str) -> PlatformConfig:
-    from platform_config import load_platform_config
-
-    return load_platform_config(config_dir, env)
+    return load_platform(config_dir, env)
 
 
 def status_command(

@@ -24,8 +24,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mlops.config import ENVIRONMENTS
 from mlops.errors import ConfigError, MlopsError
+from mlops_cli.options import ConfigDir, EnvOpt, load_platform
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -168,7 +168,7 @@ class LocalLauncher:
         from pipelines import runs
 
         ds = load_dataset_config(_dataset_file(request))
-        if ds.synthetic is not None and not ds.path.exists():
+        if ds.synthetic is not None and isinstance(ds.path, Path) and not ds.path.exists():
             from training.datasets import ensure_synthetic
 
             ensure_synthetic(ds)
@@ -421,8 +421,8 @@ def triggers_command(
     kfp_host: Annotated[
         str | None, typer.Option("--kfp-host", help="Submit the run to this Kubeflow Pipelines API instead.")
     ] = None,
-    config_dir: Annotated[Path, typer.Option("--config-dir", help="Folder holding platform.yaml.")] = Path("config"),
-    env: Annotated[str, typer.Option("--env", envvar="MLOPS_ENV", help=f"One of {', '.join(ENVIRONMENTS)}.")] = "dev",
+    config_dir: ConfigDir = Path("config"),
+    env: EnvOpt = "dev",
 ) -> None:
     """Evaluate the retraining triggers; when any fires, start ONE training run per model.
 
@@ -432,10 +432,9 @@ def triggers_command(
     blocked a followed run.
     """
     from observability.triggers import load_triggers_config
-    from platform_config import load_platform_config
 
     overrides = ctx.obj if isinstance(ctx.obj, TriggerOverrides) else TriggerOverrides()
-    platform = load_platform_config(config_dir, env)
+    platform = load_platform(config_dir, env)
     triggers_file = config_dir / TRIGGERS_FILE
     config = load_triggers_config(triggers_file)
     launcher: TriggerLauncher = overrides.launcher or (

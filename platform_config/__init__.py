@@ -25,6 +25,7 @@ from mlops.config import (
     validation_to_config_error,
 )
 from mlops.errors import ConfigError
+from mlops.object_store import ObjectStoreConfig
 from model_governance.config import FairnessGate
 from model_registry.config import RegistryConfig
 from observability.prediction_log import PredictionLogConfig
@@ -52,7 +53,7 @@ class KfpConfig(StrictModel):
 class PlatformConfig(StrictModel):
     """``config/platform.yaml`` merged with ``config/environments/<env>.yaml``."""
 
-    environment: Literal["dev", "staging", "prod"] = "dev"
+    environment: Literal["dev", "local-stack", "staging", "prod"] = "dev"
     state_dir: Path = Path(".mlops")
     default_dataset: Path = Path("config/datasets/credit_risk.yaml")
     model: ModelConfig = ModelConfig()
@@ -64,6 +65,8 @@ class PlatformConfig(StrictModel):
     registry: RegistryConfig = RegistryConfig()
     kfp: KfpConfig = KfpConfig()
     vault: VaultConfig = VaultConfig()
+    # Where s3:// datasets (and backups) live; credentials as secret references.
+    object_store: ObjectStoreConfig = ObjectStoreConfig()
     prediction_log: PredictionLogConfig = PredictionLogConfig()
     # The targets `mlops monitor status` judges (the alert rules carry the same thresholds).
     slo: SloConfig = SloConfig()

@@ -1,5 +1,6 @@
 """Session fixtures shared by every room's tests: the real servers the tests start (OpenBao from
-tests/servers.py, Redis from performance.servers) and the bundled sample's feature schema."""
+tests/servers.py, Redis from performance.servers, the trained local stack from
+tests/local_stack.py) and the bundled sample's feature schema."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from performance.servers import redis_server
+from tests.local_stack import TrainedStack, trained_stack_in
 from tests.servers import OpenBao, openbao_dev_server
 
 if TYPE_CHECKING:
@@ -43,3 +45,11 @@ def sample_schema() -> FeatureSchema:
     from training.sample_data import sample_feature_schema  # pandas: imported only by tests that use it
 
     return sample_feature_schema()
+
+
+@pytest.fixture(scope="session")
+def trained_stack() -> Iterator[TrainedStack]:
+    """The local reference deployment with the training pipeline run on it once (its outcome in
+    ``.training``): shared by the local-stack pipeline, playbook and drill tests."""
+    with trained_stack_in("trained-stack-") as stack:
+        yield stack

@@ -30,6 +30,8 @@ SERVER_FIXTURES = {
     "vault_root": "an OpenBao dev server",
     "redis_connection": "a Redis server",
     "spark": "a local Spark JVM",
+    "backup_stack": "the local stack: SeaweedFS, PostgreSQL, Redis, OpenBao (tests/backup/conftest.py)",
+    "trained_stack": "the local stack with the training pipeline run on it (tests/conftest.py)",
 }
 STARTS_SERVERS = {
     "tests/observability/test_triggers_launch.py": (
@@ -40,12 +42,16 @@ STARTS_SERVERS = {
     "tests/observability/test_alerts_prometheus.py": "starts `mlops serve`, a file server and a Prometheus",
     "tests/model_registry/test_interrupted_runs.py": "starts pipeline runners and kfp.local step processes",
     "tests/feature_store/test_fs_redis.py": "starts a short-lived Redis of its own",
-    "tests/infrastructure/test_local_stack.py": "starts the local stack: SeaweedFS, PostgreSQL, Redis, OpenBao",
+    "tests/infrastructure/test_local_stack.py": "starts the local stack: SeaweedFS, PostgreSQL, Redis, OpenBao, MLflow",
+    "tests/infrastructure/test_local_stack_pipeline.py": (
+        "starts the local stack, then mlops run training and mlops serve on it"
+    ),
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-parquet]": "Spark",
     "tests/serving/test_batch_engines.py::test_the_step_records_what_it_scored_in_the_prediction_log[spark]": "Spark",
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-csv]": "Spark",
 }
 SLOW = {
+    "tests/infrastructure/test_local_stack_pipeline.py": "the whole training pipeline against the local stack",
     "tests/observability/test_triggers_act.py::test_two_processes_at_once_start_one_run": (
         "two trigger processes racing for one launch"
     ),

@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,9 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from mlops.config import DatasetConfig
-from mlops.errors import DatasetError
+from mlops.errors import DatasetError, ObjectStoreError
 from mlops.hashing import frame_hash
+from mlops.object_store import ObjectStore
 from mlops.roles import Label, Roles, group_labels_of
 
 GENERATED_ID = "row_id"
@@ -40,14 +42,68 @@ _TRUE_WORDS = {"true", "yes", "y", "1"}
 _FALSE_WORDS = {"false", "no", "n", "0"}
 
 
-def ensure_synthetic(cfg: DatasetConfig) -> bool:
-    """Generate the dataset file when the config asks for a synthetic one and it is missing."""
-    if cfg.synthetic is None or cfg.path.exists():
+def ensure_synthetic(cfg: DatasetConfig, store: ObjectStore | None = None) -> bool:
+    """Generate the dataset file when the config asks for a synthetic one and it is missing
+    (an ``s3://`` path is written through ``store``)."""
+    if cfg.synthetic is None or dataset_exists(cfg, store):
         return False
-    from training.sample_data import write_sample
+    from training.sample_data import generate_credit_risk, write_sample
 
-    write_sample(cfg.path, rows=cfg.synthetic.rows, seed=cfg.synthetic.seed)
+    if isinstance(cfg.path, Path):
+        write_sample(cfg.path, rows=cfg.synthetic.rows, seed=cfg.synthetic.seed)
+        return True
+    df = generate_credit_risk(cfg.synthetic.rows, cfg.synthetic.seed)
+    filesystem, key = _remote(cfg, store)
+    try:
+        with filesystem.open_output_stream(key) as out:
+            if cfg.file_format == "csv":
+                out.write(df.to_csv(index=False).encode())
+            else:
+                df.to_parquet(out, index=False)
+    except OSError as exc:
+        raise _store_error(cfg, store, exc) from None
     return True
+
+
+def _remote(cfg: DatasetConfig, store: ObjectStore | None) -> tuple[Any, str]:
+    """The pyarrow filesystem and ``bucket/key`` of an ``s3://`` dataset."""
+    from mlops.object_store import split_uri
+
+    bucket, key = split_uri(str(cfg.path))
+    return (store or ObjectStore()).filesystem(), f"{bucket}/{key}"
+
+
+def _store_error(cfg: DatasetConfig, store: ObjectStore | None, exc: BaseException) -> ObjectStoreError:
+    return ObjectStoreError(f"dataset {cfg.name!r} (key `path`): {(store or ObjectStore()).error(str(cfg.path), exc)}")
+
+
+def dataset_exists(cfg: DatasetConfig, store: ObjectStore | None = None) -> bool:
+    """Whether the file (or object) at ``path`` exists; a store that cannot answer raises
+    :class:`~mlops.errors.ObjectStoreError` naming the URI."""
+    if isinstance(cfg.path, Path):
+        return cfg.path.exists()
+    from pyarrow import fs
+
+    filesystem, key = _remote(cfg, store)
+    try:
+        return bool(filesystem.get_file_info(key).type == fs.FileType.File)
+    except OSError as exc:
+        raise _store_error(cfg, store, exc) from None
+
+
+def _read_frame(cfg: DatasetConfig, store: ObjectStore | None, columns: list[str] | None = None) -> pd.DataFrame:
+    """The data (or ``columns`` of it); parser errors propagate for :func:`_unreadable`."""
+    if isinstance(cfg.path, Path):
+        if cfg.file_format == "csv":
+            return pd.read_csv(cfg.path, usecols=columns)
+        return pd.read_parquet(cfg.path, columns=columns)
+    filesystem, key = _remote(cfg, store)
+    if cfg.file_format == "csv":
+        with filesystem.open_input_stream(key) as stream:
+            return pd.read_csv(stream, usecols=columns)
+    import pyarrow.parquet as pq
+
+    return pq.read_table(key, filesystem=filesystem, columns=columns).to_pandas()
 
 
 def named_columns(cfg: DatasetConfig) -> dict[str, list[str]]:
@@ -124,16 +180,22 @@ def check_named_columns(cfg: DatasetConfig, columns: list[str]) -> None:
         missing = [c for c in wanted if c not in present]
         if missing:
             raise DatasetError(
-                f"dataset {cfg.name!r}: {key} names columns not in {cfg.path.name}: {_names(missing)} "
+                f"dataset {cfg.name!r}: {key} names columns not in {cfg.file_name}: {_names(missing)} "
                 f"(columns are: {_names(columns)})"
             )
 
 
-def read_dataset(cfg: DatasetConfig) -> pd.DataFrame:
-    """Read the file and check every column the config names exists (and no name repeats)."""
-    file_columns(cfg)  # header checks (named columns, duplicates) before reading the data
+def read_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> pd.DataFrame:
+    """Read the file and check every column the config names exists (and no name repeats).
+
+    An ``s3://`` path is read through ``store`` (the platform's ``object_store``)."""
+    file_columns(cfg, store)  # header checks (named columns, duplicates) before reading the data
     try:
-        df = pd.read_csv(cfg.path) if cfg.file_format == "csv" else pd.read_parquet(cfg.path)
+        df = _read_frame(cfg, store)
+    except ObjectStoreError:
+        raise
+    except OSError as exc:
+        raise _store_error(cfg, store, exc) if cfg.remote else _unreadable(cfg, exc) from None
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
         raise _unreadable(cfg, exc) from None
     if df.empty:
@@ -155,14 +217,17 @@ def _refuse_duplicates(cfg: DatasetConfig, names: list[str]) -> None:
         )
 
 
-def file_columns(cfg: DatasetConfig) -> list[str]:
+def file_columns(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[str]:
     """The file's column names, from the parquet footer or the CSV header (no data read).
 
     The names as written are checked first: a repeated name is an error, never renamed.
     """
-    ensure_synthetic(cfg)
-    if not cfg.path.exists():
-        raise DatasetError(f"dataset {cfg.name!r} (key `path`): file {cfg.path} does not exist")
+    ensure_synthetic(cfg, store)
+    if not dataset_exists(cfg, store):
+        what = "file" if isinstance(cfg.path, Path) else "object"
+        raise DatasetError(f"dataset {cfg.name!r} (key `path`): {what} {cfg.path} does not exist")
+    if not isinstance(cfg.path, Path):
+        return _remote_columns(cfg, store)
     try:
         if cfg.file_format == "csv":
             # The header as a data row: pandas' own parser (quoting, compression), no renaming.
@@ -182,20 +247,39 @@ def file_columns(cfg: DatasetConfig) -> list[str]:
     return columns
 
 
-def check_dataset(cfg: DatasetConfig) -> list[str]:
+def _remote_columns(cfg: DatasetConfig, store: ObjectStore | None) -> list[str]:
+    filesystem, key = _remote(cfg, store)
+    try:
+        if cfg.file_format == "csv":
+            with filesystem.open_input_stream(key) as stream:
+                raw = pd.read_csv(stream, header=None, nrows=1, dtype=str, keep_default_na=False)
+            columns = [str(v) for v in raw.iloc[0]] if len(raw) else []
+        else:
+            import pyarrow.parquet as pq
+
+            columns = list(pq.read_schema(key, filesystem=filesystem).names)
+    except OSError as exc:
+        raise _store_error(cfg, store, exc) from None
+    except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
+        raise _unreadable(cfg, exc) from None
+    _refuse_duplicates(cfg, columns)
+    check_named_columns(cfg, columns)
+    return columns
+
+
+def check_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[str]:
     """What ``mlops config validate --dataset`` checks before any run: the file is readable,
     every column the config names exists, and the target is a usable binary label.
 
     Reads the header, the target and the sensitive attributes only. Raises
     DatasetError naming the key at fault; returns lines describing what was found.
     """
-    columns = file_columns(cfg)
+    columns = file_columns(cfg, store)
     wanted = [cfg.target, *cfg.sensitive_columns]
     try:
-        if cfg.file_format == "csv":
-            data = pd.read_csv(cfg.path, usecols=wanted)
-        else:
-            data = pd.read_parquet(cfg.path, columns=wanted)
+        data = _read_frame(cfg, store, wanted)
+    except OSError as exc:
+        raise _store_error(cfg, store, exc) if cfg.remote else _unreadable(cfg, exc) from None
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
         raise _unreadable(cfg, exc) from None
     positive, negative = target_labels(data[cfg.target], cfg)
@@ -312,14 +396,14 @@ class Ingested:
     dataset_hash: str
 
 
-def ingest(cfg: DatasetConfig, *, now: datetime | None = None) -> Ingested:
+def ingest(cfg: DatasetConfig, *, now: datetime | None = None, store: ObjectStore | None = None) -> Ingested:
     """Read the dataset; add an entity id and an event timestamp when the file has none.
 
     Missing ids are generated (row numbers as strings); a missing timestamp becomes the
     ingestion time, so point-in-time joins still have something to join on. Neither enters
     the dataset hash: the same file gives the same hash on every run.
     """
-    df = read_dataset(cfg)
+    df = read_dataset(cfg, store)
     digest = frame_hash(df)
     entity = cfg.entity_id or GENERATED_ID
     ts = cfg.event_timestamp or GENERATED_TS
@@ -511,6 +595,7 @@ __all__ = [
     "binary_target",
     "check_dataset",
     "check_named_columns",
+    "dataset_exists",
     "decide_roles",
     "decide_sensitive_bins",
     "ensure_synthetic",

@@ -16,6 +16,7 @@ import pandas as pd
 
 from mlops.config import DatasetConfig
 from mlops.contracts import DataContract, Evaluation, TrainedModel, load_model, save_model
+from mlops.object_store import ObjectStore
 from mlops.state import MetricsSink, record_step
 from training.config import EvaluationGate, ModelConfig
 from training.datasets import decide_roles, ingest, prepare_features, target_labels
@@ -29,7 +30,12 @@ Anonymiser = Callable[[pd.DataFrame, DatasetConfig], tuple[pd.DataFrame, dict[st
 
 
 def ingest_step(
-    cfg: DatasetConfig, out_dataset: Path, *, anonymise: Anonymiser, metrics: MetricsSink | None = None
+    cfg: DatasetConfig,
+    out_dataset: Path,
+    *,
+    anonymise: Anonymiser,
+    metrics: MetricsSink | None = None,
+    store: ObjectStore | None = None,
 ) -> DataContract:
     """Read the dataset, add ids/timestamps if absent, decide column roles, anonymise PII.
 
@@ -37,7 +43,7 @@ def ingest_step(
     artifact, the quarantine, a report or the feature store.
     """
     with record_step("ingest", metrics=metrics) as rec:
-        got = ingest(cfg)
+        got = ingest(cfg, store=store)
         labels = target_labels(got.frame[cfg.target], cfg)
         roles = decide_roles(cfg, got.frame, got.entity, got.timestamp, generated=got.generated, labels=labels)
         frame, actions = anonymise(got.frame, cfg)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from feature_store.config import FeatureConfig
-from mlops.config import deep_merge
+from mlops.config import SECRET_SCHEMES, deep_merge
 from mlops.errors import FeatureStoreError
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ TEMPLATE_DIR = Path(__file__).parent
 # Platform environment -> template files, merged left to right (later files override keys).
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "dev": ("local.yaml",),
+    "local-stack": ("local-stack.yaml",),
     "staging": ("cluster.yaml", "staging.yaml"),
     "prod": ("cluster.yaml", "prod.yaml"),
 }
@@ -98,12 +99,14 @@ def repo_settings(
     *,
     environment: str = "dev",
     environ: Mapping[str, str] | None = None,
+    resolve: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """The rendered feature_store.yaml content for ``environment`` (secrets substituted).
 
     Local paths live under ``state_dir``. ``config.redis_connection`` fills
     ``${REDIS_CONNECTION}``, and ``config.online_store == "redis"`` also moves a dev store
-    onto that Redis.
+    onto that Redis. ``config.variables`` fill the others (over the environment's); secret
+    references among them go through ``resolve`` (default: the process-wide secret resolver).
     """
     config = config or FeatureConfig()
     state_dir = state_dir.resolve()
@@ -111,6 +114,12 @@ def repo_settings(
     variables["FEAST_STATE_DIR"] = str(state_dir)
     if config.redis_connection:
         variables["REDIS_CONNECTION"] = config.redis_connection
+    for name, value in config.variables.items():
+        if value.startswith(SECRET_SCHEMES):
+            from mlops.secrets import resolve_secret
+
+            value = (resolve or resolve_secret)(value)
+        variables[name] = value
     raw = render_template(environment, variables)
     if environment == "dev" and config.online_store == "redis":
         if not config.redis_connection:
@@ -125,6 +134,7 @@ def repo_config(
     *,
     environment: str = "dev",
     environ: Mapping[str, str] | None = None,
+    resolve: Callable[[str], str] | None = None,
 ) -> RepoConfig:
     """The Feast ``RepoConfig`` of :func:`repo_settings`.
 
@@ -133,7 +143,7 @@ def repo_config(
     """
     from feast import RepoConfig
 
-    raw = repo_settings(state_dir, config, environment=environment, environ=environ)
+    raw = repo_settings(state_dir, config, environment=environment, environ=environ, resolve=resolve)
     try:
         return RepoConfig(repo_path=state_dir.resolve(), **raw)
     except Exception as exc:  # pydantic and import errors alike: one line naming the environment

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from infrastructure.local_stack._stack import ServerStatus, down, status, up
+from infrastructure.local_stack._config import write_config_dir
+from infrastructure.local_stack._stack import (
+    ServerStatus,
+    adopt_openbao,
+    destroy,
+    down,
+    reset_openbao,
+    status,
+    up,
+)
 from infrastructure.local_stack._state import Layout
 from mlops.errors import LocalStackError
 
@@ -23,15 +33,34 @@ def _table(rows: list[ServerStatus]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infrastructure.local_stack",
-        description="The local reference deployment: S3 (SeaweedFS), PostgreSQL, Redis, OpenBao on 127.0.0.1.",
+        description="The local reference deployment: S3 (SeaweedFS), PostgreSQL, Redis, OpenBao, MLflow on 127.0.0.1.",
     )
-    parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("--state", type=Path, default=Path(".mlops"), help="state folder (default .mlops)")
+    parser.add_argument(
+        "command", choices=["up", "down", "status", "config", "destroy", "openbao-reset", "openbao-adopt"]
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=Path(os.environ.get("MLOPS_STATE") or ".mlops"),
+        help="state folder (default $MLOPS_STATE, else .mlops)",
+    )
     parser.add_argument("--purge", action="store_true", help="down: delete the data as well")
+    parser.add_argument("--yes", action="store_true", help="destroy: yes, delete every server's data")
+    parser.add_argument(
+        "--keep-bucket", action="append", default=None, help="destroy: a bucket to keep (default: backups, datasets)"
+    )
+    parser.add_argument("--init", type=Path, help="openbao-adopt: the escrowed init.json (unseal key, root token)")
+    parser.add_argument("--out", type=Path, help="config: the config folder to write (for --config-dir)")
     parser.add_argument("--timeout", type=float, default=60.0, help="up: seconds each server may take to answer")
     args = parser.parse_args(argv)
     if args.purge and args.command != "down":
         parser.error("--purge goes with down")
+    if (args.out is None) == (args.command == "config"):
+        parser.error("--out goes with config, and config needs it")
+    if (args.init is None) == (args.command == "openbao-adopt"):
+        parser.error("--init goes with openbao-adopt, and openbao-adopt needs it")
+    if args.command == "destroy" and not args.yes:
+        parser.error("destroy deletes every server's data (all buckets but the kept ones): add --yes")
     layout = Layout(args.state)
     try:
         if args.command == "up":
@@ -41,6 +70,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"credentials: {layout.record} (mode 600); OpenBao unseal key and root token: "
                 f"{layout.server_dir('openbao') / 'init.json'} (mode 600); logs: {layout.root}/<server>/<server>.log"
             )
+        elif args.command == "destroy":
+            lost = destroy(args.state, **({"keep_buckets": args.keep_bucket} if args.keep_bucket else {}))
+            print(f"destroyed: {', '.join(lost)}; kept {layout.record} and {layout.escrow}")
+        elif args.command == "openbao-reset":
+            reset_openbao(args.state)
+            print("OpenBao replaced by a fresh, empty one (new keys); restore its snapshot, then openbao-adopt")
+        elif args.command == "openbao-adopt":
+            adopt_openbao(args.state, args.init)
+            print(f"OpenBao unsealed with the keys of {args.init} after a restart; its token file is updated")
+        elif args.command == "config":
+            out = write_config_dir(args.state, args.out)
+            print(f"wrote {out}: use `mlops … --env local-stack --config-dir {out}`")
         elif args.command == "down":
             existed = layout.root.exists()
             rows = down(args.state, purge=args.purge)

@@ -1,4 +1,4 @@
-"""The four servers of the reference deployment, one class each, found through :data:`SERVERS`.
+"""The five servers of the reference deployment, one class each, found through :data:`SERVERS`.
 
 Each knows its ports, its folder, how to prepare it at first start, how to launch it, how to
 tell that it answers for real (an authenticated request, not an open port) and what to set up
@@ -8,6 +8,7 @@ a restart finds the work of the first start already done and keeps it.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -39,6 +40,7 @@ from infrastructure.local_stack._state import (
     Layout,
     ServerRecord,
     generate_secret,
+    load_record,
     write_json_private,
     write_private,
 )
@@ -70,6 +72,8 @@ class Server(ABC):
     default_port: ClassVar[int]
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
     grace_s: ClassVar[float] = 20.0
+    # Servers that must answer (and be configured) before this one starts.
+    depends_on: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, layout: Layout, record: ServerRecord, credentials: Credentials) -> None:
         self.layout = layout
@@ -155,6 +159,10 @@ class Server(ABC):
 
     def after_stop(self) -> None:  # noqa: B027 - optional step
         """Once the process has ended: remove what it left behind outside its folder."""
+
+    def wipe(self) -> None:
+        """Delete everything the stopped server keeps (its folder); the next ``up`` starts it empty."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def detail(self) -> str:
         """One line on what it holds, for ``up`` and ``status``."""
@@ -319,6 +327,17 @@ class ObjectStore(Server):
         for bucket in BUCKETS:
             if bucket not in existing:
                 client.create_dir(bucket)
+
+    def empty_buckets(self, keep: Iterable[str]) -> list[str]:
+        """Delete every object of every bucket but ``keep``; the buckets emptied."""
+        client = self.client()
+        emptied = [bucket for bucket in self.buckets() if bucket not in set(keep)]
+        for bucket in emptied:
+            client.delete_dir_contents(bucket, missing_dir_ok=True)
+        return emptied
+
+    def wipe(self) -> None:
+        """The object store's data is emptied through its API (:meth:`empty_buckets`), bucket by bucket."""
 
     def detail(self) -> str:
         return f"buckets {', '.join(self.buckets())}"
@@ -615,6 +634,11 @@ class OpenBao(Server):
     def init_file(self) -> Path:
         return self.dir / "init.json"
 
+    @property
+    def token_file(self) -> Path:
+        """The token the local-stack overlay's ``vault.auth`` reads (``file://``), mode 600."""
+        return self.dir / "token"
+
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)
@@ -678,6 +702,14 @@ class OpenBao(Server):
             # One share, threshold 1: a single-machine deployment has a single operator.
             keys = client.sys.initialize(secret_shares=1, secret_threshold=1)
             write_json_private(self.init_file, keys)
+            # The operator's copy, outside the stack's folder. An existing one belongs to the
+            # OpenBao this one replaces after a loss: a restored snapshot needs those keys.
+            if not self.layout.openbao_escrow.exists():
+                self.layout.escrow.mkdir(mode=0o700, parents=True, exist_ok=True)
+                write_json_private(self.layout.openbao_escrow, keys)
+        if not self.token_file.exists() and self.init_file.exists():
+            # The root token (it never expires): one operator on one machine, like the unseal key.
+            write_private(self.token_file, self.root_token() + "\n")
         if self.health() == 503:
             if not self.init_file.exists():
                 raise LocalStackError(f"OpenBao is sealed and its unseal key file {self.init_file} is missing")
@@ -736,5 +768,99 @@ class OpenBao(Server):
         return f"{state}; KV v2 at {KV_MOUNT}/, secrets under {KV_MOUNT}/mlops/{ENVIRONMENT}/"
 
 
+class Mlflow(Server):
+    """The MLflow tracking server: runs and the model registry in PostgreSQL (database and role
+    ``mlflow``), artifacts in the ``artifacts`` bucket, served through it (``--serve-artifacts``),
+    so clients need neither the database password nor S3 keys. Its credentials reach it in its
+    environment (not its command line, which ``ps`` shows)."""
+
+    name = "mlflow"
+    title = "MLflow"
+    # `mlflow server` is a Python script that runs uvicorn as its child.
+    executable = Path(os.path.realpath(sys.executable)).name
+    port_names = ("mlflow",)
+    default_port = 5000
+    depends_on = ("s3", "postgres")
+    ARTIFACTS = "s3://artifacts/mlflow"
+
+    @staticmethod
+    def endpoint_for(port: int) -> str:
+        return f"http://{HOST}:{port}"
+
+    def program(self) -> str:
+        return venv_tool("mlflow", "mlflow")
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o700)
+
+    def environment(self, postgres_port: int, s3_port: int) -> dict[str, str]:
+        from mlops.object_store import Credentials, environment_for
+
+        creds = self.credentials
+        password = creds.database_passwords["mlflow"]
+        s3 = environment_for(
+            Credentials(creds.s3_access_key, creds.s3_secret_key),
+            endpoint_url=f"http://{HOST}:{s3_port}",
+        )
+        return (
+            BASE_ENV
+            | s3
+            | {
+                "HOME": str(self.dir),
+                # MLflow's S3 client reads its endpoint from this variable (boto3 also from AWS_ENDPOINT_URL).
+                "MLFLOW_S3_ENDPOINT_URL": s3["AWS_ENDPOINT_URL"],
+                "MLFLOW_BACKEND_STORE_URI": f"postgresql+psycopg://mlflow:{password}@{HOST}:{postgres_port}/mlflow",
+                "MLFLOW_ARTIFACTS_DESTINATION": self.ARTIFACTS,
+            }
+        )
+
+    def launch(self) -> int:
+        record = load_record(self.layout)
+        if record is None:
+            raise self.failure("cannot start: stack.json is missing")
+        env = self.environment(record.servers["postgres"].ports["postgres"], record.servers["s3"].ports["s3"])
+        cmd = [
+            sys.executable,
+            self.program(),
+            "server",
+            *("--serve-artifacts", "--host", HOST, "--port", str(self.port), "--workers", "1"),
+        ]
+        return launch(cmd, cwd=self.dir, log=self.log, env=env).pid
+
+    def answers(self) -> bool:
+        # An API call that reads the database (the health page answers before it is reachable).
+        url = f"{self.record.endpoint}/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return int(response.status) == 200
+        except (OSError, ValueError):
+            return False
+
+    def after_stop(self) -> None:
+        # uvicorn (and its worker) may outlive the `mlflow server` script: stop its process group.
+        pid = self.record.pid
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        wait_for(lambda: not _group_alive(pid), timeout_s=self.grace_s)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+    def detail(self) -> str:
+        return f"runs and registry in PostgreSQL (database mlflow), artifacts in {self.ARTIFACTS}"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 # The explicit registry of the stack's servers, in start-up and print order.
-SERVERS: dict[str, type[Server]] = {cls.name: cls for cls in (ObjectStore, Postgres, Redis, OpenBao)}
+SERVERS: dict[str, type[Server]] = {cls.name: cls for cls in (ObjectStore, Postgres, Redis, OpenBao, Mlflow)}

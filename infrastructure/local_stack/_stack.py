@@ -1,7 +1,8 @@
 """``up``, ``down`` and ``status`` of the whole stack.
 
 ``up`` starts the stopped servers side by side (one thread each: the slowest start decides the
-wait, not their sum), each bounded by ``timeout_s``. If one fails, the servers this call
+wait, not their sum), each bounded by ``timeout_s``; a server that depends on others (MLflow on
+PostgreSQL and the object store) starts in a second wave, once they answer. If one fails, the servers this call
 started are stopped again, so a failed ``up`` leaves nothing behind. A lock file keeps two
 ``up``/``down`` of one state folder from interleaving.
 """
@@ -9,10 +10,11 @@ started are stopped again, so a failed ``up`` leaves nothing behind. A lock file
 from __future__ import annotations
 
 import fcntl
+import json
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from infrastructure.local_stack._process import (
     stop,
     wait_for,
 )
-from infrastructure.local_stack._servers import DATABASES, SERVERS, ObjectStore, Postgres, Server
+from infrastructure.local_stack._servers import DATABASES, SERVERS, ObjectStore, OpenBao, Postgres, Server
 from infrastructure.local_stack._state import (
     Layout,
     StackRecord,
@@ -36,6 +38,8 @@ from infrastructure.local_stack._state import (
     new_credentials,
     now,
     save_record,
+    write_json_private,
+    write_private,
 )
 from mlops.errors import LocalStackError
 
@@ -177,7 +181,14 @@ def up(
                 raise server.failure(f"runs (pid {server.record.pid}) but does not answer: `down`, then `up`")
             server.configure()  # idempotent: finds everything in place (unseals OpenBao if it was sealed)
 
-        errors = _each(to_start, start) + _each([servers[name] for name in running], check)
+        # Servers that need others (MLflow needs PostgreSQL and the bucket) start once those answer.
+        errors = _each([servers[name] for name in running], check)
+        for wave in (
+            [server for server in to_start if not server.depends_on],
+            [server for server in to_start if server.depends_on],
+        ):
+            if not errors:
+                errors += _each(wave, start)
         if errors:
             # Every server this call was to start, also one whose launch failed half-way (a
             # PostgreSQL that pg_ctl gave up waiting for is found through its pid file).
@@ -228,14 +239,95 @@ def down(state: Path, *, purge: bool = False) -> list[ServerStatus]:
                 raise LocalStackError("\n".join(str(e) for e in errors))
         # Whatever else still runs in the stack's folders is a server whose pid was lost (an
         # unreadable stack.json, an interrupted `up`): stopped too, so no data is left in use.
-        for pid in processes_in(layout.root):
-            program, ports = program_and_ports(pid)
-            stop(pid, signal.SIGTERM, grace_s=20)
-            if program == ObjectStore.executable:
-                ObjectStore.remove_sockets(ports)
+        # Rounds, because a server's supervisor may start a new worker while its old one is stopped.
+        for _ in range(5):
+            strays = processes_in(layout.root)
+            if not strays:
+                break
+            for pid in strays:
+                program, ports = program_and_ports(pid)
+                stop(pid, signal.SIGTERM, grace_s=20)
+                if program == ObjectStore.executable:
+                    ObjectStore.remove_sockets(ports)
         if purge:
             shutil.rmtree(layout.root)
+            # The escrowed OpenBao keys belong to the OpenBao just deleted; a new stack has its own.
+            layout.openbao_escrow.unlink(missing_ok=True)
         return statuses
+
+
+def destroy(state: Path, *, keep_buckets: Collection[str] = ("backups", "datasets")) -> list[str]:
+    """Lose the deployment's data as a disaster would, for drills and playbook rehearsals.
+
+    Every bucket but ``keep_buckets`` is emptied (the backups bucket stands for the off-site,
+    object-locked copy a real deployment keeps; the datasets bucket for the data owners' lake,
+    which the platform reads but does not own), then every server is stopped and its folder
+    deleted. What defines the deployment stays, as Terraform state and values files would:
+    ``stack.json`` (ports, credentials), and so does the operator's escrow (``<state>/secrets``).
+    The next ``up`` starts every server empty. Returns what was deleted.
+    """
+    layout = Layout(state)
+    with _locked(layout):
+        record = _load(layout)
+        if record is None:
+            raise LocalStackError(f"no local stack in {layout.root}")
+        servers = _servers(layout, record)
+        store = servers[ObjectStore.name]
+        if not (store.running() and store.answers()):
+            raise LocalStackError(f"{store.title} must run to empty its buckets: `up` first")
+        assert isinstance(store, ObjectStore)
+        emptied = store.empty_buckets(keep_buckets)
+    down(state)
+    with _locked(layout):
+        for server in servers.values():
+            server.wipe()
+    wiped = [f"{server.title} data" for server in servers.values() if server.name != ObjectStore.name]
+    return [f"bucket {bucket}" for bucket in emptied] + wiped
+
+
+def _restart(state: Path, server_name: str, change: Callable[[Server], None]) -> None:
+    """Stop one server, apply ``change`` to it while it is stopped, then ``up`` (which starts it)."""
+    layout = Layout(state)
+    with _locked(layout):
+        record = _load(layout)
+        if record is None:
+            raise LocalStackError(f"no local stack in {layout.root}")
+        server = _servers(layout, record)[server_name]
+        _stop_one(server)
+        save_record(layout, record)
+        change(server)
+    up(state)
+
+
+def reset_openbao(state: Path) -> None:
+    """Replace a lost or broken OpenBao by a fresh, empty, unsealed one (new keys), into which a
+    raft snapshot can be restored; its escrowed keys are left as they are (see :func:`adopt_openbao`)."""
+    _restart(state, OpenBao.name, lambda server: server.wipe())
+
+
+def adopt_openbao(state: Path, init_file: Path) -> None:
+    """After a raft snapshot was restored into a fresh OpenBao: take the snapshot's own unseal key
+    and root token (the operator's copy, ``init_file``) as the stack's, and prove them by
+    restarting OpenBao and unsealing it with them."""
+    try:
+        keys = json.loads(init_file.read_text())
+        unseal, token = keys["keys_base64"][0], keys["root_token"]
+    except FileNotFoundError:
+        raise LocalStackError(f"{init_file} does not exist: the unseal key and root token are needed") from None
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise LocalStackError(f"{init_file}: expected OpenBao's init output (keys_base64, root_token): {exc}") from None
+    if not isinstance(unseal, str) or not isinstance(token, str):
+        raise LocalStackError(f"{init_file}: keys_base64[0] and root_token must be strings")
+
+    def take(server: Server) -> None:
+        assert isinstance(server, OpenBao)
+        write_json_private(server.init_file, keys)
+        write_private(server.token_file, token + "\n")
+
+    try:
+        _restart(state, OpenBao.name, take)
+    except LocalStackError as exc:
+        raise LocalStackError(f"OpenBao did not come back with the keys of {init_file}: {exc}") from None
 
 
 def status(state: Path) -> list[ServerStatus]:
@@ -263,4 +355,5 @@ def secret_files(state: Path) -> list[Path]:
         layout.server_dir("s3") / "s3.json",
         layout.server_dir("redis") / "redis.conf",
         layout.server_dir("openbao") / "init.json",
+        layout.server_dir("openbao") / "token",
     ]

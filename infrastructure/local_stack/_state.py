@@ -69,6 +69,17 @@ class Layout:
     def server_dir(self, name: str) -> Path:
         return self.root / name
 
+    @property
+    def escrow(self) -> Path:
+        """What the operator keeps outside the deployment (``<state>/secrets``, not ``stack/``):
+        it survives the loss of the deployment's data, so a restore can use it."""
+        return self.state / "secrets"
+
+    @property
+    def openbao_escrow(self) -> Path:
+        """The copy of OpenBao's unseal key and root token, written when OpenBao is initialised."""
+        return self.escrow / "openbao-init.json"
+
 
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` with mode 600, atomically (readers never see half a file)."""

@@ -20,7 +20,7 @@ from mlops.config import StrictModel, load_model
 from mlops.errors import ConfigError
 
 CONFIG_FILE = "cost_optimization.yaml"
-Environment = Literal["dev", "staging", "prod"]
+Environment = Literal["dev", "local-stack", "staging", "prod"]
 GIB = 1024**3
 
 

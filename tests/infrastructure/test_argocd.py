@@ -26,6 +26,7 @@ from infrastructure.validation.applications import expand_applications
 from infrastructure.validation.checks.argocd_projects import application_problems
 from infrastructure.validation.manifests import Manifest
 from infrastructure.validation.tools import node_command
+from mlops.config import CLUSTER_ENVIRONMENTS, ENVIRONMENTS
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "infrastructure" / "argocd"
@@ -163,12 +164,15 @@ def app(chart: str, env: str) -> dict[str, Any]:
 
 def test_every_environment_is_declared_everywhere() -> None:
     """An environment is a Terraform live/environments/<env>, a platform config overlay, an
-    AppProject and an ApplicationSet element (docs/platform/adding-an-environment.md)."""
+    AppProject and an ApplicationSet element (docs/platform/adding-an-environment.md); the
+    local reference deployment (`local-stack`) has a platform config overlay only."""
     envs = set(environments())
     assert {"dev", "staging", "prod"} <= envs
+    assert set(CLUSTER_ENVIRONMENTS) == envs
     live = REPO / "infrastructure" / "terraform" / "live" / "environments"
     assert {p.name for p in live.iterdir() if p.is_dir()} == envs
-    assert {p.stem for p in (REPO / "config" / "environments").glob("*.yaml")} == envs
+    assert {p.stem for p in (REPO / "config" / "environments").glob("*.yaml")} == envs | {"local-stack"}
+    assert set(ENVIRONMENTS) == envs | {"local-stack"}
     assert {name.removeprefix("mlops-") for name in projects()} - {"bootstrap"} == envs
 
 
@@ -249,7 +253,11 @@ def test_projects_trust_only_this_repository() -> None:
 def test_project_destinations_are_single_namespaces_on_named_clusters() -> None:
     for env in environments():
         spec = projects()[f"mlops-{env}"]["spec"]
-        assert spec["destinations"] == [{"name": f"mlops-{env}", "namespace": f"mlops-{env}"}]
+        # velero: the backups chart's Velero Schedules, which Velero reads in its own namespace only.
+        assert spec["destinations"] == [
+            {"name": f"mlops-{env}", "namespace": f"mlops-{env}"},
+            {"name": f"mlops-{env}", "namespace": "velero"},
+        ]
     bootstrap = projects()["mlops-bootstrap"]["spec"]
     assert bootstrap["destinations"] == [{"server": IN_CLUSTER, "namespace": "argocd"}]
     for name, project in projects().items():

@@ -90,7 +90,10 @@ def first_up(state: Path) -> dict[str, Any]:
     free_port = free.getsockname()[1]
     free.close()
     try:
-        rows = up(state, preferred_ports={"redis": held_port, "postgres": free_port, "s3": None, "openbao": None})
+        rows = up(
+            state,
+            preferred_ports={"redis": held_port, "postgres": free_port, "s3": None, "openbao": None, "mlflow": None},
+        )
     finally:
         held.close()
     return {"rows": rows, "held": held_port, "free": free_port}
@@ -127,6 +130,7 @@ def test_first_start_avoids_a_taken_port_and_takes_a_free_preferred_one(state: P
         ("postgres", "started"),
         ("redis", "started"),
         ("openbao", "started"),
+        ("mlflow", "started"),
     ]
     ports = {name: server.ports for name, server in _record(state).servers.items()}
     assert ports["redis"]["redis"] != first_up["held"]
@@ -271,8 +275,8 @@ def test_down_then_up_keeps_every_store_and_unseals_openbao(state: Path, first_u
     with psycopg.connect(
         host="127.0.0.1", port=servers["postgres"].port, dbname="mlflow", user="mlflow", password=mlflow_pw
     ) as conn:
-        conn.execute("CREATE TABLE runs (id text PRIMARY KEY)")
-        conn.execute("INSERT INTO runs VALUES ('run-1')")
+        conn.execute("CREATE TABLE kept_rows (id text PRIMARY KEY)")
+        conn.execute("INSERT INTO kept_rows VALUES ('run-1')")
     with servers["redis"].client() as client:
         client.set("feature:42", "0.5")
     _bao(state).secrets.kv.v2.create_or_update_secret(path=f"{AREAS}/extra", secret={"k": "v"}, mount_point=KV_MOUNT)
@@ -294,7 +298,7 @@ def test_down_then_up_keeps_every_store_and_unseals_openbao(state: Path, first_u
     with psycopg.connect(
         host="127.0.0.1", port=servers["postgres"].port, dbname="mlflow", user="mlflow", password=mlflow_pw
     ) as conn:
-        assert conn.execute("SELECT id FROM runs").fetchall() == [("run-1",)]
+        assert conn.execute("SELECT id FROM kept_rows").fetchall() == [("run-1",)]
     with servers["redis"].client() as client:
         assert client.get("feature:42") == b"0.5"
     assert _secret(state, "extra")["data"] == {"k": "v"}
@@ -344,14 +348,14 @@ def test_cli_status_and_down_purge_even_with_a_broken_state_file(state: Path, fi
 
     stopped = cli("status")
     assert stopped.returncode == 3, stopped.stdout + stopped.stderr
-    assert stopped.stdout.count("not running") == 4
+    assert stopped.stdout.count("not running") == len(SERVERS)
     started = cli("up")
     assert started.returncode == 0, started.stderr
     endpoints = [s.record.endpoint for s in _servers(state).values()]
     assert all(e in started.stdout for e in endpoints)
     running = cli("status")
     assert running.returncode == 0, running.stdout
-    assert running.stdout.count(" running ") == 4, running.stdout
+    assert running.stdout.count(" running ") == len(SERVERS), running.stdout
     assert json.loads((state / "stack" / "openbao" / "init.json").read_text())["keys_base64"]
 
     # An unreadable stack.json: named by every command; `down --purge` still stops every server.

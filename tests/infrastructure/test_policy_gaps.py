@@ -100,7 +100,8 @@ def test_an_application_deploying_to_kube_system_is_refused(repo: Path) -> None:
     assert "(Application backups-staging): deploys to kube-system, a control-plane namespace" in text
     assert (
         "(Application backups-staging): destination cluster mlops-staging namespace kube-system is not in "
-        "project mlops-staging's destinations (name mlops-staging namespace mlops-staging)"
+        "project mlops-staging's destinations (name mlops-staging namespace mlops-staging; "
+        "name mlops-staging namespace velero)"
     ) in text
 
 
@@ -196,15 +197,17 @@ def test_go_template_subset() -> None:
 
 CRONJOBS = "infrastructure/helm/backups/templates/cronjobs.yaml"
 CRONJOBS_PROD = f"{CRONJOBS} with infrastructure/helm/backups/values-prod.yaml"
+# The CronJobs' shared body (the include cronjobs.yaml renders once per job).
+CRONJOB_BODY = "infrastructure/helm/backups/templates/_backups.tpl"
 
 
 def test_literal_secrets_are_found_whatever_their_name(repo: Path) -> None:
     digest = "sha256:" + "0123456789abcdef" * 4
     edit(
         repo,
-        CRONJOBS,
-        "                - name: HOME\n                  value: /tmp\n",
-        "                - name: HOME\n                  value: /tmp\n"
+        CRONJOB_BODY,
+        "                - name: TMPDIR\n                  value: /tmp\n",
+        "                - name: TMPDIR\n                  value: /tmp\n"
         "                - name: DB_PASS\n                  value: hunter2\n"
         "                - name: UPSTREAM\n                  value: wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLE9KEY\n"
         f"                - name: BASE_IMAGE\n                  value: registry.example.com/base@{digest}\n",
@@ -212,20 +215,19 @@ def test_literal_secrets_are_found_whatever_their_name(repo: Path) -> None:
     append(
         repo,
         "infrastructure/helm/backups/values-prod.yaml",
-        "jobs:\n  registry:\n    databases:\n      mlflow:\n"
-        '        host: "postgresql://mlflow:hunter2@db/mlflow"\n',  # pragma: allowlist secret
+        'databases:\n  mlflow:\n    host: "postgresql://mlflow:hunter2@db/mlflow"\n',  # pragma: allowlist secret
     )
     code, report = run_checks(repo, "secret-values")
     assert code == 1
     text = failures(report, "secret-values")
-    dump = f"{CRONJOBS_PROD}: CronJob/backups-registry spec.jobTemplate.spec.template.spec.initContainers[dump-mlflow]"
+    pod = f"{CRONJOBS_PROD}: CronJob/backups-nightly spec.jobTemplate.spec.template"
+    dump = f"{pod}.spec.containers[nightly]"
     # A name detect-secrets knows for a password (no password/secret/token/key in it).
     assert f"{dump}.env[DB_PASS].value: a literal value for DB_PASS, whose name says it is a secret" in text
-    # A password inside a URL, shown without it, traced to the values file and key that set it.
-    assert (
-        f"{dump}.env[PGHOST].value: a password in a connection string (postgresql://mlflow:***@db/mlflow; "
-        "set in infrastructure/helm/backups/values-prod.yaml at jobs.registry.databases.mlflow.host)"
-    ) in text
+    # A password inside a URL (the libpq password file's host), traced to the values file and key that set it.
+    pgpass = f"{pod}.metadata.annotations.vault.hashicorp.com/agent-inject-template-pgpass: "
+    assert f"{pgpass}a password in a connection string (" in text
+    assert "set in infrastructure/helm/backups/values-prod.yaml at databases.mlflow.host)" in text
     # A high-entropy string under an innocent name.
     assert f"{dump}.env[UPSTREAM].value: a high-entropy string (42 chars," in text
     assert "hunter2" not in text
@@ -329,11 +331,11 @@ def test_prod_without_network_policies_fails_naming_the_values_file(repo: Path) 
     assert code == 1
     text = failures(report, "policies")
     assert (
-        f"{CRONJOBS_PROD}: network/default-deny: CronJob/backups-registry in prod: no NetworkPolicy rendered for "
+        f"{CRONJOBS_PROD}: network/default-deny: CronJob/backups-nightly in prod: no NetworkPolicy rendered for "
         f"prod selects its pods for Ingress and Egress ({values} sets networkPolicy.enabled: false)"
     ) in text
     assert "in dev" not in text
-    assert len(report["checks"]["policies"]["failures"]) == 2  # the two backup CronJobs
+    assert len(report["checks"]["policies"]["failures"]) == 4  # the backup CronJobs: hourly, nightly, verify, prune
 
 
 def test_a_default_deny_without_allow_rules_fails(repo: Path) -> None:

@@ -48,6 +48,7 @@ NON_TAGGABLE = {
     "aws_s3_bucket_lifecycle_configuration",
     "aws_s3_bucket_logging",
     "aws_s3_bucket_policy",
+    "aws_s3_bucket_object_lock_configuration",
 }
 
 

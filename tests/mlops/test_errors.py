@@ -7,6 +7,11 @@ import mlops.errors as errors
 
 def test_public_names_are_pinned() -> None:
     assert sorted(errors.__all__) == [
+        "BackupError",
+        "BackupKeyError",
+        "BackupNotFoundError",
+        "BackupUnavailableError",
+        "BackupVerifyError",
         "ChallengerProcessError",
         "ConfigError",
         "DatasetError",
@@ -20,9 +25,11 @@ def test_public_names_are_pinned() -> None:
         "MlopsError",
         "MonitoringError",
         "NoPredictionsError",
+        "ObjectStoreError",
         "PipelineError",
         "ReferenceNotFoundError",
         "RegistryError",
+        "RestoreRefusedError",
         "SecretAccessDeniedError",
         "SecretError",
         "SecretNotFoundError",

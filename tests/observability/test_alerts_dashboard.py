@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from mlops.config import ENVIRONMENTS
+from mlops.config import CLUSTER_ENVIRONMENTS as ENVIRONMENTS
 from tests.observability.test_alerts import HELM_DIR, chart_values, promtool, render, write_rules_file
 
 DASHBOARD_FILE = HELM_DIR / "pipelines" / "files" / "dashboards" / "mlops-platform.json"

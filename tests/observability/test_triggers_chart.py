@@ -11,7 +11,7 @@ import yaml
 from infrastructure.validation import render_chart
 from infrastructure.validation.manifests import load_yaml_documents
 from infrastructure.validation.values import coalesce, load_values
-from mlops.config import ENVIRONMENTS
+from mlops.config import CLUSTER_ENVIRONMENTS as ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "infrastructure" / "helm" / "pipelines"

@@ -42,7 +42,7 @@ module "platform" {
   db_instance_class            = var.db_instance_class
   db_multi_az                  = var.db_multi_az
   db_backup_retention_days     = var.db_backup_retention_days
-  backup_retention_days        = var.backup_retention_days
+  backup_object_lock_days      = var.backup_object_lock_days
   configure_vault              = var.configure_vault
 }
 

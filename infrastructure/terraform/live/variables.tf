@@ -78,8 +78,8 @@ variable "db_backup_retention_days" {
   type        = number
 }
 
-variable "backup_retention_days" {
-  description = "Retention of the backups bucket."
+variable "backup_object_lock_days" {
+  description = "Object Lock retention (days, governance mode) of every object written to the backups bucket."
   type        = number
 }
 

@@ -28,8 +28,29 @@ resource "aws_s3_bucket" "this" {
   for_each = local.bucket_names
 
   bucket = each.value
+  # Object Lock can only be turned on when a bucket is created (it also turns versioning on).
+  object_lock_enabled = var.buckets[each.key].object_lock_days != null
 
   tags = merge(var.tags, { Name = each.value, purpose = each.key })
+}
+
+# Write-once for object_lock_days: no version of an object in these buckets can be deleted or
+# overwritten before then, so a compromised writer (or a mistaken prune) cannot destroy the
+# backups. Governance mode: an administrator holding s3:BypassGovernanceRetention can still
+# remove a version, which compliance mode would forbid even to the account's root user.
+resource "aws_s3_bucket_object_lock_configuration" "this" {
+  for_each = { for purpose, bucket in aws_s3_bucket.this : purpose => bucket if var.buckets[purpose].object_lock_days != null }
+
+  bucket = each.value.id
+
+  rule {
+    default_retention {
+      mode = "GOVERNANCE"
+      days = var.buckets[each.key].object_lock_days
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.this]
 }
 
 resource "aws_s3_bucket_ownership_controls" "this" {

@@ -33,12 +33,14 @@ locals {
       { actions = ["s3:ListBucket"], resources = [local.artifacts_arn] },
       { actions = ["s3:GetObject"], resources = ["${local.artifacts_arn}/*"] },
     ]
-    # Backups write new objects and read them back for restores; deletion is left to the
-    # lifecycle rules, so a compromised job cannot erase the history.
+    # Backups read the artifacts and write the restic repository. restic deletes its lock files
+    # and, on prune, unused packs: in the versioned, Object Lock bucket a delete only adds a
+    # delete marker, and without s3:DeleteObjectVersion or s3:BypassGovernanceRetention a
+    # compromised job cannot erase a locked version.
     "backup" = [
       { actions = ["s3:ListBucket"], resources = [local.artifacts_arn, local.backups_arn] },
       { actions = ["s3:GetObject"], resources = ["${local.artifacts_arn}/*"] },
-      { actions = ["s3:GetObject", "s3:PutObject"], resources = ["${local.backups_arn}/*"] },
+      { actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = ["${local.backups_arn}/*"] },
     ]
   }
 
@@ -115,13 +117,16 @@ module "object_storage" {
       transition_storage_class   = "INTELLIGENT_TIERING"
       noncurrent_expiration_days = 90
     }
-    # Written once, read in restores and drills. Glacier IR bills at least 90 days of storage,
-    # so only long retention moves there.
+    # The restic repository of `mlops backup`. Retention is restic's (`mlops backup prune`
+    # applies each strategy's): a pack file is shared by every snapshot that deduplicates into
+    # it, so expiring objects by age would break newer snapshots. Intelligent-Tiering has no
+    # retrieval fee, and `mlops backup verify` re-reads every pack daily. A pruned or
+    # overwritten version stays, locked, for backup_object_lock_days, then a week more.
     backups = {
       transition_days            = 30
-      transition_storage_class   = var.backup_retention_days >= 180 ? "GLACIER_IR" : "STANDARD_IA"
-      expiration_days            = var.backup_retention_days
-      noncurrent_expiration_days = 30
+      transition_storage_class   = "INTELLIGENT_TIERING"
+      noncurrent_expiration_days = var.backup_object_lock_days + 7
+      object_lock_days           = var.backup_object_lock_days
     }
   }
 }

@@ -97,13 +97,13 @@ variable "db_backup_retention_days" {
   type        = number
 }
 
-variable "backup_retention_days" {
-  description = "How long objects in the backups bucket are kept (more than the 30 days after which they change storage class)."
+variable "backup_object_lock_days" {
+  description = "Object Lock default retention (governance mode) of the backups bucket: how long no backup object can be deleted or overwritten."
   type        = number
 
   validation {
-    condition     = var.backup_retention_days > 30
-    error_message = "backup_retention_days must exceed 30: backups change storage class after 30 days."
+    condition     = var.backup_object_lock_days >= 1 && var.backup_object_lock_days <= 3650 && floor(var.backup_object_lock_days) == var.backup_object_lock_days
+    error_message = "backup_object_lock_days must be a whole number of days from 1 to 3650."
   }
 }
 

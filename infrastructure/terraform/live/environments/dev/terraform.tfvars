@@ -11,4 +11,4 @@ training_node_max            = 3
 db_instance_class            = "db.t4g.medium"
 db_multi_az                  = false
 db_backup_retention_days     = 7
-backup_retention_days        = 45
+backup_object_lock_days      = 7

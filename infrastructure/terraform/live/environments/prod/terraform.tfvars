@@ -11,4 +11,4 @@ training_node_max            = 10
 db_instance_class            = "db.m7g.large"
 db_multi_az                  = true
 db_backup_retention_days     = 35
-backup_retention_days        = 365
+backup_object_lock_days      = 35

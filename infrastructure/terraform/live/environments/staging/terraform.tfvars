@@ -11,4 +11,4 @@ training_node_max            = 5
 db_instance_class            = "db.t4g.large"
 db_multi_az                  = false
 db_backup_retention_days     = 14
-backup_retention_days        = 90
+backup_object_lock_days      = 14
