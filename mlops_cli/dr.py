@@ -61,7 +61,7 @@ def unreadable(facts: Facts) -> list[str]:
     for name, rows in facts.online.items():
         if rows and not facts.found_by_model().get(name, 0):
             problems.append(
-                f"online store: none of the {len(rows)} newest entities of {name!r}'s champion has features "
+                f"online store: none of the {len(rows)} newest entities of {name!r}'s served version has features "
                 "(`mlops features rebuild-online`, or restore the online-store target)"
             )
     return problems

@@ -38,9 +38,10 @@ class Facts:
     versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # "<model>/<semver>/<artifact path>" -> sha256
     artifacts: dict[str, str] = field(default_factory=dict)
-    # model -> the champion's feature view rows for the sampled entities (records)
+    # model -> the served version's feature view rows for the sampled entities (records); the
+    # served version is the champion, else (before a first promotion) the challenger
     online: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # model -> the champion's scores of those rows
+    # model -> the served version's scores of those rows
     predictions: dict[str, list[float]] = field(default_factory=dict)
     # secret reference -> sha256 of its value
     secrets: dict[str, str] = field(default_factory=dict)
@@ -87,10 +88,20 @@ def _artifact_hashes(info: VersionInfo) -> dict[str, str]:
     return hashes
 
 
-def _sample_ids(registry: ModelRegistry, champion: VersionInfo) -> list[Any]:
-    """Entity ids the champion was trained on (the newest ones), from its lineage artifact."""
+def _served(infos: list[VersionInfo]) -> VersionInfo | None:
+    """The version whose reads are compared: the champion, else the challenger (a deployment
+    whose first version was never promoted still has one to check)."""
+    for alias in ("champion", "challenger"):
+        found = next((i for i in infos if alias in i.aliases), None)
+        if found is not None:
+            return found
+    return None
+
+
+def _sample_ids(registry: ModelRegistry, served: VersionInfo) -> list[Any]:
+    """Entity ids the served version was trained on (the newest ones), from its lineage artifact."""
     with tempfile.TemporaryDirectory() as tmp:
-        if not registry.download(champion, "lineage", Path(tmp)):
+        if not registry.download(served, "lineage", Path(tmp)):
             return []
         frame = pd.read_parquet(next(Path(tmp).glob("*.parquet")))
     # The newest rows: the ones inside the online store's window, whatever its length.
@@ -109,23 +120,23 @@ def _plain(value: Any) -> Any:
 
 def _online_and_scores(
     registry: ModelRegistry,
-    champion: VersionInfo,
+    served: VersionInfo,
     *,
     state_dir: Path,
     features: FeatureConfig,
     environment: str,
 ) -> tuple[list[dict[str, Any]], list[float]]:
-    ids = _sample_ids(registry, champion)
-    schema = champion.schema
+    ids = _sample_ids(registry, served)
+    schema = served.schema
     if not ids or schema is None:
         return [], []
-    view = registry.lineage(champion).get("feature_view")
+    view = registry.lineage(served).get("feature_view")
     reader = OnlineFeatureReader(
-        name=champion.name, state_dir=StateLayout(state_dir).feast, config=features, environment=environment, view=view
+        name=served.name, state_dir=StateLayout(state_dir).feast, config=features, environment=environment, view=view
     )
     frame = reader.frame(ids)
     rows = [{str(k): _plain(v) for k, v in record.items()} for record in frame.to_dict("records")]
-    model = registry.load_model(champion)
+    model = registry.load_model(served)
     inputs = frame.reindex(columns=schema.columns)
     scores = [float(s) for s in model.predict_proba(inputs)[:, 1]]
     return rows, scores
@@ -155,10 +166,10 @@ def observe(
         ]
         for info in infos:
             facts.artifacts.update(_artifact_hashes(info))
-        champion = next((i for i in infos if "champion" in i.aliases), None)
-        if champion is not None:
+        served = _served(infos)
+        if served is not None:
             rows, scores = _online_and_scores(
-                registry, champion, state_dir=state_dir, features=features, environment=environment
+                registry, served, state_dir=state_dir, features=features, environment=environment
             )
             facts.online[name], facts.predictions[name] = rows, scores
         newest = max((i.created_ms for i in infos), default=0)
@@ -192,7 +203,7 @@ def differences(before: Facts, after: Facts) -> list[str]:
             found.append(f"online store: the features of the sampled entities of {name!r} differ")
     for name in sorted(set(before.predictions) | set(after.predictions)):
         if _scores_differ(before.predictions.get(name, []), after.predictions.get(name, [])):
-            found.append(f"prediction: the champion of {name!r} scores the sampled entities differently")
+            found.append(f"prediction: the served version of {name!r} scores the sampled entities differently")
     for reference in sorted(set(before.secrets) | set(after.secrets)):
         if before.secrets.get(reference) != after.secrets.get(reference):
             found.append(f"secret {reference}: not readable or not the same value")

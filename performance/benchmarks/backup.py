@@ -2,17 +2,21 @@
 
     python -m performance.benchmarks.backup --rows 100000 --out bench-results/backup.json
 
-Starts a local reference deployment in a temporary folder (``python -m infrastructure.local_stack``),
-fills the MLflow database with an MLflow-like metrics table of ``--rows`` rows (plus a few MB of
-artifacts and online keys), then times a full backup (every target), ``verify`` (every stored
-object re-read + every file re-hashed) and a ``--force`` restore of every target; then the same
-with a registry ten times larger. The stored size is what the repository's objects take in the
-bucket (encrypted, compressed by pg_dump, deduplicated by restic).
+Starts a local reference deployment in a temporary folder (``python -m infrastructure.local_stack``)
+and runs the training pipeline on it (``mlops run training --env local-stack``, the version
+promoted to champion): the deployment ``make up`` + a run leaves. It times a full backup (every
+target), ``verify`` (every stored object re-read + every file re-hashed) and a ``--force``
+restore of every target, then the DR drill (``mlops dr drill``: RTO, RPO, phases). Then it fills
+the MLflow database with an MLflow-like metrics table of ``--rows`` rows (plus a few MB of
+artifacts and online keys) and measures again, and again with a registry ten times larger. The
+stored size is what the repository's objects take in the bucket (encrypted, compressed by
+pg_dump, deduplicated by restic).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -32,9 +36,10 @@ from backup import (
     stack_environment,
     verify_backup,
 )
+from infrastructure.local_stack import write_config_dir
 from performance.benchmarks.report import write_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stack(state: Path, action: str) -> None:
@@ -51,6 +56,13 @@ def _stack(state: Path, action: str) -> None:
         cwd=ROOT,
         check=True,
         capture_output=True,
+    )
+
+
+def _mlops(state: Path, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    environ = os.environ | {"MLOPS_ENV": "local-stack", "MLOPS_CONFIG_DIR": str(config), "MLOPS_STATE": str(state)}
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_cli", *args], cwd=ROOT, env=environ, check=True, capture_output=True, text=True
     )
 
 
@@ -94,8 +106,10 @@ def stored_bytes(env: BackupEnvironment, prefix: str) -> int:
 
 
 def measure(env: BackupEnvironment, state: Path, rows: int, name: str) -> dict[str, Any]:
+    """Backup, verify and restore times and sizes; ``rows`` synthetic registry rows added first (0: none)."""
     assert env.object_store is not None
-    seed(env, rows)
+    if rows:
+        seed(env, rows)
     repo = Repository(
         f"s3:{env.object_store.endpoint}/backups/{name}",
         default_key_file(state),
@@ -113,6 +127,7 @@ def measure(env: BackupEnvironment, state: Path, rows: int, name: str) -> dict[s
     restore_backup(repo, env, work, manifest.backup_id, force=True)
     restore_s = time.monotonic() - start
     return {
+        "deployment": name,
         "registry_rows": rows,
         "backup_s": round(backup_s, 2),
         "verify_s": round(verify_s, 2),
@@ -132,8 +147,13 @@ def main() -> None:
     folder.chmod(0o711)  # PostgreSQL's unprivileged account traverses it
     try:
         _stack(folder, "up")
-        env = stack_environment(folder, ROOT / "config")
-        results = [measure(env, folder, args.rows, "base"), measure(env, folder, args.rows * 10, "x10")]
+        config = write_config_dir(folder, folder / "config")
+        for command in (["run", "training"], ["models", "promote", "credit_risk", "1.0.0", "--to", "champion"]):
+            _mlops(folder, config, *command)
+        results = [measure(stack_environment(folder, config), folder, 0, "after-run")]
+        drill = json.loads(_mlops(folder, config, "dr", "drill", "--json").stdout)
+        env = stack_environment(folder, config)  # OpenBao's token is the restored one's
+        results += [measure(env, folder, args.rows, "base"), measure(env, folder, args.rows * 10, "x10")]
     finally:
         _stack(folder, "down")
         shutil.rmtree(folder, ignore_errors=True)
@@ -141,12 +161,19 @@ def main() -> None:
         "benchmark": "backup",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "results": results,
+        "drill": {
+            k: drill[k] for k in ("passed", "rto_s", "rpo_s", "backup_age_s", "phases", "backup_bytes", "checked")
+        },
     }
     write_report(args.out, report)
+    print(
+        f"drill: {'verified' if drill['passed'] else 'FAILED'}, RTO {drill['rto_s']:.1f} s, RPO {drill['rpo_s']:.1f} s"
+    )
     for r in results:
         dumps, stored = r["dump_bytes"] / 1e6, r["stored_bytes"] / 1e6
         print(
-            f"registry {r['registry_rows']:>9} rows: backup {r['backup_s']:.1f} s, verify {r['verify_s']:.1f} s, "
+            f"{r['deployment']:<9} registry +{r['registry_rows']:>8} rows: backup {r['backup_s']:.1f} s, "
+            f"verify {r['verify_s']:.1f} s, "
             f"restore {r['restore_s']:.1f} s, dumps {dumps:.1f} MB, stored {stored:.1f} MB"
         )
 

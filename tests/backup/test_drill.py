@@ -37,7 +37,7 @@ def test_identical_readings_have_no_differences() -> None:
         (lambda f: f.artifacts.clear(), "artifact credit_risk/1.0.0/model/model.skops: missing"),
         (lambda f: f.artifacts.update({"credit_risk/1.0.0/model/model.skops": "00" * 32}), "changed (sha256)"),
         (lambda f: f.online["credit_risk"][0].update(income=None), "online store: the features"),
-        (lambda f: f.predictions.update(credit_risk=[0.25 + 1e-9]), "prediction: the champion of 'credit_risk'"),
+        (lambda f: f.predictions.update(credit_risk=[0.25 + 1e-9]), "prediction: the served version of 'credit_risk'"),
         (lambda f: f.secrets.clear(), "secret vault://secret/mlops/local-stack/privacy#pii_hash_key"),
     ],
 )
