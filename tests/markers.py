@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVER_FIXTURES = {
     "openbao": "an OpenBao dev server",
     "vault_root": "an OpenBao dev server",
+    "tls_openbao": "an OpenBao dev server with TLS (tests/infrastructure/test_vault_ca.py)",
     "redis_connection": "a Redis server",
     "spark": "a local Spark JVM",
     "backup_stack": "the local stack: SeaweedFS, PostgreSQL, Redis, OpenBao (tests/backup/conftest.py)",

@@ -116,7 +116,16 @@ class VaultSession:
 
         if not self.config.address:
             raise SecretError(reference, "no Vault address (set vault.address in the platform config or VAULT_ADDR)")
-        verify: bool | str = str(self.config.ca_cert) if self.config.ca_cert else True
+        verify: bool | str = True
+        if self.config.ca_cert:
+            # Checked here: requests would only say "invalid path" on the first call.
+            if not self.config.ca_cert.is_file():
+                raise SecretError(
+                    reference,
+                    f"vault.ca_cert / VAULT_CACERT {self.config.ca_cert}: no such file "
+                    "(expected the PEM CA bundle of Vault's certificate)",
+                )
+            verify = str(self.config.ca_cert)
         return hvac.Client(
             url=self.config.address,
             namespace=self.config.namespace,
@@ -152,6 +161,14 @@ class VaultSession:
             yield
         except requests.exceptions.Timeout:
             raise VaultUnavailableError(reference, f"Vault at {address} did not answer in time ({what})") from None
+        except requests.exceptions.SSLError:
+            # A subclass of ConnectionError: name the cause, which is configuration, not an outage.
+            trust = f"the CA in {self.config.ca_cert}" if self.config.ca_cert else "the system trust store"
+            raise SecretError(
+                reference,
+                f"Vault at {address}: TLS certificate verification failed against {trust} ({what}); "
+                "set vault.ca_cert or VAULT_CACERT to the CA of Vault's certificate",
+            ) from None
         except requests.exceptions.ConnectionError:
             raise VaultUnavailableError(reference, f"Vault at {address} is unreachable ({what})") from None
         except hx.VaultDown:

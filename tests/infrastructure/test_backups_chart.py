@@ -239,9 +239,11 @@ def test_backup_pods_are_restricted_and_get_credentials_from_vault(
         assert context["allowPrivilegeEscalation"] is False, name
         assert context["capabilities"] == {"drop": ["ALL"]}, name
         assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
-        # The one writable path is an emptyDir with a size limit (dumps and restic's cache).
-        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-        assert mounts == {"/tmp": "tmp"}, name
+        # The one writable path is an emptyDir with a size limit (dumps and restic's cache); the
+        # other mount is Vault's CA (read-only), for the OpenBao target's client.
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert {path: m["name"] for path, m in mounts.items()} == {"/tmp": "tmp", "/vault/tls": "vault-ca"}, name
+        assert mounts["/vault/tls"].get("readOnly") is True, name
         tmp = next(v for v in spec["volumes"] if v["name"] == "tmp")
         assert tmp["emptyDir"]["sizeLimit"], name
         env_vars = {v["name"]: v["value"] for v in container["env"]}

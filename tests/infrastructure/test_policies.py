@@ -21,6 +21,9 @@ POLICIES = ROOT / "infrastructure" / "policies"
 VAULT_ANNOTATIONS = {
     "vault.hashicorp.com/agent-inject": "true",
     "vault.hashicorp.com/role": "serving",
+    # Vault's CA for the agent (tests/infrastructure/test_vault_ca.py drops it).
+    "vault.hashicorp.com/tls-secret": "vault-ca",  # pragma: allowlist secret
+    "vault.hashicorp.com/ca-cert": "/vault/tls/ca.crt",
 }
 RULE_IDS = {
     "pod-security/run-as-non-root",
@@ -70,7 +73,9 @@ def container(name: str = "model", **overrides: Any) -> dict[str, Any]:
         "env": [
             {"name": "MLOPS_ENV", "value": "prod"},
             {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+            {"name": "VAULT_CACERT", "value": "/vault/tls/ca.crt"},
         ],
+        "volumeMounts": [{"name": "vault-ca", "mountPath": "/vault/tls", "readOnly": True}],
     }
     spec.update(overrides)
     return spec
@@ -82,6 +87,7 @@ def deployment(**pod_overrides: Any) -> dict[str, Any]:
         "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
         "initContainers": [container("migrate")],
         "containers": [container("model")],
+        "volumes": [{"name": "vault-ca", "secret": {"secretName": "vault-ca"}}],  # pragma: allowlist secret
     }
     pod_spec.update(pod_overrides)
     return {
@@ -327,7 +333,9 @@ def test_messages_name_kind_object_container_and_rule(engine: Any) -> None:
 
 def test_vault_role_is_required_with_injection(engine: Any) -> None:
     obj = reads_vault_file(deployment())
-    obj["spec"]["template"]["metadata"]["annotations"] = {"vault.hashicorp.com/agent-inject": "true"}
+    obj["spec"]["template"]["metadata"]["annotations"] = {
+        k: v for k, v in VAULT_ANNOTATIONS.items() if k != "vault.hashicorp.com/role"
+    }
     lacks_role = "reads secrets but the pod template lacks a vault.hashicorp.com/role"
     assert deny(engine, obj) == [f"secrets/vault-annotations: Deployment/serving: {lacks_role}"]
 
@@ -339,7 +347,8 @@ def test_secrets_read_through_a_mounted_configmap_need_vault(engine: Any) -> Non
         "metadata": {"name": "serving-config"},
         "data": {"feature_store.yaml": "online_store:\n  connection_string: file:///vault/secrets/redis.env\n"},
     }
-    obj = deployment(volumes=[{"name": "config", "configMap": {"name": "serving-config"}}])
+    obj = deployment()
+    obj["spec"]["template"]["spec"]["volumes"].append({"name": "config", "configMap": {"name": "serving-config"}})
     assert any(m.startswith("secrets/vault-annotations: Deployment/serving") for m in deny(engine, obj, config))
     # The same Deployment next to a ConfigMap that references no secret is fine.
     config["data"] = {"feature_store.yaml": "online_store:\n  type: sqlite\n"}

@@ -21,12 +21,14 @@ import pytest
 import yaml
 
 from infrastructure.validation import Context, Layout, MissingToolError
-from infrastructure.validation.checks.terraform import check_terraform
+from infrastructure.validation.checks.terraform import check_terraform, provider_needs
 
 REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "infrastructure" / "terraform"
 MODULES = TF / "modules"
 LIVE = TF / "live"
+# Vault's configuration: its own root, applied once Vault runs in the cluster live/ builds.
+LIVE_VAULT = TF / "live-vault"
 ENV_DIR = LIVE / "environments"
 ENVS = tuple(sorted(p.name for p in ENV_DIR.iterdir() if p.is_dir()))
 POLICY_DIR = REPO / "secrets" / "vault" / "policies"
@@ -195,7 +197,7 @@ def outputs(directory: Path) -> set[str]:
 
 
 def terraform_roots() -> list[Path]:
-    return [d for d in sorted(MODULES.iterdir()) if d.is_dir()] + [LIVE]
+    return [d for d in sorted(MODULES.iterdir()) if d.is_dir()] + [LIVE, LIVE_VAULT]
 
 
 def test_every_reference_resolves() -> None:
@@ -250,7 +252,7 @@ def test_every_module_and_environment_pins_terraform_and_providers() -> None:
             assert re.search(r"\d", spec.get("version", "")), f"{directory.name}: {name} has no version constraint"
     for name, spec in [
         (k, attr(p, k))
-        for f in tf_files(LIVE)
+        for f in tf_files(LIVE) + tf_files(LIVE_VAULT)
         for b in blocks(parse(f), "terraform")
         for p in blocks(b, "required_providers")
         for k in p
@@ -291,7 +293,7 @@ def test_environments_are_overlays_of_one_composition() -> None:
 def test_every_environment_builds_the_same_modules() -> None:
     platform = module_calls(module_dir("platform"))
     sources = {attr(body, "source") for body in platform.values()}
-    expected = {"../network", "../kubernetes-cluster", "../object-storage", "../postgres", "../vault-config"}
+    expected = {"../network", "../kubernetes-cluster", "../object-storage", "../postgres", "../workloads"}
     assert expected <= sources
     for source in sources:
         assert (module_dir("platform") / source).resolve().is_dir(), source
@@ -341,15 +343,13 @@ def test_state_is_remote_encrypted_and_locked_per_environment() -> None:
 
 def test_aws_provider_tags_everything_with_the_cost_tags() -> None:
     providers = {name: body for f in tf_files(LIVE) for name, body in labelled(parse(f), "provider")}
-    assert set(providers) == {"aws", "vault"}
+    assert set(providers) == {"aws"}
     default_tags = blocks(providers["aws"], "default_tags")
     assert len(default_tags) == 1
     assert attr(default_tags[0], "tags") == "${module.cost_tags.tags}"
     calls = module_calls(LIVE)
     assert attr(calls["cost_tags"], "environment") == "${var.environment}"
     assert attr(calls["platform"], "tags") == "${module.cost_tags.tags}"
-    # The Vault provider takes its address and token from the environment only.
-    assert not {k for k in providers["vault"] if not k.startswith("__")}
 
 
 def test_every_taggable_resource_carries_the_tags_variable() -> None:
@@ -479,7 +479,7 @@ def policy_names() -> set[str]:
 
 
 def workloads() -> dict[str, dict[str, Any]]:
-    found = locals_of(module_dir("platform"))["workloads"]
+    found = locals_of(module_dir("workloads"))["workloads"]
     return {_clean(name): {k: _clean(v) for k, v in spec.items()} for name, spec in found.items()}
 
 
@@ -496,7 +496,7 @@ def test_vault_policies_are_loaded_from_the_repository_files() -> None:
         p
         for p in TF.rglob("*.hcl")
         if not p.name.endswith((".tftest.hcl", ".terraform.lock.hcl"))
-        and p.relative_to(TF).parts[:2] != ("live", "environments")
+        and p.relative_to(TF).parts[1:2] != ("environments",)
     ]
     assert not copies, f"policy copies under infrastructure/terraform: {copies}"
     mounts = resource(directory, "vault_mount", "kv")
@@ -562,3 +562,53 @@ def test_every_checkov_skip_is_justified_and_reviewed() -> None:
                 skipped.add(match["id"])
                 assert match["reason"], f"{path.relative_to(REPO)}:{number}: checkov skip without a reason"
     assert skipped <= REVIEWED_SKIPS, f"unreviewed checkov skips: {sorted(skipped - REVIEWED_SKIPS)}"
+
+
+# --------------------------------------------------------------------------- the two roots
+def test_the_infrastructure_root_needs_no_vault_so_its_first_plan_runs_before_vault_exists() -> None:
+    # Every provider live/ needs, through the modules it calls: AWS only. A vault provider here
+    # (even behind count = 0) would be configured on the first plan, before Vault runs.
+    assert provider_needs(LIVE) == {"aws"}
+    assert "configure_vault" not in variables(LIVE)
+    assert "configure_vault" not in variables(module_dir("platform"))
+    for env in ENVS:
+        assert "configure_vault" not in hcl2.loads((ENV_DIR / env / "terraform.tfvars").read_text())
+
+
+def test_vault_is_configured_by_its_own_root_with_its_own_state_per_environment() -> None:
+    assert provider_needs(LIVE_VAULT) == {"vault"}
+    providers = {name: body for f in tf_files(LIVE_VAULT) for name, body in labelled(parse(f), "provider")}
+    assert set(providers) == {"vault"}
+    # Address, token and CA come from VAULT_ADDR / VAULT_TOKEN / VAULT_CACERT only.
+    assert not {k for k in providers["vault"] if not k.startswith("__")}
+    calls = {name: attr(body, "source") for name, body in module_calls(LIVE_VAULT).items()}
+    assert calls == {"workloads": "../modules/workloads", "vault_config": "../modules/vault-config"}
+    # The same identity table gives live/ its IRSA roles.
+    assert attr(module_calls(module_dir("platform"))["workloads"], "source") == "../workloads"
+    vault_envs = tuple(sorted(p.name for p in (LIVE_VAULT / "environments").iterdir() if p.is_dir()))
+    assert vault_envs == ENVS
+    for env in ENVS:
+        live = hcl2.loads((ENV_DIR / env / "backend.hcl").read_text())
+        vault = hcl2.loads((LIVE_VAULT / "environments" / env / "backend.hcl").read_text())
+        assert attr(vault, "bucket") == attr(live, "bucket"), env
+        assert attr(vault, "key") != attr(live, "key"), f"{env}: live-vault must not share live's state"
+        assert env in attr(vault, "key")
+        assert (
+            attr(hcl2.loads((LIVE_VAULT / "environments" / env / "terraform.tfvars").read_text()), "environment") == env
+        )
+    backends = [
+        kind for f in tf_files(LIVE_VAULT) for b in blocks(parse(f), "terraform") for kind, _ in labelled(b, "backend")
+    ]
+    assert backends == ["s3"]
+
+
+def test_network_policies_are_enforced_and_metrics_server_is_installed() -> None:
+    directory = module_dir("kubernetes-cluster")
+    vpc_cni = resource(directory, "aws_eks_addon", "vpc_cni")
+    assert attr(vpc_cni, "addon_name") == "vpc-cni"
+    assert re.search(r'enableNetworkPolicy = "true"', attr(vpc_cni, "configuration_values"))
+    addons = {_clean(k) for k in attr(resource(directory, "aws_eks_addon", "this"), "for_each")}
+    assert "metrics-server" in addons
+    assert "vpc-cni" not in addons
+    # Nodes join with enforcement already on.
+    assert "${aws_eks_addon.vpc_cni}" in str(attr(resource(directory, "aws_eks_node_group", "this"), "depends_on"))

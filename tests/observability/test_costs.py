@@ -15,6 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from mlops.config import CLUSTER_ENVIRONMENTS
 from mlops.errors import ConfigError, MonitoringError
 from mlops.state import StepRecord, write_run_meta
 from observability.costs import (
@@ -198,7 +199,8 @@ def test_the_repository_config_is_valid_and_priced_for_every_environment() -> No
 
 
 def test_the_priced_node_types_are_the_ones_terraform_creates() -> None:
-    """environments.<env> names the first type of each node group in the tfvars."""
+    """environments.<env> names the first type of each node group in the tfvars (local-stack, which
+    no Terraform creates, is priced as the dev cluster it stands in for)."""
     import hcl2
 
     def strings(value: Any) -> list[str]:
@@ -208,7 +210,9 @@ def test_the_priced_node_types_are_the_ones_terraform_creates() -> None:
         return [str(v).strip('"') for v in value]
 
     config = load_cost_config(ROOT / "config")
-    for env, compute in config.environments.items():
+    assert config.environments["local-stack"] == config.environments["dev"]
+    for env in CLUSTER_ENVIRONMENTS:
+        compute = config.environments[env]
         tfvars = hcl2.loads((ROOT / f"infrastructure/terraform/live/environments/{env}/terraform.tfvars").read_text())
         assert compute.pipeline_instance == strings(tfvars["training_node_instance_types"])[0], env
         assert compute.serving_instance == strings(tfvars["system_node_instance_types"])[0], env

@@ -1,6 +1,8 @@
 # The composition of every environment: dev, staging and prod run this same code and differ only
 # in environments/<env>/backend.hcl (where the state lives) and environments/<env>/terraform.tfvars
-# (a few sizing values).
+# (a few sizing values). Vault is not configured here: it runs inside the cluster this root
+# builds, so its configuration is the second root, live-vault/, applied once Vault is up (a
+# vault provider in this root would fail the first plan, before Vault exists).
 provider "aws" {
   region = var.region
 
@@ -9,10 +11,6 @@ provider "aws" {
     tags = module.cost_tags.tags
   }
 }
-
-# Address and token come from VAULT_ADDR / VAULT_TOKEN (an operator's short-lived token through
-# a port-forward to the environment's Vault); nothing about Vault access is stored here.
-provider "vault" {}
 
 module "cost_tags" {
   source = "../modules/cost-tags"
@@ -43,6 +41,5 @@ module "platform" {
   db_multi_az                  = var.db_multi_az
   db_backup_retention_days     = var.db_backup_retention_days
   backup_object_lock_days      = var.backup_object_lock_days
-  configure_vault              = var.configure_vault
 }
 

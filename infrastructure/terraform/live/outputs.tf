@@ -32,8 +32,3 @@ output "vault_unseal_kms_key_id" {
   description = "KMS key for Vault's awskms seal."
   value       = module.platform.vault_unseal_kms_key_id
 }
-
-output "vault_roles" {
-  description = "Vault Kubernetes auth roles and their policies."
-  value       = module.platform.vault_roles
-}

@@ -88,9 +88,3 @@ variable "budget_alert_emails" {
   type        = list(string)
   default     = []
 }
-
-variable "configure_vault" {
-  description = "False for the first apply, before Vault runs in the new cluster."
-  type        = bool
-  default     = true
-}

@@ -6,9 +6,5 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 6.0"
     }
-    vault = {
-      source  = "hashicorp/vault"
-      version = "~> 5.0"
-    }
   }
 }

@@ -146,6 +146,7 @@ spec:
                   value: require
                 - name: TMPDIR
                   value: /tmp
+                {{- include "platform.vaultCaEnv" $ | nindent 16 }}
               resources:
                 {{- toYaml .resources | nindent 16 }}
               securityContext:
@@ -153,12 +154,14 @@ spec:
               volumeMounts:
                 - name: tmp
                   mountPath: /tmp
+                {{- include "platform.vaultCaVolumeMount" $ | nindent 16 }}
           volumes:
             # The root filesystem is read-only: dumps, restic's cache and HOME live here.
             - name: tmp
               emptyDir:
                 sizeLimit: {{ $.Values.scratchSize }}
             {{- include "platform.vaultTokenVolume" $ | nindent 12 }}
+            {{- include "platform.vaultCaVolume" $ | nindent 12 }}
 {{- end -}}
 
 {{/*

@@ -12,6 +12,7 @@
   value: {{ .Values.feast.offlineUser | quote }}
 - name: FEAST_STATE_DIR
   value: /tmp/feast-state
+{{ include "platform.vaultCaEnv" . }}
 {{- end -}}
 
 {{/*
@@ -50,6 +51,7 @@ expands them from the environment when it loads it.
   emptyDir:
     sizeLimit: 1Mi
 {{ include "platform.vaultTokenVolume" . }}
+{{ include "platform.vaultCaVolume" . }}
 {{- end -}}
 
 {{- define "feast.volumeMounts" -}}
@@ -58,4 +60,5 @@ expands them from the environment when it loads it.
 - name: feast-config
   mountPath: /etc/feast
   readOnly: true
+{{ include "platform.vaultCaVolumeMount" . }}
 {{- end -}}

@@ -91,6 +91,12 @@ vault.hashicorp.com/agent-requests-cpu: {{ $vault.agentResources.requests.cpu | 
 vault.hashicorp.com/agent-requests-mem: {{ $vault.agentResources.requests.memory | quote }}
 vault.hashicorp.com/agent-limits-cpu: {{ $vault.agentResources.limits.cpu | quote }}
 vault.hashicorp.com/agent-limits-mem: {{ $vault.agentResources.limits.memory | quote }}
+{{- with include "platform.vaultCaSecret" $ctx }}
+{{- /* Vault's certificate comes from a private CA: the injector mounts this secret at /vault/tls
+in its agent containers, and the agent verifies Vault with ca.crt from it. */}}
+vault.hashicorp.com/tls-secret: {{ . | quote }}
+vault.hashicorp.com/ca-cert: {{ include "platform.vaultCaCertPath" $ctx | quote }}
+{{- end }}
 {{- if .job }}
 {{- /* A Job must end: render once in the init container, no sidecar. */}}
 vault.hashicorp.com/agent-pre-populate-only: "true"
@@ -120,6 +126,52 @@ vault.hashicorp.com/agent-inject-perms-{{ .name }}: "0400"
           path: token
           audience: {{ .Values.vault.audience | quote }}
           expirationSeconds: 3600
+{{- end -}}
+
+{{/*
+The CA that signed Vault's certificate, one setting for every chart (per environment in
+values-<env>.yaml): `vault.caSecret` (default vault-ca) is a Secret in the release's namespace
+with key ca.crt (bootstrap.md, stage 2, creates it); `vault.caCertPath` (default
+/vault/tls/ca.crt) is where both the injected agent (the injector mounts tls-secret at
+/vault/tls) and the app containers (platform.vaultCaVolume, mounted at the same folder) read
+it. `caSecret: ""` turns the wiring off, for a Vault listening on plain http only: the policy
+vault/ca-cert (infrastructure/policies/vault_ca.rego) fails any https Vault without it.
+*/}}
+{{- define "platform.vaultCaSecret" -}}
+{{- if hasKey .Values.vault "caSecret" -}}
+{{- .Values.vault.caSecret -}}
+{{- else -}}
+vault-ca
+{{- end -}}
+{{- end -}}
+
+{{- define "platform.vaultCaCertPath" -}}
+{{- .Values.vault.caCertPath | default "/vault/tls/ca.crt" -}}
+{{- end -}}
+
+{{/* VAULT_CACERT for a container that talks to Vault itself (hvac, `mlops secrets`, vault:// references). */}}
+{{- define "platform.vaultCaEnv" -}}
+{{- if include "platform.vaultCaSecret" . -}}
+- name: VAULT_CACERT
+  value: {{ include "platform.vaultCaCertPath" . | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "platform.vaultCaVolumeMount" -}}
+{{- if include "platform.vaultCaSecret" . -}}
+- name: vault-ca
+  mountPath: {{ include "platform.vaultCaCertPath" . | dir }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "platform.vaultCaVolume" -}}
+{{- with include "platform.vaultCaSecret" . -}}
+- name: vault-ca
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0444
+{{- end }}
 {{- end -}}
 
 {{/*

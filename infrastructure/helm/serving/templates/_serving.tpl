@@ -72,6 +72,7 @@ spec:
           env:
             - name: MLOPS_ENV
               value: {{ $v.environment | quote }}
+            {{- include "platform.vaultCaEnv" $ctx | nindent 12 }}
           ports:
             - name: http
               containerPort: {{ $v.containerPort }}
@@ -101,6 +102,7 @@ spec:
             # The platform state folder (shadow comparison store, Feast local files).
             - name: state
               mountPath: /app/.mlops
+            {{- include "platform.vaultCaVolumeMount" $ctx | nindent 12 }}
       volumes:
         - name: tmp
           emptyDir:
@@ -109,4 +111,5 @@ spec:
           emptyDir:
             sizeLimit: 2Gi
         {{- include "platform.vaultTokenVolume" $ctx | nindent 8 }}
+        {{- include "platform.vaultCaVolume" $ctx | nindent 8 }}
 {{- end -}}

@@ -223,7 +223,8 @@ resource "aws_eks_node_group" "this" {
     ignore_changes = [scaling_config[0].desired_size]
   }
 
-  depends_on = [aws_iam_role_policy_attachment.node]
+  # Nodes join with the CNI already enforcing NetworkPolicies (see aws_eks_addon.vpc_cni).
+  depends_on = [aws_iam_role_policy_attachment.node, aws_eks_addon.vpc_cni]
 }
 
 # ---------------------------------------------------------------------------- add-ons
@@ -262,12 +263,32 @@ resource "aws_iam_role_policy_attachment" "ebs_csi" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 }
 
+# The VPC CNI enforces NetworkPolicies only with its network policy agent, which is off by
+# default: without enableNetworkPolicy every chart's default-deny and allow rules are accepted by
+# the API server and silently ignored. A DaemonSet, so it is created before the node groups and
+# no node ever runs pods without enforcement.
+resource "aws_eks_addon" "vpc_cni" {
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "vpc-cni"
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "PRESERVE"
+
+  configuration_values = jsonencode({
+    enableNetworkPolicy = "true"
+  })
+
+  tags = var.tags
+}
+
 resource "aws_eks_addon" "this" {
   for_each = {
-    "vpc-cni"            = null
     "kube-proxy"         = null
     "coredns"            = null
     "aws-ebs-csi-driver" = aws_iam_role.ebs_csi.arn
+    # The resource metrics API (metrics.k8s.io) the serving chart's HorizontalPodAutoscaler
+    # reads CPU from; without it the HPA reports <unknown> and never scales. An EKS community
+    # add-on: AWS builds and versions it with the cluster, no Helm release to keep current.
+    "metrics-server" = null
   }
 
   cluster_name                = aws_eks_cluster.this.name
@@ -278,6 +299,7 @@ resource "aws_eks_addon" "this" {
 
   tags = var.tags
 
-  # CoreDNS and the CSI controller are Deployments: they need nodes to become healthy.
+  # CoreDNS, metrics-server and the CSI controller are Deployments: they need nodes to become
+  # healthy.
   depends_on = [aws_eks_node_group.this]
 }

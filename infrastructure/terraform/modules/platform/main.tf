@@ -1,22 +1,13 @@
-# One environment: network, EKS, buckets, registry database, workload identities and Vault
-# configuration. live/ calls this module with a handful of sizing variables per environment, so
-# every environment is built by the same code.
+# One environment: network, EKS, buckets, registry database and workload identities (IRSA). Vault
+# is configured by its own root, live-vault/, once Vault runs in the cluster this builds: a
+# provider for a service that does not exist yet would fail the first plan. live/ calls this
+# module with a handful of sizing variables per environment, so every environment is built by
+# the same code.
 locals {
-  name          = "mlops-${var.environment}"
-  app_namespace = "mlops-${var.environment}"
+  name = "mlops-${var.environment}"
 
-  # One identity per workload, named alike everywhere: the Vault Kubernetes auth role (with the
-  # policy of the same name in secrets/vault/policies), the IRSA role, and the service account
-  # the Helm chart creates (its release name) or, for pipeline runs, KFP's pipeline-runner.
-  # audience: the Vault Agent sidecars of the charts log in with a projected token for "vault";
-  # pipeline steps log in with the pod's default token (config/environments/*.yaml).
-  workloads = {
-    "training-pipeline" = { namespace = var.kfp_namespace, service_account = "pipeline-runner", audience = null }
-    "serving"           = { namespace = local.app_namespace, service_account = "serving", audience = "vault" }
-    "feature-store"     = { namespace = local.app_namespace, service_account = "feature-store", audience = "vault" }
-    "backup"            = { namespace = local.app_namespace, service_account = "backups", audience = "vault" }
-    "secrets-rotation"  = { namespace = local.app_namespace, service_account = "secrets-rotation", audience = "vault" }
-  }
+  # The workload identities shared with live-vault/ (modules/workloads).
+  workloads = module.workloads.workloads
 
   artifacts_arn = module.object_storage.bucket_arns["artifacts"]
   backups_arn   = module.object_storage.bucket_arns["backups"]
@@ -61,6 +52,13 @@ locals {
       })
     }
   }
+}
+
+module "workloads" {
+  source = "../workloads"
+
+  environment   = var.environment
+  kfp_namespace = var.kfp_namespace
 }
 
 module "network" {
@@ -178,20 +176,6 @@ module "vault_unseal_key" {
   alias       = "${local.name}-vault-unseal"
   description = "${local.name} Vault auto-unseal"
   tags        = var.tags
-}
-
-module "vault_config" {
-  source = "../vault-config"
-  count  = var.configure_vault ? 1 : 0
-
-  roles = {
-    for name, w in local.workloads : name => {
-      service_accounts = [w.service_account]
-      namespaces       = [w.namespace]
-      policies         = [name]
-      audience         = w.audience
-    }
-  }
 }
 
 # Spend of everything carrying this environment's tag; the tag must be activated as a

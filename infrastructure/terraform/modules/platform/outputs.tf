@@ -32,8 +32,3 @@ output "vault_unseal_kms_key_id" {
   description = "KMS key for Vault's awskms seal."
   value       = module.vault_unseal_key.key_id
 }
-
-output "vault_roles" {
-  description = "Vault Kubernetes auth role → policies (empty until configure_vault is true)."
-  value       = var.configure_vault ? module.vault_config[0].roles : {}
-}

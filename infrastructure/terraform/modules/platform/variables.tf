@@ -112,9 +112,3 @@ variable "kfp_namespace" {
   type        = string
   default     = "kubeflow"
 }
-
-variable "configure_vault" {
-  description = "Configure Vault (KV, policies, Kubernetes auth). False on the first apply, before Vault is installed in the new cluster."
-  type        = bool
-  default     = true
-}
