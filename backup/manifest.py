@@ -7,7 +7,6 @@ restore refuses a backup whose format is newer than :data:`FORMAT`, naming both.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops.errors import BackupError, RestoreRefusedError
+from mlops.hashing import file_sha256
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -65,17 +65,9 @@ class Manifest(_Model):
         return path.lstrip("/").split("/", 1)[0]
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def files_of(root: Path, folder: Path) -> list[BackupFile]:
     return [
-        BackupFile(path=p.relative_to(root).as_posix(), size=p.stat().st_size, sha256=sha256_of(p))
+        BackupFile(path=p.relative_to(root).as_posix(), size=p.stat().st_size, sha256=file_sha256(p))
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     ]
@@ -103,4 +95,4 @@ def parse_manifest(text: str | bytes, where: str) -> Manifest:
         raise BackupError(f"{where}: manifest.json: {key}: {first['msg']}") from None
 
 
-__all__ = ["FORMAT", "MANIFEST", "BackupFile", "Manifest", "TargetEntry", "files_of", "parse_manifest", "sha256_of"]
+__all__ = ["FORMAT", "MANIFEST", "BackupFile", "Manifest", "TargetEntry", "files_of", "parse_manifest"]

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from backup.environment import BackupEnvironment
-from backup.manifest import MANIFEST, Manifest, TargetEntry, files_of, parse_manifest, sha256_of
+from backup.manifest import MANIFEST, Manifest, TargetEntry, files_of, parse_manifest
 from backup.repository import Repository
 from backup.strategy import Strategy
 from backup.targets import TARGETS, Target, TargetDump
 from mlops.errors import BackupError, BackupNotFoundError, BackupVerifyError, RestoreRefusedError
+from mlops.hashing import file_sha256
 from mlops.state import process_running
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -282,7 +283,7 @@ def _check_files(manifest: Manifest, root: Path, names: Sequence[str], unreadabl
                 continue  # already named as unreadable
             if not path.is_file():
                 problems.append(f"target {name}: file {f.path} is missing from the restored snapshot")
-            elif path.stat().st_size != f.size or sha256_of(path) != f.sha256:
+            elif path.stat().st_size != f.size or file_sha256(path) != f.sha256:
                 problems.append(f"target {name}: file {f.path} differs from its manifest sha256 {f.sha256[:12]}…")
     return problems
 

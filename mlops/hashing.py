@@ -27,12 +27,18 @@ def frame_hash(df: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def file_hash(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The file's full sha256 (hex), read in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()[:16]
+    return h.hexdigest()
 
 
-__all__ = ["file_hash", "fingerprint", "frame_hash"]
+def file_hash(path: Path) -> str:
+    """A short id of the file's content (the first 16 hex digits of its sha256)."""
+    return file_sha256(path)[:16]
+
+
+__all__ = ["file_hash", "file_sha256", "fingerprint", "frame_hash"]

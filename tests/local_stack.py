@@ -33,14 +33,13 @@ def servers_in(folder: Path) -> list[int]:
 
 
 @contextlib.contextmanager
-def stack_folder(prefix: str, servers: tuple[str, ...] = tuple(SERVERS)) -> Iterator[Path]:
-    """A running stack (``servers``, each on a free port) in a fresh folder; everything stopped
-    and deleted afterwards, whichever test failed."""
+def state_folder(prefix: str) -> Iterator[Path]:
+    """A fresh state folder for a stack; whatever stack runs in it is stopped and the folder
+    deleted afterwards, whichever test failed."""
     # Mode 711 (not pytest's tmp_path, mode 700): PostgreSQL's unprivileged account must traverse it.
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     folder.chmod(0o711)
     try:
-        up(folder, preferred_ports=dict.fromkeys(servers))
         yield folder
     finally:
         try:
@@ -50,6 +49,14 @@ def stack_folder(prefix: str, servers: tuple[str, ...] = tuple(SERVERS)) -> Iter
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def stack_folder(prefix: str, servers: tuple[str, ...] = tuple(SERVERS)) -> Iterator[Path]:
+    """A running stack (``servers``, each on a free port) in a fresh :func:`state_folder`."""
+    with state_folder(prefix) as folder:
+        up(folder, preferred_ports=dict.fromkeys(servers))
+        yield folder
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from backup.manifest import sha256_of
 from feature_store.config import FeatureConfig
 from feature_store.store import OnlineFeatureReader
+from mlops.hashing import file_sha256
 from mlops.state import StateLayout
 from model_registry.registry import ModelRegistry, VersionInfo
 
@@ -84,7 +84,7 @@ def _artifact_hashes(info: VersionInfo) -> dict[str, str]:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(mlflow.artifacts.download_artifacts(dst_path=tmp, **source))
             for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                hashes[f"{info.name}/{info.semver}/{kind}/{path.relative_to(root).as_posix()}"] = sha256_of(path)
+                hashes[f"{info.name}/{info.semver}/{kind}/{path.relative_to(root).as_posix()}"] = file_sha256(path)
     return hashes
 
 

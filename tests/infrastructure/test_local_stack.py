@@ -9,16 +9,11 @@ whatever still runs in the stack's folder, whichever test failed.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,21 +34,9 @@ from infrastructure.local_stack import (
 )
 from infrastructure.local_stack._state import Layout
 from tests.infrastructure.validator import ROOT
+from tests.local_stack import servers_in, state_folder
 
 AREAS = "mlops/local-stack"  # under the KV mount
-
-
-def _servers_in(folder: Path) -> list[int]:
-    """Pids of the processes running in ``folder`` (the stack's servers run in its sub-folders)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if os.readlink(proc / "cwd").startswith(str(folder)):
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-    return found
 
 
 def _listener() -> socket.socket:
@@ -65,20 +48,8 @@ def _listener() -> socket.socket:
 
 @pytest.fixture(scope="module")
 def state() -> Iterator[Path]:
-    # Not pytest's tmp_path: its base folder is mode 700, which PostgreSQL's unprivileged account
-    # (the tests run as root here) could not traverse; 711 lets it through without listing.
-    folder = Path(tempfile.mkdtemp(prefix="local-stack-"))
-    folder.chmod(0o711)
-    try:
+    with state_folder("local-stack-") as folder:
         yield folder
-    finally:
-        try:
-            down(folder, purge=True)
-        finally:
-            for pid in _servers_in(folder):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +218,7 @@ def test_secret_files_are_private_and_no_secret_is_on_a_command_line(state: Path
         *creds.database_passwords.values(),
     ]
     root_token = _servers(state)["openbao"].root_token()
-    for pid in _servers_in(state):
+    for pid in servers_in(state):
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         assert not any(v in cmdline for v in [*values, root_token]), f"a secret is in the command line of {pid}"
 
@@ -284,7 +255,7 @@ def test_down_then_up_keeps_every_store_and_unseals_openbao(state: Path, first_u
 
     rows = down(state)
     assert {r.state for r in rows} == {"stopped"}
-    assert _servers_in(state) == [], "a server still runs after down"
+    assert servers_in(state) == [], "a server still runs after down"
     assert [p for port in ports["s3"].values() for p in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")] == []
     assert {r.state for r in status(state)} == {"not running"}
 
@@ -313,7 +284,7 @@ def test_a_kept_port_held_by_another_program_starts_nothing(state: Path, first_u
         with pytest.raises(LocalStackError, match=rf"Redis: port {redis_port} \(redis\).*in use") as failure:
             up(state)
     assert "nothing was started" in str(failure.value)
-    assert _servers_in(state) == []
+    assert servers_in(state) == []
 
 
 def test_a_server_that_cannot_start_is_named_with_its_log_and_the_others_are_stopped(
@@ -330,7 +301,7 @@ def test_a_server_that_cannot_start_is_named_with_its_log_and_the_others_are_sto
         assert message.startswith("Redis exited")
         assert str(redis.log) in message
         assert "stopped again: " in message
-        assert _servers_in(state) == []
+        assert servers_in(state) == []
         assert {r.state for r in status(state)} == {"not running"}
     finally:
         dump.write_bytes(saved)
@@ -365,10 +336,10 @@ def test_cli_status_and_down_purge_even_with_a_broken_state_file(state: Path, fi
     assert broken.returncode == 1
     assert "stack.json cannot be read" in broken.stderr
     assert cli("down").returncode == 1
-    assert len(_servers_in(state)) >= 4
+    assert len(servers_in(state)) >= 4
     purged = cli("down", "--purge")
     assert purged.returncode == 0, purged.stderr
     assert not (state / "stack").exists()
-    assert _servers_in(state) == []
+    assert servers_in(state) == []
     assert [p for port in s3_ports for p in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")] == []
     assert cli("status").returncode == 3
