@@ -68,7 +68,10 @@ def environment(name: str, state: Path, config_dir: Path) -> BackupEnvironment:
         return dev_environment(state, config_dir)
     if name == "local-stack":
         return stack_environment(state, config_dir)
-    raise BackupError(f"--env {name!r}: expected one of {', '.join(BACKUP_ENVIRONMENTS)}")
+    raise BackupError(
+        f"environment {name!r}: backups run on {' and '.join(BACKUP_ENVIRONMENTS)} here "
+        "(on a cluster, the backups chart's CronJobs run them)"
+    )
 
 
 def repository(env: BackupEnvironment, state: Path, location: str | None, key_file: Path | None) -> Repository:

@@ -42,7 +42,11 @@ def observe_platform(platform: PlatformConfig, config_dir: Path) -> Facts:
 
     resolver = SecretResolver(platform.vault)
     set_default_resolver(resolver)  # the Feast store resolves its passwords through it
+    # The policy's references name Vault paths; an environment without Vault (dev) is judged on
+    # the references its own config names.
     policy = load_model(config_dir / "secrets_policy.yaml", SecretsPolicyConfig)
+    if not platform.vault.address:
+        policy = policy.model_copy(update={"references": []})
     return observe(
         platform.open_registry(),
         state_dir=platform.state_dir,
@@ -73,7 +77,10 @@ def check(
     env: EnvOpt = "dev",
     save: Annotated[Path | None, typer.Option(help="Also write the reading as JSON to this file.")] = None,
     against: Annotated[
-        Path | None, typer.Option(help="Compare with a reading saved earlier (--save); differences fail.")
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="Compare with a reading saved earlier (--save); differences fail."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
