@@ -305,8 +305,10 @@ def _guard(
     """Why no run may start now, or None."""
     last = state.last_launch
     if last is not None:
-        since_h = (now.timestamp() - float(last["launched_at"])) / 3600
-        if since_h < settings.min_hours_between_runs:
+        # A process that decided before taking the lock may see a launch made after its ``now``:
+        # a negative age, which is "just now". 0 hours means no cool-down at all.
+        since_h = max(0.0, (now.timestamp() - float(last["launched_at"])) / 3600)
+        if settings.min_hours_between_runs > 0 and since_h < settings.min_hours_between_runs:
             return (
                 f"cool-down: the last trigger-started run of {settings.model} ({last['run_id']}) started "
                 f"{since_h:.1f} h ago; min_hours_between_runs is {settings.min_hours_between_runs:g}"
