@@ -134,6 +134,8 @@ def test_commands_and_paths_in_docs_exist(doc: Path) -> None:
 
 def test_a_stale_command_option_and_path_are_caught(tmp_path: Path) -> None:
     """The checks themselves: each broken form is reported, each good one is not."""
+    root: Any = typer.main.get_command(app)
+    backup_commands = ", ".join(sorted(root.commands["backup"].commands))
     page = tmp_path / "page.md"
     page.write_text(
         "See `config/environments/<env>.yaml` and `backup/no-such-folder/x.md`.\n\n"
@@ -148,8 +150,7 @@ def test_a_stale_command_option_and_path_are_caught(tmp_path: Path) -> None:
     assert sorted(problems_in(page)) == sorted(
         [
             "make deploy-everything: no such target",
-            "`mlops backup explode`: mlops backup has no command 'explode' "
-            f"(has: {', '.join(sorted(typer.main.get_command(app).commands['backup'].commands))})",
+            f"`mlops backup explode`: mlops backup has no command 'explode' (has: {backup_commands})",
             "`mlops dr check --no-such-flag --save x.json`: mlops dr check has no option --no-such-flag",
             "`python -m no_such_module_here`: no module no_such_module_here",
             "`backup/no-such-folder/x.md`: no such path",
