@@ -96,6 +96,9 @@ class BackupEnvironment:
     feast_registry_file: Path | None = None
     artifacts: Tree | None = None
     feast_offline: Tree | None = None
+    # Feast's offline tables live in ``feast_database`` instead of files (the PostgreSQL offline
+    # store): its pg_dump (the feast-registry target) holds them.
+    feast_offline_in_database: bool = False
     prediction_logs: Tree | None = None
     shadow_logs: Tree | None = None
     redis: RedisEndpoint | None = None
@@ -152,7 +155,7 @@ def stack_environment(state: Path, config_dir: Path | None, *, name: str = "loca
         bao_url = servers["openbao"]["endpoint"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BackupError(f"{record_file}: missing or malformed key {exc}") from None
-    offline, predictions, shadow = _state_trees(state.expanduser().resolve())
+    _, predictions, shadow = _state_trees(state.expanduser().resolve())
     init_file = root / "openbao" / "init.json"
     token = _read_json(init_file).get("root_token")
     if not isinstance(token, str):
@@ -162,9 +165,9 @@ def stack_environment(state: Path, config_dir: Path | None, *, name: str = "loca
         config_dir=config_dir,
         postgres=postgres,
         artifacts=Tree("artifacts", s3),
-        # The offline sources and the logs stay in the state folder (the local-stack overlay
-        # does not move them into the bucket).
-        feast_offline=offline,
+        # Feast's offline tables are in the feast database (its offline store is PostgreSQL:
+        # feature_store/registry/local-stack.yaml); the logs stay in the state folder.
+        feast_offline_in_database=True,
         prediction_logs=predictions,
         shadow_logs=shadow,
         redis=redis,

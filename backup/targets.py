@@ -319,10 +319,27 @@ class Artifacts(_TreeTarget):
 
 class FeastOffline(_TreeTarget):
     name = "feast-offline"
-    description = "Feast's offline sources (the parquet files the feature views read)"
+    description = (
+        "Feast's offline sources: the parquet files the feature views read (a PostgreSQL offline "
+        "store's tables are in the feast-registry target's pg_dump)"
+    )
 
     def tree(self, env: BackupEnvironment) -> Tree | None:
         return env.feast_offline
+
+    def _in_database(self, env: BackupEnvironment) -> str | None:
+        if not env.feast_offline_in_database:
+            return None
+        return (
+            f"Feast's offline tables are in database {env.feast_database}: "
+            "the feast-registry target's pg_dump backs them up and restores them"
+        )
+
+    def missing(self, env: BackupEnvironment) -> str | None:
+        return self._in_database(env) or super().missing(env)
+
+    def unrestorable(self, env: BackupEnvironment) -> str | None:
+        return self._in_database(env) or super().unrestorable(env)
 
 
 class PredictionLogs(_TreeTarget):

@@ -2,6 +2,8 @@
 
     definitions/      Entity, FileSource, FeatureView, FeatureService from column dtypes
     transformations/  offline-source preparation (dtype coercion, parquet write; pure pandas)
+    offline.py        where the offline source goes, by the Feast offline store type: a parquet
+                      file (dev) or a PostgreSQL table (local-stack, cluster)
     registry/         feature_store.yaml templates per environment and the RepoConfig loader
     store.py          build_training_set (apply, materialise, point-in-time join, row checks)
                       and online reads
@@ -10,4 +12,4 @@
 Importing the package stays cheap: Feast (seconds to import) loads inside the functions.
 """
 
-__all__ = ["config", "definitions", "freshness", "registry", "step", "store", "transformations"]
+__all__ = ["config", "definitions", "freshness", "offline", "registry", "step", "store", "transformations"]

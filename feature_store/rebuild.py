@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from feature_store.config import FeatureConfig
+from feature_store.offline import offline_source_for
 from feature_store.store import materialization_window, open_store
 from mlops.errors import FeatureStoreError
 from mlops.state import StateLayout
@@ -34,20 +35,6 @@ class RebuiltView:
     start: datetime
     end: datetime
     seconds: float
-
-
-def _timestamps(path: str, column: str) -> pd.Series:
-    """The event-time column of an offline source (a parquet file, local or ``s3://``)."""
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path, columns=[column])
-    except (OSError, ValueError) as exc:  # missing file, unreachable bucket, column not there
-        raise FeatureStoreError(f"offline source {path}: cannot read {column!r}: {exc}") from exc
-    stamps = pd.to_datetime(table.column(column).to_pandas(), utc=True)
-    if stamps.empty:
-        raise FeatureStoreError(f"offline source {path} is empty: nothing to put online")
-    return stamps
 
 
 def _views(store: FeatureStore, names: list[str] | None) -> list[Any]:
@@ -72,24 +59,23 @@ def rebuild_online(
 ) -> list[RebuiltView]:
     """Materialise every feature view (or ``views``) of the platform state folder's store again."""
     config = config or FeatureConfig()
-    store = open_store(StateLayout(state_dir).feast, config, environment=environment)
+    feast_dir = StateLayout(state_dir).feast
+    store = open_store(feast_dir, config, environment=environment)
+    offline = offline_source_for(feast_dir, store.config)
     chosen = _views(store, views)
     # Applying the registry's own views again recreates their online tables (a lost store has none).
     store.apply(chosen)
     rebuilt: list[RebuiltView] = []
     for view in chosen:
-        source = view.batch_source
-        path = getattr(source, "path", None)
-        if not path:
-            raise FeatureStoreError(
-                f"feature view {view.name}: its source is not a file; rebuild it from its own store"
-            )
+        # The offline store of the environment must be able to read the view's source.
+        source = offline.check_kind(view.batch_source, view.name)
+        where = offline.location(source)
         begun = time.perf_counter()
-        start, end = materialization_window(_timestamps(str(path), source.timestamp_field), config)
+        start, end = materialization_window(pd.Series(offline.timestamp_range(source)), config)
         # Feast prints its progress: to stderr, so a caller's stdout (e.g. --json) stays clean.
         with contextlib.redirect_stdout(sys.stderr):
             store.materialize(start_date=start, end_date=end, feature_views=[view.name])
-        rebuilt.append(RebuiltView(view.name, str(path), start, end, time.perf_counter() - begun))
+        rebuilt.append(RebuiltView(view.name, where, start, end, time.perf_counter() - begun))
     return rebuilt
 
 

@@ -1,8 +1,10 @@
 """Build a point-in-time training set through Feast, and read features back online.
 
 One Feast project per state folder; each dataset ``name`` owns, per feature schema ``key``,
-the objects ``<name>_features_<key>`` / ``<name>_training_<key>`` and the offline source
-``offline/<name>_features_<key>.parquet``. A build replaces the view of its own schema (and
+the objects ``<name>_features_<key>`` / ``<name>_training_<key>`` and the offline source of
+that view: ``offline/<name>_features_<key>.parquet`` on the file offline store (dev), the table
+``<db_schema>.<name>_features_<key>`` on the PostgreSQL one (:mod:`feature_store.offline`).
+A build replaces the view of its own schema (and
 its online table) wholesale, so that view holds exactly the entities of its latest build; a
 new dataset shape gets a view of its own and needs no migration, and the views of older
 shapes stay readable for the registered versions trained on them (the registry records each
@@ -30,15 +32,17 @@ from feature_store.definitions import (
     feast_name,
     feature_schema,
     schema_key,
+    source_name,
     view_name,
 )
+from feature_store.offline import offline_source_for, parquet_path
 from feature_store.registry import repo_config
 from feature_store.transformations import (
+    coerce_column,
     coerce_entity,
     duplicate_keys,
     prepare_offline_source,
     to_utc,
-    write_offline_source,
 )
 from mlops.errors import FeatureStoreError
 from mlops.state import file_lock
@@ -49,6 +53,10 @@ if TYPE_CHECKING:
 # Feast picks the entity dataframe's event-time column by this name before guessing from dtypes,
 # so naming it explicitly keeps datetime-typed carry columns from confusing the join.
 ENTITY_DF_TIMESTAMP = "event_timestamp"
+# The entity rows go to the offline store as (entity, event time, row number) only: the carried
+# columns (target, sensitive attributes) are put back by row number afterwards, so they keep
+# their dtypes exactly and never leave the process (a SQL offline store would round-trip them).
+ENTITY_ROW = "entity_row__"
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,9 @@ class TrainingSetResult:
     feature_service: str
     timings: dict[str, float]
     registry_path: Path
-    offline_source: Path
+    # Where the offline source was written: a parquet path (file offline store) or
+    # postgresql://host:port/database/schema.table (PostgreSQL offline store).
+    offline_source: str
     features: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -83,7 +93,7 @@ class TrainingSetResult:
             "feature_service": self.feature_service,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "registry_path": str(self.registry_path),
-            "offline_source": str(self.offline_source),
+            "offline_source": self.offline_source,
         }
 
 
@@ -119,7 +129,8 @@ def registry_path(state_dir: Path) -> Path:
 
 
 def offline_source_path(state_dir: Path, name: str, key: str) -> Path:
-    return state_dir.resolve() / "offline" / f"{view_name(name, key)}.parquet"
+    """The parquet offline source of a view (file offline store)."""
+    return parquet_path(state_dir, view_name(name, key))
 
 
 @contextmanager
@@ -149,15 +160,22 @@ def _check_columns(
         raise FeatureStoreError(f"columns used in two roles (feature, carried, key): {', '.join(sorted(overlap))}")
     if ENTITY_DF_TIMESTAMP in [*feature_columns, *carry_columns] and timestamp_column != ENTITY_DF_TIMESTAMP:
         raise FeatureStoreError(f"{ENTITY_DF_TIMESTAMP!r} is reserved for the event time; rename that column")
+    if ENTITY_ROW in [*keys, *feature_columns]:
+        raise FeatureStoreError(f"{ENTITY_ROW!r} is reserved for the entity rows' numbers; rename that column")
 
 
 def _remove_previous(store: FeatureStore, defs: FeatureDefinitions) -> None:
-    """Delete this dataset's earlier view and service, dropping its online table.
+    """Delete this dataset's earlier view and service, dropping its online table (and its
+    offline source's definition when that is of another kind than the new one).
 
     Re-applying over an existing view keeps the old online rows (other entity keys, other
     feature names); deleting first makes each build's online store match its data exactly.
     """
-    from feast.errors import FeatureServiceNotFoundException, FeatureViewNotFoundException
+    from feast.errors import (
+        DataSourceObjectNotFoundException,
+        FeatureServiceNotFoundException,
+        FeatureViewNotFoundException,
+    )
 
     doomed: list[Any] = []
     try:
@@ -170,6 +188,12 @@ def _remove_previous(store: FeatureStore, defs: FeatureDefinitions) -> None:
         doomed += [store.get_entity(name) for name in old_view.entities if name not in {defs.entity.name, "__dummy"}]
     with suppress(FeatureServiceNotFoundException):
         doomed.append(store.get_feature_service(defs.service.name))
+    with suppress(DataSourceObjectNotFoundException):
+        # A source of another kind under the same name (the environment's offline store moved,
+        # e.g. from parquet files to PostgreSQL): Feast cannot update one kind into the other.
+        old_source = store.get_data_source(defs.source.name)
+        if type(old_source) is not type(defs.source):
+            doomed.append(old_source)
     if doomed:
         store.apply([], objects_to_delete=doomed, partial=False)
 
@@ -190,7 +214,8 @@ def build_training_set(
 ) -> TrainingSetResult:
     """Store ``df``'s features in Feast and read them back as a point-in-time training set.
 
-    Steps: write the parquet offline source, apply the definitions (replacing any earlier
+    Steps: write the offline source (the environment's offline store: parquet file or
+    PostgreSQL table), apply the definitions (replacing any earlier
     shape of this dataset), materialise the data's time range into the online store, then
     join the features onto the entity rows (entity id, event time and ``carry_columns``, e.g.
     the target and sensitive attributes, which are never stored as features).
@@ -225,6 +250,10 @@ def build_training_set(
     # lock: on a cluster the SQL registry and Redis are shared by pods, and builds of one dataset
     # must be serialised by the scheduler, e.g. one pipeline run per dataset at a time.)
     with file_lock(state_dir / "build.lock"):
+        store = open_store(state_dir, config, environment=environment, resolve=resolve)
+        # The environment's offline store decides where the source goes (parquet file or table).
+        offline = offline_source_for(state_dir, store.config)
+        view = view_name(name, key)
         with _timed(timings, "write_source"):
             source = prepare_offline_source(
                 df,
@@ -233,7 +262,14 @@ def build_training_set(
                 timestamp_column=feature_ts,
                 features=schema,
             )
-            source_path = write_offline_source(source, offline_source_path(state_dir, name, key))
+            location = offline.write(
+                source,
+                view=view,
+                entity_column=entity_column,
+                entity_type=entity_kind,
+                timestamp_column=feature_ts,
+                features=dict(schema),
+            )
 
         entity_df = _entity_frame(df, entity_column, entity_kind, timestamp_column, carry_columns)
         defs = build_definitions(
@@ -241,14 +277,18 @@ def build_training_set(
             entity_column=entity_column,
             timestamp_column=feature_ts,
             features=dict(schema),
-            source_path=source_path,
+            source=offline.data_source(
+                name=source_name(name, key),
+                view=view,
+                timestamp_column=feature_ts,
+                description=f"Offline source of dataset {name}",
+            ),
             ttl=timedelta(days=config.ttl_days),
             entity_type=entity_kind,
             key=key,
         )
         refs = defs.feature_refs()
 
-        store = open_store(state_dir, config, environment=environment, resolve=resolve)
         with _timed(timings, "apply"):
             _remove_previous(store, defs)
             store.apply(defs.objects)
@@ -256,7 +296,8 @@ def build_training_set(
             start, end = materialization_window(source[feature_ts], config)
             store.materialize(start_date=start, end_date=end, feature_views=[defs.view.name])
         with _timed(timings, "retrieval"):
-            joined = store.get_historical_features(entity_df=entity_df, features=refs).to_df()
+            keys = entity_df[[entity_column, ENTITY_DF_TIMESTAMP]].assign(**{ENTITY_ROW: range(len(entity_df))})
+            joined = offline.historical(store, keys, refs)
 
     rows_in, rows_out = len(entity_df), len(joined)
     dropped = rows_in - rows_out
@@ -268,7 +309,7 @@ def build_training_set(
             f"feature value inside the {config.ttl_days}-day TTL at or before their event time; "
             f"at most {config.max_dropped_fraction:.2%} may be dropped"
         )
-    frame = _finish(joined, entity_column, timestamp_column, carry_columns, list(schema))
+    frame = _finish(joined, entity_df, entity_column, timestamp_column, carry_columns, dict(schema))
     return TrainingSetResult(
         frame=frame,
         rows_in=rows_in,
@@ -279,7 +320,7 @@ def build_training_set(
         feature_service=defs.service.name,
         timings=timings,
         registry_path=registry_path(state_dir),
-        offline_source=source_path,
+        offline_source=location,
         features=dict(schema),
     )
 
@@ -308,14 +349,20 @@ def _entity_frame(
 
 def _finish(
     joined: pd.DataFrame,
+    entity_df: pd.DataFrame,
     entity_column: str,
     timestamp_column: str,
     carry_columns: list[str],
-    features: list[str],
+    features: dict[str, str],
 ) -> pd.DataFrame:
-    frame = joined.rename(columns={ENTITY_DF_TIMESTAMP: timestamp_column})
-    frame[timestamp_column] = to_utc(frame[timestamp_column])
-    frame = frame[[entity_column, timestamp_column, *carry_columns, *features]]
+    """The retrieved features on their entity rows: the entity id, event time and carried
+    columns are the rows' own (matched by row number); each feature in its type's dtype (as
+    stored: nullable Int64 for integers), whichever store ran the join (PostgreSQL hands back
+    integers with NULLs as floats)."""
+    rows = joined[ENTITY_ROW].to_numpy(dtype="int64")
+    base = entity_df.iloc[rows].reset_index(drop=True).rename(columns={ENTITY_DF_TIMESTAMP: timestamp_column})
+    found = pd.DataFrame({c: coerce_column(joined[c], kind).reset_index(drop=True) for c, kind in features.items()})
+    frame = pd.concat([base[[entity_column, timestamp_column, *carry_columns]], found], axis=1)
     return frame.sort_values([timestamp_column, entity_column], kind="stable").reset_index(drop=True)
 
 

@@ -13,6 +13,7 @@ from feature_store.definitions.objects import (
     feast_name,
     schema_key,
     service_name,
+    source_name,
     view_name,
 )
 from feature_store.definitions.schema import (
@@ -34,5 +35,6 @@ __all__ = [
     "feature_schema",
     "schema_key",
     "service_name",
+    "source_name",
     "view_name",
 ]

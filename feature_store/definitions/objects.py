@@ -12,7 +12,8 @@ from feature_store.definitions.schema import FEAST_TYPE_NAMES, FeastTypeName
 from mlops.errors import FeatureStoreError
 
 if TYPE_CHECKING:
-    from feast import Entity, FeatureService, FeatureView, FileSource
+    from feast import Entity, FeatureService, FeatureView
+    from feast.data_source import DataSource
     from feast.feast_object import FeastObject
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
@@ -49,12 +50,16 @@ def service_name(name: str, key: str) -> str:
     return f"{feast_name(name)}_training_{key}"
 
 
+def source_name(name: str, key: str) -> str:
+    return f"{feast_name(name)}_source_{key}"
+
+
 @dataclass(frozen=True)
 class FeatureDefinitions:
     """Everything Feast needs for one dataset: apply these objects together."""
 
     entity: Entity
-    source: FileSource
+    source: DataSource
     view: FeatureView
     service: FeatureService
     entity_column: str
@@ -76,16 +81,19 @@ def build_definitions(
     entity_column: str,
     timestamp_column: str,
     features: dict[str, str],
-    source_path: Path,
     ttl: timedelta,
+    source_path: Path | None = None,
+    source: DataSource | None = None,
     entity_type: Literal["int64", "string"] = "string",
     key: str | None = None,
 ) -> FeatureDefinitions:
-    """Build the Entity, FileSource, FeatureView and FeatureService for one dataset.
+    """Build the Entity, data source, FeatureView and FeatureService for one dataset.
 
-    ``features`` maps column -> one of ``int64``/``float64``/``string``/``bool``;
-    ``source_path`` is the parquet offline source holding the entity, timestamp and feature columns;
-    ``key`` names the schema (default: :func:`schema_key` of it).
+    ``features`` maps column -> one of ``int64``/``float64``/``string``/``bool``; the offline
+    source holding the entity, timestamp and feature columns is either ``source`` (any Feast
+    data source, e.g. a PostgreSQL table: see :mod:`feature_store.offline`) or ``source_path``
+    (a parquet file, read through a FileSource); ``key`` names the schema (default:
+    :func:`schema_key` of it).
     """
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
     from feast.types import Bool, Float64, Int64, String
@@ -113,12 +121,20 @@ def build_definitions(
         value_type=ValueType.INT64 if entity_type == "int64" else ValueType.STRING,
         description=f"Entity of dataset {name}",
     )
-    source = FileSource(
-        name=f"{base}_source_{key}",
-        path=str(source_path),
-        timestamp_field=timestamp_column,
-        description=f"Offline source of dataset {name}",
-    )
+    if (source is None) == (source_path is None):
+        raise FeatureStoreError(f"dataset {name!r}: give the offline source or its parquet path, exactly one")
+    if source is None:
+        source = FileSource(
+            name=source_name(name, key),
+            path=str(source_path),
+            timestamp_field=timestamp_column,
+            description=f"Offline source of dataset {name}",
+        )
+    elif source.timestamp_field != timestamp_column:
+        raise FeatureStoreError(
+            f"dataset {name!r}: the offline source's event time is {source.timestamp_field!r}, "
+            f"the view's {timestamp_column!r}"
+        )
     schema = [Field(name=entity_column, dtype=feast_types[entity_type])]
     schema += [Field(name=column, dtype=feast_types[kind]) for column, kind in features.items()]
     view = FeatureView(

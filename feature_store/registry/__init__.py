@@ -1,8 +1,8 @@
 """Feast repo configuration per environment.
 
 ``local.yaml`` (dev: SQLite online store, parquet offline store, file registry under the state
-folder), ``local-stack.yaml`` (``make up``'s PostgreSQL SQL registry and Redis, parquet offline
-sources under the state folder) and ``cluster.yaml`` (Redis online store, Postgres offline store and SQL registry) with
+folder), ``local-stack.yaml`` (``make up``'s PostgreSQL for the SQL registry and the offline
+store, and Redis) and ``cluster.yaml`` (Redis online store, Postgres offline store and SQL registry) with
 the small ``staging.yaml`` / ``prod.yaml`` overlays. Secrets appear only as ``${VAR}``
 references. :func:`repo_config` turns a template into a Feast ``RepoConfig``.
 """

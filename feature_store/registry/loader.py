@@ -107,19 +107,23 @@ def repo_settings(
     ``${REDIS_CONNECTION}``, and ``config.online_store == "redis"`` also moves a dev store
     onto that Redis. ``config.variables`` fill the others (over the environment's); secret
     references among them go through ``resolve`` (default: the process-wide secret resolver).
+    So does an environment variable of the template that holds a reference rather than a value:
+    the KFP step pods get ``vault://`` references for the Feast passwords (the pipelines chart's
+    step environment) and resolve them with their own Vault login.
     """
     config = config or FeatureConfig()
     state_dir = state_dir.resolve()
-    variables = dict(os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    variables = {name: environ[name] for name in template_variables(load_template(environment)) if name in environ}
     variables["FEAST_STATE_DIR"] = str(state_dir)
     if config.redis_connection:
         variables["REDIS_CONNECTION"] = config.redis_connection
-    for name, value in config.variables.items():
+    variables.update(config.variables)
+    for name, value in variables.items():
         if value.startswith(SECRET_SCHEMES):
             from mlops.secrets import resolve_secret
 
-            value = (resolve or resolve_secret)(value)
-        variables[name] = value
+            variables[name] = (resolve or resolve_secret)(value)
     raw = render_template(environment, variables)
     if environment == "dev" and config.online_store == "redis":
         if not config.redis_connection:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,7 @@ def test_entity_type_keeps_integers_and_stringifies_the_rest() -> None:
 
 
 def test_build_definitions_names_types_and_refs(tmp_path: Path) -> None:
-    from feast import ValueType
+    from feast import FileSource, ValueType
     from feast.types import Bool, Float64, Int64, String
 
     defs = build_definitions(
@@ -82,6 +83,7 @@ def test_build_definitions_names_types_and_refs(tmp_path: Path) -> None:
     assert defs.entity.join_key == "applicant_id"
     assert defs.entity.value_type == ValueType.STRING
     assert defs.view.ttl == timedelta(days=30)
+    assert isinstance(defs.source, FileSource)
     assert defs.source.path == str(tmp_path / "src.parquet")
     assert defs.source.timestamp_field == "application_ts"
     assert [p.name for p in defs.service.feature_view_projections] == [view]
@@ -131,3 +133,21 @@ def test_feast_name_normalises_dataset_names() -> None:
     assert feast_name("credit-risk") == "credit_risk"
     with pytest.raises(FeatureStoreError, match="must start with a letter"):
         feast_name("9lives")
+
+
+def test_the_offline_source_is_given_once_with_the_views_event_time(tmp_path: Path) -> None:
+    from feast import FileSource
+
+    common: dict[str, Any] = {
+        "name": "d",
+        "entity_column": "id",
+        "timestamp_column": "ts",
+        "features": {"x": "float64"},
+    }
+    with pytest.raises(FeatureStoreError, match="exactly one"):
+        build_definitions(**common, ttl=timedelta(days=1))
+    other_time = FileSource(name="s", path=str(tmp_path / "s.parquet"), timestamp_field="known_at")
+    with pytest.raises(FeatureStoreError, match="event time is 'known_at'"):
+        build_definitions(**common, ttl=timedelta(days=1), source=other_time)
+    given = FileSource(name="s", path=str(tmp_path / "s.parquet"), timestamp_field="ts")
+    assert build_definitions(**common, ttl=timedelta(days=1), source=given).source is given

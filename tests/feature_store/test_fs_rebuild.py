@@ -57,7 +57,7 @@ def test_an_unknown_view_is_named(built: tuple[Path, TrainingSetResult]) -> None
 
 def test_a_missing_offline_source_is_named(tmp_path: Path, built: tuple[Path, TrainingSetResult]) -> None:
     state, result = built
-    source = result.offline_source
+    source = Path(result.offline_source)
     moved = tmp_path / source.name
     source.rename(moved)
     try:

@@ -123,6 +123,33 @@ def test_cluster_settings_use_platform_redis_and_env_secrets(tmp_path: Path) -> 
     assert settings["offline_store"]["password"] == "offline-pw"  # pragma: allowlist secret
 
 
+def test_environment_variables_holding_references_are_resolved(tmp_path: Path) -> None:
+    """A KFP step pod's environment (the pipelines chart's step environment) carries vault://
+    references for the Feast passwords: each is resolved once, with the given resolver; a
+    variable the template does not read is neither resolved nor used."""
+    asked: list[str] = []
+
+    def resolve(reference: str) -> str:
+        asked.append(reference)
+        return "resolved-" + reference.rsplit("#", 1)[-1]
+
+    ref = "vault://secret/mlops/prod/feature-store#"
+    environ = {
+        **CLUSTER_VARS,
+        "FEAST_REGISTRY_PASSWORD": ref + "registry_password",  # pragma: allowlist secret
+        "FEAST_OFFLINE_PASSWORD": ref + "offline_password",  # pragma: allowlist secret
+        "UNRELATED": "vault://secret/mlops/prod/other#key",
+    }
+    config = FeatureConfig(online_store="redis", redis_connection="redis-master.feature-store.svc:6379")
+    settings = repo_settings(tmp_path, config, environment="prod", environ=environ, resolve=resolve)
+    assert sorted(asked) == [
+        "vault://secret/mlops/prod/feature-store#offline_password",
+        "vault://secret/mlops/prod/feature-store#registry_password",
+    ]
+    assert settings["offline_store"]["password"] == "resolved-offline_password"  # pragma: allowlist secret
+    assert ":resolved-registry_password@" in settings["registry"]["path"]
+
+
 def test_local_repo_config_keeps_everything_under_the_state_dir(tmp_path: Path) -> None:
     repo = repo_config(tmp_path / "feast", FeatureConfig(), environ={})
     state = str((tmp_path / "feast").resolve())
