@@ -14,16 +14,19 @@ def validate_data(
     metrics: Output[Metrics],
 ) -> bool:
     """Great Expectations gate: score, failing rows quarantined, self-contained report (which
-    carries the :class:`~mlops.contracts.QualityResult`).
+    carries the :class:`~mlops.contracts.QualityResult`); PII found in a column the dataset
+    config does not declare fails the gate too (privacy discovery).
 
     Returns the gate verdict as the single output: kfp.local resolves conditions on a
     component's single ``Output`` only.
     """
+    from functools import partial
     from pathlib import Path
 
     from data_quality.step import validate_step
     from mlops.contracts import DataContract, publish, read_contract
     from platform_config import RunConfig
+    from privacy.discovery.step import pii_gate
 
     run = RunConfig.parse(config)
     data = read_contract(dataset.metadata, DataContract, artifact="dataset")
@@ -37,6 +40,7 @@ def validate_data(
         gate=run.platform.quality,
         state_dir=run.platform.state_dir,
         metrics=metrics.log_metric,
+        pii_check=partial(pii_gate, dataset=run.dataset, config=run.platform.privacy.discovery),
     )
     publish(clean.metadata, data)
     publish(report.metadata, quality)

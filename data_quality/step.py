@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +83,16 @@ def validate_step(
     gate: QualityGate,
     state_dir: Path,
     metrics: MetricsSink | None = None,
+    pii_check: Callable[[pd.DataFrame], dict[str, str]] | None = None,
 ) -> QualityResult:
     """Run the gate: clean rows on, failing rows quarantined, a self-contained report.
 
     The data is already anonymised (ingest), so the quarantine and the report hold the
-    anonymised form of any PII column, never raw values.
+    anonymised form of any PII column, never raw values. ``pii_check`` (bound by the
+    component: the privacy room's discovery) returns ``{column: failure}`` for columns that
+    still hold PII the dataset config does not declare: any fails the gate, and their values
+    are withheld (emptied) before profiling and validation, so no suite, report, clean or
+    quarantine file carries them.
     """
     from data_quality.reports import write_report
     from data_quality.validation import validate
@@ -95,6 +101,10 @@ def validate_step(
     layout = StateLayout(state_dir)
     with record_step("validate_data", metrics=metrics) as rec:
         df = pd.read_parquet(dataset)
+        undeclared = pii_check(df) if pii_check is not None else {}
+        pii_failures = list(undeclared.values())
+        for column in undeclared:
+            df[column] = pd.Series([None] * len(df), index=df.index, dtype=object)
         choice = suite_for(cfg, roles, df, layout)
         rec.notes.append(f"expectation suite ({choice.origin}): {choice.path.resolve()}")
         if choice.pending is not None:
@@ -109,13 +119,13 @@ def validate_step(
         rec.attach("quality.html", out_report)
         rec.attach("quarantine.parquet", out_quarantine)
         quality = QualityResult(
-            passed=result.passed,
+            passed=result.passed and not pii_failures,
             suite=result.suite_name,
             suite_origin=choice.origin,
             suite_path=str(choice.path.resolve()),
             row_pass_rate=round(result.row_pass_rate, 6),
             expectation_pass_rate=round(result.expectation_pass_rate, 6),
-            failed_expectations=result.failed_expectations,
+            failed_expectations=[*pii_failures, *result.failed_expectations],
             quarantined_rows=len(result.quarantined),
             baseline_pending=str(choice.pending.resolve()) if choice.pending is not None else None,
             baseline=str(layout.baseline(cfg.name).resolve()) if choice.pending is not None else None,
@@ -128,11 +138,15 @@ def validate_step(
             quarantined=len(result.quarantined),
             suite=choice.origin,
             gx_seconds=round(result.duration_s, 2),
+            undeclared_pii_columns=len(pii_failures),
         )
+        reasons = list(pii_failures)
         if not result.passed:
             failed = list(dict.fromkeys([*result.table_failures, *result.failed_expectations]))
-            rec.block(
+            reasons.append(
                 f"row pass rate {result.row_pass_rate:.2%} vs gate {gate.min_row_pass_rate:.0%}; "
                 f"failed: {'; '.join(failed)}; suite: {choice.path.resolve()}"
             )
+        if reasons:
+            rec.block("; ".join(reasons))
     return quality

@@ -3,6 +3,8 @@ redact), applied at ingest before anything is written.
 
     anonymization/  policies (anonymize, the actions) and step (anonymize_frame: the policy with
                     the hash key from the secret resolver)
+    discovery/      PII discovery (Presidio, offline): what a dataset holds against what its
+                    config declares; `mlops privacy scan` and the validation step's gate
 """
 
-__all__ = ["anonymization"]
+__all__ = ["anonymization", "discovery"]
