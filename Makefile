@@ -72,7 +72,7 @@ validate-config: install  ## Validate every file under config/
 lint: install  ## ruff, ruff format --check, mypy, the import contract, yamllint, detect-secrets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(PACKAGES) infrastructure/validation infrastructure/local_stack
+	$(BIN)/mypy $(PACKAGES) infrastructure/validation infrastructure/local_stack infrastructure/cluster
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s config data_quality/expectations feature_store/registry secrets .pre-commit-config.yaml \
 		infrastructure/argocd $(wildcard infrastructure/helm/*/values*.yaml) .github .gitlab-ci.yml .drone.yml
@@ -115,6 +115,7 @@ bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, o
 	$(BIN)/python -m performance.benchmarks.prediction_log --out bench-results/prediction_log.json
 	$(BIN)/python -m performance.benchmarks.triggers --out bench-results/triggers.json
 	$(BIN)/python -m performance.benchmarks.backup --rows 100000 --out bench-results/backup.json
+	$(BIN)/python -m performance.benchmarks.privacy_scan --rows 50000 --out bench-results/privacy_scan.json
 
 # `make loadtest DRIFT=0.5` shifts the numeric features by half a standard deviation (drifted traffic).
 DRIFT ?= 0

@@ -24,6 +24,8 @@ its message on one line and exits non-zero. Failed data checks and gates are *re
     │   ├── ReferenceNotFoundError  no drift reference saved for a model version (says how to make one)
     │   └── InsufficientDataError   too few current rows to compare with the reference
     ├── LocalStackError      a server of the local reference deployment (make up) cannot start or answer
+    ├── ClusterError         the Kubernetes API refused a request, or a rollout did not finish in time
+    │   └── ClusterUnavailableError  no Kubernetes configuration, or its API server does not answer
     ├── ObjectStoreError     an s3:// object or bucket is missing, refused or unreachable (names the URI)
     ├── BackupError          a backup cannot be made, found, read, verified or restored (names backup and target)
     │   ├── BackupNotFoundError       no complete backup with that id in the repository
@@ -153,6 +155,16 @@ class LocalStackError(MlopsError):
     """
 
 
+class ClusterError(MlopsError):
+    """A Kubernetes API request was refused or failed, or a rollout or scale did not finish within
+    its timeout; names the object (kind, namespace/name) and what the API or its status said."""
+
+
+class ClusterUnavailableError(ClusterError):
+    """No Kubernetes configuration could be loaded (no kubeconfig, unknown context, not in a pod),
+    or the API server does not answer; names where the configuration was looked for."""
+
+
 class ObjectStoreError(MlopsError):
     """An ``s3://`` object cannot be read or written: missing object or bucket, refused
     credentials, or a store that does not answer within its bounded timeouts; names the URI."""
@@ -206,6 +218,8 @@ __all__ = [
     "BackupUnavailableError",
     "BackupVerifyError",
     "ChallengerProcessError",
+    "ClusterError",
+    "ClusterUnavailableError",
     "ConfigError",
     "DatasetError",
     "FeatureStoreError",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +20,7 @@ import typer
 from rich.console import Console
 
 from mlops_cli.backup import ConfigOpt, JsonOpt, KeyOpt, RepoOpt, StateOpt, environment, open_backups, state_folder
+from mlops_cli.cluster import KUBE_ENVIRONMENTS, ContextOpt, NamespaceOpt, TimeoutOpt, open_cluster
 from mlops_cli.options import EnvOpt, load_platform
 
 if TYPE_CHECKING:
@@ -167,10 +169,31 @@ def drill(
     key_file: KeyOpt = None,
     out: Annotated[Path | None, typer.Option(help="Folder for drill.json and drill.html.")] = None,
     as_json: JsonOpt = False,
+    env: Annotated[
+        str,
+        typer.Option(
+            "--env",
+            help="local-stack (the whole deployment), or staging / prod: the cluster's workloads only "
+            "(scaled to 0 and back; the managed stores are not touched).",
+        ),
+    ] = "local-stack",
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    timeout: TimeoutOpt = 900.0,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before taking a cluster's workloads down.")] = False,
 ) -> None:
-    """Back up the running local stack, destroy it, restore it into fresh servers, verify; RTO and RPO."""
+    """Back up the running local stack, destroy it, restore it into fresh servers, verify; RTO and RPO.
+
+    With --env staging|prod: the cluster's workloads go to 0 replicas and back (docs/platform/operations.md)."""
     from backup.drill.run import run_drill, write_report
 
+    if env in KUBE_ENVIRONMENTS:
+        _cluster_drill(
+            env, context, namespace, timeout, yes, out, lambda: state_folder(state, config_dir, env), as_json
+        )
+        return
+    if env != "local-stack":
+        raise typer.BadParameter(f"local-stack, staging or prod, not {env!r}", param_hint="--env")
     folder = state_folder(state, config_dir, "local-stack")
     deployment = LocalStackDeployment(folder, config_dir)
     opened = open_backups("local-stack", folder, config_dir, repo, key_file)
@@ -190,6 +213,55 @@ def drill(
         console.print(
             f"drill {verdict}: RTO {report.rto_s:.1f} s (goal ≤ {GOAL_RTO_S:.0f} s), RPO {report.rpo_s:.1f} s; "
             f"backup {report.backup_id}; report {html_path} ({json_path.name})"
+        )
+        for line in report.differences:
+            console.print(f"[red]difference:[/] {line}")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _cluster_drill(
+    env: str,
+    context: str | None,
+    namespace: str | None,
+    timeout: float,
+    yes: bool,
+    out: Path | None,
+    state_dir: Callable[[], Path],
+    as_json: bool,
+) -> None:
+    """The cluster's part of the drill; the report goes to ``out``, else ``<state>/drills/<env>-<time>``."""
+    from infrastructure.cluster import ClusterDeployment, run_workload_drill
+    from mlops.errors import ClusterError
+
+    cluster = open_cluster(context)
+    progress = (lambda _line: None) if as_json else (lambda line: console.print(f"  {line}"))
+    deployment = ClusterDeployment(cluster, env, namespace=namespace, timeout_s=timeout, progress=progress)
+    if not yes and not typer.confirm(
+        f"Scale every platform workload in {deployment.namespace} ({cluster.host}) to 0 and back? "
+        "It is unavailable until they are ready again"
+    ):
+        raise typer.Abort()
+    try:
+        report = run_workload_drill(deployment, progress=progress)
+    except ClusterError as exc:
+        undo = deployment.by_hand()
+        if undo:
+            hint = "; to put the workloads back by hand: " + " && ".join(undo)
+            raise ClusterError(f"{exc}{hint}") from None
+        raise
+    target = out or state_dir() / "drills" / f"{env}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    target.mkdir(parents=True, exist_ok=True)
+    json_path = target / "drill.json"
+    json_path.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        verdict = "[green]back as before[/]" if report.passed else "[red]differences found[/]"
+        console.print(
+            f"cluster drill {verdict}: RTO {report.rto_s:.1f} s for {len(report.workloads)} workload(s) in "
+            f"{deployment.namespace} (scale down {report.phases.get('scale down', 0):.1f} s, "
+            f"up {report.phases.get('scale up', 0):.1f} s); report {json_path}"
         )
         for line in report.differences:
             console.print(f"[red]difference:[/] {line}")

@@ -21,11 +21,21 @@ from mlops.config import load_dataset_config
 from mlops.errors import MlopsError
 from mlops.state import StateLayout, new_run_id, read_run_meta, read_steps, run_status
 from mlops_cli.backup import backup_app
+from mlops_cli.cluster import (
+    KUBE_ENVIRONMENTS,
+    ContextOpt,
+    NamespaceOpt,
+    TimeoutOpt,
+    cluster_app,
+    restart_after_rotation,
+)
 from mlops_cli.dr import dr_app
 from mlops_cli.features import features_app
 from mlops_cli.monitor import cost_app, monitor_app
 from mlops_cli.options import ConfigDir, EnvOpt, load_platform
+from mlops_cli.privacy import privacy_app
 from mlops_cli.run_report import print_progress, print_report
+from mlops_cli.schedules import pipelines_app
 from platform_config import PlatformConfig
 
 app = typer.Typer(help="MLOps platform: train, register and inspect models.", no_args_is_help=True)
@@ -52,6 +62,9 @@ app.add_typer(cost_app, name="cost")
 app.add_typer(backup_app, name="backup")
 app.add_typer(features_app, name="features")
 app.add_typer(dr_app, name="dr")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(cluster_app, name="cluster")
+app.add_typer(pipelines_app, name="pipelines")
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -417,16 +430,32 @@ def secrets_audit(config_dir: ConfigDir = Path("config"), env: EnvOpt = "dev") -
 def secrets_rotate(
     target: Annotated[str, typer.Argument(help="vault://MOUNT/PATH#KEY, or MOUNT/PATH to rotate every key.")],
     create: Annotated[bool, typer.Option(help="Create the secret or key if it does not exist.")] = False,
+    restart: Annotated[
+        bool | None,
+        typer.Option(
+            "--restart/--no-restart",
+            help="Rollout-restart the cluster's workloads that read the secret and wait for them "
+            "(default: on staging and prod).",
+        ),
+    ] = None,
+    kube_context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+    rollout_timeout: TimeoutOpt = 300.0,
     config_dir: ConfigDir = Path("config"),
     env: EnvOpt = "dev",
 ) -> None:
-    """Write a new random value (length and alphabet from the policy) as a new KV v2 version."""
+    """Write a new random value (length and alphabet from the policy) as a new KV v2 version, then
+    restart the workloads whose pods read it (their Vault agent renders a secret once, at start)."""
     from mlops.secrets import SecretResolver, rotate_secret
 
     platform = _platform(config_dir, env)
     resolver = SecretResolver(platform.vault)
     result = rotate_secret(target, _secrets_policy(config_dir), resolver.vault, create=create)
     console.print(f"rotated {result.path} (keys: {', '.join(result.keys)}) → version {result.version}")
+    if restart is None:
+        restart = env in KUBE_ENVIRONMENTS
+    if restart:
+        restart_after_rotation(result.path, env, context=kube_context, namespace=namespace, timeout_s=rollout_timeout)
 
 
 @app.command("serve")
@@ -498,8 +527,9 @@ def shadow_report(
 
 @batch_app.command("predict")
 def batch_predict(
-    input: Annotated[Path, typer.Option("--input", help="Parquet or CSV file with the model's features.")],
-    output: Annotated[Path, typer.Option("--output", help="Output root; each run writes run=<id>/.")],
+    # str, not Path: a Path would fold s3://bucket/key into s3:/bucket/key.
+    input: Annotated[str, typer.Option("--input", help="Parquet/CSV file or parquet folder; a path or s3:// URI.")],
+    output: Annotated[str, typer.Option("--output", help="Output root (path or s3:// URI); runs write run=<id>/.")],
     model: Annotated[str, typer.Option(help="Registered model name.")],
     ref: Annotated[str, typer.Option(help="Semantic version or alias.")] = "champion",
     engine: Annotated[str, typer.Option(help="embedded (chunked pyarrow) or spark.")] = "embedded",
@@ -510,10 +540,14 @@ def batch_predict(
     config_dir: ConfigDir = Path("config"),
     env: EnvOpt = "dev",
 ) -> None:
-    """Score a file with a registered model; partitioned parquet plus a run manifest."""
+    """Score a file with a registered model; partitioned parquet plus a run manifest.
+
+    s3:// input and output go through the environment's object_store (its key references read
+    with its Vault settings)."""
     from serving.batch.cli import batch_predict_command
 
     platform = _platform(config_dir, env)
+    remote = input.startswith("s3://") or output.startswith("s3://")
     manifest = batch_predict_command(
         input,
         output,
@@ -527,12 +561,13 @@ def batch_predict(
         id_column=id_column,
         partition_by=partition_by,
         spark_master=spark_master,
+        store=_object_store(platform) if remote else None,
     )
     console.print(
         f"scored {manifest.rows_out} rows with {manifest.model_name} {manifest.model_version} "
         f"({manifest.engine}, {manifest.duration_s:.1f} s) → {manifest.output_dir}"
     )
-    console.print(f"  manifest: {manifest.path}")
+    console.print(f"  manifest: {manifest.location}")
 
 
 def main() -> None:

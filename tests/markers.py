@@ -39,10 +39,12 @@ STARTS_SERVERS = {
         "starts mlops run training and mlops monitor triggers with their runners and kfp.local steps"
     ),
     "tests/serving/test_online_server.py": "serves the app with uvicorn on a local port",
+    "tests/pipelines/test_schedules.py": "a fake KFP API on a local port, and `mlops pipelines sync-schedules` on it",
     "tests/serving/test_hardening_server.py": "starts the `mlops serve` process",
     "tests/observability/test_alerts_prometheus.py": "starts `mlops serve`, a file server and a Prometheus",
     "tests/model_registry/test_interrupted_runs.py": "starts pipeline runners and kfp.local step processes",
     "tests/feature_store/test_fs_redis.py": "starts a short-lived Redis of its own",
+    "tests/feature_store/test_fs_postgres.py": "starts the local stack for its PostgreSQL offline store",
     "tests/infrastructure/test_local_stack.py": "starts the local stack: SeaweedFS, PostgreSQL, Redis, OpenBao, MLflow",
     "tests/infrastructure/test_local_stack_pipeline.py": (
         "starts the local stack, then mlops run training and mlops serve on it"
@@ -50,8 +52,15 @@ STARTS_SERVERS = {
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-parquet]": "Spark",
     "tests/serving/test_batch_engines.py::test_the_step_records_what_it_scored_in_the_prediction_log[spark]": "Spark",
     "tests/serving/test_batch_engines.py::test_declared_pii_never_reaches_the_score_files[spark-csv]": "Spark",
+    "tests/serving/test_batch_s3.py": "starts SeaweedFS (S3) alone on free ports for the module; one test uses Spark",
 }
 SLOW = {
+    "tests/privacy/test_discovery.py::test_cli_scan_exits_3_naming_undeclared_pii": (
+        "three `mlops privacy scan` processes, each importing Presidio and scanning"
+    ),
+    "tests/privacy/test_discovery.py::test_undeclared_pii_is_named_with_a_pii_block_that_validates": (
+        "five scans of the sample through Presidio"
+    ),
     "tests/infrastructure/test_local_stack_pipeline.py": "the whole training pipeline against the local stack",
     "tests/observability/test_triggers_act.py::test_two_processes_at_once_start_one_run": (
         "two trigger processes racing for one launch"

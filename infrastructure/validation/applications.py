@@ -192,3 +192,18 @@ def chart_releases(layout: Layout) -> dict[tuple[str, str], tuple[str, str]]:
                     release = str((source.get("helm") or {}).get("releaseName") or app_name)
                     releases[chart_env] = (release, namespace)
     return releases
+
+
+def chart_value_files(layout: Layout) -> dict[tuple[str, str], list[str]]:
+    """(chart, env) -> the Helm valueFiles its Application lists, in order, as written (relative to
+    the chart's folder, like ``../environments/prod.yaml``), read like :func:`chart_releases`."""
+    files: dict[tuple[str, str], list[str]] = {}
+    for path in yaml_files(layout.argocd):
+        manifests, _ = manifests_from_file(path, layout)
+        for manifest in (m for m in manifests if m.group == ARGOCD_GROUP):
+            for _, app in expand_applications(manifest)[0]:
+                for source in application_sources(app):
+                    chart_env = application_chart(source)
+                    if chart_env is not None:
+                        files[chart_env] = [str(f) for f in (source.get("helm") or {}).get("valueFiles") or []]
+    return files

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from infrastructure.validation.applications import chart_releases
+from infrastructure.validation.applications import chart_releases, chart_value_files
 from infrastructure.validation.core import MAKE_INSTALL, Layout, one_line
 from infrastructure.validation.manifests import Manifest, load_yaml_documents
-from infrastructure.validation.values import helm_error, load_values, values_schema_problems
+from infrastructure.validation.values import coalesce, helm_error, load_values, values_schema_problems
 from mlops.errors import MissingToolError
 
 
@@ -99,6 +99,7 @@ def render_charts(layout: Layout) -> RenderOutcome:
         outcome.failures.append(f"no Helm chart under {layout.rel(layout.helm)}")
         return outcome
     releases = chart_releases(layout)
+    value_files = chart_value_files(layout)
     outcome.notes.append(f"release names and namespaces from Argo CD for {len(releases)} chart/env pairs")
     dependencies: list[str] = []
     for chart_dir in charts:
@@ -135,12 +136,24 @@ def render_charts(layout: Layout) -> RenderOutcome:
             continue
         with loaded:
             for env, values_file in targets or [("default", None)]:
-                render = _render_one(helm, layout, loaded, chart_dir, env, values_file, releases, outcome)
+                files = environment_value_files(chart_dir, env, values_file, value_files.get((chart, env)))
+                render = _render_one(helm, layout, loaded, chart_dir, env, files, releases, outcome)
                 if render is not None:
                     outcome.renders.append(render)
     if dependencies:
         outcome.notes.append(f"helm dependency build: {'; '.join(dependencies)}")
     return outcome
+
+
+def environment_value_files(
+    chart_dir: Path, env: str, values_file: Path | None, application_files: list[str] | None
+) -> list[Path]:
+    """The values files a chart renders with for ``env``, lowest precedence first: those its Argo CD
+    Application lists (relative to the chart, e.g. ``../environments/<env>.yaml``, the Terraform
+    outputs), else values.yaml and values-<env>.yaml."""
+    if application_files:
+        return [(chart_dir / name).resolve() for name in application_files]
+    return [chart_dir / "values.yaml"] + ([values_file] if values_file is not None else [])
 
 
 def _render_one(
@@ -149,17 +162,25 @@ def _render_one(
     loaded: Any,
     chart_dir: Path,
     env: str,
-    values_file: Path | None,
+    files: list[Path],
     releases: dict[tuple[str, str], tuple[str, str]],
     outcome: RenderOutcome,
 ) -> Render | None:
-    """Lint and render one chart with one environment's values (over the chart defaults)."""
+    """Lint and render one chart with one environment's values files (values.yaml first)."""
     chart = chart_dir.name
     label = f"{chart}/{env}"
     release, namespace = releases.get((chart, env), (chart, chart))
     layers: list[tuple[str, dict[str, Any]]] = []
-    for path in [chart_dir / "values.yaml", values_file]:
-        if path is None or not path.is_file():
+    defaults = (chart_dir / "values.yaml").resolve()
+    for path in files:
+        if not path.is_file():
+            if path.resolve() != defaults:
+                # Argo CD fails the sync on a listed values file that does not exist.
+                outcome.failures.append(
+                    f"{label}: values file {layout.rel(path)} (listed by its Application) does not exist"
+                )
+                outcome.unrendered.append(label)
+                return None
             continue
         try:
             layers.append((layout.rel(path), load_values(path)))
@@ -167,7 +188,12 @@ def _render_one(
             outcome.failures.append(f"{label}: {layout.rel(path)}: {one_line(str(exc))}")
             outcome.unrendered.append(label)
             return None
-    values = layers[-1][1] if values_file is not None and layers else {}
+    # values.yaml is the chart's own; the files over it are what `-f` passes.
+    values: dict[str, Any] = {}
+    for path_label, tree in layers:
+        if path_label != layout.rel(defaults):
+            values = coalesce(values, tree)
+    values_file = files[-1] if len(files) > 1 else None
     # Checked here first so that each failure names the values file and key that caused it and
     # says why in words; Helm reports a JSON pointer and, for `not`, only "'not' failed".
     problems = values_schema_problems(chart_dir, layers)

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "infrastructure" / "argocd"
 APPLICATION_SET = ARGOCD / "applicationset.yaml"
 REPO_URL = "https://github.com/mlops-platform/mlops-platform.git"
-CHARTS = ("feature-store", "serving", "pipelines", "backups")
+CHARTS = ("mlflow", "feature-store", "serving", "pipelines", "backups")
 IN_CLUSTER = "https://kubernetes.default.svc"
 
 
@@ -193,7 +193,8 @@ def test_applications_render_the_chart_with_its_environment_values() -> None:
         source = spec["source"]
         assert source["repoURL"] == REPO_URL
         assert source["path"] == f"infrastructure/helm/{chart}"
-        assert source["helm"]["valueFiles"] == ["values.yaml", f"values-{env}.yaml"]
+        # The chart's defaults, what Terraform built for the environment, the environment's patch.
+        assert source["helm"]["valueFiles"] == ["values.yaml", f"../environments/{env}.yaml", f"values-{env}.yaml"]
         assert source["helm"]["releaseName"] == chart
         for values in source["helm"]["valueFiles"]:
             assert (REPO / source["path"] / values).is_file(), f"{source['path']}/{values} does not exist"
@@ -237,7 +238,8 @@ def test_sync_waves_put_the_feature_store_first_and_backups_last() -> None:
             wave[chart] = int(metadata["annotations"]["argocd.argoproj.io/sync-wave"])
             assert metadata["labels"]["mlops-platform/wave"] == str(wave[chart])
             assert metadata["labels"]["mlops-platform/env"] == env
-        assert wave["feature-store"] < wave["serving"] == wave["pipelines"] < wave["backups"], wave
+        # The registry and the feature store before the workloads that use them.
+        assert wave["mlflow"] == wave["feature-store"] < wave["serving"] == wave["pipelines"] < wave["backups"], wave
     # In the root app's own sync, projects exist before the ApplicationSet that names them.
     for project in projects().values():
         assert int(project["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) < 0
@@ -253,10 +255,12 @@ def test_projects_trust_only_this_repository() -> None:
 def test_project_destinations_are_single_namespaces_on_named_clusters() -> None:
     for env in environments():
         spec = projects()[f"mlops-{env}"]["spec"]
-        # velero: the backups chart's Velero Schedules, which Velero reads in its own namespace only.
+        # velero: the backups chart's Velero Schedules, which Velero reads in its own namespace only;
+        # kubeflow: the pipelines chart's Pipeline/PipelineVersion objects, likewise for KFP.
         assert spec["destinations"] == [
             {"name": f"mlops-{env}", "namespace": f"mlops-{env}"},
             {"name": f"mlops-{env}", "namespace": "velero"},
+            {"name": f"mlops-{env}", "namespace": "kubeflow"},
         ]
     bootstrap = projects()["mlops-bootstrap"]["spec"]
     assert bootstrap["destinations"] == [{"server": IN_CLUSTER, "namespace": "argocd"}]

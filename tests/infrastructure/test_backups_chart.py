@@ -78,8 +78,10 @@ def strategies(source: Path = SOURCE) -> dict[str, dict[str, Any]]:
 
 # --------------------------------------------------------------------------- rendered objects
 def render(env: str, overrides: dict[str, Any] | None = None, chart: Path = CHART) -> list[dict[str, Any]]:
-    """``helm template`` of the chart (or a copy) with values-<env>.yaml and overrides."""
-    values = coalesce(load_values(CHART / f"values-{env}.yaml"), overrides or {})
+    """``helm template`` of the chart (or a copy) with the environment's Terraform outputs
+    (infrastructure/helm/environments/<env>.yaml), values-<env>.yaml and overrides."""
+    terraform = load_values(CHART.parent / "environments" / f"{env}.yaml")
+    values = coalesce(coalesce(terraform, load_values(CHART / f"values-{env}.yaml")), overrides or {})
     rendered = render_chart(chart, values, release="backups", namespace=f"mlops-{env}")
     return [
         doc
@@ -87,6 +89,12 @@ def render(env: str, overrides: dict[str, Any] | None = None, chart: Path = CHAR
         if not path.endswith("NOTES.txt")
         for doc in load_yaml_documents(text)
     ]
+
+
+def terraform(env: str) -> dict[str, Any]:
+    """What Terraform built for ``env``: global.platform of infrastructure/helm/environments/<env>.yaml."""
+    platform: dict[str, Any] = load_values(CHART.parent / "environments" / f"{env}.yaml")["global"]["platform"]
+    return platform
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -239,17 +247,24 @@ def test_backup_pods_are_restricted_and_get_credentials_from_vault(
         assert context["allowPrivilegeEscalation"] is False, name
         assert context["capabilities"] == {"drop": ["ALL"]}, name
         assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
-        # The one writable path is an emptyDir with a size limit (dumps and restic's cache); the
-        # other mount is Vault's CA (read-only), for the OpenBao target's client.
+        # The writable paths are emptyDirs with a size limit: scratch (dumps and restic's cache) and
+        # the platform config's state folder; the other mount is Vault's CA (read-only), for the
+        # OpenBao target's client.
         mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-        assert {path: m["name"] for path, m in mounts.items()} == {"/tmp": "tmp", "/vault/tls": "vault-ca"}, name
+        state_dir = "/app/.mlops" if env == "dev" else "/tmp/mlops"
+        assert {path: m["name"] for path, m in mounts.items()} == {
+            "/tmp": "tmp",
+            state_dir: "state",
+            "/vault/tls": "vault-ca",
+        }, name
         assert mounts["/vault/tls"].get("readOnly") is True, name
         tmp = next(v for v in spec["volumes"] if v["name"] == "tmp")
         assert tmp["emptyDir"]["sizeLimit"], name
         env_vars = {v["name"]: v["value"] for v in container["env"]}
         assert env_vars["MLOPS_ENV"] == env
         assert env_vars["RESTIC_CACHE_DIR"].startswith("/tmp/"), name
-        assert env_vars["RESTIC_REPOSITORY"] == f"s3:https://s3.amazonaws.com/mlops-{env}-backups/restic", name
+        bucket = terraform(env)["buckets"]["backups"]
+        assert env_vars["RESTIC_REPOSITORY"] == f"s3:https://s3.amazonaws.com/{bucket}/restic", name
         # Every file the job reads from /vault/secrets is one the agent renders, from this env.
         injected = {
             k.removeprefix("vault.hashicorp.com/agent-inject-secret-"): v
@@ -266,8 +281,10 @@ def test_backup_pods_are_restricted_and_get_credentials_from_vault(
         assert script(job).startswith("set -a && . /vault/secrets/feature-store.env && set +a && "), name
         pgpass = annotations["vault.hashicorp.com/agent-inject-template-pgpass"]
         assert f'secret "secret/data/mlops/{env}/registry"' in pgpass
-        assert f"mlflow-postgresql.mlops-{env}.svc:5432:mlflow:mlflow:" in pgpass
-        assert "feast-postgresql.feature-store.svc:5432:feast_registry:feast_registry:" in pgpass
+        # Both databases live on the registry instance Terraform built.
+        host = terraform(env)["postgres"]["host"]
+        assert f"{host}:5432:mlflow:mlflow:" in pgpass
+        assert f"{host}:5432:feast_registry:feast_registry:" in pgpass
 
 
 @pytest.mark.parametrize("env", ENVS)

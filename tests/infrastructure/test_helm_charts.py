@@ -29,15 +29,15 @@ from infrastructure.validation.checks.kubernetes_schema import CrdSchemas, kuber
 from infrastructure.validation.manifests import Manifest, load_yaml_documents
 from infrastructure.validation.values import coalesce, load_values
 from mlops.config import CLUSTER_ENVIRONMENTS as ENVIRONMENTS
-from platform_config import PlatformConfig, load_platform_config
+from platform_config import load_platform_config
 
 ROOT = Path(__file__).resolve().parents[2]
 HELM_DIR = ROOT / "infrastructure" / "helm"
-CHARTS = ("serving", "feature-store", "backups", "pipelines")
+CHARTS = ("serving", "feature-store", "backups", "pipelines", "mlflow")
 # The library chart every chart above depends on for the platform.* helpers.
 LIBRARY = "platform-lib"
 # Charts that run the platform image (the pipelines chart carries it inside the compiled IR).
-IMAGE_CHARTS = ("serving", "feature-store", "backups")
+IMAGE_CHARTS = ("serving", "feature-store", "backups", "mlflow")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 VAULT_TEMPLATES = ROOT / "secrets" / "vault" / "agent" / "templates"
 VAULT_POLICIES = ROOT / "secrets" / "vault" / "policies"
@@ -47,6 +47,8 @@ CHART_ONLY_TEMPLATES = {
     "feast-postgres.env.ctmpl",
     # A libpq password file the backups chart fills in per database.
     "pgpass.ctmpl",
+    # MLflow's backend store URI, with the database Terraform built written in.
+    "mlflow.env.ctmpl",
 }
 # Leaves a values-<env>.yaml may change: environments differ by a small patch.
 MAX_ENV_OVERRIDES = 10
@@ -57,9 +59,10 @@ def namespace(env: str) -> str:
 
 
 def render(chart: str, env: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """``helm template <chart> -f values-<env>.yaml`` (with overrides on top), through the
-    validator: template path -> manifest text."""
-    values = coalesce(load_values(HELM_DIR / chart / f"values-{env}.yaml"), overrides or {})
+    """``helm template <chart> -f ../environments/<env>.yaml -f values-<env>.yaml`` (with
+    overrides on top), as Argo CD renders it, through the validator: template path -> manifest text."""
+    terraform = load_values(HELM_DIR / "environments" / f"{env}.yaml")
+    values = coalesce(coalesce(terraform, load_values(HELM_DIR / chart / f"values-{env}.yaml")), overrides or {})
     return render_chart(HELM_DIR / chart, values, release=chart, namespace=namespace(env))
 
 
@@ -169,8 +172,11 @@ def test_chart_renders(rendered: dict[tuple[str, str], list[dict[str, Any]]], ch
     docs = rendered.get((chart, env))
     assert docs, f"{chart}/{env} rendered nothing"
     for doc in docs:
-        # Velero reads its Schedules only in its own namespace (the backups chart's velero.namespace).
-        expected = "velero" if doc["kind"] == "Schedule" else namespace(env)
+        # Velero reads its Schedules only in its own namespace (the backups chart's velero.namespace);
+        # KFP its Pipeline/PipelineVersion objects only in its own (the pipelines chart's kfp.namespace).
+        expected = {"Schedule": "velero", "Pipeline": "kubeflow", "PipelineVersion": "kubeflow"}.get(
+            doc["kind"], namespace(env)
+        )
         assert doc["metadata"].get("namespace") == expected, f"{chart}/{env}: {doc['kind']} not in namespace {expected}"
         assert doc["metadata"]["labels"]["mlops-platform/environment"] == env
 
@@ -200,6 +206,7 @@ SCHEMA_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "serving": ({"autoscaling": {"maxReplica": 4}}, {"replicas": "two"}),
     "feature-store": ({"materialize": {"schedul": "0 1 * * *"}}, {"featureServer": {"enabled": "yes"}}),
     "backups": ({"objectStore": {"buckets": "x"}}, {"velero": {"enabled": "true"}}),
+    "mlflow": ({"database": {"nam": "mlflow"}}, {"workers": "two"}),
     "pipelines": ({"kfp": {"serviceAcount": "x"}}, {"schedules": {"batch-inference-nightly": {"maxConcurrency": "1"}}}),
 }
 
@@ -241,19 +248,19 @@ def test_environment_files_are_small_patches() -> None:
 
 
 # --------------------------------------------------------------------------- custom resources
-SCHEDULED_WORKFLOW = "infrastructure/helm/pipelines/templates/schedules.yaml"
+PIPELINE_VERSION = "infrastructure/helm/pipelines/templates/pipelines.yaml"
 
 
 def test_custom_resource_schemas_reject_misspelt_fields(
     rendered: dict[tuple[str, str], list[dict[str, Any]]], crd_schemas: CrdSchemas
 ) -> None:
-    swf = by_kind(rendered[("pipelines", "prod")], "ScheduledWorkflow")[0]
-    assert crd_schemas.errors(Manifest(SCHEDULED_WORKFLOW, swf)) == []
-    broken = copy.deepcopy(swf)
-    broken["spec"]["noCatchUp"] = broken["spec"].pop("noCatchup")
-    errors = crd_schemas.errors(Manifest(SCHEDULED_WORKFLOW, broken))
+    version = by_kind(rendered[("pipelines", "prod")], "PipelineVersion")[0]
+    assert crd_schemas.errors(Manifest(PIPELINE_VERSION, version)) == []
+    broken = copy.deepcopy(version)
+    broken["spec"]["pipelineNme"] = broken["spec"].pop("pipelineName")
+    errors = crd_schemas.errors(Manifest(PIPELINE_VERSION, broken))
     assert errors
-    assert any("noCatchUp" in error for error in errors), errors
+    assert any("pipelineNme" in error for error in errors), errors
 
 
 # --------------------------------------------------------------------------- Dockerfile
@@ -347,7 +354,7 @@ def policy_paths(role: str) -> list[re.Pattern[str]]:
     return [re.compile("^" + re.escape(g).replace(r"\+", "[^/]+").replace(r"\*", ".*") + "$") for g in globs]
 
 
-ROLE_POLICY = {"serving": "serving", "feature-store": "feature-store", "backup": "backup"}
+ROLE_POLICY = {"serving": "serving", "feature-store": "feature-store", "backup": "backup", "mlflow": "mlflow"}
 
 
 def test_workloads_read_secrets_through_the_vault_agent(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
@@ -462,35 +469,7 @@ def test_pipeline_versions_carry_the_compiled_ir(rendered: dict[tuple[str, str],
         assert doc["spec"]["pipelineSpec"] == ir, f"{name}: the IR changed on its way through the template"
 
 
-def test_schedules_follow_the_pipeline_module(rendered: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
-    from pipelines.batch_inference import SCHEDULE, recurring_run_arguments
-
-    expected = recurring_run_arguments(Path("x.yaml"), experiment_id="x", params={})
-    for env in ENVIRONMENTS:
-        swf = by_kind(rendered[("pipelines", env)], "ScheduledWorkflow")[0]["spec"]
-        assert swf["trigger"]["cronSchedule"]["cron"] == SCHEDULE
-        assert swf["maxConcurrency"] == expected["max_concurrency"]
-        assert swf["noCatchup"] == expected["no_catchup"]
-        params = {p["name"]: p["value"] for p in swf["workflow"]["parameters"]}
-        # The environment's platform config, as `mlops run training --kfp-host` passes it.
-        passed = PlatformConfig.model_validate_json(params["platform_config"])
-        assert passed == load_platform_config(ROOT / "config", env)
-
-
-def test_schedules_are_checked_against_the_pipeline_inputs(crd_schemas: CrdSchemas) -> None:
-    uid = "0b5c7f4e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"
-    nightly = "batch-inference-nightly"
-    with pytest.raises(
-        helm.HelmRenderError, match=r"parameters\.model_nme: pipeline batch-inference has no such input"
-    ):
-        render("pipelines", "prod", {"schedules": {nightly: {"parameters": {"model_nme": "x"}}}})
-    with pytest.raises(helm.HelmRenderError, match="an enabled schedule needs pipelineId"):
-        render("pipelines", "prod", {"schedules": {nightly: {"enabled": True}}})
-    enabled = manifests(render("pipelines", "prod", {"schedules": {nightly: {"enabled": True, "pipelineId": uid}}}))
-    swf = by_kind(enabled, "ScheduledWorkflow")[0]
-    assert swf["spec"]["enabled"] is True
-    assert swf["spec"]["pipelineId"] == uid
-    assert crd_schemas.errors(Manifest(SCHEDULED_WORKFLOW, swf)) == []
+# The schedules (recurring runs through the KFP API): tests/infrastructure/test_kfp_schedules.py.
 
 
 if __name__ == "__main__":

@@ -649,8 +649,8 @@ def test_this_repository_run_covers_every_input(
     envs = sum(len(list(chart.glob("values-*.yaml"))) for chart in charts)
     assert checks["helm-render"]["counts"]["renders"] == envs > 0
     assert checks["kubernetes-schema"]["counts"]["objects"] >= checks["helm-render"]["counts"]["documents"]
-    # The charts' custom resources (ServiceMonitor, KFP Pipeline, PipelineVersion,
-    # ScheduledWorkflow) are checked against infrastructure/validation/crds.
+    # The charts' custom resources (ServiceMonitor, KFP Pipeline, PipelineVersion, Velero
+    # Schedule) are checked against infrastructure/validation/crds.
     assert checks["kubernetes-schema"]["counts"]["custom_resources"] > 0
     assert checks["argocd"]["counts"]["objects"] > 0
     for target in ("terraform", "kubernetes", "dockerfile", "github_actions"):

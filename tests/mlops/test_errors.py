@@ -13,6 +13,8 @@ def test_public_names_are_pinned() -> None:
         "BackupUnavailableError",
         "BackupVerifyError",
         "ChallengerProcessError",
+        "ClusterError",
+        "ClusterUnavailableError",
         "ConfigError",
         "DatasetError",
         "FeatureStoreError",
@@ -54,6 +56,7 @@ def test_docstring_draws_every_class_with_its_parent() -> None:
     for monitoring in ("NoPredictionsError", "LabelsError", "ReferenceNotFoundError", "InsufficientDataError"):
         assert issubclass(getattr(errors, monitoring), errors.MonitoringError)
     assert issubclass(errors.TemplateError, errors.InfraValidationError)
+    assert issubclass(errors.ClusterUnavailableError, errors.ClusterError)
 
 
 def test_config_error_message_names_file_key_and_expectation() -> None:

@@ -19,7 +19,9 @@ TEMPLATE = "pipelines/templates/retraining-triggers.yaml"
 
 
 def render(env: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    values = coalesce(load_values(CHART / f"values-{env}.yaml"), overrides or {})
+    # What Terraform built for the environment (global.platform), as Argo CD passes it to every chart.
+    terraform = load_values(ROOT / "infrastructure" / "helm" / "environments" / f"{env}.yaml")
+    values = coalesce(coalesce(terraform, load_values(CHART / f"values-{env}.yaml")), overrides or {})
     rendered = render_chart(CHART, values, release="pipelines", namespace=f"mlops-{env}")
     return list(load_yaml_documents(rendered.get(TEMPLATE, "")))
 
@@ -47,7 +49,8 @@ def test_the_cronjob_runs_the_triggers_command_against_kfp(env: str) -> None:
         "--config-dir=/app/config",
     ]
     env_vars = {e["name"]: e["value"] for e in container["env"]}
-    assert env_vars == {"MLOPS_ENV": env, "KFP_HOST": defaults["kfpHost"]}
+    kfp_host = yaml.safe_load((CHART / "values.yaml").read_text())["kfp"]["host"]
+    assert env_vars == {"MLOPS_ENV": env, "KFP_HOST": kfp_host}
 
 
 def test_the_schedule_is_a_valid_cron_and_models_become_options() -> None:
@@ -73,7 +76,8 @@ def test_the_pod_is_hardened_and_its_state_outlives_it() -> None:
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert mounts["/app/.mlops"] == "state"
+    # prod's platform config says state_dir: /tmp/mlops (the image's /app is read-only).
+    assert mounts["/tmp/mlops"] == "state"
     volumes = {v["name"]: v for v in spec["volumes"]}
     [claim] = kind(docs, "PersistentVolumeClaim")
     assert volumes["state"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]

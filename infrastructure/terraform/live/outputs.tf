@@ -32,3 +32,25 @@ output "vault_unseal_kms_key_id" {
   description = "KMS key for Vault's awskms seal."
   value       = module.platform.vault_unseal_kms_key_id
 }
+
+# Everything the Helm charts name about this environment, in one object: write it to
+# infrastructure/helm/environments/<env>.yaml (docs/platform/bootstrap.md, "Terraform outputs to
+# Helm values"). Argo CD gives that file to every chart, whose templates read global.platform.
+# make validate-infra (check `consistency`) fails when the file's keys differ from these.
+output "helm_values" {
+  description = "Helm global values of this environment (hosts, buckets, IRSA roles, database CIDRs)."
+  value = {
+    global = {
+      platform = {
+        region = var.region
+        postgres = {
+          host  = module.platform.registry_db_address
+          port  = module.platform.registry_db_port
+          cidrs = module.platform.database_subnet_cidrs
+        }
+        buckets         = module.platform.bucket_names
+        serviceAccounts = module.platform.service_account_roles
+      }
+    }
+  }
+}

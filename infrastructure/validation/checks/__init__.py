@@ -12,7 +12,9 @@ from infrastructure.validation.checks.argocd import check_argocd
 from infrastructure.validation.checks.argocd_projects import check_argocd_projects
 from infrastructure.validation.checks.checkov import check_checkov
 from infrastructure.validation.checks.cluster import check_monitoring_labels, check_terraform_cluster
+from infrastructure.validation.checks.consistency import check_consistency
 from infrastructure.validation.checks.helm_render import check_helm_render
+from infrastructure.validation.checks.kfp import check_kfp
 from infrastructure.validation.checks.kubernetes_schema import check_kubernetes_schema
 from infrastructure.validation.checks.pinned_actions import check_pinned_actions
 from infrastructure.validation.checks.policies import check_policies
@@ -31,6 +33,8 @@ CHECKS: dict[str, Check] = {
     "policies": check_policies,
     "secret-values": check_secret_values,
     "vault-ca": check_vault_ca,
+    "consistency": check_consistency,
+    "kfp": check_kfp,
     "terraform-fmt": check_terraform,
     "terraform-cluster": check_terraform_cluster,
     "monitoring-labels": check_monitoring_labels,

@@ -1,6 +1,7 @@
 """``argocd-projects``: every Application, and each one an ApplicationSet's list/matrix generators
 make, against its AppProject (sourceRepos, destinations, resource whitelists for what its chart
-renders); no control-plane namespace; namespaces it creates enforce Pod Security restricted."""
+renders, and what may go to a namespace other than its own); no control-plane namespace; namespaces
+it creates enforce Pod Security restricted."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import fnmatch
 from collections.abc import Sequence
 from typing import Any
 
+import yaml
+
 from infrastructure.validation.applications import application_chart, application_sources, expand_applications
 from infrastructure.validation.context import Context
-from infrastructure.validation.core import CheckResult, Layout
+from infrastructure.validation.core import CheckResult, Layout, one_line
 from infrastructure.validation.manifests import Manifest, manifests_from_file, plain_manifest_files, yaml_files
 from infrastructure.validation.render import Render, unrendered_failures
 
@@ -31,6 +34,10 @@ CLUSTER_SCOPED_KINDS = frozenset(
     }
 )  # fmt: skip
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+# AppProject annotation: namespace -> the kinds ("group/Kind") an Application may put there when it
+# is not the Application's own namespace. Argo CD's whitelists hold for every destination of a
+# project; this narrows the extra ones (velero, kubeflow) to the objects that belong there.
+NAMESPACE_KINDS = "mlops-platform/namespace-kinds"
 PSA_LEVEL = "restricted"
 
 
@@ -93,6 +100,26 @@ def kind_permitted(project: dict[str, Any], group: str, kind: str, *, namespaced
         return allowed and not _in_kind_list(group, kind, project.get("namespaceResourceBlacklist"))
     allowed = _in_kind_list(group, kind, project.get("clusterResourceWhitelist"))
     return allowed and not _in_kind_list(group, kind, project.get("clusterResourceBlacklist"))
+
+
+def namespace_kinds(project_manifest: Manifest) -> tuple[dict[str, set[str]] | None, list[str]]:
+    """The project's :data:`NAMESPACE_KINDS` (None when it declares none) and what is wrong with it."""
+    annotations = (project_manifest.body.get("metadata") or {}).get("annotations") or {}
+    text = annotations.get(NAMESPACE_KINDS)
+    if text is None:
+        return None, []
+    try:
+        parsed = yaml.safe_load(str(text))
+    except yaml.YAMLError as exc:
+        return None, [f"annotation {NAMESPACE_KINDS}: not YAML: {one_line(str(exc))}"]
+    if not isinstance(parsed, dict) or not all(
+        isinstance(kinds, list) and all(isinstance(k, str) and "/" in k for k in kinds) for kinds in parsed.values()
+    ):
+        return None, [
+            f"annotation {NAMESPACE_KINDS}: expected a mapping of namespace to a list of group/Kind "
+            "(core kinds as core/Kind)"
+        ]
+    return {str(ns): set(kinds) for ns, kinds in parsed.items()}, []
 
 
 def _destination_text(destination: dict[str, Any]) -> str:
@@ -175,7 +202,8 @@ def application_problems(
             "Application deploys (Argo CD's default project allows any source and destination)"
         ], 0
     project = project_manifest.body.get("spec") or {}
-    problems: list[str] = []
+    allowed_elsewhere, problems = namespace_kinds(project_manifest)
+    problems = [f"project {project_name}: {p}" for p in problems]
     for source in application_sources(app):
         repo = str(source.get("repoURL") or "")
         if not source_permitted(project, repo):
@@ -228,6 +256,13 @@ def application_problems(
                     f"{where}: {p}"
                     for p in _destination_problems(project_name, project, server, name, object_namespace)
                 ]
+                kinds = (allowed_elsewhere or {}).get(object_namespace, set())
+                if allowed_elsewhere is not None and f"{group or 'core'}/{manifest.kind}" not in kinds:
+                    problems.append(
+                        f"{where}: namespace {object_namespace} takes only {', '.join(sorted(kinds)) or 'nothing'} "
+                        f"from an Application of project {project_name} (annotation {NAMESPACE_KINDS}), "
+                        f"not {group or 'core'}/{manifest.kind}"
+                    )
     return problems, checked
 
 

@@ -154,12 +154,18 @@ spec:
               volumeMounts:
                 - name: tmp
                   mountPath: /tmp
+                # The platform state folder (state_dir of config/environments/<env>.yaml).
+                - name: state
+                  mountPath: {{ include "platform.stateDir" $ }}
                 {{- include "platform.vaultCaVolumeMount" $ | nindent 16 }}
           volumes:
             # The root filesystem is read-only: dumps, restic's cache and HOME live here.
             - name: tmp
               emptyDir:
                 sizeLimit: {{ $.Values.scratchSize }}
+            - name: state
+              emptyDir:
+                sizeLimit: 1Gi
             {{- include "platform.vaultTokenVolume" $ | nindent 12 }}
             {{- include "platform.vaultCaVolume" $ | nindent 12 }}
 {{- end -}}

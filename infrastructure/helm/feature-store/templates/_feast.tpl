@@ -4,12 +4,7 @@
   value: {{ .Values.environment | quote }}
 - name: REDIS_CONNECTION
   value: {{ .Values.feast.redisConnection | quote }}
-- name: FEAST_POSTGRES_HOST
-  value: {{ .Values.feast.postgresHost | quote }}
-- name: FEAST_REGISTRY_USER
-  value: {{ .Values.feast.registryUser | quote }}
-- name: FEAST_OFFLINE_USER
-  value: {{ .Values.feast.offlineUser | quote }}
+{{ include "platform.feastPostgresEnv" . }}
 - name: FEAST_STATE_DIR
   value: /tmp/feast-state
 {{ include "platform.vaultCaEnv" . }}

@@ -194,14 +194,21 @@ Arguments: dict "secrets" <vault.secrets> "run" <shell command> "name" <$0 for "
 {{- end -}}
 
 {{/*
-One NetworkPolicy egress rule: {namespace, podLabels, ports} for an in-cluster service or
-{cidr, except, ports} for an external one. `namespace` may use the environment
-("mlops-{{ .Values.environment }}"). Arguments: dict "ctx" $ "target" <target>.
+One NetworkPolicy egress rule: {namespace, podLabels, ports} for an in-cluster service,
+{cidr, except, ports} for an external one, or {terraform: postgres, ports} for the subnets
+Terraform put the registry database in (global.platform.postgres.cidrs). `namespace` may use the
+environment ("mlops-{{ .Values.environment }}"). Arguments: dict "ctx" $ "target" <target>.
 */}}
 {{- define "platform.egressRule" -}}
 {{- $t := .target -}}
 - to:
-    {{- if $t.cidr }}
+    {{- if $t.terraform }}
+    {{- $cidrs := (include "platform.terraformValue" (dict "ctx" .ctx "key" (printf "%s.cidrs" $t.terraform)) | fromYamlArray) }}
+    {{- range $cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+    {{- else if $t.cidr }}
     - ipBlock:
         cidr: {{ $t.cidr }}
         {{- with $t.except }}
@@ -281,4 +288,87 @@ spec:
             runbook_url: {{ printf "%s/%s.md" (trimSuffix "/" $alerts.runbookBaseUrl) (kebabcase .alert) | quote }}
         {{- end }}
     {{- end }}
+{{- end -}}
+
+
+{{/*
+What Terraform built for this environment: `global.platform`, from
+infrastructure/helm/environments/<env>.yaml (the live root's `helm_values` output), which Argo CD
+adds to every Application's valueFiles. A chart names no host, bucket or role of its own.
+platform.terraformValue: the value at a dotted key under global.platform, as YAML (a missing key
+fails the render, naming it and the file that should set it). Arguments: dict "ctx" $ "key" <a.b.c>.
+*/}}
+{{- define "platform.terraformValue" -}}
+{{- $node := (.ctx.Values.global | default dict).platform -}}
+{{- range splitList "." .key -}}
+{{- if not (kindIs "map" $node) -}}
+{{- $node = dict -}}
+{{- end -}}
+{{- $node = index $node . -}}
+{{- end -}}
+{{- if kindIs "invalid" $node -}}
+{{- fail (printf "global.platform.%s is not set: it comes from infrastructure/helm/environments/%s.yaml (terraform output helm_values), which Argo CD passes to every chart; render with that file" .key .ctx.Values.environment) -}}
+{{- end -}}
+{{- if or (kindIs "map" $node) (kindIs "slice" $node) -}}
+{{- toYaml $node -}}
+{{- else -}}
+{{- $node -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The registry database (RDS) host and port. */}}
+{{- define "platform.postgresHost" -}}
+{{- include "platform.terraformValue" (dict "ctx" . "key" "postgres.host") -}}
+{{- end -}}
+
+{{- define "platform.postgresPort" -}}
+{{- include "platform.terraformValue" (dict "ctx" . "key" "postgres.port") -}}
+{{- end -}}
+
+{{/* A bucket's name by purpose (artifacts, backups). Arguments: dict "ctx" $ "name" <purpose>. */}}
+{{- define "platform.bucket" -}}
+{{- include "platform.terraformValue" (dict "ctx" .ctx "key" (printf "buckets.%s" .name)) -}}
+{{- end -}}
+
+{{/*
+The chart's ServiceAccount annotations: serviceAccount.annotations plus, when Terraform gave the
+service account an IRSA role (global.platform.serviceAccounts.<name>), eks.amazonaws.com/role-arn.
+*/}}
+{{- define "platform.serviceAccountAnnotations" -}}
+{{- $annotations := deepCopy (.Values.serviceAccount.annotations | default dict) -}}
+{{- $roles := ((.Values.global | default dict).platform | default dict).serviceAccounts | default dict -}}
+{{- with index $roles (include "platform.serviceAccountName" .) -}}
+{{- $_ := set $annotations "eks.amazonaws.com/role-arn" . -}}
+{{- end -}}
+{{- with $annotations -}}
+{{- toYaml . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The platform state folder (the platform config's state_dir) in the cluster: config/environments/
+staging.yaml and prod.yaml put it under /tmp, since the image's /app is root-owned and the root
+filesystem read-only; dev keeps the relative .mlops under /app. Pods mount a writable volume here
+(the `consistency` check of make validate-infra compares it with the config).
+*/}}
+{{- define "platform.stateDir" -}}
+{{- if eq .Values.environment "dev" -}}
+/app/.mlops
+{{- else -}}
+/tmp/mlops
+{{- end -}}
+{{- end -}}
+
+{{/*
+The non-secret variables the cluster Feast config (feature_store/registry/cluster.yaml) reads for
+PostgreSQL: the registry database Terraform built, and the chart's feast.registryUser and
+feast.offlineUser. The passwords come from the Vault env file feast-postgres.env.
+*/}}
+{{- define "platform.feastPostgresEnv" -}}
+- name: FEAST_POSTGRES_HOST
+  value: {{ include "platform.postgresHost" . | quote }}
+- name: FEAST_REGISTRY_USER
+  value: {{ .Values.feast.registryUser | quote }}
+- name: FEAST_OFFLINE_USER
+  value: {{ .Values.feast.offlineUser | quote }}
 {{- end -}}

@@ -72,6 +72,11 @@ spec:
           env:
             - name: MLOPS_ENV
               value: {{ $v.environment | quote }}
+            {{- if $v.features }}
+            {{- /* The Feast config's ${VARIABLES} (feature_store/registry/cluster.yaml); the
+            passwords come from the Vault env files, REDIS_CONNECTION from the platform config. */}}
+            {{- include "platform.feastPostgresEnv" $ctx | nindent 12 }}
+            {{- end }}
             {{- include "platform.vaultCaEnv" $ctx | nindent 12 }}
           ports:
             - name: http
@@ -99,9 +104,10 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
-            # The platform state folder (shadow comparison store, Feast local files).
+            # The platform state folder (state_dir of config/environments/<env>.yaml: shadow
+            # comparison store, prediction log, Feast local files).
             - name: state
-              mountPath: /app/.mlops
+              mountPath: {{ include "platform.stateDir" $ctx }}
             {{- include "platform.vaultCaVolumeMount" $ctx | nindent 12 }}
       volumes:
         - name: tmp

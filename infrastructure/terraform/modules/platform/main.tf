@@ -24,6 +24,12 @@ locals {
       { actions = ["s3:ListBucket"], resources = [local.artifacts_arn] },
       { actions = ["s3:GetObject"], resources = ["${local.artifacts_arn}/*"] },
     ]
+    # The tracking server proxies every artifact (--serve-artifacts) under artifacts/mlflow/;
+    # deleting a run's artifacts (mlflow gc) needs DeleteObject there.
+    "mlflow" = [
+      { actions = ["s3:ListBucket"], resources = [local.artifacts_arn] },
+      { actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], resources = ["${local.artifacts_arn}/mlflow/*"] },
+    ]
     # Backups read the artifacts and write the restic repository. restic deletes its lock files
     # and, on prune, unused packs: in the versioned, Object Lock bucket a delete only adds a
     # delete marker, and without s3:DeleteObjectVersion or s3:BypassGovernanceRetention a

@@ -32,3 +32,21 @@ output "vault_unseal_kms_key_id" {
   description = "KMS key for Vault's awskms seal."
   value       = module.vault_unseal_key.key_id
 }
+
+output "registry_db_port" {
+  description = "PostgreSQL port of the MLflow and Feast registries."
+  value       = module.postgres.port
+}
+
+output "database_subnet_cidrs" {
+  description = "CIDRs of the subnets the registry database runs in (NetworkPolicy egress to it)."
+  value       = module.network.private_subnet_cidrs
+}
+
+output "service_account_roles" {
+  description = "IRSA role ARN by service account of the platform's namespace (mlops-<environment>): the charts' eks.amazonaws.com/role-arn annotations."
+  value = {
+    for name, arn in module.workload_identity.role_arns : local.workloads[name].service_account => arn
+    if contains(keys(local.workloads), name) && local.workloads[name].namespace == module.workloads.app_namespace
+  }
+}

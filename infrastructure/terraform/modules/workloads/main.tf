@@ -13,6 +13,7 @@ locals {
     "training-pipeline" = { namespace = var.kfp_namespace, service_account = "pipeline-runner", audience = null }
     "serving"           = { namespace = local.app_namespace, service_account = "serving", audience = "vault" }
     "feature-store"     = { namespace = local.app_namespace, service_account = "feature-store", audience = "vault" }
+    "mlflow"            = { namespace = local.app_namespace, service_account = "mlflow", audience = "vault" }
     "backup"            = { namespace = local.app_namespace, service_account = "backups", audience = "vault" }
     "secrets-rotation"  = { namespace = local.app_namespace, service_account = "secrets-rotation", audience = "vault" }
   }

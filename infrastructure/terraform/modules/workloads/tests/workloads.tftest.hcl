@@ -23,6 +23,11 @@ run "identities" {
   }
 
   assert {
+    condition     = output.workloads["mlflow"].namespace == "mlops-staging" && output.workloads["mlflow"].service_account == "mlflow"
+    error_message = "the MLflow tracking server runs as service account mlflow in mlops-<environment> (its chart's release name)"
+  }
+
+  assert {
     condition     = output.workloads["training-pipeline"].audience == null
     error_message = "pipeline steps log in with the pod's default token (no audience)"
   }
