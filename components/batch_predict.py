@@ -26,12 +26,18 @@ def batch_predict(
 
     Writes partitioned parquet under ``output_root/run=<id>/`` with its manifest, keeps the
     newest ``keep_last`` runs (0: all); empty ``id_column`` / ``partition_by`` mean none.
+    ``input_path`` / ``output_root`` may be ``s3://`` URIs (the platform config's object_store).
     """
+    from mlops.object_store import ObjectStore
+    from mlops.secrets import SecretResolver
     from platform_config import PlatformConfig
     from serving.batch.step import batch_predict_step
 
     platform = PlatformConfig.model_validate_json(platform_config)
+    # s3:// locations are read and written with the object_store keys, resolved like every secret.
+    store = ObjectStore(platform.object_store, SecretResolver(platform.vault).resolve)
     return batch_predict_step(
+        store=store,
         registry=platform.open_registry(),
         prediction_log=platform.prediction_log,
         state_dir=platform.state_dir,

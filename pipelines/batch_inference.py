@@ -33,9 +33,13 @@ def batch_inference_pipeline(
     chunk_rows: int = 50000,
     keep_last: int = 7,
 ) -> None:
-    """Paths are locations the pipeline pod can read and write (a mounted volume on the cluster).
+    """``input_path`` and ``output_root`` are ``s3://`` URIs on the cluster (the pods mount no
+    volume), read and written with the platform config's ``object_store``; local paths work on a
+    local run. The run is staged under the pod's state folder and uploaded once it succeeded
+    (manifest last), so a failed run leaves nothing in the bucket.
 
-    ``spark_master`` is a cluster master URL in production; ``local[*]`` runs Spark in the pod.
+    ``spark_master`` is a cluster master URL in production; ``local[*]`` runs Spark in the pod
+    (an ``s3://`` input is first copied into the pod for it; the embedded engine streams it).
     """
     batch_predict(
         input_path=input_path,

@@ -10,6 +10,9 @@ and write the pass-through columns (every non-feature column, the id first) plus
 Columns declared as PII (``pii_columns``) are never passed through; the manifest names them
 under ``pii_columns_dropped``. CSV columns are typed once for the whole file (pass-through
 numbers stay int64 / float64), so both engines write the same types and values.
+Input and output root may be ``s3://`` URIs (the platform's ``object_store``): the embedded
+engine streams the input from the bucket, Spark scores a local copy, and a run is staged locally
+and uploaded once it succeeded, manifest last (:mod:`serving.batch.remote`).
 Engines are a plug point: :class:`~serving.batch.engines.BatchEngine`, a typed config with a
 ``type`` literal, and the one :data:`~serving.batch.engines.ENGINES` dict.
 """

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 from serving.batch.manifest import BatchManifest
 
 if TYPE_CHECKING:
+    from mlops.object_store import ObjectStore
     from model_registry.registry import ModelRegistry
     from observability.prediction_log import PredictionLogConfig
 
 
 def batch_predict_command(
-    input: Path,
-    output: Path,
+    input: Path | str,
+    output: Path | str,
     model: str,
     ref: str,
     engine: str,
@@ -27,10 +28,13 @@ def batch_predict_command(
     spark_master: str = "local[2]",
     prediction_log: PredictionLogConfig | None = None,
     state_dir: Path | None = None,
+    store: ObjectStore | None = None,
 ) -> BatchManifest:
     """Score ``input`` with ``model`` at ``ref`` into ``output/run=<id>/``; ``keep_last`` 0 keeps every run.
 
-    Raises the platform's errors (DatasetError, RegistryError) for the CLI to print.
+    ``input`` and ``output`` may be ``s3://`` URIs, read and written through ``store`` (the
+    platform config's ``object_store``). Raises the platform's errors (DatasetError,
+    RegistryError, ObjectStoreError) for the CLI to print.
     """
     from serving.batch.step import batch_predict_step
 
@@ -48,4 +52,5 @@ def batch_predict_command(
         keep_last=keep_last,
         prediction_log=prediction_log,
         state_dir=state_dir,
+        store=store,
     )

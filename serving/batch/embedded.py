@@ -1,5 +1,6 @@
-"""The embedded engine: pyarrow reads the input chunk by chunk, the model scores each chunk in
-process, and each chunk is written as its own parquet part (hive-partitioned when asked)."""
+"""The embedded engine: pyarrow reads the input chunk by chunk (from the local disk or straight
+from the object store), the model scores each chunk in process, and each chunk is written as its
+own parquet part (hive-partitioned when asked)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
 
 class EmbeddedEngine(BatchEngine):
     config: EmbeddedEngineConfig
+    # Parquet row groups by ranged reads, CSV as a stream: an s3:// input is never copied to disk.
+    reads_object_store = True
 
     def run(self, job: BatchJob) -> EngineResult:
         import pyarrow as pa
@@ -24,7 +27,7 @@ class EmbeddedEngine(BatchEngine):
         csv_types = job.input_types if job.input_format == "csv" else None
         job.run_dir.mkdir(parents=True)
         rows = chunks = 0
-        for index, table in enumerate(iter_chunks(job.input_path, columns, self.config.chunk_rows, csv_types)):
+        for index, table in enumerate(iter_chunks(job.input, columns, self.config.chunk_rows, csv_types)):
             # Only the features go through pandas (the model's input); pass-through columns
             # stay Arrow, so their types reach the output unchanged.
             frame = table.select(features).to_pandas()

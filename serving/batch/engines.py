@@ -1,8 +1,11 @@
 """The batch engine plug point: abstract base, typed configs, one explicit registry dict.
 
 An engine receives a checked :class:`BatchJob` and writes parquet parts under
-``job.run_dir``; :func:`serving.batch.predict.predict_batch` does everything around it
-(schema check, hashing, counting the written rows, the manifest). Engines are looked up in
+``job.run_dir`` (always a local folder: an ``s3://`` output is staged there and uploaded once
+the run succeeded); :func:`serving.batch.predict.predict_batch` does everything around it
+(schema check, hashing, counting the written rows, the manifest, the upload). An engine that
+can read the object store itself says so (:attr:`BatchEngine.reads_object_store`); any other
+gets an ``s3://`` input staged to a local file first. Engines are looked up in
 :data:`ENGINES` by the config's ``type`` and imported only when used, so the embedded path
 never imports pyspark.
 """
@@ -13,13 +16,13 @@ import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.batch.inputs import InputFormat
+from serving.batch.inputs import BatchInput, InputFormat
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -60,8 +63,8 @@ EngineConfig = Annotated[EmbeddedEngineConfig | SparkEngineConfig, Field(discrim
 class BatchJob:
     """What an engine needs, already checked against the input and the serving schema."""
 
-    input_path: Path
-    input_format: InputFormat
+    # Local, or in the object store for an engine that reads it (``reads_object_store``).
+    input: BatchInput
     input_columns: list[str]
     # Arrow types: from the parquet footer, or for CSV the types every engine reads the columns
     # it needs with (decided once for the whole file by ``inputs.csv_column_types``).
@@ -81,6 +84,15 @@ class BatchJob:
     @property
     def features(self) -> list[str]:
         return list(self.serving_schema)
+
+    @property
+    def input_format(self) -> InputFormat:
+        return self.input.format
+
+    @property
+    def input_path(self) -> Path:
+        """The local input file or folder (ValueError for an input left in the object store)."""
+        return self.input.local_path
 
     def log_scored(self, frame: pd.DataFrame, scores: np.ndarray, ids: list[Any] | None, *, first_row: int) -> None:
         """Record rows ``first_row``… of the input in the prediction log, then wait for their write
@@ -105,7 +117,11 @@ class EngineResult:
 
 
 class BatchEngine(ABC):
-    """Scores ``job.input_path`` and writes ``job.output_columns`` + ``score`` under ``job.run_dir``."""
+    """Scores ``job.input`` and writes ``job.output_columns`` + ``score`` under ``job.run_dir``."""
+
+    # Whether :meth:`run` reads an ``s3://`` input through ``job.input`` (its filesystem); if
+    # not, the input is staged to a local copy first.
+    reads_object_store: ClassVar[bool] = False
 
     def __init__(self, config: EngineConfigBase) -> None:
         self.config = config

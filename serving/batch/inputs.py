@@ -1,48 +1,155 @@
-"""Batch input files: format, schema (read from metadata only), the serving-schema check,
-bounded chunked reading and a content hash."""
+"""Batch input files: where they are (a local path or an ``s3://`` URI), their format, schema
+(read from metadata only), the serving-schema check, bounded chunked reading and a content hash.
+
+An input is opened once as a :class:`BatchInput` (:func:`open_input`): its data files and the
+pyarrow filesystem that reads them. Every reader below goes through that filesystem, so a local
+file and an object in the platform's object store are read by the same code, chunk by chunk:
+parquet row groups are fetched with ranged reads, CSV blocks are streamed, and neither is held
+whole in memory or copied to disk (an engine that cannot read the store, Spark, gets a staged
+copy: :func:`serving.batch.remote.stage_input`).
+"""
 
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
+import io
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from mlops.errors import DatasetError
+from mlops.errors import DatasetError, ObjectStoreError
+from mlops.object_store import ObjectStore, is_uri, split_uri
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyarrow import fs
 
 InputFormat = Literal["parquet", "csv"]
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
-def input_format(path: Path) -> InputFormat:
+def input_format(path: Path | str) -> InputFormat:
     """CSV by suffix; anything else (a parquet file or a folder of parquet parts) is parquet."""
-    return "csv" if path.name.lower().endswith(CSV_SUFFIXES) else "parquet"
+    name = path.name if isinstance(path, Path) else path.rstrip("/").rpartition("/")[2]
+    return "csv" if name.lower().endswith(CSV_SUFFIXES) else "parquet"
+
+
+def _is_data(relative: str) -> bool:
+    """Names starting with ``_`` or ``.`` (``_SUCCESS``, ``.crc`` files, manifests) are not data,
+    as for Spark and pyarrow.dataset."""
+    return relative.endswith(".parquet") and not any(part.startswith(("_", ".")) for part in relative.split("/"))
 
 
 def data_files(path: Path) -> list[Path]:
-    """The files that make up the input: the file itself, or a folder's parquet parts in name order.
-
-    Names starting with ``_`` or ``.`` (``_SUCCESS``, ``.crc`` files, manifests) are not data,
-    as for Spark and pyarrow.dataset.
-    """
+    """The files that make up a local input: the file itself, or a folder's parquet parts in name order."""
     if not path.exists():
         raise DatasetError(f"batch input {path} does not exist")
     if path.is_file():
         return [path]
-    files = sorted(
-        p
-        for p in path.rglob("*.parquet")
-        if p.is_file() and not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts)
-    )
+    files = sorted(p for p in path.rglob("*.parquet") if p.is_file() and _is_data(p.relative_to(path).as_posix()))
     if not files:
         raise DatasetError(f"batch input folder {path} holds no parquet files")
     return files
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """A batch input, opened: its data files and the filesystem that reads them.
+
+    ``location`` is what the user gave (a path, or an ``s3://`` URI), used in every message and
+    in the manifest. ``files`` are paths of ``filesystem`` (for the object store ``bucket/key``),
+    in name order; ``root`` is the file or folder (prefix) they were found under.
+    """
+
+    location: str
+    root: str
+    files: tuple[str, ...]
+    is_dir: bool
+    filesystem: fs.FileSystem
+    store: ObjectStore | None = None
+
+    @property
+    def format(self) -> InputFormat:
+        return input_format(self.location)
+
+    @property
+    def remote(self) -> bool:
+        return self.store is not None
+
+    @property
+    def local_path(self) -> Path:
+        """The local file or folder (engines that cannot read the object store get a staged copy)."""
+        if self.remote:
+            raise ValueError(f"{self.location} is not a local path")
+        return Path(self.root)
+
+    def uri_of(self, file: str) -> str:
+        """A data file as the user would name it (``s3://bucket/key``, or the local path)."""
+        return f"s3://{file}" if self.remote else file
+
+    def relative(self, file: str) -> str:
+        return file[len(self.root) :].lstrip("/") if self.is_dir else file.rpartition("/")[2]
+
+    def open_file(self, file: str) -> pa.NativeFile:
+        """Random access (parquet: the footer, then only the wanted column chunks)."""
+        return self.filesystem.open_input_file(file)
+
+    def open_stream(self, file: str) -> pa.NativeFile:
+        """Sequential, decompressed by suffix (``.csv.gz``)."""
+        return self.filesystem.open_input_stream(file)
+
+    def store_error(self, file: str, exc: BaseException) -> ObjectStoreError:
+        store = self.store or ObjectStore()
+        return ObjectStoreError(f"batch input {store.error(self.uri_of(file), exc)}")
+
+
+def open_input(location: Path | str, store: ObjectStore | None = None) -> BatchInput:
+    """Find the input's data files: a local file or folder, or an ``s3://`` object or prefix.
+
+    A missing local path or a folder without parquet parts is a :class:`DatasetError`; a missing
+    object, a refused key or a store that does not answer is an :class:`ObjectStoreError` naming
+    the URI (``store`` holds the platform's ``object_store`` config and secret resolver).
+    """
+    from pyarrow import fs
+
+    if not is_uri(location):
+        path = Path(location).resolve()
+        files = data_files(path)
+        return BatchInput(
+            location=str(path),
+            root=str(path),
+            files=tuple(str(f) for f in files),
+            is_dir=path.is_dir(),
+            filesystem=fs.LocalFileSystem(),
+        )
+    uri = str(location).rstrip("/")
+    store = store or ObjectStore()
+    try:
+        bucket, key = split_uri(uri)
+    except ValueError as exc:
+        raise DatasetError(f"batch input: {exc}") from None
+    root = f"{bucket}/{key}"
+    try:
+        filesystem = store.filesystem()
+        info = filesystem.get_file_info(root)
+        if info.type == fs.FileType.File:
+            return BatchInput(uri, root, (root,), False, filesystem, store)
+        if info.type == fs.FileType.NotFound:
+            missing = "object" if filesystem.get_file_info(bucket).type == fs.FileType.Directory else "bucket"
+            raise ObjectStoreError(f"batch input {uri}: no such {missing}")
+        listed = filesystem.get_file_info(fs.FileSelector(root, recursive=True))
+    except OSError as exc:
+        raise ObjectStoreError(f"batch input {store.error(uri, exc)}") from None
+    found = sorted(i.path for i in listed if i.type == fs.FileType.File and _is_data(i.path[len(root) :].lstrip("/")))
+    if not found:
+        raise DatasetError(f"batch input folder {uri} holds no parquet files")
+    return BatchInput(uri, root, tuple(found), True, filesystem, store)
+
+
+def _as_input(source: BatchInput | Path) -> BatchInput:
+    return source if isinstance(source, BatchInput) else open_input(source)
 
 
 @dataclass(frozen=True)
@@ -53,29 +160,47 @@ class InputColumns:
     types: dict[str, pa.DataType]
 
 
-def read_columns(path: Path) -> InputColumns:
+def read_columns(source: BatchInput | Path) -> InputColumns:
     """The input's columns from the parquet footer or the CSV header; no data is read."""
-    if input_format(path) == "csv":
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rt", newline="") as f:
-            header = next(csv.reader(f), None)
+    source = _as_input(source)
+    first = source.files[0]
+    if source.format == "csv":
+        try:
+            with source.open_stream(first) as stream, io.TextIOWrapper(stream, newline="") as text:
+                header = next(csv.reader(text), None)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _read_error(source, first, exc) from None
         if not header:
-            raise DatasetError(f"batch input {path} has no header row")
+            raise DatasetError(f"batch input {source.location} has no header row")
         return InputColumns(names=list(header), types={})
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        schema = pq.read_schema(data_files(path)[0])
-    except OSError as exc:  # pyarrow raises ArrowInvalid (an OSError subclass) for non-parquet files
-        raise DatasetError(f"batch input {path} is not readable as parquet: {exc}") from None
+        with source.open_file(first) as f:
+            schema = pq.read_schema(f)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise _read_error(source, first, exc, "is not readable as parquet") from None
     return InputColumns(names=list(schema.names), types={f.name: f.type for f in schema})
+
+
+def _read_error(
+    source: BatchInput, file: str, exc: BaseException, what: str = "cannot be read"
+) -> DatasetError | ObjectStoreError:
+    """A file that is not what it claims is the data's fault (DatasetError); a failed request to
+    the object store is the store's (ObjectStoreError naming the URI)."""
+    import pyarrow as pa
+
+    if source.remote and isinstance(exc, OSError) and not isinstance(exc, pa.ArrowInvalid):
+        return source.store_error(file, exc)
+    return DatasetError(f"batch input {source.location} {what}: {exc}")
 
 
 def check_columns(
     columns: InputColumns,
     serving_schema: dict[str, str],
     *,
-    path: Path,
+    path: Path | str,
     id_column: str | None,
     partition_by: str | None,
     reserved: Iterable[str],
@@ -164,7 +289,7 @@ _FLOAT_PATTERN = r"^-?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$|^-?[0-9]+[eE]
 
 
 def csv_column_types(
-    path: Path, names: list[str], serving_schema: dict[str, str], passthrough: Iterable[str]
+    path: BatchInput | Path, names: list[str], serving_schema: dict[str, str], passthrough: Iterable[str]
 ) -> dict[str, pa.DataType]:
     """The Arrow type of every CSV column an engine reads, decided once for the whole file.
 
@@ -182,7 +307,7 @@ def csv_column_types(
     return types
 
 
-def classify_csv_columns(path: Path, columns: list[str]) -> dict[str, pa.DataType]:
+def classify_csv_columns(path: BatchInput | Path, columns: list[str]) -> dict[str, pa.DataType]:
     """int64, float64 or string for each of ``columns``, from every value in the file.
 
     Chosen over a sample or pyarrow's per-block inference so that a column that looks integer
@@ -235,50 +360,61 @@ def classify_csv_columns(path: Path, columns: list[str]) -> dict[str, pa.DataTyp
 
 
 def iter_chunks(
-    path: Path, columns: list[str], chunk_rows: int, csv_types: dict[str, pa.DataType] | None = None
+    path: BatchInput | Path, columns: list[str], chunk_rows: int, csv_types: dict[str, pa.DataType] | None = None
 ) -> Iterator[pa.Table]:
     """The input as tables of exactly ``chunk_rows`` rows (the last may be shorter).
 
     Memory is bounded by one parquet row group (or one CSV block) plus one chunk: the input
     is never loaded whole.
     """
-    return _rechunk(_batches(path, columns, chunk_rows, csv_types or {}), chunk_rows)
+    return _rechunk(_batches(_as_input(path), columns, chunk_rows, csv_types or {}), chunk_rows)
 
 
 def _batches(
-    path: Path, columns: list[str], chunk_rows: int, csv_types: dict[str, pa.DataType]
+    source: BatchInput, columns: list[str], chunk_rows: int, csv_types: dict[str, pa.DataType]
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    if input_format(path) == "csv":
-        yield from _csv_batches(path, columns, csv_types)
+    if source.format == "csv":
+        yield from _csv_batches(source, columns, csv_types)
         return
-    try:
-        import pyarrow.parquet as pq
+    for file in source.files:
+        try:
+            with source.open_file(file) as f:
+                # Remote reads coalesce each row group's column chunks into few ranged requests.
+                reader = pq.ParquetFile(f, pre_buffer=source.remote)
+                yield from reader.iter_batches(batch_size=chunk_rows, columns=columns)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DatasetError(f"batch input {source.location}: {exc}") from None
+        except OSError as exc:
+            raise _read_error(source, file, exc) from None
 
-        for file in data_files(path):
-            yield from pq.ParquetFile(file).iter_batches(batch_size=chunk_rows, columns=columns)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise DatasetError(f"batch input {path}: {exc}") from None
 
-
-def _csv_batches(path: Path, columns: list[str], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+def _csv_batches(
+    path: BatchInput | Path, columns: list[str], types: dict[str, pa.DataType]
+) -> Iterator[pa.RecordBatch]:
     """The CSV's ``columns`` block by block, typed with ``types``; missing fields as null."""
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
+    source = _as_input(path)
+    file = source.files[0]
     try:
-        yield from pacsv.open_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types=types,
-                include_columns=columns,
-                null_values=list(CSV_NULL_VALUES),
-                strings_can_be_null=True,
-            ),
-        )
+        with source.open_stream(file) as stream:
+            yield from pacsv.open_csv(
+                stream,
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types,
+                    include_columns=columns,
+                    null_values=list(CSV_NULL_VALUES),
+                    strings_can_be_null=True,
+                ),
+            )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise DatasetError(f"batch input {path}: {exc}") from None
+        raise DatasetError(f"batch input {source.location}: {exc}") from None
+    except OSError as exc:
+        raise _read_error(source, file, exc) from None
 
 
 def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -299,14 +435,40 @@ def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]
         yield pa.Table.from_batches(pending)
 
 
-def content_hash(path: Path) -> str:
-    """``sha256:<hex>`` of the input's bytes (for a folder: each data file's relative path and bytes)."""
+def content_hash(path: BatchInput | Path) -> str:
+    """``sha256:<hex>`` of a local input's bytes (for a folder: each data file's relative path
+    and bytes); for an object-store input, see :func:`object_hash`."""
+    source = _as_input(path)
+    if source.remote:
+        return object_hash(source)
     h = hashlib.sha256()
-    root = path if path.is_dir() else path.parent
-    for file in data_files(path):
-        if path.is_dir():
-            h.update(file.relative_to(root).as_posix().encode() + b"\0")
-        with file.open("rb") as f:
+    for file in source.files:
+        if source.is_dir:
+            h.update(source.relative(file).encode() + b"\0")
+        with open(file, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     return f"sha256:{h.hexdigest()}"
+
+
+def object_hash(source: BatchInput) -> str:
+    """``s3-etag:sha256:<hex>`` over each object's relative key, size and ETag, from the store's
+    metadata (one HEAD request per object).
+
+    Hashing the bytes would download the input a second time (the embedded engine reads only
+    the columns it needs, by ranges). The ETag is the store's fingerprint of the object's
+    content: it changes whenever the object is rewritten, though the same bytes uploaded in
+    another way (multipart or not) can get another ETag. Engines that stage the input locally
+    hash it while downloading and record ``sha256:`` as for a local file.
+    """
+    h = hashlib.sha256()
+    for file in source.files:
+        try:
+            with source.open_file(file) as f:
+                meta = f.metadata()
+                size = f.size()
+        except OSError as exc:
+            raise source.store_error(file, exc) from None
+        etag = meta.get("ETag", b"").decode().strip('"')
+        h.update(f"{source.relative(file)}\0{size}\0{etag}\n".encode())
+    return f"s3-etag:sha256:{h.hexdigest()}"

@@ -6,6 +6,8 @@
         [<partition>=<value>/]part-*.parquet
 
 The leading ``_`` keeps the manifest out of the data for Spark and pyarrow.dataset readers.
+``<output_root>`` is a local folder or an ``s3://`` URI (then ``output_dir`` is the run's URI;
+its listing and retention are in :mod:`serving.batch.remote`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,13 @@ class BatchManifest:
 
     @property
     def path(self) -> Path:
+        """The manifest of a local run (see :attr:`location` for one on the object store)."""
         return Path(self.output_dir) / MANIFEST_NAME
+
+    @property
+    def location(self) -> str:
+        """Where the manifest is: a local path, or the ``s3://`` URI of a run on the object store."""
+        return f"{self.output_dir}/{MANIFEST_NAME}" if self.output_dir.startswith("s3://") else str(self.path)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -1,8 +1,13 @@
-"""``predict_batch``: check the input, run an engine into a new run folder, count, write the manifest."""
+"""``predict_batch``: check the input, run an engine into a new run folder, count, write the manifest.
+
+Input and output root are local paths or ``s3://`` URIs (read and written through the
+platform's ``object_store``); see :mod:`serving.batch.remote` for how a run reaches the bucket.
+"""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -10,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.errors import DatasetError
+from mlops.object_store import ObjectStore, is_uri
 from mlops.state import new_run_id
 from serving.batch.engines import (
     SCORE_COLUMN,
@@ -25,12 +31,13 @@ from serving.batch.inputs import (
     check_columns,
     content_hash,
     csv_column_types,
-    input_format,
     iter_chunks,
+    open_input,
     pii_matcher,
     read_columns,
 )
 from serving.batch.manifest import RUN_PREFIX, BatchManifest, write_manifest
+from serving.batch.remote import check_output_root, stage_input, upload_run
 
 if TYPE_CHECKING:
     from observability.prediction_log import PredictionLogger
@@ -54,6 +61,8 @@ def predict_batch(
     model_ref: str | None = None,
     pii_columns: Sequence[str] = (),
     prediction_log: PredictionLogger | None = None,
+    store: ObjectStore | None = None,
+    staging_dir: Path | None = None,
 ) -> BatchManifest:
     """Score ``input_path`` into ``output_dir/run=<id>/`` and return the run's manifest.
 
@@ -71,16 +80,27 @@ def predict_batch(
     ``prediction_log``: what was scored is recorded there (the caller closes it): by the embedded
     engine as it scores, and after a Spark run from the input and the output joined by
     ``id_column`` (without one, Spark's rows cannot be matched to their features and are not logged).
+
+    ``input_path`` and ``output_dir`` may be ``s3://`` URIs, read and written through ``store``
+    (the platform's ``object_store`` with its secret resolver; default: the AWS credential
+    chain). The embedded engine streams such an input; Spark gets a local copy. An ``s3://``
+    run is written under ``staging_dir`` (default: the system's temporary folder) and uploaded
+    once it succeeded, manifest last; a failed run leaves nothing in the bucket. A missing
+    object or bucket, a refused key or a store that does not answer is an
+    :class:`~mlops.errors.ObjectStoreError` naming the URI, raised before any scoring where it
+    can be known then.
     """
-    source = Path(input_path)
-    root = Path(output_dir)
+    remote_output = is_uri(output_dir)
+    if remote_output or is_uri(input_path):
+        store = store or ObjectStore()
     if not serving_schema:
         raise DatasetError(f"model {model_name} {model_version} has no serving schema to check the input against")
+    source = open_input(input_path, store)
     columns = read_columns(source)
     check_columns(
         columns,
         serving_schema,
-        path=source,
+        path=source.location,
         id_column=id_column,
         partition_by=partition_by,
         reserved=[SCORE_COLUMN],
@@ -95,33 +115,56 @@ def predict_batch(
     )
     runner = create_engine(config)
 
+    if remote_output:
+        assert store is not None
+        check_output_root(str(output_dir), store)
+
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    fmt = input_format(source)
-    # CSV carries no types: they are decided here, once for the whole file, for both engines.
-    input_types = (
-        csv_column_types(source, columns.names, serving_schema, output_columns) if fmt == "csv" else columns.types
-    )
     run_id = new_run_id(started)
-    run_dir = (root / f"{RUN_PREFIX}{run_id}").resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    job = BatchJob(
-        input_path=source.resolve(),
-        input_format=fmt,
-        input_columns=columns.names,
-        input_types=input_types,
-        serving_schema=dict(serving_schema),
-        output_columns=output_columns,
-        partition_by=partition_by,
-        run_dir=run_dir,
-        model=model,
-        prediction_log=prediction_log,
-        model_name=model_name,
-        model_version=model_version,
-        id_column=id_column,
-    )
+    run_name = f"{RUN_PREFIX}{run_id}"
+    staged = source.remote and not runner.reads_object_store
+    staging = None
+    if remote_output or staged:
+        if staging_dir is not None:
+            staging_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"batch-{run_id}-", dir=staging_dir))
+    if remote_output:
+        assert staging is not None
+        run_dir = staging / run_name
+        output_location = f"{str(output_dir).rstrip('/')}/{run_name}"
+    else:
+        root = Path(output_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        run_dir = (root / run_name).resolve()
+        output_location = str(run_dir)
     try:
-        input_hash = content_hash(source)
+        input_hash = None
+        job_input = source
+        if staged:
+            assert staging is not None
+            job_input, input_hash = stage_input(source, staging / "input")
+        # CSV carries no types: they are decided here, once for the whole file, for both engines.
+        input_types = (
+            csv_column_types(job_input, columns.names, serving_schema, output_columns)
+            if source.format == "csv"
+            else columns.types
+        )
+        job = BatchJob(
+            input=job_input,
+            input_columns=columns.names,
+            input_types=input_types,
+            serving_schema=dict(serving_schema),
+            output_columns=output_columns,
+            partition_by=partition_by,
+            run_dir=run_dir,
+            model=model,
+            prediction_log=prediction_log,
+            model_name=model_name,
+            model_version=model_version,
+            id_column=id_column,
+        )
+        input_hash = input_hash or content_hash(source)
         result = runner.run(job)
         if prediction_log is not None and config.type == "spark":
             details = _log_from_output(job, chunk_rows)
@@ -138,12 +181,12 @@ def predict_batch(
             model_ref=model_ref,
             engine=config.type,
             engine_config=config.model_dump(),
-            input_path=str(job.input_path),
-            input_format=job.input_format,
+            input_path=source.location,
+            input_format=source.format,
             input_hash=input_hash,
             rows_in=result.rows_in,
             rows_out=rows_out,
-            output_dir=str(run_dir),
+            output_dir=output_location,
             output_files=files,
             output_columns=[*job.output_columns, SCORE_COLUMN],
             id_column=id_column,
@@ -154,11 +197,19 @@ def predict_batch(
             engine_details=result.details,
             pii_columns_dropped=[c for c in columns.names if is_pii(c)],
         )
-        write_manifest(manifest)
+        if remote_output:
+            assert store is not None
+            upload_run(run_dir, manifest, store)
+        else:
+            write_manifest(manifest)
     except BaseException:
         # A half-written run must not look like a result (nor count for retention).
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if not remote_output:
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return manifest
 
 
@@ -205,7 +256,7 @@ def _log_from_output(job: BatchJob, chunk_rows: int) -> str:
     columns = [c for c in job.input_columns if c in wanted]
     csv_types = job.input_types if job.input_format == "csv" else None
     first = 0
-    for table in iter_chunks(job.input_path, columns, chunk_rows, csv_types):
+    for table in iter_chunks(job.input, columns, chunk_rows, csv_types):
         ids = table.column(job.id_column).to_pylist()
         job.log_scored(table.select(job.features).to_pandas(), by_id.loc[ids].to_numpy(), ids, first_row=first)
         first += table.num_rows

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.errors import RegistryError
+from mlops.object_store import ObjectStore, is_uri
 from mlops.state import MetricsSink, record_step
 from serving.batch.manifest import BatchManifest, apply_retention
 from serving.batch.predict import predict_batch
+from serving.batch.remote import apply_remote_retention
 
 if TYPE_CHECKING:
     from model_registry.registry import ModelRegistry
@@ -34,6 +36,7 @@ def batch_predict_step(
     prediction_log: PredictionLogConfig | None = None,
     state_dir: Path | None = None,
     metrics: MetricsSink | None = None,
+    store: ObjectStore | None = None,
 ) -> BatchManifest:
     """Score ``input_path`` with ``model_name`` at ``model_ref`` (``1.2.0``, ``champion``, ``challenger``).
 
@@ -46,7 +49,14 @@ def batch_predict_step(
     :func:`~serving.batch.predict.predict_batch`). With ``prediction_log`` (enabled) the
     embedded engine records what it scored in the log (``<state_dir>/predictions`` unless the
     config names a root), without those columns.
+
+    ``input_path`` and ``output_root`` may be ``s3://`` URIs: ``store`` is the platform config's
+    ``object_store`` with the secret resolver for its key references. An ``s3://`` run is staged
+    under ``<state_dir>/batch-staging`` (the system's temporary folder without a state folder)
+    and uploaded once it succeeded; retention then lists and deletes run folders in the bucket.
     """
+    if store is None and (is_uri(input_path) or is_uri(output_root)):
+        store = ObjectStore()  # the default AWS credential chain (a pod's workload identity)
     with record_step("batch_predict", metrics=metrics) as rec:
         info = registry.get(model_name, model_ref)
         if not info.serving_schema:
@@ -74,13 +84,19 @@ def batch_predict_step(
                 partition_by=partition_by or None,
                 pii_columns=pii,
                 prediction_log=log,
+                store=store,
+                staging_dir=state_dir / "batch-staging" if state_dir is not None else None,
             )
         finally:
             if log is not None:
                 log.close()
         if log is not None:
             rec.figures["rows_logged"] = log.rows_written
-        deleted = apply_retention(Path(output_root), keep_last, current=manifest.output_dir) if keep_last > 0 else []
+        deleted: list[str] = []
+        if keep_last > 0 and store is not None and is_uri(output_root):
+            deleted = apply_remote_retention(output_root, keep_last, store, current=manifest.output_dir)
+        elif keep_last > 0:
+            deleted = [str(p) for p in apply_retention(Path(output_root), keep_last, current=manifest.output_dir)]
         rec.figures.update(
             model=model_name,
             version=info.semver,
@@ -94,6 +110,6 @@ def batch_predict_step(
         if out_manifest:
             Path(out_manifest).parent.mkdir(parents=True, exist_ok=True)
             Path(out_manifest).write_text(
-                json.dumps({**json.loads(manifest.to_json()), "retention_deleted": [str(p) for p in deleted]}, indent=2)
+                json.dumps({**json.loads(manifest.to_json()), "retention_deleted": deleted}, indent=2)
             )
     return manifest
