@@ -26,6 +26,7 @@ from infrastructure.validation.checks.consistency import (
     egress_problems,
     env_var_problems,
     role_problems,
+    service_problems,
     state_dir_problems,
     terraform_key_problems,
 )
@@ -229,6 +230,22 @@ def test_serving_without_the_mlflow_rule_fails(
         "(container serving: registry.tracking_uri of the prod config): no egress rule allows port 5000 "
         "to namespace mlops-prod"
     ]
+
+
+def test_every_own_namespace_service_a_workload_names_is_rendered(
+    releases: dict[tuple[str, str], list[Manifest]], configs: dict[str, PlatformConfig]
+) -> None:
+    """The defect behind this rule: every config named mlflow.mlops-<env>.svc:5000, no chart ran it."""
+    prod = [m for (_, env), manifests in releases.items() if env == "prod" for m in manifests]
+    assert service_problems(prod, configs) == []
+    without_mlflow = [m for (chart, env), ms in releases.items() if env == "prod" and chart != "mlflow" for m in ms]
+    problems = service_problems(without_mlflow, configs)
+    assert problems, "dropping the MLflow chart must fail the rule"
+    assert all(
+        "names mlflow.mlops-prod.svc:5000, but no chart of this environment renders Service mlflow in mlops-prod" in p
+        for p in problems
+    ), problems
+    assert any("Deployment/serving-champion" in p for p in problems)
 
 
 def test_mlflow_without_https_egress_fails(

@@ -17,6 +17,10 @@ Each chart renders fine on its own; these rules read several files together, as 
 - ``consistency/env-vars``: every variable the app's cluster config reads (``env://`` references of
   the platform config, the Feast config's ``${VARIABLES}``) is set in the container or by a Vault
   env file its command sources.
+- ``consistency/services``: every in-cluster service a workload names in the environment's own
+  namespace (``mlops-<env>``) is a Service some chart of that environment renders (the MLflow the
+  configs pointed at was once deployed by nothing); services of other namespaces (Vault, KFP, the
+  feature store's Redis) are prerequisites the bootstrap doc installs.
 - ``consistency/state-dir``: an ``mlops`` command that writes the state folder runs with the
   platform config's ``state_dir`` on a writable volume (the image's ``/app`` is root-owned and the
   root filesystem read-only); a persistent volume mounted elsewhere is noted, since the state
@@ -258,6 +262,30 @@ def workload_endpoints(workload: Workload, platform_configs: Mapping[str, Any]) 
                 variables.setdefault("REDIS_CONNECTION", redis)
             found += feast_endpoints(environment, variables, f"container {cname}: the {environment} Feast config")
     return found
+
+
+# --------------------------------------------------------------------------- services
+def service_problems(manifests: Sequence[Manifest], platform_configs: Mapping[str, Any]) -> list[str]:
+    """Own-namespace services the environment's workloads name that no chart of it renders.
+
+    ``manifests`` are every chart's render for one environment."""
+    rendered = {
+        (str((m.body.get("metadata") or {}).get("namespace") or ""), str((m.body.get("metadata") or {}).get("name")))
+        for m in manifests
+        if m.kind == "Service"
+    }
+    problems: list[str] = []
+    for workload in workloads(manifests):
+        for endpoint in workload_endpoints(workload, platform_configs):
+            namespace = _service_namespace(endpoint.host, workload.namespace)
+            name = endpoint.host.split(".", 1)[0]
+            if namespace != workload.namespace or (namespace, name) in rendered:
+                continue
+            problems.append(
+                f"consistency/services: {workload.label}: {endpoint.where} names {endpoint.host}:{endpoint.port}, "
+                f"but no chart of this environment renders Service {name} in {namespace}"
+            )
+    return sorted(set(problems))
 
 
 # --------------------------------------------------------------------------- egress
@@ -678,7 +706,7 @@ def _platform_configs(layout: Layout, envs: Iterable[str], result: CheckResult) 
 
 
 def check_consistency(ctx: Context) -> CheckResult:
-    """The four cross-file rules over every chart x environment (see the module docstring)."""
+    """The cross-file rules over every chart x environment (see the module docstring)."""
     result = CheckResult("consistency")
     layout = ctx.layout
     outcome = ctx.rendered()
@@ -720,6 +748,7 @@ def check_consistency(ctx: Context) -> CheckResult:
             result.failures += problems
             result.notes += notes
         result.failures += role_problems({r.chart: r.manifests for r in env_renders}, env, terraform, env_file)
+        result.failures += service_problems([m for r in env_renders for m in r.manifests], configs)
     result.failures += [
         f"{label}: not checked, the chart did not render (see helm-render)" for label in outcome.unrendered
     ]
