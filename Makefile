@@ -75,7 +75,7 @@ lint: install  ## ruff, ruff format --check, mypy, the import contract, yamllint
 	$(BIN)/mypy $(PACKAGES) infrastructure/validation infrastructure/local_stack infrastructure/cluster
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s config data_quality/expectations feature_store/registry secrets .pre-commit-config.yaml \
-		infrastructure/argocd $(wildcard infrastructure/helm/*/values*.yaml) .github .gitlab-ci.yml .drone.yml
+		infrastructure/argocd infrastructure/helm/environments $(wildcard infrastructure/helm/*/values*.yaml) .github .gitlab-ci.yml .drone.yml
 	git ls-files -z -- . ':!uv.lock' | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
 
 validate-infra: install  ## Render, schema-check, policy-check and checkov every chart, manifest, Terraform module and workflow

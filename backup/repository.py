@@ -51,6 +51,9 @@ class Repository:
     store: ObjectStoreEndpoint | None = None
     host: str = "mlops"  # one host name for every run: retention groups snapshots by it
     cache_dir: Path | None = None
+    # False when the key is provided from outside (on a cluster: Vault renders it): a missing
+    # key file is then an error, never a reason to generate a new key.
+    generate_key: bool = True
     tries: int = TRIES
     backoff_s: float = BACKOFF_S
 
@@ -58,7 +61,7 @@ class Repository:
     def _env(self) -> dict[str, str]:
         # Explicit store credentials replace any AWS_* of the caller; without them the caller's
         # AWS_* stay (on a cluster: the pod's workload identity, AWS_ROLE_ARN + token file).
-        drop = ("RESTIC_", "AWS_") if self.store is not None else ("RESTIC_",)
+        drop = ("RESTIC_", "AWS_") if self.store is not None and self.store.has_keys else ("RESTIC_",)
         env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
         env |= {"RESTIC_REPOSITORY": self.location, "RESTIC_PASSWORD_FILE": str(self.key_file)}
         if self.store is not None:
@@ -72,7 +75,7 @@ class Repository:
         if self.store is None:
             return None
         try:
-            with urllib.request.urlopen(self.store.endpoint, timeout=PROBE_TIMEOUT_S):
+            with urllib.request.urlopen(self.store.probe_url(), timeout=PROBE_TIMEOUT_S):
                 return None
         except urllib.error.HTTPError:
             return None  # it answered (403 without a signature): it is up
@@ -87,7 +90,7 @@ class Repository:
                 return
             if attempt + 1 < self.tries:
                 time.sleep(self.backoff_s * 2**attempt)
-        endpoint = self.store.endpoint if self.store else self.location
+        endpoint = self.store.probe_url() if self.store else self.location
         raise BackupUnavailableError(
             f"the backup repository's object store at {endpoint} does not answer after {self.tries} tries ({why})"
         )
@@ -151,7 +154,7 @@ class Repository:
         with "no backup repository" when there is none (each restic call costs a key derivation)."""
         if not self.key_file.exists():
             self._wait_for_store()
-            if not create or self.exists_without_key():
+            if not create or not self.generate_key or self.exists_without_key():
                 raise BackupKeyError(
                     f"the repository key file {self.key_file} is missing: put back the operator's copy of the key"
                 )

@@ -122,7 +122,7 @@ def create_backup(
     with _staging(workdir, backup_id) as staging:
         for name in names:
             target = registry[name]()
-            why = target.missing(env)
+            why = env.unavailable.get(name) or target.missing(env)
             if why is not None:
                 entries.append(TargetEntry(name=name, status="skipped", detail=why))
                 continue
@@ -389,7 +389,9 @@ def restore_backup(
             f"backup {backup_id} holds no {', '.join(absent)} (it holds {', '.join(held) or 'nothing'})"
         )
     chosen = {n: registry[n]() for n in names}
-    lacking = [f"{n} ({why})" for n, t in chosen.items() if (why := t.unrestorable(env)) is not None]
+    lacking = [
+        f"{n} ({why})" for n, t in chosen.items() if (why := env.unavailable.get(n) or t.unrestorable(env)) is not None
+    ]
     if lacking:
         raise RestoreRefusedError(f"environment {env.name} has no store for target(s) {', '.join(lacking)}")
     if not force:

@@ -93,13 +93,17 @@ class Target(ABC):
 
 # --------------------------------------------------------------------------- databases
 class _PostgresDatabase:
-    """``pg_dump -Fc`` / ``pg_restore`` of one database, as the superuser (password by env)."""
+    """``pg_dump -Fc`` / ``pg_restore`` of one database, as the endpoint's role: its password by
+    ``PGPASSWORD``, or, when the endpoint has none, from the file ``PGPASSFILE`` names (libpq)."""
 
     def __init__(self, pg: PostgresEndpoint, database: str) -> None:
         self.pg, self.database = pg, database
 
     def _env(self) -> dict[str, str]:
-        return {"PGPASSWORD": self.pg.password, "PGCONNECT_TIMEOUT": "5"}
+        env = {"PGCONNECT_TIMEOUT": "5"}
+        if self.pg.password is not None:
+            env["PGPASSWORD"] = self.pg.password
+        return env
 
     def _conn(self) -> list[str]:
         return ["-h", self.pg.host, "-p", str(self.pg.port), "-U", self.pg.user, "-d", self.database]
@@ -159,36 +163,37 @@ class MlflowDb(Target):
     description = "MLflow tracking and registry database (pg_dump -Fc, or SQLite's online backup)"
 
     def missing(self, env: BackupEnvironment) -> str | None:
-        if env.postgres is not None:
+        if env.database(env.mlflow_database) is not None:
             return None
         if env.mlflow_sqlite is not None and env.mlflow_sqlite.exists():
             return None
         return f"no registry database (looked for {env.mlflow_sqlite})" if env.mlflow_sqlite else "no registry database"
 
     def unrestorable(self, env: BackupEnvironment) -> str | None:
-        return None if env.postgres is not None or env.mlflow_sqlite is not None else "no registry database"
+        has = env.database(env.mlflow_database) is not None or env.mlflow_sqlite is not None
+        return None if has else "no registry database"
 
     def dump(self, into: Path, env: BackupEnvironment) -> TargetDump:
-        if env.postgres is not None:
-            return _PostgresDatabase(env.postgres, env.mlflow_database).dump(into / f"{env.mlflow_database}.dump")
+        if (pg := env.database(env.mlflow_database)) is not None:
+            return _PostgresDatabase(pg, env.mlflow_database).dump(into / f"{env.mlflow_database}.dump")
         assert env.mlflow_sqlite is not None
         _sqlite_copy(env.mlflow_sqlite, into / "mlflow.db")
         return TargetDump(f"SQLite backup of {env.mlflow_sqlite}", {"sqlite": sqlite3.sqlite_version})
 
     def restore(self, from_: Path, env: BackupEnvironment, force: bool) -> None:
         dumps = sorted(from_.glob("*.dump"))
-        if env.postgres is not None:
+        if (pg := env.database(env.mlflow_database)) is not None:
             if not dumps:
                 raise BackupError(f"target {self.name}: the backup holds no pg_dump file (made on SQLite?)")
-            _PostgresDatabase(env.postgres, env.mlflow_database).restore(dumps[0], force)
+            _PostgresDatabase(pg, env.mlflow_database).restore(dumps[0], force)
             return
         if env.mlflow_sqlite is None or not (from_ / "mlflow.db").exists():
             raise BackupError(f"target {self.name}: the backup holds no mlflow.db for a SQLite registry")
         _sqlite_copy(from_ / "mlflow.db", env.mlflow_sqlite)
 
     def is_empty(self, env: BackupEnvironment) -> bool:
-        if env.postgres is not None:
-            return _PostgresDatabase(env.postgres, env.mlflow_database).is_empty()
+        if (pg := env.database(env.mlflow_database)) is not None:
+            return _PostgresDatabase(pg, env.mlflow_database).is_empty()
         return env.mlflow_sqlite is None or _sqlite_empty(env.mlflow_sqlite)
 
 
@@ -197,28 +202,29 @@ class FeastRegistry(Target):
     description = "Feast registry and offline tables (pg_dump of the feast database, or registry.db)"
 
     def missing(self, env: BackupEnvironment) -> str | None:
-        if env.postgres is not None:
+        if env.database(env.feast_database) is not None:
             return None
         if env.feast_registry_file is not None and env.feast_registry_file.exists():
             return None
         return f"no Feast registry (looked for {env.feast_registry_file})"
 
     def unrestorable(self, env: BackupEnvironment) -> str | None:
-        return None if env.postgres is not None or env.feast_registry_file is not None else "no Feast registry"
+        has = env.database(env.feast_database) is not None or env.feast_registry_file is not None
+        return None if has else "no Feast registry"
 
     def dump(self, into: Path, env: BackupEnvironment) -> TargetDump:
-        if env.postgres is not None:
-            return _PostgresDatabase(env.postgres, env.feast_database).dump(into / f"{env.feast_database}.dump")
+        if (pg := env.database(env.feast_database)) is not None:
+            return _PostgresDatabase(pg, env.feast_database).dump(into / f"{env.feast_database}.dump")
         assert env.feast_registry_file is not None
         shutil.copy2(env.feast_registry_file, into / "registry.db")
         return TargetDump(f"copy of {env.feast_registry_file}")
 
     def restore(self, from_: Path, env: BackupEnvironment, force: bool) -> None:
-        if env.postgres is not None:
+        if (pg := env.database(env.feast_database)) is not None:
             dumps = sorted(from_.glob("*.dump"))
             if not dumps:
                 raise BackupError(f"target {self.name}: the backup holds no pg_dump file (made on a file registry?)")
-            _PostgresDatabase(env.postgres, env.feast_database).restore(dumps[0], force)
+            _PostgresDatabase(pg, env.feast_database).restore(dumps[0], force)
             return
         if env.feast_registry_file is None or not (from_ / "registry.db").exists():
             raise BackupError(f"target {self.name}: the backup holds no registry.db for a file registry")
@@ -226,8 +232,8 @@ class FeastRegistry(Target):
         shutil.copy2(from_ / "registry.db", env.feast_registry_file)
 
     def is_empty(self, env: BackupEnvironment) -> bool:
-        if env.postgres is not None:
-            return _PostgresDatabase(env.postgres, env.feast_database).is_empty()
+        if (pg := env.database(env.feast_database)) is not None:
+            return _PostgresDatabase(pg, env.feast_database).is_empty()
         return env.feast_registry_file is None or not env.feast_registry_file.exists()
 
 
@@ -277,7 +283,8 @@ class _TreeTarget(Target):
         return None
 
     def unrestorable(self, env: BackupEnvironment) -> str | None:
-        return None if self.tree(env) is not None else "not part of this environment"
+        tree = self.tree(env)
+        return "not part of this environment" if tree is None else tree.read_only
 
     def dump(self, into: Path, env: BackupEnvironment) -> TargetDump:
         tree = self.tree(env)
@@ -320,14 +327,23 @@ class Artifacts(_TreeTarget):
 class FeastOffline(_TreeTarget):
     name = "feast-offline"
     description = (
-        "Feast's offline sources: the parquet files the feature views read (a PostgreSQL offline "
-        "store's tables are in the feast-registry target's pg_dump)"
+        "Feast's offline sources: the parquet files the feature views read, or the offline "
+        "store's own database (pg_dump -Fc); tables kept in the registry's database are in the "
+        "feast-registry target's pg_dump"
     )
 
     def tree(self, env: BackupEnvironment) -> Tree | None:
         return env.feast_offline
 
+    def _database(self, env: BackupEnvironment) -> _PostgresDatabase | None:
+        if env.feast_offline_database is None:
+            return None
+        pg = env.database(env.feast_offline_database)
+        return None if pg is None else _PostgresDatabase(pg, env.feast_offline_database)
+
     def _in_database(self, env: BackupEnvironment) -> str | None:
+        if env.feast_offline_database is not None:
+            return None if self._database(env) else f"no endpoint for database {env.feast_offline_database}"
         if not env.feast_offline_in_database:
             return None
         return (
@@ -336,10 +352,33 @@ class FeastOffline(_TreeTarget):
         )
 
     def missing(self, env: BackupEnvironment) -> str | None:
+        if env.feast_offline_database is not None:
+            return self._in_database(env)
         return self._in_database(env) or super().missing(env)
 
     def unrestorable(self, env: BackupEnvironment) -> str | None:
+        if env.feast_offline_database is not None:
+            return self._in_database(env)
         return self._in_database(env) or super().unrestorable(env)
+
+    def dump(self, into: Path, env: BackupEnvironment) -> TargetDump:
+        if (db := self._database(env)) is not None:
+            return db.dump(into / f"{db.database}.dump")
+        return super().dump(into, env)
+
+    def restore(self, from_: Path, env: BackupEnvironment, force: bool) -> None:
+        if (db := self._database(env)) is not None:
+            dumps = sorted(from_.glob("*.dump"))
+            if not dumps:
+                raise BackupError(f"target {self.name}: the backup holds no pg_dump file (made from parquet files?)")
+            db.restore(dumps[0], force)
+            return
+        super().restore(from_, env, force)
+
+    def is_empty(self, env: BackupEnvironment) -> bool:
+        if (db := self._database(env)) is not None:
+            return db.is_empty()
+        return super().is_empty(env)
 
 
 class PredictionLogs(_TreeTarget):
@@ -363,7 +402,7 @@ class Config(_TreeTarget):
     description = "the platform's config/ folder"
 
     def tree(self, env: BackupEnvironment) -> Tree | None:
-        return None if env.config_dir is None else Tree(str(env.config_dir.resolve()))
+        return None if env.config_dir is None else Tree(str(env.config_dir.resolve()), read_only=env.config_read_only)
 
 
 # --------------------------------------------------------------------------- online store

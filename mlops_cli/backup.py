@@ -1,9 +1,12 @@
 """``mlops backup create|list|verify|restore|prune``: the backup room as commands.
 
 The environment (``--env``, or ``--to`` for a restore) says where the stores are: ``dev`` is the
-state folder's files, ``local-stack`` the reference deployment under ``<state>/stack``. The
-repository defaults to the environment's object store (``s3:<endpoint>/backups/restic``) or,
-without one, ``<state>/backups/restic``; its key to ``<state>/secrets/backup-key``.
+state folder's files, ``local-stack`` the reference deployment under ``<state>/stack``,
+``staging``/``prod`` what a pod of the backups chart has (restic's variables, ``PGPASSFILE``,
+``REDIS_PASSWORD``, ``MLOPS_ARTIFACTS_URI``; the Redis host from the platform config). The
+repository defaults to the cluster's ``RESTIC_REPOSITORY`` and ``RESTIC_PASSWORD_FILE``, else the
+environment's object store (``s3:<endpoint>/backups/restic``) or, without one,
+``<state>/backups/restic``; its key to ``<state>/secrets/backup-key``.
 Every command prints readable lines, or one JSON document with ``--json``.
 """
 
@@ -23,7 +26,8 @@ if TYPE_CHECKING:
 backup_app = typer.Typer(help="Backups: create, list, verify, restore, prune (restic).", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)
 
-BACKUP_ENVIRONMENTS = ("dev", "local-stack")
+BACKUP_ENVIRONMENTS = ("dev", "local-stack", "staging", "prod")
+CLUSTER_ENVIRONMENTS = ("staging", "prod")
 EnvOpt = Annotated[
     str, typer.Option("--env", envvar="MLOPS_ENV", help=f"Environment backed up: {', '.join(BACKUP_ENVIRONMENTS)}.")
 ]
@@ -61,23 +65,43 @@ def state_folder(state: Path | None, config_dir: Path, env: str) -> Path:
 
 
 def environment(name: str, state: Path, config_dir: Path) -> BackupEnvironment:
-    from backup import dev_environment, stack_environment
+    import os
+
+    from backup import cluster_environment, dev_environment, stack_environment
     from mlops.errors import BackupError
 
     if name == "dev":
         return dev_environment(state, config_dir)
     if name == "local-stack":
         return stack_environment(state, config_dir)
-    raise BackupError(
-        f"environment {name!r}: backups run on {' and '.join(BACKUP_ENVIRONMENTS)} here "
-        "(on a cluster, the backups chart's CronJobs run them)"
-    )
+    if name in CLUSTER_ENVIRONMENTS:
+        from platform_config import load_platform_config
+
+        config = load_platform_config(config_dir, name)
+        return cluster_environment(
+            name,
+            config_dir=config_dir,
+            redis_connection=config.features.redis_connection,
+            environ=os.environ,
+            prediction_log_root=config.prediction_log.root,
+        )
+    raise BackupError(f"environment {name!r}: expected one of {', '.join(BACKUP_ENVIRONMENTS)}")
 
 
 def repository(env: BackupEnvironment, state: Path, location: str | None, key_file: Path | None) -> Repository:
     from backup import Repository, default_key_file
 
     state = state.expanduser().resolve()
+    if env.repository is not None:  # the environment names its own (a cluster pod's restic variables)
+        access = env.repository
+        location = location or access.location
+        return Repository(
+            location,
+            key_file or access.key_file,
+            store=access.store if location.startswith("s3:") else None,
+            cache_dir=access.cache_dir or state / "backup" / "cache",
+            generate_key=access.generate_key,
+        )
     if location is None:
         if env.object_store is not None:
             location = f"s3:{env.object_store.endpoint}/backups/restic"
@@ -103,7 +127,7 @@ class Opened:
 def open_backups(env: str, state: Path | None, config_dir: Path, repo: str | None, key_file: Path | None) -> Opened:
     folder = state_folder(state, config_dir, env)
     environ = environment(env, folder, config_dir)
-    return Opened(environ, repository(environ, folder, repo, key_file), _workdir(folder))
+    return Opened(environ, repository(environ, folder, repo, key_file), environ.workdir or _workdir(folder))
 
 
 def _print_json(data: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,16 +10,29 @@ from pathlib import Path
 from tests.local_stack import ROOT
 
 
-def _mlops(*args: str) -> subprocess.CompletedProcess[str]:
+def _mlops(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlops_cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mlops_cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
     )
 
 
-def test_a_cluster_environment_is_named_as_not_backed_up_from_here(tmp_path: Path) -> None:
-    ran = _mlops("backup", "restore", "--backup", "latest", "--to", "prod", "--state", str(tmp_path))
+def test_a_cluster_environment_outside_its_pod_names_what_is_missing(tmp_path: Path) -> None:
+    # Outside a pod of the backups chart: none of the variables the chart sets.
+    pod = ("RESTIC_", "PGPASSFILE", "REDIS_PASSWORD", "MLOPS_ARTIFACTS_URI")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(pod)}
+    ran = _mlops("backup", "restore", "--backup", "latest", "--to", "prod", "--state", str(tmp_path), env=env)
     assert ran.returncode == 1
-    assert "environment 'prod': backups run on dev and local-stack here" in ran.stderr
+    assert ran.stderr.strip() == (
+        "error: environment prod: variable(s) RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE, PGPASSFILE, "
+        "MLOPS_ARTIFACTS_URI, REDIS_PASSWORD not set (the backups chart's CronJobs set them: "
+        "infrastructure/helm/backups)"
+    )
+
+
+def test_an_unknown_environment_is_named_with_the_known_ones(tmp_path: Path) -> None:
+    ran = _mlops("backup", "create", "--env", "qa", "--state", str(tmp_path))
+    assert ran.returncode == 1
+    assert "environment 'qa': expected one of dev, local-stack, staging, prod" in ran.stderr
     assert "Traceback" not in ran.stderr
 
 

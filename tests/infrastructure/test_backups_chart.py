@@ -77,12 +77,14 @@ def strategies(source: Path = SOURCE) -> dict[str, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- rendered objects
-def render(env: str, overrides: dict[str, Any] | None = None, chart: Path = CHART) -> list[dict[str, Any]]:
+def render(
+    env: str, overrides: dict[str, Any] | None = None, chart: Path = CHART, values_chart: Path = CHART
+) -> list[dict[str, Any]]:
     """``helm template`` of the chart (or a copy) with the environment's Terraform outputs
-    (infrastructure/helm/environments/<env>.yaml), values-<env>.yaml and overrides."""
-    terraform = load_values(CHART.parent / "environments" / f"{env}.yaml")
-    values = coalesce(coalesce(terraform, load_values(CHART / f"values-{env}.yaml")), overrides or {})
-    rendered = render_chart(chart, values, release="backups", namespace=f"mlops-{env}")
+    (infrastructure/helm/environments/<env>.yaml), ``values_chart``'s values-<env>.yaml and overrides."""
+    terraform = load_values(HELM_DIR / "environments" / f"{env}.yaml")
+    values = coalesce(coalesce(terraform, load_values(values_chart / f"values-{env}.yaml")), overrides or {})
+    rendered = render_chart(chart, values, release=chart.name, namespace=f"mlops-{env}")
     return [
         doc
         for path, text in sorted(rendered.items())
@@ -281,10 +283,48 @@ def test_backup_pods_are_restricted_and_get_credentials_from_vault(
         assert script(job).startswith("set -a && . /vault/secrets/feature-store.env && set +a && "), name
         pgpass = annotations["vault.hashicorp.com/agent-inject-template-pgpass"]
         assert f'secret "secret/data/mlops/{env}/registry"' in pgpass
-        # Both databases live on the registry instance Terraform built.
+        # Every database the targets dump lives on the registry instance Terraform built, one
+        # role each (backup.environment.cluster_environment reads them from this file).
         host = terraform(env)["postgres"]["host"]
         assert f"{host}:5432:mlflow:mlflow:" in pgpass
         assert f"{host}:5432:feast_registry:feast_registry:" in pgpass
+        assert f"{host}:5432:feast_offline:feast_offline:" in pgpass
+        assert '"offline_password"' in pgpass
+        # S3 through the pod's IRSA role (no key), in Terraform's region; MLflow's artifacts
+        # where the mlflow chart puts them.
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env_vars), name
+        assert env_vars["AWS_REGION"] == terraform(env)["region"], name
+        artifacts = terraform(env)["buckets"]["artifacts"]
+        assert env_vars["MLOPS_ARTIFACTS_URI"] == f"s3://{artifacts}/mlflow", name
+
+
+def artifacts_mismatch(backups: list[dict[str, Any]], mlflow: list[dict[str, Any]]) -> str | None:
+    """Where the backup jobs' MLOPS_ARTIFACTS_URI is not the mlflow chart's artifacts destination."""
+    (server,) = (c for d in mlflow if d["kind"] == "Deployment" for c in pod_spec_of(d)["containers"])
+    (destination,) = (a.split("=", 1)[1] for a in server["args"] if a.startswith("--artifacts-destination="))
+    for name, job in by_kind(backups, "CronJob").items():
+        (container,) = pod_spec(job)["containers"]
+        uri = {v["name"]: v.get("value") for v in container["env"]}.get("MLOPS_ARTIFACTS_URI")
+        if uri != destination:
+            return f"CronJob {name}: MLOPS_ARTIFACTS_URI {uri!r}, MLflow writes to {destination!r}"
+    return None
+
+
+def pod_spec_of(deployment: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return spec
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_artifacts_target_reads_where_mlflow_writes(rendered: dict[str, list[dict[str, Any]]], env: str) -> None:
+    mlflow = render(env, chart=HELM_DIR / "mlflow", values_chart=HELM_DIR / "mlflow")
+    assert artifacts_mismatch(rendered[env], mlflow) is None
+    # Planted: the backups chart pointed at another prefix.
+    moved = render(env, {"artifacts": {"prefix": "models"}})
+    assert artifacts_mismatch(moved, mlflow) == (
+        f"CronJob backups-hourly: MLOPS_ARTIFACTS_URI 's3://{terraform(env)['buckets']['artifacts']}/models', "
+        f"MLflow writes to 's3://{terraform(env)['buckets']['artifacts']}/mlflow'"
+    )
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -136,10 +136,16 @@ spec:
                   value: /vault/secrets/backup-encryption-key
                 - name: RESTIC_CACHE_DIR
                   value: /tmp/restic-cache
-                {{- with $.Values.objectStore.region }}
+                # The buckets' region (Terraform's unless objectStore.region says otherwise): S3
+                # is reached with the pod's IRSA role through the default AWS chain, no key.
+                {{- $region := $.Values.objectStore.region | default (include "platform.terraformValue" (dict "ctx" $ "key" "region")) }}
+                - name: AWS_REGION
+                  value: {{ $region | quote }}
                 - name: AWS_DEFAULT_REGION
-                  value: {{ . | quote }}
-                {{- end }}
+                  value: {{ $region | quote }}
+                # MLflow's artifacts (the mlflow chart's --artifacts-destination), for the artifacts target.
+                - name: MLOPS_ARTIFACTS_URI
+                  value: {{ printf "s3://%s/%s" (include "platform.bucket" (dict "ctx" $ "name" $.Values.artifacts.bucket)) $.Values.artifacts.prefix | quote }}
                 - name: PGPASSFILE
                   value: /vault/secrets/pgpass
                 - name: PGSSLMODE
