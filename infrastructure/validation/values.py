@@ -27,6 +27,14 @@ def load_values(values_file: Path | None) -> dict[str, Any]:
     return dict(plain_data(values))
 
 
+def release_values(chart_dir: Path, env: str) -> dict[str, Any]:
+    """What Argo CD layers over a chart's values.yaml for ``env`` (infrastructure/argocd/applicationset.yaml's
+    valueFiles): what Terraform built (``../environments/<env>.yaml``), then ``values-<env>.yaml``."""
+    return coalesce(
+        load_values(chart_dir.parent / "environments" / f"{env}.yaml"), load_values(chart_dir / f"values-{env}.yaml")
+    )
+
+
 def coalesce(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Helm's merge of values files: later files win key by key; a null removes the key."""
     merged = dict(base)

@@ -40,7 +40,7 @@ from infrastructure.cluster.status import SKIP_RECONCILE
 from infrastructure.validation import render_chart
 from infrastructure.validation.applications import expand_applications
 from infrastructure.validation.manifests import Manifest, load_yaml_documents
-from infrastructure.validation.values import coalesce, load_values
+from infrastructure.validation.values import coalesce, release_values
 from mlops.errors import ClusterError, ClusterUnavailableError
 from mlops_cli import cluster as cluster_cli
 from mlops_cli.main import app
@@ -61,10 +61,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
 def render(chart: str, env: str = ENV) -> list[dict[str, Any]]:
     """The chart as Argo CD renders it for ``env``: values.yaml, the Terraform outputs' file
     (when there is one), values-<env>.yaml, then the overrides above."""
-    values: dict[str, Any] = {}
-    for path in (HELM / "environments" / f"{env}.yaml", HELM / chart / f"values-{env}.yaml"):
-        if path.is_file():
-            values = coalesce(values, load_values(path))
+    values = release_values(HELM / chart, env)
     rendered = render_chart(
         HELM / chart, coalesce(values, OVERRIDES.get(chart, {})), release=chart, namespace=f"mlops-{env}"
     )

@@ -27,7 +27,7 @@ from components.image import PLATFORM_IMAGE, PLATFORM_IMAGE_REPOSITORY
 from infrastructure.validation import Context, render_chart
 from infrastructure.validation.checks.kubernetes_schema import CrdSchemas, kubernetes_version
 from infrastructure.validation.manifests import Manifest, load_yaml_documents
-from infrastructure.validation.values import coalesce, load_values
+from infrastructure.validation.values import coalesce, release_values
 from mlops.config import CLUSTER_ENVIRONMENTS as ENVIRONMENTS
 from platform_config import load_platform_config
 
@@ -61,8 +61,7 @@ def namespace(env: str) -> str:
 def render(chart: str, env: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
     """``helm template <chart> -f ../environments/<env>.yaml -f values-<env>.yaml`` (with
     overrides on top), as Argo CD renders it, through the validator: template path -> manifest text."""
-    terraform = load_values(HELM_DIR / "environments" / f"{env}.yaml")
-    values = coalesce(coalesce(terraform, load_values(HELM_DIR / chart / f"values-{env}.yaml")), overrides or {})
+    values = coalesce(release_values(HELM_DIR / chart, env), overrides or {})
     return render_chart(HELM_DIR / chart, values, release=chart, namespace=namespace(env))
 
 
@@ -173,10 +172,13 @@ def test_chart_renders(rendered: dict[tuple[str, str], list[dict[str, Any]]], ch
     assert docs, f"{chart}/{env} rendered nothing"
     for doc in docs:
         # Velero reads its Schedules only in its own namespace (the backups chart's velero.namespace);
-        # KFP its Pipeline/PipelineVersion objects only in its own (the pipelines chart's kfp.namespace).
+        # KFP its Pipeline/PipelineVersion objects only in its own (the pipelines chart's kfp.namespace),
+        # where its step pods also read their environment's ConfigMap.
         expected = {"Schedule": "velero", "Pipeline": "kubeflow", "PipelineVersion": "kubeflow"}.get(
             doc["kind"], namespace(env)
         )
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "mlops-pipeline-steps":
+            expected = "kubeflow"
         assert doc["metadata"].get("namespace") == expected, f"{chart}/{env}: {doc['kind']} not in namespace {expected}"
         assert doc["metadata"]["labels"]["mlops-platform/environment"] == env
 

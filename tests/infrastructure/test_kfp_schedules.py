@@ -25,7 +25,7 @@ import yaml
 from infrastructure.validation import Context, render_chart
 from infrastructure.validation.checks.kfp import namespace_problems, schedule_problems
 from infrastructure.validation.manifests import Manifest, load_yaml_documents
-from infrastructure.validation.values import coalesce, load_values
+from infrastructure.validation.values import coalesce, load_values, release_values
 from mlops.config import CLUSTER_ENVIRONMENTS as ENVIRONMENTS
 from pipelines.schedules import SchedulesSpec, recurring_run_request
 from platform_config import PlatformConfig, load_platform_config
@@ -48,8 +48,7 @@ JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 def render(env: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The pipelines chart for ``env`` as Argo CD renders it (Terraform's values, the env file, overrides)."""
-    terraform = load_values(ROOT / "infrastructure" / "helm" / "environments" / f"{env}.yaml")
-    values = coalesce(coalesce(terraform, load_values(CHART / f"values-{env}.yaml")), overrides or {})
+    values = coalesce(release_values(CHART, env), overrides or {})
     rendered = render_chart(CHART, values, release="pipelines", namespace=f"mlops-{env}")
     return [
         doc

@@ -27,7 +27,7 @@ import yaml
 from infrastructure.validation import render_chart
 from infrastructure.validation.checks.kubernetes_schema import CrdSchemas, kubernetes_version
 from infrastructure.validation.manifests import Manifest, load_yaml_documents
-from infrastructure.validation.values import coalesce, load_values, values_schema_problems
+from infrastructure.validation.values import coalesce, load_values, release_values, values_schema_problems
 from mlops.config import CLUSTER_ENVIRONMENTS as ENVIRONMENTS
 from mlops.config import load_model
 
@@ -78,12 +78,12 @@ def namespace(env: str) -> str:
 
 @functools.cache
 def _rendered(chart: str, env: str) -> tuple[tuple[str, str], ...]:
-    values = load_values(HELM_DIR / chart / f"values-{env}.yaml")
+    values = release_values(HELM_DIR / chart, env)
     return tuple(sorted(render_chart(HELM_DIR / chart, values, release=chart, namespace=namespace(env)).items()))
 
 
 def render(chart: str, env: str) -> list[dict[str, Any]]:
-    """The objects ``chart`` renders with ``values-<env>.yaml``, as Argo CD releases it (fresh
+    """The objects ``chart`` renders for ``env``, as Argo CD releases it (fresh
     objects each call: the Helm render is done once per chart and environment)."""
     return [
         doc
@@ -95,9 +95,9 @@ def render(chart: str, env: str) -> list[dict[str, Any]]:
 
 
 def chart_values(chart: str, env: str) -> dict[str, Any]:
-    """values.yaml with values-<env>.yaml over it (what the templates see)."""
+    """values.yaml with the environment's files over it (what the templates see)."""
     chart_dir = HELM_DIR / chart
-    return coalesce(load_values(chart_dir / "values.yaml"), load_values(chart_dir / f"values-{env}.yaml"))
+    return coalesce(load_values(chart_dir / "values.yaml"), release_values(chart_dir, env))
 
 
 def prometheus_rules(env: str) -> dict[str, dict[str, Any]]:

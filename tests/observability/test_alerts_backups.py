@@ -23,7 +23,7 @@ from infrastructure.validation import render_chart
 from infrastructure.validation.checks.kubernetes_schema import CrdSchemas, kubernetes_version, validate_manifests
 from infrastructure.validation.core import CheckResult, Layout
 from infrastructure.validation.manifests import Manifest, load_yaml_documents
-from infrastructure.validation.values import coalesce, load_values
+from infrastructure.validation.values import coalesce, release_values
 from mlops.config import CLUSTER_ENVIRONMENTS as ENVIRONMENTS
 from tests.observability.test_alerts import (
     CRDS,
@@ -58,7 +58,7 @@ PROBES = {
 
 
 def render_with(env: str, overrides: dict[str, Any]) -> list[dict[str, Any]]:
-    values = coalesce(load_values(CHART / f"values-{env}.yaml"), overrides)
+    values = coalesce(release_values(CHART, env), overrides)
     rendered = render_chart(CHART, values, release="backups", namespace=namespace(env))
     return [
         doc

@@ -10,7 +10,7 @@ import yaml
 
 from infrastructure.validation import render_chart
 from infrastructure.validation.manifests import load_yaml_documents
-from infrastructure.validation.values import coalesce, load_values
+from infrastructure.validation.values import coalesce, release_values
 from mlops.config import CLUSTER_ENVIRONMENTS as ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,9 +19,7 @@ TEMPLATE = "pipelines/templates/retraining-triggers.yaml"
 
 
 def render(env: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    # What Terraform built for the environment (global.platform), as Argo CD passes it to every chart.
-    terraform = load_values(ROOT / "infrastructure" / "helm" / "environments" / f"{env}.yaml")
-    values = coalesce(coalesce(terraform, load_values(CHART / f"values-{env}.yaml")), overrides or {})
+    values = coalesce(release_values(CHART, env), overrides or {})
     rendered = render_chart(CHART, values, release="pipelines", namespace=f"mlops-{env}")
     return list(load_yaml_documents(rendered.get(TEMPLATE, "")))
 
