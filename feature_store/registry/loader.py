@@ -93,6 +93,12 @@ def render_template(environment: str, variables: Mapping[str, str]) -> dict[str,
     return rendered
 
 
+# Template variables the app fills itself (repo_settings): the state folder always, Redis' host:port
+# from the platform config's features.redis_connection when it is set.
+SET_BY_APP = frozenset({"FEAST_STATE_DIR"})
+FROM_REDIS_CONNECTION = "REDIS_CONNECTION"
+
+
 def repo_settings(
     state_dir: Path,
     config: FeatureConfig | None = None,
@@ -117,7 +123,7 @@ def repo_settings(
     variables = {name: environ[name] for name in template_variables(load_template(environment)) if name in environ}
     variables["FEAST_STATE_DIR"] = str(state_dir)
     if config.redis_connection:
-        variables["REDIS_CONNECTION"] = config.redis_connection
+        variables[FROM_REDIS_CONNECTION] = config.redis_connection
     variables.update(config.variables)
     for name, value in variables.items():
         if value.startswith(SECRET_SCHEMES):

@@ -58,8 +58,6 @@ PRIVATE_RANGES = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12
 STATE_COMMANDS = frozenset({"serve", "backup", "monitor", "dr"})
 # The image's working folder (Dockerfile WORKDIR): a relative state_dir is under it.
 IMAGE_WORKDIR = Path("/app")
-# Variables the app sets itself before it loads the Feast config (feature_store.registry.loader).
-FEAST_SET_BY_APP = frozenset({"FEAST_STATE_DIR"})
 
 # What an unset ${VARIABLE} of the Feast config becomes: a host made of it names nothing.
 _UNSET = "UNSET"
@@ -482,7 +480,7 @@ def config_env_references(config: Mapping[str, Any]) -> set[str]:
 
 def env_var_problems(manifests: Sequence[Manifest], platform_configs: Mapping[str, Any]) -> list[str]:
     """``consistency/env-vars`` on one rendered release (see the module docstring)."""
-    from feature_store.registry.loader import load_template, template_variables
+    from feature_store.registry.loader import FROM_REDIS_CONNECTION, SET_BY_APP, load_template, template_variables
 
     problems: list[str] = []
     for workload in workloads(manifests):
@@ -505,9 +503,9 @@ def env_var_problems(manifests: Sequence[Manifest], platform_configs: Mapping[st
                 names = template_variables(load_template(environment or ""))
                 if command:
                     # The app fills these itself (feature_store.registry.loader.repo_settings).
-                    names -= FEAST_SET_BY_APP | set(config.features.variables)
+                    names -= SET_BY_APP | set(config.features.variables)
                     if config.features.redis_connection:
-                        names.discard("REDIS_CONNECTION")
+                        names.discard(FROM_REDIS_CONNECTION)
                 for name in names:
                     needed.setdefault(name, f"the {environment} Feast config ({feast})")
             sources = ", ".join(f"/vault/secrets/{f}" for f in sorted(files)) or "no Vault env file"

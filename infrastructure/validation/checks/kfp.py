@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from infrastructure.validation.checks.vault_ca import kfp_step_patch
 from infrastructure.validation.context import Context
 from infrastructure.validation.core import CheckResult
 from infrastructure.validation.manifests import Manifest
@@ -43,9 +44,6 @@ SPEC_KEY = "schedules.json"
 # The step pods' environment ConfigMap (templates/step-environment.yaml) and the patch that loads it.
 STEP_ENV_COMPONENT = "step-environment"
 WORKFLOW_DEFAULTS = Path("vault") / "kfp-workflow-defaults.yaml"
-# Feast variables the app fills itself: the state folder, and Redis' host:port from the platform
-# config's features.redis_connection (feature_store.registry.loader.repo_settings).
-FEAST_SET_BY_APP = frozenset({"FEAST_STATE_DIR", "REDIS_CONNECTION"})
 
 
 def kfp_namespace(render: Render) -> str:
@@ -129,19 +127,17 @@ def schedule_problems(manifests: list[Manifest]) -> tuple[list[str], int]:
 
 def step_config_maps(patch: Any) -> set[str]:
     """The ConfigMaps the workflow-controller patch loads (``envFrom``) into the step container."""
-    defaults = yaml.safe_load(((patch or {}).get("data") or {}).get("workflowDefaults") or "") or {}
-    pod_patch = yaml.safe_load(((defaults.get("spec") or {}).get("podSpecPatch")) or "") or {}
-    main: dict[str, Any] = next((c for c in pod_patch.get("containers") or [] if c.get("name") == "main"), {})
+    _, main = kfp_step_patch(patch)
     return {
         str(source["configMapRef"].get("name"))
-        for source in main.get("envFrom") or []
+        for source in (main or {}).get("envFrom") or []
         if isinstance(source, dict) and isinstance(source.get("configMapRef"), dict)
     }
 
 
 def step_environment_problems(manifests: list[Manifest], loaded: set[str], environment: str) -> list[str]:
     """What the KFP step pods of one pipelines-chart render lack to open ``environment``'s feature store."""
-    from feature_store.registry.loader import load_template, template_variables
+    from feature_store.registry.loader import FROM_REDIS_CONNECTION, SET_BY_APP, load_template, template_variables
 
     found = [
         m
@@ -150,7 +146,8 @@ def step_environment_problems(manifests: list[Manifest], loaded: set[str], envir
         and ((m.body.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/component")
         == STEP_ENV_COMPONENT
     ]
-    needed = template_variables(load_template(environment)) - FEAST_SET_BY_APP
+    # Every cluster config sets features.redis_connection, so the app fills Redis' host:port too.
+    needed = template_variables(load_template(environment)) - SET_BY_APP - {FROM_REDIS_CONNECTION}
     if not found:
         return [
             f"no step-environment ConfigMap (stepEnvironment): the KFP step pods would not get "

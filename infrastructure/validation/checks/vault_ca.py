@@ -121,13 +121,19 @@ def vault_values_problems(values: Any) -> list[str]:
     return problems
 
 
+def kfp_step_patch(patch: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(podSpecPatch, its ``main`` container or None) of the KFP workflow-controller patch."""
+    defaults = yaml.safe_load(((patch or {}).get("data") or {}).get("workflowDefaults") or "") or {}
+    pod_patch = yaml.safe_load(((defaults.get("spec") or {}).get("podSpecPatch")) or "") or {}
+    main = next((c for c in pod_patch.get("containers") or [] if c.get("name") == "main"), None)
+    return pod_patch, main
+
+
 def kfp_ca(patch: Any) -> tuple[str, str]:
     """(VAULT_CACERT, Secret) the workflow-controller patch gives the KFP ``main`` containers.
 
     Raises ValueError naming the key that is missing or wrong."""
-    defaults = yaml.safe_load(((patch or {}).get("data") or {}).get("workflowDefaults") or "") or {}
-    pod_patch = yaml.safe_load(((defaults.get("spec") or {}).get("podSpecPatch")) or "") or {}
-    main = next((c for c in pod_patch.get("containers") or [] if c.get("name") == "main"), None)
+    pod_patch, main = kfp_step_patch(patch)
     if main is None:
         raise ValueError("data.workflowDefaults spec.podSpecPatch: no container named main (the step's container)")
     path = next((e.get("value") for e in main.get("env") or [] if e.get("name") == "VAULT_CACERT"), None)
