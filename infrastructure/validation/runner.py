@@ -107,16 +107,17 @@ def print_report(report: Report, report_path: Path) -> None:
         status = Text("PASS", style="green") if r.ok else Text(f"FAIL ({len(r.failures)})", style="bold red")
         table.add_row(r.name, status, f"{r.duration:.1f}s", Text(_counts_text(r.name, r.counts)))
     console.print(table)
-    for r in report.results:
-        if r.failures:
-            console.print(Text(f"\n{r.name}: {len(r.failures)} failure(s)", style="bold red"))
-            for line in r.failures:
-                console.print(Text(f"  {line}"), soft_wrap=True)
+    # Failures last: a CI log is often read from its tail.
     for r in report.results:
         if r.notes:
             console.print(Text(f"\n{r.name}:", style="dim"))
             for line in r.notes:
                 console.print(Text(f"  {line}", style="dim"), soft_wrap=True)
+    for r in report.results:
+        if r.failures:
+            console.print(Text(f"\n{r.name}: {len(r.failures)} failure(s)", style="bold red"))
+            for line in r.failures:
+                console.print(Text(f"  {line}"), soft_wrap=True)
     verdict = Text("PASSED" if report.ok else "FAILED", style="bold green" if report.ok else "bold red")
     console.print(
         Text("\n").append(verdict).append(f" in {report.wall_time:.1f}s; report: {report_path}"), soft_wrap=True

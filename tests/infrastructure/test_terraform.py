@@ -9,6 +9,7 @@ here every skip is checked against the reviewed list.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import pytest
 import yaml
 
 from infrastructure.validation import Context, Layout, MissingToolError
-from infrastructure.validation.checks.terraform import check_terraform, provider_needs
+from infrastructure.validation.checks.terraform import check_terraform, hcl_loads, provider_needs
 
 REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "infrastructure" / "terraform"
@@ -612,3 +613,14 @@ def test_network_policies_are_enforced_and_metrics_server_is_installed() -> None
     assert "vpc-cni" not in addons
     # Nodes join with enforcement already on.
     assert "${aws_eks_addon.vpc_cni}" in str(attr(resource(directory, "aws_eks_node_group", "this"), "depends_on"))
+
+
+def test_hcl_parses_in_concurrent_checks_give_each_file_its_own_tree() -> None:
+    # The checks run in threads and python-hcl2 shares one Lark parser: unguarded, parses at the
+    # same time returned another file's tree (consistency and terraform-cluster failed at random).
+    texts = [path.read_text(encoding="utf-8") for path in sorted(TF.rglob("*.tf"))[:12]]
+    expected = [hcl2.loads(text) for text in texts]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for _ in range(3):
+            got = list(pool.map(hcl_loads, texts * 2))
+            assert got == expected * 2

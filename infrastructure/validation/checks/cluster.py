@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infrastructure.validation.checks.terraform import _blocks, _parse_hcl, _unwrap, provider_needs
+from infrastructure.validation.checks.terraform import _blocks, _unwrap, parse_hcl, provider_needs
 from infrastructure.validation.context import Context
 from infrastructure.validation.core import MAKE_INSTALL, CheckResult, one_line
 from infrastructure.validation.render import unrendered_failures
@@ -63,7 +63,7 @@ def own_resources(module: Path) -> list[Resource]:
     """The resources a module's own files declare."""
     found: list[Resource] = []
     for tf in sorted(module.glob("*.tf")):
-        for block in _blocks(_parse_hcl(tf.resolve()), "resource"):
+        for block in _blocks(parse_hcl(tf), "resource"):
             for rtype in (k for k in block if not k.startswith("__")):
                 for name, body in (_unwrap(block[rtype]) or {}).items():
                     if not name.startswith("__") and isinstance(body, dict):
@@ -75,7 +75,7 @@ def module_resources(module: Path, seen: frozenset[Path] = frozenset()) -> list[
     """The resources of a module and of the local modules it calls, transitively."""
     found = own_resources(module)
     for tf in sorted(module.glob("*.tf")):
-        for block in _blocks(_parse_hcl(tf.resolve()), "module"):
+        for block in _blocks(parse_hcl(tf), "module"):
             for key in (k for k in block if not k.startswith("__")):
                 source = _text((block[key] or {}).get("source", ""))
                 child = (module / source).resolve()
@@ -87,7 +87,7 @@ def module_resources(module: Path, seen: frozenset[Path] = frozenset()) -> list[
 def is_root(module: Path) -> bool:
     """A root module configures providers or a backend; a child module does neither."""
     for tf in module.glob("*.tf"):
-        parsed = _parse_hcl(tf.resolve())
+        parsed = parse_hcl(tf)
         if _blocks(parsed, "provider"):
             return True
         if any(_blocks(block, "backend") for block in _blocks(parsed, "terraform")):

@@ -38,11 +38,12 @@ from typing import Any
 
 import yaml
 
+from infrastructure.validation.checks.terraform import parse_hcl
 from infrastructure.validation.context import Context
-from infrastructure.validation.core import MAKE_INSTALL, CheckResult, Layout, one_line
+from infrastructure.validation.core import CheckResult, Layout, one_line
 from infrastructure.validation.manifests import Manifest
 from infrastructure.validation.render import Render
-from mlops.errors import ConfigError, MissingToolError
+from mlops.errors import ConfigError
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -579,15 +580,6 @@ def _hcl_locals(parsed: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _parse_hcl(path: Path) -> dict[str, Any]:
-    try:
-        import hcl2
-    except ImportError as exc:
-        raise MissingToolError("python-hcl2 (import hcl2)", MAKE_INSTALL) from exc
-    parsed: dict[str, Any] = hcl2.loads(path.read_text(encoding="utf-8"))
-    return parsed
-
-
 @dataclass(frozen=True)
 class Declared:
     """What the Terraform code says the environment files hold."""
@@ -601,15 +593,15 @@ class Declared:
 def declared_outputs(terraform_dir: Path) -> Declared:
     """Read live/outputs.tf (``helm_values``), modules/platform/main.tf (bucket purposes, the
     workloads with S3 access) and modules/workloads/main.tf (their service accounts)."""
-    outputs = _hcl_blocks(_parse_hcl(terraform_dir / "live" / "outputs.tf"), "output")
+    outputs = _hcl_blocks(parse_hcl(terraform_dir / "live" / "outputs.tf"), "output")
     if "helm_values" not in outputs:
         raise ValueError('live/outputs.tf: no output "helm_values"')
     tree = outputs["helm_values"].get("value")
-    platform = _parse_hcl(terraform_dir / "modules" / "platform" / "main.tf")
+    platform = parse_hcl(terraform_dir / "modules" / "platform" / "main.tf")
     storage = _hcl_blocks(platform, "module").get("object_storage") or {}
     buckets = frozenset(_hcl_key(k) for k in (storage.get("buckets") or {}))
     with_s3 = {_hcl_key(k) for k in (_hcl_locals(platform).get("s3_access") or {})}
-    table = _hcl_locals(_parse_hcl(terraform_dir / "modules" / "workloads" / "main.tf")).get("workloads") or {}
+    table = _hcl_locals(parse_hcl(terraform_dir / "modules" / "workloads" / "main.tf")).get("workloads") or {}
     accounts = frozenset(
         _hcl_key(str(w.get("service_account")))
         for name, w in table.items()

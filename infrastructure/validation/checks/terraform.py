@@ -7,6 +7,7 @@ import functools
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,30 @@ def _labels(block: dict[str, Any]) -> list[str]:
     return [k.strip('"') for k in block if not k.startswith("__")]
 
 
-@functools.cache
-def _parse_hcl(path: Path) -> dict[str, Any]:
-    import hcl2
+# python-hcl2 parses with one module-level Lark parser, which is not thread-safe: checks run in
+# threads, and two parses at once returned each other's trees (a flaky failure in CI).
+_HCL_LOCK = threading.Lock()
 
-    parsed: dict[str, Any] = hcl2.loads(path.read_text(encoding="utf-8"))
+
+def hcl_loads(text: str) -> dict[str, Any]:
+    """HCL text as python-hcl2 reads it, one parse at a time."""
+    try:
+        import hcl2
+    except ImportError as exc:
+        raise MissingToolError("python-hcl2 (import hcl2)", MAKE_INSTALL) from exc
+    with _HCL_LOCK:
+        parsed: dict[str, Any] = hcl2.loads(text)
     return parsed
+
+
+@functools.cache
+def _parse_hcl_file(path: Path) -> dict[str, Any]:
+    return hcl_loads(path.read_text(encoding="utf-8"))
+
+
+def parse_hcl(path: Path) -> dict[str, Any]:
+    """A Terraform file as python-hcl2 reads it, parsed once per run (callers must not mutate it)."""
+    return _parse_hcl_file(path.resolve())
 
 
 def provider_needs(module: Path, seen: frozenset[Path] = frozenset()) -> set[str]:
@@ -50,7 +69,7 @@ def provider_needs(module: Path, seen: frozenset[Path] = frozenset()) -> set[str
     and those of the local modules it calls; a remote module counts as a download too."""
     needs: set[str] = set()
     for tf in sorted(module.glob("*.tf")):
-        parsed = _parse_hcl(tf.resolve())
+        parsed = parse_hcl(tf)
         for block in _blocks(parsed, "terraform"):
             for providers in _blocks(block, "required_providers"):
                 needs.update(_labels(providers))

@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
+from infrastructure.validation.checks.terraform import hcl_loads
 from infrastructure.validation.context import Context
-from infrastructure.validation.core import MAKE_INSTALL, CheckResult, one_line
+from infrastructure.validation.core import CheckResult, one_line
 from mlops.errors import MissingToolError
 
 VAULT_VALUES = Path("vault") / "helm-values.yaml"
@@ -82,11 +83,9 @@ def vault_values_problems(values: Any) -> list[str]:
         return problems
     replicas = ha.get("replicas", 3)
     try:
-        import hcl2
-    except ImportError as exc:
-        raise MissingToolError("python-hcl2 (import hcl2)", MAKE_INSTALL) from exc
-    try:
-        config = hcl2.loads(str(raft.get("config") or ""))
+        config = hcl_loads(str(raft.get("config") or ""))
+    except MissingToolError:
+        raise
     except Exception as exc:  # the parser raises lark's many error types
         return [*problems, f"server.ha.raft.config: not valid HCL: {one_line(str(exc))}"]
     listeners = _blocks(config, "listener", "tcp")
