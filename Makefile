@@ -89,7 +89,7 @@ chart-files: install  ## Regenerate the files charts ship: compiled pipelines, b
 
 # The tests on the local reference deployment spend most of their time waiting on its servers
 # and CLI processes: they run in a second pytest beside the rest (its output follows the rest's).
-STACK_TESTS := tests/backup tests/infrastructure/test_local_stack.py tests/infrastructure/test_local_stack_pipeline.py
+STACK_TESTS := tests/backup tests/infrastructure/test_local_stack.py tests/infrastructure/test_local_stack_pipeline.py tests/privacy/test_erasure_stack.py
 test: install system-tools lint validate-infra  ## Lint, validate the infrastructure, then every test (unit per room, compile, end-to-end)
 	$(BIN)/python -m compileall -q $(PACKAGES) >/dev/null
 	mkdir -p build
@@ -102,7 +102,7 @@ test: install system-tools lint validate-infra  ## Lint, validate the infrastruc
 test-fast: install system-tools  ## Unit and in-process step tests only: no lint, no servers, no pipeline runs, nothing slow
 	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not servers and not slow" -n auto --maxprocesses 4 --dist loadgroup
 
-bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, online, limits, pipeline, drift, prediction log, triggers, backup)
+bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, online, limits, pipeline, drift, prediction log, triggers, backup, privacy scan, erasure)
 	mkdir -p bench-results
 	$(BIN)/python -m performance.benchmarks.gx_gate --rows 1000000 --out bench-results/gx_gate.json
 	$(BIN)/python -m performance.benchmarks.feast_store --rows 50000 --materialize-rows 50000 --out bench-results/feast_store.json
@@ -116,6 +116,7 @@ bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, o
 	$(BIN)/python -m performance.benchmarks.triggers --out bench-results/triggers.json
 	$(BIN)/python -m performance.benchmarks.backup --rows 100000 --out bench-results/backup.json
 	$(BIN)/python -m performance.benchmarks.privacy_scan --rows 50000 --out bench-results/privacy_scan.json
+	$(BIN)/python -m performance.benchmarks.erasure --rows 50000 1000000 --out bench-results/erasure.json
 
 # `make loadtest DRIFT=0.5` shifts the numeric features by half a standard deviation (drifted traffic).
 DRIFT ?= 0

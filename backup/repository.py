@@ -96,7 +96,7 @@ class Repository:
         )
 
     def run(
-        self, args: Sequence[str], *, cwd: Path | None = None, check: bool = True
+        self, args: Sequence[str], *, cwd: Path | None = None, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """``restic <args>``; connection failures are retried (bounded), a wrong key is named."""
         self._wait_for_store()
@@ -106,6 +106,7 @@ class Repository:
                 done = subprocess.run(
                     ["restic", *args],
                     cwd=cwd,
+                    input=stdin,
                     env=self._env(),
                     capture_output=True,
                     text=True,

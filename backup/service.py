@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from backup.manifest import MANIFEST, Manifest, TargetEntry, files_of, parse_man
 from backup.repository import Repository
 from backup.strategy import Strategy
 from backup.targets import TARGETS, Target, TargetDump
+from backup.tombstones import read_tombstones, tombstone_key
 from mlops.errors import BackupError, BackupNotFoundError, BackupVerifyError, RestoreRefusedError
 from mlops.hashing import file_sha256
 from mlops.state import process_running
@@ -359,9 +360,16 @@ class RestoreReport:
     environment: str
     restored: list[str]
     seconds: float
+    # Erasure tombstones applied to the restored stores, and what that erased (rows per store).
+    tombstones: int = 0
+    erased: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# Applies erasure tombstones (digests, their key) to the environment just restored; rows per store.
+TombstoneApplier = Callable[[BackupEnvironment, frozenset[str], bytes], Mapping[str, int]]
 
 
 def restore_backup(
@@ -373,14 +381,25 @@ def restore_backup(
     targets: Sequence[str] | None = None,
     force: bool = False,
     registry: Mapping[str, type[Target]] = TARGETS,
+    apply_tombstones: TombstoneApplier | None = None,
 ) -> RestoreReport:
     """Restore ``targets`` (default: every target the backup holds) into ``env``.
+
+    Subjects erased since (the repository's tombstones, :mod:`backup.tombstones`) are erased
+    again from what was restored, by ``apply_tombstones``; without one, a repository holding
+    tombstones refuses the restore (it would bring erased people back).
 
     Everything is checked before any store is touched: the manifest's format, that each target
     is in the backup and in the environment, that each store is empty (unless ``force``), and
     that every restored file matches its manifest sha256."""
     start = time.monotonic()
     snapshot, manifest = find_backup(repo, backup_id)
+    tombstones = read_tombstones(repo)
+    if tombstones and apply_tombstones is None:
+        raise RestoreRefusedError(
+            f"the repository holds {len(tombstones)} erasure tombstone(s) and this restore has no way to apply "
+            "them: restore with `mlops backup restore`, which erases those subjects again"
+        )
     held = [t.name for t in manifest.targets if t.status == "complete"]
     names = select_targets(targets, None, registry) if targets else [n for n in registry if n in held]
     absent = [n for n in names if n not in held]
@@ -416,14 +435,21 @@ def restore_backup(
                 target.restore(folder, env, force)
             except BackupError as exc:
                 raise BackupError(f"restore of backup {backup_id}: target {name}: {exc}") from None
-    return RestoreReport(backup_id, env.name, names, round(time.monotonic() - start, 3))
+    erased: dict[str, int] = {}
+    if tombstones and apply_tombstones is not None:
+        erased = dict(apply_tombstones(env, tombstones, tombstone_key(repo)))
+    return RestoreReport(backup_id, env.name, names, round(time.monotonic() - start, 3), len(tombstones), erased)
 
 
 # --------------------------------------------------------------------------- prune
-def prune_backups(repo: Repository, strategies: Sequence[Strategy]) -> dict[str, dict[str, list[str]]]:
-    """restic forget + prune with each strategy's retention, over that strategy's backups only."""
+def prune_backups(
+    repo: Repository, strategies: Sequence[Strategy], *, dry_run: bool = False
+) -> dict[str, dict[str, list[str]]]:
+    """restic forget + prune with each strategy's retention, over that strategy's backups only
+    (``dry_run``: what forget would keep and remove; nothing changes)."""
     repo.ensure(create=False)
-    repo.unlock_stale()
+    if not dry_run:
+        repo.unlock_stale()
     result: dict[str, dict[str, list[str]]] = {}
     for strategy in strategies:
         groups = repo.json(
@@ -434,6 +460,7 @@ def prune_backups(repo: Repository, strategies: Sequence[Strategy]) -> dict[str,
                 "--group-by",
                 "host",
                 *strategy.retention.forget_flags(),
+                *(["--dry-run"] if dry_run else []),
             ]
         )
         kept: list[str] = []
@@ -442,7 +469,7 @@ def prune_backups(repo: Repository, strategies: Sequence[Strategy]) -> dict[str,
             kept += [_tag(s, "id") or s["short_id"] for s in group.get("keep") or []]
             removed += [_tag(s, "id") or s["short_id"] for s in group.get("remove") or []]
         result[strategy.name] = {"kept": kept, "removed": removed}
-    if any(r["removed"] for r in result.values()):
+    if not dry_run and any(r["removed"] for r in result.values()):
         repo.run(["prune"])  # frees the space of what forget dropped (an exclusive lock, once)
     return result
 
@@ -450,6 +477,7 @@ def prune_backups(repo: Repository, strategies: Sequence[Strategy]) -> dict[str,
 __all__ = [
     "BackupSummary",
     "RestoreReport",
+    "TombstoneApplier",
     "VerifyReport",
     "create_backup",
     "find_backup",

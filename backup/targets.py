@@ -238,17 +238,17 @@ class FeastRegistry(Target):
 
 
 # --------------------------------------------------------------------------- trees of files
-def _tree_fs(tree: Tree) -> Any:
+def tree_fs(tree: Tree) -> Any:
     from pyarrow import fs
 
     return tree.store.filesystem() if tree.store is not None else fs.LocalFileSystem()
 
 
-def _tree_files(tree: Tree) -> Iterator[tuple[str, str]]:
+def tree_files(tree: Tree) -> Iterator[tuple[str, str]]:
     """(path in the file system, path relative to the root) of every file, excluded folders left out."""
     from pyarrow import fs
 
-    filesystem = _tree_fs(tree)
+    filesystem = tree_fs(tree)
     root = tree.root.rstrip("/")
     try:
         infos = filesystem.get_file_info(fs.FileSelector(root, recursive=True, allow_not_found=True))
@@ -289,9 +289,9 @@ class _TreeTarget(Target):
     def dump(self, into: Path, env: BackupEnvironment) -> TargetDump:
         tree = self.tree(env)
         assert tree is not None
-        filesystem = _tree_fs(tree)
+        filesystem = tree_fs(tree)
         count = 0
-        for path, rel in _tree_files(tree):
+        for path, rel in tree_files(tree):
             local = into / rel
             local.parent.mkdir(parents=True, exist_ok=True)
             with filesystem.open_input_stream(path) as src, local.open("wb") as dst:
@@ -302,7 +302,7 @@ class _TreeTarget(Target):
     def restore(self, from_: Path, env: BackupEnvironment, force: bool) -> None:
         tree = self.tree(env)
         assert tree is not None
-        filesystem = _tree_fs(tree)
+        filesystem = tree_fs(tree)
         root = tree.root.rstrip("/")
         for local in sorted(p for p in from_.rglob("*") if p.is_file()):
             dest = f"{root}/{local.relative_to(from_).as_posix()}"
@@ -313,7 +313,7 @@ class _TreeTarget(Target):
 
     def is_empty(self, env: BackupEnvironment) -> bool:
         tree = self.tree(env)
-        return tree is None or next(_tree_files(tree), None) is None
+        return tree is None or next(tree_files(tree), None) is None
 
 
 class Artifacts(_TreeTarget):

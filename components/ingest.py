@@ -17,12 +17,18 @@ def ingest(config: str, dataset: Output[Dataset], metrics: Output[Metrics]) -> i
     from mlops.secrets import SecretResolver
     from platform_config import RunConfig
     from privacy.anonymization.step import anonymize_frame
+    from privacy.consent import consent_filter
     from training.steps import ingest_step
 
     run = RunConfig.parse(config)
     anonymise = partial(anonymize_frame, privacy=run.platform.privacy, vault=run.platform.vault)
     # An s3:// dataset is read with the object_store credentials, resolved like the PII key.
-    store = ObjectStore(run.platform.object_store, SecretResolver(run.platform.vault).resolve)
-    data = ingest_step(run.dataset, Path(dataset.path), anonymise=anonymise, metrics=metrics.log_metric, store=store)
+    resolve = SecretResolver(run.platform.vault).resolve
+    store = ObjectStore(run.platform.object_store, resolve)
+    # Subjects without consent for training are dropped first (privacy.consent.training).
+    consent = consent_filter(run.platform.privacy.consent, run.platform.state_dir, resolve)
+    data = ingest_step(
+        run.dataset, Path(dataset.path), anonymise=anonymise, metrics=metrics.log_metric, store=store, consent=consent
+    )
     publish(dataset.metadata, data)
     return data.rows

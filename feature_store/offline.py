@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -269,6 +269,35 @@ class PostgresOfflineSource(OfflineSource):
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
             _load_table(cur, table, columns, frame)
         return self.uri(view)
+
+    def erase(
+        self, views: Mapping[str, list[str]], select: Callable[[Iterable[str]], set[str]], *, dry_run: bool
+    ) -> dict[str, int]:
+        """Delete the rows whose entity value ``select`` picks from each view's table (views: their
+        join keys), in one transaction; rows removed per view (counted only, when ``dry_run``)."""
+        from psycopg import sql
+
+        removed: dict[str, int] = {}
+        with self.connect("erasing entities") as conn, conn.cursor() as cur:
+            for view, keys in views.items():
+                table = self._table(view)
+                cur.execute("SELECT to_regclass(%s)", (f"{_quote(self.schema)}.{_quote(view)}",))
+                if cur.fetchone()[0] is None:
+                    continue
+                count = 0
+                for key in keys:
+                    column = sql.Identifier(key)
+                    cur.execute(sql.SQL("SELECT DISTINCT {}::text FROM {}").format(column, table))
+                    chosen = sorted(select(r[0] for r in cur.fetchall() if r[0] is not None))
+                    if not chosen:
+                        continue
+                    verb = "SELECT count(*) FROM" if dry_run else "DELETE FROM"
+                    query = sql.SQL(verb + " {} WHERE {}::text = ANY(%s)")
+                    cur.execute(query.format(table, column), (chosen,))
+                    count += int(cur.fetchone()[0]) if dry_run else cur.rowcount
+                if count:
+                    removed[view] = count
+        return removed
 
     def uri(self, view: str) -> str:
         store = self.config.offline_store

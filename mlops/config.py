@@ -213,6 +213,8 @@ class DatasetConfig(StrictModel):
     # or false/true; the other label is the negative class.
     positive_label: str | int | float | bool | None = None
     entity_id: str | None = None
+    # The column naming the data subject, checked against the consent store (default: entity_id).
+    subject_id: str | None = None
     event_timestamp: str | None = None
     pii: dict[str, PiiColumn] = Field(default_factory=dict)
     sensitive_attributes: list[str | SensitiveAttribute] = Field(default_factory=list)
@@ -243,6 +245,8 @@ class DatasetConfig(StrictModel):
         for col in self.pii:
             if col in used:
                 raise ValueError(f"column {col!r} is both PII and the {used[col]}")
+        if self.subject_id is not None and self.subject_id in (self.target, self.event_timestamp):
+            raise ValueError(f"subject_id {self.subject_id!r} is also the {used[self.subject_id]}")
         sensitive = self.sensitive_columns
         for col in sensitive:
             if col in used:
@@ -270,6 +274,11 @@ class DatasetConfig(StrictModel):
             a if isinstance(a, str) else a.column: None if isinstance(a, str) else a.bins
             for a in self.sensitive_attributes
         }
+
+    @property
+    def subject_column(self) -> str | None:
+        """The column naming each row's data subject: ``subject_id``, else ``entity_id``."""
+        return self.subject_id or self.entity_id
 
     @property
     def remote(self) -> bool:

@@ -33,6 +33,25 @@ CONTRACT_KEY = "contract"
 C = TypeVar("C", bound=StrictModel)
 
 
+class ConsentCheck(StrictModel):
+    """How the data's subjects were checked against the consent store before anything was kept."""
+
+    purpose: str
+    # The privacy.consent.training mode: off, opt_out or opt_in.
+    mode: str
+    # The column that names the data subject; None: the data has none (nothing could be checked).
+    subject_column: str | None
+    rows_read: int
+    # Rows dropped: their subject withdrew (opt_out), or has no granted record (opt_in).
+    excluded_rows: int
+    excluded_subjects: int
+    # Rows whose subject has no record for the purpose (kept under opt_out, dropped under opt_in).
+    rows_without_record: int
+    checked_at: str
+    # Where the records were read: a URL without credentials.
+    store: str
+
+
 class DataContract(StrictModel):
     """The data a step hands on: its column roles, content hash and size."""
 
@@ -41,6 +60,8 @@ class DataContract(StrictModel):
     rows: int
     # `view:feature` references, once the feature store built the training set.
     feature_refs: list[str] = Field(default_factory=list)
+    # The consent check at ingest; None when none was asked for (a step run outside the pipeline).
+    consent: ConsentCheck | None = None
 
     @property
     def feature_view(self) -> str:
@@ -139,6 +160,7 @@ def load_model(path: Path) -> Any:
 
 __all__ = [
     "CONTRACT_KEY",
+    "ConsentCheck",
     "DataContract",
     "Evaluation",
     "GateResult",

@@ -27,6 +27,7 @@ its message on one line and exits non-zero. Failed data checks and gates are *re
     ├── ClusterError         the Kubernetes API refused a request, or a rollout did not finish in time
     │   └── ClusterUnavailableError  no Kubernetes configuration, or its API server does not answer
     ├── ObjectStoreError     an s3:// object or bucket is missing, refused or unreachable (names the URI)
+    ├── PrivacyError         an erasure, consent or retention request cannot be carried out (names the store)
     ├── BackupError          a backup cannot be made, found, read, verified or restored (names backup and target)
     │   ├── BackupNotFoundError       no complete backup with that id in the repository
     │   ├── BackupUnavailableError    the repository's object store does not answer (after bounded retries)
@@ -170,6 +171,10 @@ class ObjectStoreError(MlopsError):
     credentials, or a store that does not answer within its bounded timeouts; names the URI."""
 
 
+class PrivacyError(MlopsError):
+    """A privacy request (erasure, consent, retention) cannot be carried out; names the store or file."""
+
+
 class BackupError(MlopsError):
     """A backup cannot be made, listed, verified, restored or pruned; names the backup and target."""
 
@@ -234,6 +239,7 @@ __all__ = [
     "NoPredictionsError",
     "ObjectStoreError",
     "PipelineError",
+    "PrivacyError",
     "ReferenceNotFoundError",
     "RegistryError",
     "RestoreRefusedError",

@@ -134,7 +134,7 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
@@ -175,8 +175,8 @@ def create(
         if entry.status == "skipped":
             console.print(f"  {entry.name:<16} skipped: {entry.detail}")
         else:
-            console.print(f"  {entry.name:<16} {_size(entry.size):>9}  {len(entry.files)} file(s)  {entry.detail}")
-    console.print(f"  total {_size(manifest.size)}, {manifest.started_at} → {manifest.ended_at}")
+            console.print(f"  {entry.name:<16} {size_text(entry.size):>9}  {len(entry.files)} file(s)  {entry.detail}")
+    console.print(f"  total {size_text(manifest.size)}, {manifest.started_at} → {manifest.ended_at}")
 
 
 @backup_app.command("list")
@@ -201,7 +201,7 @@ def list_cmd(
         done = [n for n, s in b.targets.items() if s == "complete"]
         console.print(
             f"{b.backup_id}  {b.time[:19]}  {b.environment:<11} {b.strategy or 'manual':<8} "
-            f"{_size(b.size):>9}  {', '.join(done)}"
+            f"{size_text(b.size):>9}  {', '.join(done)}"
         )
 
 
@@ -235,7 +235,7 @@ def verify(
         return
     console.print(
         f"backup [bold]{report.backup_id}[/] verified: stored objects re-read in {report.check_s:.1f} s, "
-        f"{report.files} file(s) ({_size(report.bytes)}) restored and re-hashed in {report.restore_s:.1f} s"
+        f"{report.files} file(s) ({size_text(report.bytes)}) restored and re-hashed in {report.restore_s:.1f} s"
     )
 
 
@@ -256,10 +256,14 @@ def restore(
     key_file: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Restore a backup into an environment; a non-empty target is refused without --force."""
+    """Restore a backup into an environment; a non-empty target is refused without --force.
+    Subjects erased since the backup was taken are erased again from what it restores."""
     from backup import find_backup, restore_backup
+    from mlops_cli.options import load_platform
+    from mlops_cli.privacy_erase import tombstone_applier
 
     opened = open_backups(to, state, config_dir, repo, key_file)
+    folder = state_folder(state, config_dir, to).expanduser().resolve()
     repository_ = opened.repository
     if backup_id == "latest":
         backup_id = find_backup(repository_, None)[1].backup_id
@@ -270,6 +274,7 @@ def restore(
         backup_id,
         targets=_names(targets),
         force=force,
+        apply_tombstones=tombstone_applier(load_platform(config_dir, to), to, config_dir, folder),
     )
     if as_json:
         _print_json(report.as_dict())
@@ -278,6 +283,9 @@ def restore(
         f"backup [bold]{report.backup_id}[/] restored into {report.environment} in {report.seconds:.1f} s: "
         f"{', '.join(report.restored)}"
     )
+    if report.tombstones:
+        erased = ", ".join(f"{n} {store}" for store, n in report.erased.items()) or "nothing held them"
+        console.print(f"erasure tombstones applied ({report.tombstones}): {erased}")
 
 
 @backup_app.command("prune")

@@ -14,6 +14,7 @@ from mlops.errors import ConfigError
 from observability.costs import CostOptimizationConfig
 from observability.triggers import RetrainingTriggersConfig
 from platform_config import PlatformConfig, load_platform_config
+from privacy.retention import RetentionConfig
 from serving.config import AbTestingConfig, ShadowPolicyConfig
 
 CONFIG_FILES: dict[str, type[StrictModel]] = {
@@ -23,6 +24,7 @@ CONFIG_FILES: dict[str, type[StrictModel]] = {
     "ab_testing.yaml": AbTestingConfig,
     "secrets_policy.yaml": SecretsPolicyConfig,
     "shadow.yaml": ShadowPolicyConfig,
+    "retention.yaml": RetentionConfig,
 }
 
 

@@ -186,6 +186,8 @@ def drill(
 
     With --env staging|prod: the cluster's workloads go to 0 replicas and back (docs/platform/operations.md)."""
     from backup.drill.run import run_drill, write_report
+    from mlops_cli.options import load_platform
+    from mlops_cli.privacy_erase import tombstone_applier
 
     if env in KUBE_ENVIRONMENTS:
         _cluster_drill(
@@ -203,6 +205,7 @@ def drill(
         opened.workdir,
         goal_rto_s=GOAL_RTO_S,
         progress=lambda line: None if as_json else console.print(f"  {line}"),
+        apply_tombstones=tombstone_applier(load_platform(config_dir, "local-stack"), "local-stack", config_dir, folder),
     )
     target = out or folder / "drills" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path, html_path = write_report(report, target)

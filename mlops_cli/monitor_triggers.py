@@ -84,7 +84,8 @@ class PlatformInputs:
         if info is None:
             return None
         registered = datetime.fromtimestamp(info.created_ms / 1000, UTC) if info.created_ms else None
-        return ChampionVersion(self.model, info.semver, registered, info.serving_schema)
+        pending = info.tags.get("erasure_pending")
+        return ChampionVersion(self.model, info.semver, registered, info.serving_schema, erasure_pending=pending)
 
     def lineage(self, version: str) -> Mapping[str, Any]:
         info = self._champion if self._champion is not None else self.registry.get(self.model, version)

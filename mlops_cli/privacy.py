@@ -17,10 +17,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlops_cli.options import ConfigDir, EnvOpt, JsonOpt, load_platform
+from mlops_cli.privacy_consent import consent_app
+from mlops_cli.privacy_erase import erase_command
+from mlops_cli.privacy_retention import retention_app
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-privacy_app = typer.Typer(help="Privacy: PII discovery in datasets.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Privacy: PII discovery in datasets, right to erasure.", no_args_is_help=True)
+privacy_app.add_typer(consent_app, name="consent")
+privacy_app.add_typer(retention_app, name="retention")
+privacy_app.command("erase")(erase_command)
 
 EXIT_BLOCKED = 3
 

@@ -57,6 +57,8 @@ def register_step(
             "data_quality": quality.model_dump(mode="json"),
             "feature_view": data.feature_view,
             "feature_refs": data.feature_refs,
+            # Rows left out because their subject had no consent for training (None: not checked).
+            "consent": data.consent.model_dump(mode="json") if data.consent else None,
             "params": params,
             "metrics": evaluation.metrics,
             "champion_comparison": {

@@ -5,6 +5,8 @@ redact), applied at ingest before anything is written.
                     the hash key from the secret resolver)
     discovery/      PII discovery (Presidio, offline): what a dataset holds against what its
                     config declares; `mlops privacy scan` and the validation step's gate
+    retention/      how long each store keeps its data (config/retention.yaml) and
+                    `mlops privacy retention apply`
 """
 
 __all__ = ["anonymization", "discovery"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from mlops.config import StrictModel, check_secret_ref
 
@@ -27,14 +30,78 @@ class DiscoveryConfig(StrictModel):
     min_score: float = Field(default=0.4, ge=0, le=1)
 
 
+# What training does with the consent store (``privacy.consent.training``):
+#   off      the store is not read;
+#   opt_out  rows of subjects whose latest `training` record is `withdrawn` are dropped; subjects
+#            without a record stay (a legal basis other than consent, e.g. the credit contract);
+#   opt_in   only rows of subjects whose latest `training` record is `granted` stay.
+ConsentMode = Literal["off", "opt_out", "opt_in"]
+_PURPOSE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class ConsentConfig(StrictModel):
+    """The consent store (``mlops privacy consent``) and how training uses it."""
+
+    # SQLAlchemy URL of the store without its password, e.g.
+    # postgresql+psycopg://consent@127.0.0.1:5432/consent; None: SQLite at
+    # <state folder>/privacy/consent.db.
+    url: str | None = Field(default=None, pattern=r"^(sqlite|postgresql(\+psycopg)?)://")
+    # Secret reference of the database password, put into `url` when connecting.
+    password: str | None = None
+    # The purposes a record may name; an import with any other purpose is refused.
+    purposes: list[str] = Field(default_factory=lambda: ["training", "monitoring", "analytics", "profiling"])
+    training: ConsentMode = "opt_out"
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_url(cls, v: str | None) -> str | None:
+        userinfo = (v or "").partition("://")[2].partition("@")
+        if userinfo[1] and ":" in userinfo[0]:
+            raise ValueError("a URL without a password (give it as `password`, a secret reference)")
+        return v
+
+    @field_validator("password")
+    @classmethod
+    def _password_is_reference(cls, v: str | None) -> str | None:
+        return None if v is None else check_secret_ref(v)
+
+    @field_validator("purposes")
+    @classmethod
+    def _purposes(cls, v: list[str]) -> list[str]:
+        bad = [p for p in v if not _PURPOSE.match(p)]
+        if bad or not v or len(set(v)) != len(v):
+            raise ValueError("a non-empty list of distinct lower-case names such as training, monitoring")
+        return v
+
+    @model_validator(mode="after")
+    def _training_is_a_purpose(self) -> ConsentConfig:
+        if self.training != "off" and "training" not in self.purposes:
+            raise ValueError(f"purposes must include 'training' when training is {self.training!r}")
+        return self
+
+
 class PrivacyConfig(StrictModel):
     hash_key: str = "env://MLOPS_PII_HASH_KEY"
     discovery: DiscoveryConfig = DiscoveryConfig()
+    consent: ConsentConfig = ConsentConfig()
+    # The output roots `mlops batch predict --output` and the batch pipeline write to: folders
+    # (relative ones under the state folder) or s3:// URIs. Retention and erasure reach them.
+    batch_outputs: list[str] = Field(default_factory=list)
 
     @field_validator("hash_key")
     @classmethod
     def _is_reference(cls, v: str) -> str:
         return check_secret_ref(v)
 
+    @field_validator("batch_outputs")
+    @classmethod
+    def _locations(cls, v: list[str]) -> list[str]:
+        for root in v:
+            if not root.strip():
+                raise ValueError("a folder or an s3://BUCKET/PREFIX URI, not an empty string")
+            if "://" in root and not root.startswith("s3://"):
+                raise ValueError(f"a folder or an s3://BUCKET/PREFIX URI, got {root[:80]!r}")
+        return v
 
-__all__ = ["DiscoveryConfig", "PrivacyConfig"]
+
+__all__ = ["ConsentConfig", "ConsentMode", "DiscoveryConfig", "PrivacyConfig"]

@@ -45,6 +45,8 @@ STARTS_SERVERS = {
     "tests/model_registry/test_interrupted_runs.py": "starts pipeline runners and kfp.local step processes",
     "tests/feature_store/test_fs_redis.py": "starts a short-lived Redis of its own",
     "tests/feature_store/test_fs_postgres.py": "starts the local stack for its PostgreSQL offline store",
+    "tests/privacy/test_retention_postgres.py": "starts the local stack's PostgreSQL for Feast's offline tables",
+    "tests/privacy/test_consent_postgres.py": "starts the local stack for the consent store on its PostgreSQL",
     "tests/infrastructure/test_local_stack.py": "starts the local stack: SeaweedFS, PostgreSQL, Redis, OpenBao, MLflow",
     "tests/infrastructure/test_local_stack_pipeline.py": (
         "starts the local stack, then mlops run training and mlops serve on it"
@@ -55,6 +57,16 @@ STARTS_SERVERS = {
     "tests/serving/test_batch_s3.py": "starts SeaweedFS (S3) alone on free ports for the module; one test uses Spark",
 }
 SLOW = {
+    "tests/privacy/test_consent.py::test_two_imports_at_once_both_land_whole": (
+        "two `mlops privacy consent import` processes of 20k records each on one SQLite store"
+    ),
+    "tests/privacy/test_consent_training.py::test_the_registered_version_s_lineage_records_the_exclusion": (
+        "a registration in an MLflow store of its own, after the session's training steps"
+    ),
+    "tests/privacy/test_retention_backups.py": "three restic backups, then forget and prune, on a local repository",
+    "tests/privacy/test_retention.py::test_the_versions_kept_are_those_an_alias_points_at_in_the_registry": (
+        "two MLflow registrations and an alias"
+    ),
     "tests/privacy/test_discovery.py::test_cli_scan_exits_3_naming_undeclared_pii": (
         "three `mlops privacy scan` processes, each importing Presidio and scanning"
     ),

@@ -164,7 +164,11 @@ def sample_dataset(path: Path) -> DatasetConfig:
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory: pytest.TempPathFactory) -> StepRun:
     """The state folder with the sample written, a PII hash key, and the run's config."""
-    state = tmp_path_factory.mktemp("steps") / ".mlops"
+    return new_step_run(tmp_path_factory.mktemp("steps") / ".mlops", "step-tests")
+
+
+def new_step_run(state: Path, name: str) -> StepRun:
+    """A run named ``name`` in the state folder ``state``: the sample written, a PII hash key."""
     key_file = state / "secrets" / "pii-hash-key"
     key_file.parent.mkdir(parents=True)
     key_file.write_text(HASH_KEY + "\n")
@@ -173,8 +177,8 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> StepRun:
     return StepRun(
         config=config,
         state=state,
-        run_dir=state / "runs" / "step-tests",
-        artifacts=state / "pipeline_root" / "step-tests",
+        run_dir=state / "runs" / name,
+        artifacts=state / "pipeline_root" / name,
         raw=raw,
         hash_key_file=key_file,
     )

@@ -9,15 +9,17 @@ the contract of its output.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from mlops.config import DatasetConfig
-from mlops.contracts import DataContract, Evaluation, TrainedModel, load_model, save_model
+from mlops.contracts import ConsentCheck, DataContract, Evaluation, TrainedModel, load_model, save_model
+from mlops.errors import DatasetError
 from mlops.object_store import ObjectStore
-from mlops.state import MetricsSink, record_step
+from mlops.state import MetricsSink, StepRecord, record_step
 from training.config import EvaluationGate, ModelConfig
 from training.datasets import decide_roles, ingest, prepare_features, target_labels
 
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 # Applies the dataset's PII policy to a frame: (frame, dataset config) -> (anonymised frame,
 # {column: action}). Given by the component (privacy room, its key settings already bound).
 Anonymiser = Callable[[pd.DataFrame, DatasetConfig], tuple[pd.DataFrame, dict[str, str]]]
+# Drops the rows whose data subject lacks consent for training: (frame, subject column or None)
+# -> (kept rows, counts). Given by the component (privacy room, its store already chosen).
+ConsentFilter = Callable[[pd.DataFrame, str | None], tuple[pd.DataFrame, ConsentCheck]]
 
 
 def ingest_step(
@@ -36,14 +41,27 @@ def ingest_step(
     anonymise: Anonymiser,
     metrics: MetricsSink | None = None,
     store: ObjectStore | None = None,
+    consent: ConsentFilter | None = None,
 ) -> DataContract:
-    """Read the dataset, add ids/timestamps if absent, decide column roles, anonymise PII.
+    """Read the dataset, drop rows without consent, add ids/timestamps if absent, decide column
+    roles, anonymise PII.
 
     PII is anonymised here, before the first write: raw personal data never reaches an
     artifact, the quarantine, a report or the feature store.
     """
     with record_step("ingest", metrics=metrics) as rec:
         got = ingest(cfg, store=store)
+        checked = None
+        if consent is not None:
+            # Before anything else sees the rows; a generated entity id names no subject.
+            subject = cfg.subject_id or (got.entity if got.entity not in got.generated else None)
+            kept, checked = consent(got.frame, subject)
+            got = replace(got, frame=kept)
+            if kept.empty and checked.rows_read:
+                raise DatasetError(
+                    f"dataset {cfg.name!r}: no row left after the consent check ({checked.mode}: "
+                    f"{checked.excluded_rows} of {checked.rows_read} rows have no consent for {checked.purpose})"
+                )
         labels = target_labels(got.frame[cfg.target], cfg)
         roles = decide_roles(cfg, got.frame, got.entity, got.timestamp, generated=got.generated, labels=labels)
         frame, actions = anonymise(got.frame, cfg)
@@ -56,6 +74,8 @@ def ingest_step(
             features=len(roles.features),
             dataset_hash=got.dataset_hash,
         )
+        if checked is not None:
+            _record_consent(rec, checked)
         if actions:
             rec.figures["pii"] = ", ".join(f"{c}={a}" for c, a in actions.items())
         if roles.left_out:
@@ -65,7 +85,21 @@ def ingest_step(
             rec.notes.append(f"generated (not in the file): {', '.join(roles.generated)}")
         if (roles.positive_label, roles.negative_label) not in ((1, 0), (True, False)):
             rec.notes.append(f"target {roles.target}: {roles.positive_label!r} is the positive label (1)")
-    return DataContract(roles=roles, dataset_hash=got.dataset_hash, rows=len(frame))
+    return DataContract(roles=roles, dataset_hash=got.dataset_hash, rows=len(frame), consent=checked)
+
+
+def _record_consent(rec: StepRecord, checked: ConsentCheck) -> None:
+    if checked.mode == "off":
+        return
+    rec.figures["consent_excluded_rows"] = checked.excluded_rows
+    rec.figures["consent_rows_without_record"] = checked.rows_without_record
+    if checked.subject_column is None:
+        rec.notes.append("consent not checked: the dataset names no subject column (subject_id or entity_id)")
+    else:
+        rec.notes.append(
+            f"consent ({checked.mode}, {checked.purpose}): {checked.excluded_rows} of {checked.rows_read} rows "
+            f"excluded ({checked.excluded_subjects} subjects); {checked.rows_without_record} rows without a record"
+        )
 
 
 def train_step(

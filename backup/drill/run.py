@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from backup.drill.facts import Facts, differences
 from backup.environment import BackupEnvironment
 from backup.repository import Repository
-from backup.service import create_backup, restore_backup
+from backup.service import TombstoneApplier, create_backup, restore_backup
 from mlops.report_html import badge, cards, escape, page, table
 
 
@@ -85,6 +85,7 @@ def run_drill(
     goal_rto_s: float | None = None,
     clock: Callable[[], float] = time.time,
     progress: Callable[[str], None] = lambda _line: None,
+    apply_tombstones: TombstoneApplier | None = None,
 ) -> DrillReport:
     """Run every phase; a phase that fails raises (the deployment is then left as it is, for the
     operator to finish by hand with the playbook), a restore that differs is a failed report."""
@@ -108,7 +109,9 @@ def run_drill(
     # start), and replacing the fresh contents is what this restore is for.
     phase(
         "restore",
-        lambda: restore_backup(repo, deployment.environment(), workdir, manifest.backup_id, force=True),
+        lambda: restore_backup(
+            repo, deployment.environment(), workdir, manifest.backup_id, force=True, apply_tombstones=apply_tombstones
+        ),
     )
     phase("bring into service", deployment.after_restore)
     after: Facts = phase("observe after", deployment.observe)

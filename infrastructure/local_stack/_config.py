@@ -39,6 +39,7 @@ def stack_overlay(state: Path) -> dict[str, Any]:
             "variables": {"FEAST_POSTGRES_HOST": HOST, "FEAST_POSTGRES_PORT": str(port["postgres"])},
         },
         "object_store": {"endpoint_url": f"http://{HOST}:{port['s3']}"},
+        "privacy": {"consent": {"url": f"postgresql+psycopg://consent@{HOST}:{port['postgres']}/consent"}},
         "vault": {"address": f"http://{HOST}:{port['openbao']}", "auth": {"type": "token", "token": f"file://{token}"}},
     }
 

@@ -47,8 +47,9 @@ from infrastructure.local_stack._state import (
 from mlops.errors import LocalStackError
 
 BUCKETS = ("artifacts", "datasets", "backups")
-# Each database is owned by a login role of the same name (MLflow's, Feast's registry and offline data).
-DATABASES = ("mlflow", "feast")
+# Each database is owned by a login role of the same name (MLflow's, Feast's registry and offline
+# data, the consent records of privacy.consent).
+DATABASES = ("mlflow", "feast", "consent")
 KV_MOUNT = "secret"
 # A clean environment: no AWS_*/VAULT_*/PG* settings of the developer leak into the servers.
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}
@@ -731,6 +732,7 @@ class OpenBao(Server):
                 "offline_password": feast,
             },
             "backup": {"encryption_key": generate_secret("backup")},
+            "consent": {"db_password": creds.database_passwords["consent"]},
             "object-store": {"access_key_id": creds.s3_access_key, "secret_access_key": creds.s3_secret_key},
         }
 

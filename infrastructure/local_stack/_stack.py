@@ -152,6 +152,10 @@ def up(
         if record is None:
             record = _new_record(layout, preferred_ports)
             save_record(layout, record)
+        elif lacking := tuple(db for db in DATABASES if db not in record.credentials.database_passwords):
+            # A database added since this stack was created: its role gets a password now.
+            record.credentials.database_passwords.update(new_credentials(lacking).database_passwords)
+            save_record(layout, record)
         servers = _servers(layout, record)
         running = {name for name, server in servers.items() if server.running()}
         to_start = [server for name, server in servers.items() if name not in running]

@@ -31,8 +31,8 @@ from mlops.config import StrictModel, load_model
 PerformanceMetric = Literal["roc_auc", "average_precision", "accuracy", "f1", "precision", "recall"]
 SchemaChangeKind = Literal["missing", "new", "retyped"]
 SCHEMA_CHANGE_KINDS: tuple[SchemaChangeKind, ...] = ("missing", "new", "retyped")
-TriggerName = Literal["schedule", "drift", "performance", "new_data", "schema_change"]
-TRIGGER_NAMES: tuple[TriggerName, ...] = ("schedule", "drift", "performance", "new_data", "schema_change")
+TriggerName = Literal["schedule", "drift", "performance", "new_data", "schema_change", "erasure"]
+TRIGGER_NAMES: tuple[TriggerName, ...] = ("schedule", "drift", "performance", "new_data", "schema_change", "erasure")
 
 
 def _check_cron(value: str | None) -> str | None:
@@ -94,6 +94,11 @@ class SchemaChangeTrigger(StrictModel):
         return v
 
 
+class ErasureTrigger(StrictModel):
+    """Fires when the champion was trained on an erased subject's rows (``mlops privacy erase``
+    tagged it ``erasure_pending``): a version trained without them should replace it."""
+
+
 class ModelTriggers(StrictModel):
     """One watched model; a trigger key left out keeps the file's top-level value, ``null`` is off."""
 
@@ -105,6 +110,7 @@ class ModelTriggers(StrictModel):
     performance: PerformanceTrigger | None = None
     new_data: NewDataTrigger | None = None
     schema_change: SchemaChangeTrigger | None = None
+    erasure: ErasureTrigger | None = None
     min_hours_between_runs: float | None = Field(default=None, ge=0)
 
     @field_validator("schedule")
@@ -123,6 +129,7 @@ class TriggerSettings(StrictModel):
     performance: PerformanceTrigger | None
     new_data: NewDataTrigger | None
     schema_change: SchemaChangeTrigger | None
+    erasure: ErasureTrigger | None = None
     min_hours_between_runs: float
 
     @property
@@ -138,6 +145,7 @@ class RetrainingTriggersConfig(StrictModel):
     performance: PerformanceTrigger | None = None
     new_data: NewDataTrigger | None = None
     schema_change: SchemaChangeTrigger | None = None
+    erasure: ErasureTrigger | None = None
     min_hours_between_runs: float = Field(default=24, ge=0)
     models: list[ModelTriggers] = Field(default_factory=list)
 
@@ -190,6 +198,7 @@ def load_triggers_config(path: Path) -> RetrainingTriggersConfig:
 __all__ = [
     "TRIGGER_NAMES",
     "DriftTrigger",
+    "ErasureTrigger",
     "ModelTriggers",
     "NewDataTrigger",
     "PerformanceMetric",

@@ -11,6 +11,8 @@ and a one-line reason a person (and the run it starts) can read.
                    (its lineage: training_rows plus the rows the quality gate quarantined)
     schema_change  features missing, new or retyped in the dataset file (roles decided as a
                    training run would) against the champion's serving schema
+    erasure        the champion is tagged ``erasure_pending``: it was trained on the rows of a
+                   subject since erased (``mlops privacy erase``)
 
 The data comes through :class:`TriggerInputs`, so every judgement here can be tested with
 inputs made up on the spot; the CLI reads the real ones (registry, prediction log, labels,
@@ -58,6 +60,8 @@ class ChampionVersion:
     registered: datetime | None
     # Its serving schema's features: ``{column: "number" | "string"}``.
     features: Mapping[str, str]
+    # The erasure that found the subject of an erasure request in its training rows, if any.
+    erasure_pending: str | None = None
 
     @property
     def label(self) -> str:
@@ -399,6 +403,24 @@ def schema_change_trigger(
     )
 
 
+def erasure_trigger(champion: ChampionVersion) -> TriggerResult:
+    """Fired while the champion carries an ``erasure_pending`` tag (its weights hold what it
+    learned from an erased subject's rows)."""
+    pending = champion.erasure_pending
+    reason = (
+        f"{champion.label} was trained on rows of a subject erased since ({pending}): retrain without them"
+        if pending
+        else f"{champion.label} holds no erased subject's rows"
+    )
+    return TriggerResult(
+        "erasure",
+        "fired" if pending else "quiet",
+        reason,
+        figure_text="erasure_pending" if pending else "-",
+        threshold_text="tagged erasure_pending",
+    )
+
+
 # --------------------------------------------------------------------------- all of a model's triggers
 @dataclass(frozen=True)
 class Evaluation:
@@ -438,6 +460,8 @@ def threshold_of(settings: TriggerSettings, trigger: TriggerName) -> tuple[float
         return None, "≥ " + " or ".join(bounds)
     if trigger == "schema_change" and settings.schema_change is not None:
         return 1.0, "≥ 1 (" + ", ".join(settings.schema_change.changes) + ")"
+    if trigger == "erasure" and settings.erasure is not None:
+        return None, "tagged erasure_pending"
     return None, ""
 
 
@@ -527,6 +551,8 @@ def evaluate_triggers(
         if name == "new_data":
             assert settings.new_data is not None
             return new_data_trigger(settings.new_data, dataset(), inputs.lineage(champion.version), champion=champion)
+        if name == "erasure":
+            return erasure_trigger(champion)
         assert settings.schema_change is not None
         return schema_change_trigger(settings.schema_change, dataset(), champion=champion)
 
@@ -569,6 +595,7 @@ __all__ = [
     "TriggerInputs",
     "TriggerResult",
     "drift_trigger",
+    "erasure_trigger",
     "evaluate_triggers",
     "launch_reason",
     "new_data_trigger",

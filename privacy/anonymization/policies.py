@@ -35,11 +35,13 @@ class AnonymizationReport:
     rows: int = 0
 
 
-def _keyed_hash(values: pd.Series, key: bytes) -> pd.Series:
-    def digest(v: object) -> str:
-        return hmac.new(key, str(v).encode(), hashlib.sha256).hexdigest()[:32]
+def keyed_digest(value: object, key: bytes) -> str:
+    """What ``hash`` makes of one value (erasure looks for it too)."""
+    return hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()[:32]
 
-    out = values.map(digest, na_action="ignore")
+
+def _keyed_hash(values: pd.Series, key: bytes) -> pd.Series:
+    out = values.map(lambda v: keyed_digest(v, key), na_action="ignore")
     return out.astype(object)
 
 

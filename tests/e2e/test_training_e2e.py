@@ -95,9 +95,10 @@ def test_loadtest_serves_the_model_without_failures(workdir: Path) -> None:
     """`make loadtest`'s runner: promotes the challenger, serves it, runs Locust headless, stops."""
     if not registry_versions(workdir, "credit_risk"):
         pytest.skip("needs the model registered by test_sample_runs_end_to_end_and_registers_a_challenger")
+    # 15 s: under a loaded machine Locust can spend seconds starting, which a shorter run leaves no time after.
     out = subprocess.run(
         [sys.executable, str(ROOT / "performance" / "load_testing" / "run.py"),
-         "--users", "4", "--spawn-rate", "4", "--duration", "5s", "--out", "lt",
+         "--users", "4", "--spawn-rate", "4", "--duration", "15s", "--out", "lt",
          "--entity-range", "18500:19999"],  # the 20k sample's last ~30 days: in the online store
         cwd=workdir, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -130,7 +130,8 @@ def schedule_mismatches(docs: list[dict[str, Any]], expected: dict[str, dict[str
             problems.append(f"CronJob backups-{name}: schedule {found!r}, strategy {name} says {wanted!r}")
         if not script(job).endswith(f"&& exec mlops backup create --strategy {name}"):
             problems.append(f"CronJob backups-{name}: runs {script(job)!r}, not mlops backup create --strategy {name}")
-    for name in sorted(set(cronjobs) - {f"backups-{n}" for n in expected} - {"backups-verify", "backups-prune"}):
+    own = {"backups-verify", "backups-prune", "backups-retention"}  # retention: tests/privacy/test_retention_chart.py
+    for name in sorted(set(cronjobs) - {f"backups-{n}" for n in expected} - own):
         problems.append(f"CronJob {name}: no strategy of that name")
     if "backups-verify" not in cronjobs or not script(cronjobs["backups-verify"]).endswith("exec mlops backup verify"):
         problems.append("no CronJob backups-verify running mlops backup verify")
@@ -236,7 +237,8 @@ def test_backup_pods_are_restricted_and_get_credentials_from_vault(
     rendered: dict[str, list[dict[str, Any]]], env: str
 ) -> None:
     cronjobs = by_kind(rendered[env], "CronJob")
-    assert set(cronjobs) == {f"backups-{n}" for n in strategies()} | {"backups-verify", "backups-prune"}
+    own = {"backups-verify", "backups-prune", "backups-retention"}
+    assert set(cronjobs) == {f"backups-{n}" for n in strategies()} | own
     for name, job in cronjobs.items():
         spec = pod_spec(job)
         annotations = job["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["annotations"]

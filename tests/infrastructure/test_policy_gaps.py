@@ -336,7 +336,8 @@ def test_prod_without_network_policies_fails_naming_the_values_file(repo: Path) 
         f"prod selects its pods for Ingress and Egress ({values} sets networkPolicy.enabled: false)"
     ) in text
     assert "in dev" not in text
-    assert len(report["checks"]["policies"]["failures"]) == 4  # the backup CronJobs: hourly, nightly, verify, prune
+    # The backup CronJobs: hourly, nightly, verify, prune, retention.
+    assert len(report["checks"]["policies"]["failures"]) == 5
 
 
 def test_a_default_deny_without_allow_rules_fails(repo: Path) -> None:

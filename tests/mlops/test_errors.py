@@ -29,6 +29,7 @@ def test_public_names_are_pinned() -> None:
         "NoPredictionsError",
         "ObjectStoreError",
         "PipelineError",
+        "PrivacyError",
         "ReferenceNotFoundError",
         "RegistryError",
         "RestoreRefusedError",

@@ -26,6 +26,7 @@ from observability.triggers import (
     SchemaChangeTrigger,
     TriggerResult,
     TriggerSettings,
+    erasure_trigger,
     evaluate_triggers,
     launch_reason,
     load_triggers_config,
@@ -61,7 +62,7 @@ def test_the_repository_file_watches_credit_risk_with_every_trigger() -> None:
     assert settings.model == "credit_risk"
     assert settings.dataset == (ROOT / "config" / "datasets" / "credit_risk.yaml").resolve()
     assert settings.dataset.is_file()
-    assert settings.enabled == ["schedule", "drift", "performance", "new_data", "schema_change"]
+    assert settings.enabled == ["schedule", "drift", "performance", "new_data", "schema_change", "erasure"]
 
 
 def test_a_model_keeps_the_defaults_it_leaves_out_and_null_turns_one_off(tmp_path: Path) -> None:
@@ -442,3 +443,14 @@ def test_a_long_reason_is_cut_to_the_run_configs_bound() -> None:
     assert any(getattr(m, "max_length", None) == 500 for m in RunConfig.model_fields["reason"].metadata)
     with pytest.raises(ValueError, match="no trigger fired"):
         launch_reason(Evaluation(MODEL, NOW, [result("drift", "quiet", "quiet")]))
+
+
+def test_erasure_fires_while_the_champion_is_tagged_erasure_pending() -> None:
+    from dataclasses import replace
+
+    quiet = erasure_trigger(CHAMPION)
+    assert quiet.outcome == "quiet"
+    tagged = erasure_trigger(replace(CHAMPION, erasure_pending="erasure-20261130T120000Z-abc123"))
+    assert tagged.fired
+    assert "erasure-20261130T120000Z-abc123" in tagged.reason
+    assert "credit_risk 1.0.0" in tagged.reason

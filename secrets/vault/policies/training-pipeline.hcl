@@ -9,6 +9,11 @@ path "secret/data/mlops/+/feature-store" {
   capabilities = ["read"]
 }
 
+# The consent store's password: the ingest step leaves out subjects without consent.
+path "secret/data/mlops/+/consent" {
+  capabilities = ["read"]
+}
+
 path "secret/data/mlops/+/training" {
   capabilities = ["read"]
 }

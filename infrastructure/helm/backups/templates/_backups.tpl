@@ -20,7 +20,7 @@ use with fromYamlArray.
 {{- if not (regexMatch "^[a-z][a-z0-9-]{0,30}$" $name) }}
 {{- fail (printf "%s: name %q is not a lower-case DNS label of at most 31 characters" $path $name) }}
 {{- end }}
-{{- if has $name (list "verify" "prune") }}
+{{- if has $name (list "verify" "prune" "retention") }}
 {{- fail (printf "%s: name %q is taken by the chart's own %s CronJob" $path $name $name) }}
 {{- end }}
 {{- if not (regexMatch "^\\S+( \\S+){4}$" (toString $strategy.schedule)) }}

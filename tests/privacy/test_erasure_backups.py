@@ -1,0 +1,56 @@
+"""Backups and erasure: the repository keeps a keyed digest per erased subject (never the id),
+and a restore erases those subjects again — or is refused when it has no way to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from backup import Repository, create_backup, dev_environment, restore_backup
+from backup.environment import BackupEnvironment
+from backup.tombstones import add_tombstones, read_tombstones
+from mlops.errors import RestoreRefusedError
+from privacy.erasure import ErasureScope, apply_tombstones
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> tuple[BackupEnvironment, Repository, Path]:
+    state = tmp_path / "state"
+    offline = state / "feast" / "offline"
+    offline.mkdir(parents=True)
+    pd.DataFrame({"applicant_id": ["APP-1", "APP-2", "APP-3"], "income": [1.0, 2.0, 3.0]}).to_parquet(
+        offline / "view.parquet", index=False
+    )
+    repo = Repository(str(tmp_path / "restic"), tmp_path / "key", cache_dir=tmp_path / "cache")
+    repo.ensure(create=True)
+    return dev_environment(state, None), repo, state
+
+
+def test_tombstones_hold_digests_and_every_restore_applies_them(
+    dev: tuple[BackupEnvironment, Repository, Path],
+) -> None:
+    env, repo, state = dev
+    manifest = create_backup(env, repo, state / "work", targets=["feast-offline"])
+    assert add_tombstones(repo, ["APP-2"]) == 1
+    assert add_tombstones(repo, ["APP-2"]) == 1  # a second erasure of the same subject
+    digests = read_tombstones(repo)
+    assert len(digests) == 1
+    assert "APP-2" not in next(iter(digests))
+
+    with pytest.raises(RestoreRefusedError, match="erasure tombstone"):
+        restore_backup(repo, env, state / "work", manifest.backup_id, force=True)
+
+    scope = ErasureScope(
+        state_dir=state, trees={"feast-offline": [env.feast_offline]}, id_columns=frozenset({"applicant_id"})
+    )  # type: ignore[list-item]
+
+    def applier(_env: BackupEnvironment, found: frozenset[str], key: bytes) -> dict[str, int]:
+        return {n: r.rows for n, r in apply_tombstones(scope, found, key).stores.items()}
+
+    report = restore_backup(repo, env, state / "work", manifest.backup_id, force=True, apply_tombstones=applier)
+    assert report.tombstones == 1
+    assert report.erased == {"feast-offline": 1}
+    restored = pd.read_parquet(state / "feast" / "offline" / "view.parquet")
+    assert sorted(restored["applicant_id"]) == ["APP-1", "APP-3"]
