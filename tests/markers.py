@@ -57,6 +57,7 @@ STARTS_SERVERS = {
     "tests/serving/test_batch_s3.py": "starts SeaweedFS (S3) alone on free ports for the module; one test uses Spark",
 }
 SLOW = {
+    "tests/privacy/test_erasure_backups.py": "a restic repository: init, a backup, two tombstone snapshots, a restore",
     "tests/privacy/test_consent.py::test_two_imports_at_once_both_land_whole": (
         "two `mlops privacy consent import` processes of 20k records each on one SQLite store"
     ),

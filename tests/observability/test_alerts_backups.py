@@ -139,7 +139,11 @@ def test_job_alerts_select_the_cronjobs_the_chart_renders(env: str) -> None:
 def test_a_disabled_strategy_leaves_the_job_alert_and_cannot_be_the_age_alert() -> None:
     docs = render_with("staging", {"strategies": {"disabled": ["hourly"]}})
     alerts = backup_alerts(docs)
-    assert selected_cronjobs(alerts["BackupJobFailed"]["expr"]) == {"backups-nightly", "backups-prune"}
+    assert selected_cronjobs(alerts["BackupJobFailed"]["expr"]) == {
+        "backups-nightly",
+        "backups-prune",
+        "backups-retention",
+    }
     with pytest.raises(helm.HelmRenderError, match=r'alerts.tooOld.strategy: "nightly" is not a strategy'):
         render_with("staging", {"strategies": {"disabled": ["nightly"]}})
     older = backup_alerts(render_with("staging", {"alerts": {"tooOld": {"strategy": "hourly", "maxAgeHours": 2}}}))
