@@ -19,10 +19,8 @@ subject id, and the names the platform's own logs use).
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sqlite3
-import uuid
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from backup.environment import Tree
 from backup.targets import tree_files, tree_fs
 from mlops.errors import PrivacyError
 from privacy.erasure.subjects import SubjectMatcher
+from privacy.rewrite import PARTIAL_SUFFIX, replace_file, scrubbed_sqlite
 
 PARQUET_MAGIC = b"PAR1"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -90,23 +89,8 @@ def erase_parquet(
     if removed and not dry_run:
         table = pq.read_table(path, filesystem=filesystem)
         kept = table.filter(pc.invert(drop))
-        _replace(path, filesystem, lambda target: pq.write_table(kept, target, filesystem=filesystem))
+        replace_file(path, filesystem, lambda target: pq.write_table(kept, target, filesystem=filesystem))
     return removed
-
-
-def _replace(path: str, filesystem: Any, write: Any) -> None:
-    from pyarrow import fs
-
-    if isinstance(filesystem, fs.LocalFileSystem):
-        # A hidden name beside the file: dataset readers skip it until the rename.
-        target = Path(path).with_name(f".{Path(path).name}.{uuid.uuid4().hex[:8]}.erasing")
-        try:
-            write(str(target))
-            target.replace(path)
-        finally:
-            target.unlink(missing_ok=True)
-    else:
-        write(path)  # an object store makes the new object visible only once complete
 
 
 def _replace_bytes(path: str, filesystem: Any, payload: bytes) -> None:
@@ -114,18 +98,14 @@ def _replace_bytes(path: str, filesystem: Any, payload: bytes) -> None:
         with filesystem.open_output_stream(target) as out:
             out.write(payload)
 
-    _replace(path, filesystem, write)
+    replace_file(path, filesystem, write)
 
 
 def erase_sqlite(path: Path, matcher: SubjectMatcher, id_columns: Collection[str], *, dry_run: bool) -> int:
     """Delete the subjects' rows from every table of one SQLite file that has an id column."""
     try:
-        with contextlib.closing(sqlite3.connect(path, timeout=30.0)) as conn:
-            # Deleted rows are zeroed, not left in free pages; the log is emptied into the file.
-            conn.execute("PRAGMA secure_delete = ON")
+        with scrubbed_sqlite(path) as conn:
             removed = _erase_sqlite_rows(conn, matcher, id_columns, dry_run=dry_run)
-            if removed and not dry_run:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.Error as exc:
         raise PrivacyError(f"{path}: cannot erase from this SQLite file: {exc}") from None
     return removed
@@ -135,24 +115,23 @@ def _erase_sqlite_rows(
     conn: sqlite3.Connection, matcher: SubjectMatcher, id_columns: Collection[str], *, dry_run: bool
 ) -> int:
     removed = 0
-    with conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            quoted = '"' + table.replace('"', '""') + '"'
-            names = [r[1] for r in conn.execute(f"PRAGMA table_info({quoted})")]
-            for column in (c for c in names if c in id_columns):
-                col = '"' + column.replace('"', '""') + '"'
-                rows = conn.execute(f"SELECT DISTINCT {col} FROM {quoted}")
-                values = [str(r[0]) for r in rows if r[0] is not None]
-                found = sorted(matcher.select(values))
-                for start in range(0, len(found), 500):
-                    chunk = found[start : start + 500]
-                    marks = ", ".join("?" * len(chunk))
-                    where = f"CAST({col} AS TEXT) IN ({marks})"
-                    if dry_run:
-                        removed += conn.execute(f"SELECT COUNT(*) FROM {quoted} WHERE {where}", chunk).fetchone()[0]
-                    else:
-                        removed += conn.execute(f"DELETE FROM {quoted} WHERE {where}", chunk).rowcount
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        quoted = '"' + table.replace('"', '""') + '"'
+        names = [r[1] for r in conn.execute(f"PRAGMA table_info({quoted})")]
+        for column in (c for c in names if c in id_columns):
+            col = '"' + column.replace('"', '""') + '"'
+            rows = conn.execute(f"SELECT DISTINCT {col} FROM {quoted}")
+            values = [str(r[0]) for r in rows if r[0] is not None]
+            found = sorted(matcher.select(values))
+            for start in range(0, len(found), 500):
+                chunk = found[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                where = f"CAST({col} AS TEXT) IN ({marks})"
+                if dry_run:
+                    removed += conn.execute(f"SELECT COUNT(*) FROM {quoted} WHERE {where}", chunk).fetchone()[0]
+                else:
+                    removed += conn.execute(f"DELETE FROM {quoted} WHERE {where}", chunk).rowcount
     return removed
 
 
@@ -198,7 +177,7 @@ def erase_file(
 ) -> FileErasure | None:
     """Erase from one file by what it is (parquet, SQLite, CSV, other text); None when it held nothing."""
     name = path.rsplit("/", 1)[-1]
-    if name.endswith((".erasing", *_SQLITE_SIDE_FILES)) or Path(name).suffix.lower() in _BINARY_SUFFIXES:
+    if name.endswith((PARTIAL_SUFFIX, *_SQLITE_SIDE_FILES)) or Path(name).suffix.lower() in _BINARY_SUFFIXES:
         return None
     try:
         head = _head(filesystem, path, 16)

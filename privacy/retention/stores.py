@@ -14,7 +14,6 @@ import contextlib
 import json
 import shutil
 import sqlite3
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from privacy.retention.policies import (
     ShadowLogsPolicy,
 )
 from privacy.retention.runs import RunInfo, artifact_folders, read_runs
+from privacy.rewrite import replace_file, scrubbed_sqlite
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -424,15 +424,12 @@ class ShadowLogsStore(RetentionStore[ShadowLogsPolicy]):
         done: list[Item] = []
         for item in plan.items:
             try:
-                with _sqlite(item.target) as conn:
-                    # Freed pages are overwritten with zeros, not left readable in the file.
-                    conn.execute("PRAGMA secure_delete = ON")
+                # The deleted rows are left readable neither in the file nor in its log.
+                with scrubbed_sqlite(item.target) as conn:
                     cursor = conn.execute(
                         f"DELETE FROM {SHADOW_TABLE} WHERE {SHADOW_TIME} < ?", (plan.cutoff.timestamp(),)
                     )
                     rows = cursor.rowcount
-                with _sqlite(item.target) as conn:
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the deleted rows leave the WAL too
             except sqlite3.Error as exc:
                 raise PrivacyError(f"shadow log {item.target}: cannot delete old rows: {exc}") from None
             done.append(Item(item.location, rows=rows))
@@ -496,6 +493,7 @@ def _trim_parquet(path: Path, column: str, cutoff: datetime, *, dry_run: bool) -
     """Rows of the parquet file older than ``cutoff``; unless ``dry_run``, the file is rewritten
     without them beside itself and renamed into place (a reader sees the old or the new file)."""
     import pyarrow.compute as pc
+    import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
     stamps = pq.read_table(path, columns=[column]).column(column)
@@ -508,9 +506,7 @@ def _trim_parquet(path: Path, column: str, cutoff: datetime, *, dry_run: bool) -
         return old
     table = pq.read_table(path)
     kept = table.filter(pc.invert(pc.fill_null(old_mask, False)))
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    pq.write_table(kept, temp)
-    temp.replace(path)
+    replace_file(str(path), pafs.LocalFileSystem(), lambda target: pq.write_table(kept, target))
     return old
 
 
