@@ -9,6 +9,7 @@ def register(
     config: str,
     model: Input[Model],
     training_set: Input[Dataset],
+    holdout: Input[Dataset],
     quality_report: Input[HTML],
     evaluation: Input[Artifact],
     governance: Input[Artifact],
@@ -20,7 +21,8 @@ def register(
     Each input carries its contract (model, data, quality gate, evaluation, fairness gate).
     Returns whether every gate passed (the single output the promote condition reads); the
     ``registration`` artifact carries the :class:`~mlops.contracts.Registration`. The version's
-    drift reference (training features, its scores, the labels) is saved beside it.
+    drift reference (training features, its scores, the labels) is saved beside it, and so is
+    its compiled scorer when one verifies equal to the model on the ``holdout``.
     """
     from pathlib import Path
 
@@ -53,6 +55,7 @@ def register(
         governance=read_contract(governance.metadata, GateResult, artifact="governance"),
         reason=run.reason,
         metrics=metrics.log_metric,
+        holdout=Path(holdout.path),
     )
     reference = save_training_reference(
         Path(model.path),

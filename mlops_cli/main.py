@@ -36,6 +36,7 @@ from mlops_cli.options import ConfigDir, EnvOpt, load_platform
 from mlops_cli.privacy import privacy_app
 from mlops_cli.run_report import print_progress, print_report
 from mlops_cli.schedules import pipelines_app
+from model_registry.compiled import scorer_summary
 from platform_config import PlatformConfig
 
 app = typer.Typer(help="MLOps platform: train, register and inspect models.", no_args_is_help=True)
@@ -256,6 +257,7 @@ def models_show(
             f"  sensitive attributes: {', '.join(sensitive) or 'none'}; PII columns refused: {len(schema.pii)}"
         )
     console.print(f"  feature view: {info.tags.get('feature_view', 'unknown')}")
+    console.print(f"  scorer: {scorer_summary(info.tags)}")
     lineage = registry.lineage(info)
     keys = ("dataset", "dataset_hash", "training_rows", "holdout", "code_version", "feature_refs")
     console.print("  lineage: " + json.dumps({k: lineage.get(k) for k in keys}))
@@ -469,6 +471,13 @@ def serve(
         bool | None,
         typer.Option("--ab/--no-ab", help="A/B routing per config/ab_testing.yaml (default: its `enabled`)."),
     ] = None,
+    micro_batching: Annotated[
+        bool, typer.Option(help="Score concurrent /predict requests together in one model call.")
+    ] = True,
+    batch_max_size: Annotated[int, typer.Option(help="Most requests in one micro-batch.")] = 32,
+    batch_max_wait_ms: Annotated[
+        float, typer.Option(help="Longest a request waits for others to join its micro-batch (ms).")
+    ] = 1.0,
     config_dir: ConfigDir = Path("config"),
     env: EnvOpt = "dev",
 ) -> None:
@@ -477,9 +486,19 @@ def serve(
 
     # Before anything loads scikit-learn's OpenMP runtime (opening the registry does).
     limit_native_threads()
-    from mlops.config import load_model
-    from serving.config import AbTestingConfig
+    from pydantic import ValidationError
 
+    from mlops.config import load_model
+    from serving.config import AbTestingConfig, MicroBatchingConfig
+
+    try:
+        batching = MicroBatchingConfig(
+            enabled=micro_batching, max_batch_size=batch_max_size, max_wait_ms=batch_max_wait_ms
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = {"max_batch_size": "--batch-max-size", "max_wait_ms": "--batch-max-wait-ms"}[str(first["loc"][0])]
+        raise typer.BadParameter(first["msg"], param_hint=option) from None
     platform = _platform(config_dir, env)
     from mlops.secrets import SecretResolver, set_default_resolver
 
@@ -488,7 +507,9 @@ def serve(
     ab_config = load_model(config_dir / "ab_testing.yaml", AbTestingConfig) if ab is not False else None
     if ab_config is not None and ab is not None:
         ab_config = ab_config.model_copy(update={"enabled": ab})
-    serve_command(host, port, model, platform.serving_stores(), shadow, features=features, ab=ab_config)
+    serve_command(
+        host, port, model, platform.serving_stores(), shadow, features=features, ab=ab_config, batching=batching
+    )
 
 
 @shadow_app.command("report")

@@ -20,6 +20,7 @@ from mlops.contracts import DataContract, Evaluation, GateResult, Registration, 
 from mlops.roles import group_labels
 from mlops.state import MetricsSink, record_step
 from model_governance.config import FairnessGate
+from model_registry.compiled import scorer_summary
 
 if TYPE_CHECKING:
     from model_registry.registry import ModelRegistry
@@ -126,7 +127,7 @@ def model_card_step(
                 max_regression=evaluation_gate.max_regression,
             ),
             gates=gates,
-            lineage=card_lineage(info.mlflow_version, info.run_id, info.tags.get("bump", ""), lineage),
+            lineage=card_lineage(info.mlflow_version, info.run_id, info.tags.get("bump", ""), lineage, info.tags),
             intended_use=cfg.intended_use,
             limitations=cfg.limitations or None,
         )
@@ -143,7 +144,9 @@ def model_card_step(
     return info.semver
 
 
-def card_lineage(mlflow_version: str, run_id: str, bump: str, lineage: dict[str, Any]) -> dict[str, str]:
+def card_lineage(
+    mlflow_version: str, run_id: str, bump: str, lineage: dict[str, Any], tags: dict[str, str] | None = None
+) -> dict[str, str]:
     """The lineage a reviewer reads on the card (plain strings; the full record is lineage.json)."""
     quality = lineage.get("data_quality") or {}
     rows: dict[str, Any] = {
@@ -158,6 +161,7 @@ def card_lineage(mlflow_version: str, run_id: str, bump: str, lineage: dict[str,
         "Row pass rate": quality.get("row_pass_rate"),
         "Entity ids": lineage.get("entity_ids_artifact"),
         "Code version": lineage.get("code_version"),
+        "Scorer": scorer_summary(tags) if tags is not None else None,
         "Run folder": lineage.get("run_dir") or None,
     }
     return {k: str(v) for k, v in rows.items() if v not in (None, "")}

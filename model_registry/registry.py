@@ -71,6 +71,8 @@ T = TypeVar("T")
 Alias = Literal["champion", "challenger"]
 ALIASES: tuple[Alias, ...] = ("champion", "challenger")
 EXPERIMENT = "training"
+# Where a version's compiled scorer lives in its run (model_registry.compiled; tag scorer=onnx).
+COMPILED_ARTIFACT = "compiled/model.onnx"
 # Types skops will not load unless named. These are the tree structures of the model families
 # in training.modeling.FAMILIES, reviewed: models are written only by this platform's pipeline
 # into a registry it controls, never loaded from users' uploads.
@@ -310,6 +312,18 @@ class ModelRegistry:
         import mlflow.sklearn
 
         return mlflow.sklearn.load_model(f"models:/{info.name}/{info.mlflow_version}")
+
+    def load_compiled(self, info: VersionInfo) -> bytes | None:
+        """The version's verified compiled scorer (ONNX bytes), or None when the fitted model scores it."""
+        if info.tags.get("scorer") != "onnx":
+            return None
+        import mlflow.artifacts
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=info.run_id, artifact_path=COMPILED_ARTIFACT, dst_path=tmp, tracking_uri=self.tracking_uri
+            )
+            return Path(path).read_bytes()
 
     def _info(self, mv: Any, aliases: list[str] | None = None, *, semver: str | None = None) -> VersionInfo:
         metrics: dict[str, float] = {}

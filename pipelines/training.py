@@ -40,6 +40,7 @@ def training_pipeline(config: str) -> None:
             config=config,
             model=fit.outputs["model"],
             training_set=feats.outputs["training_set"],
+            holdout=fit.outputs["holdout"],
             quality_report=val.outputs["report"],
             evaluation=ev.outputs["evaluation"],
             governance=gov.outputs["governance"],

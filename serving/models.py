@@ -1,7 +1,14 @@
-"""The models the online app serves: the ``champion`` always, the ``challenger`` in shadow mode."""
+"""The models the online app serves: the ``champion`` always, the ``challenger`` in shadow mode.
+
+A version registered with a compiled scorer (:mod:`model_registry.compiled`, verified equal to
+the fitted model on its holdout) scores through it; otherwise the fitted scikit-learn model
+does. Both take the same inputs, so nothing above this module knows which one answers.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -12,7 +19,11 @@ import pandas as pd
 from mlops.errors import RegistryError
 from mlops.schema import ServingSchema
 
+# uvicorn configures this logger, so the line appears beside the server's own.
+log = logging.getLogger("uvicorn.error")
+
 if TYPE_CHECKING:
+    from model_registry.compiled import CompiledScorer
     from model_registry.registry import ModelRegistry, VersionInfo
 
 
@@ -25,6 +36,13 @@ class LoadedModel:
     model: Any
     serving_schema: ServingSchema | dict[str, str]
     info: VersionInfo | None = None
+    # The version's compiled scorer when it has a verified one (None: the fitted model scores).
+    compiled: CompiledScorer | None = None
+
+    @property
+    def scorer(self) -> str:
+        """What scores: ``onnx`` (the compiled scorer) or ``sklearn`` (the fitted model)."""
+        return "sklearn" if self.compiled is None else self.compiled.runtime
 
     @cached_property
     def schema(self) -> ServingSchema:
@@ -36,7 +54,30 @@ class LoadedModel:
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """Positive-class probabilities; ``features`` may carry extra columns (another variant's)."""
+        if self.compiled is not None:
+            return self.compiled.score_frame(features)
         return np.asarray(self.model.predict_proba(features[self.columns])[:, 1], dtype="float64")
+
+    def score_rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Positive-class probabilities of rows given as ``{column: value}`` (None: missing).
+
+        The online path: the compiled scorer reads the values straight into its input arrays;
+        the fitted model needs a frame typed as in training (float64 numbers, object strings).
+        """
+        if self.compiled is not None:
+            return self.compiled.score_rows(rows)
+        frame = pd.DataFrame(
+            {
+                column: np.asarray(
+                    [np.nan if (v := row[column]) is None else v for row in rows]
+                    if kind == "number"
+                    else [row[column] for row in rows],
+                    dtype="float64" if kind == "number" else object,
+                )
+                for column, kind in self.schema.kinds.items()
+            }
+        )
+        return self.predict(frame)
 
 
 @dataclass(frozen=True)
@@ -75,7 +116,22 @@ def _load(registry: ModelRegistry, info: VersionInfo) -> LoadedModel:
     schema = info.schema
     if schema is None:
         raise RegistryError(f"{info.name} {info.semver} has no serving schema (tag 'serving_schema')")
-    return LoadedModel(info.name, info.semver, registry.load_model(info), schema, info)
+    return LoadedModel(info.name, info.semver, registry.load_model(info), schema, info, compiled_scorer(registry, info))
 
 
-__all__ = ["LoadedModel", "LoadedModels", "load_models"]
+def compiled_scorer(registry: ModelRegistry, info: VersionInfo) -> CompiledScorer | None:
+    """The version's verified compiled scorer; None (the fitted model scores) when it has none,
+    or when this runtime cannot load the stored graph (logged: the version still serves)."""
+    from model_registry.compiled import CompiledScorer, CompileError
+
+    data = registry.load_compiled(info)
+    if data is None:
+        return None
+    try:
+        return CompiledScorer(data, ServingSchema.coerce(info.schema or {}))
+    except CompileError as exc:
+        log.warning("%s %s: compiled scorer not used, the fitted model scores (%s)", info.name, info.semver, exc)
+        return None
+
+
+__all__ = ["LoadedModel", "LoadedModels", "compiled_scorer", "load_models"]

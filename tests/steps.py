@@ -301,6 +301,7 @@ def register(run: StepRun, source: StepRun, candidate: Candidate) -> Registratio
         quality=candidate.quality,
         evaluation=candidate.evaluation,
         governance=candidate.governance,
+        holdout=source.artifact(*HOLDOUT),
     )
 
 

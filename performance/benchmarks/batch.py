@@ -8,6 +8,9 @@ input three ways:
 - ``embedded``: ``predict_batch(engine="embedded")`` end to end: hash, chunked read, score, write;
 - ``spark``: ``predict_batch(engine="spark")`` end to end on ``--spark-master``, session already
   started (the start-up is reported apart: a long-running job pays it once).
+- ``compiled_in_process`` / ``compiled_embedded``: the same two with the model's compiled
+  scorer (``model_registry.compiled``, verified on the scoring frame first): the embedded
+  engine's goal is >= 0.8x the compiled scorer's vectorised rows/s.
 Each is run ``--repeats`` times; the best run counts (the least disturbed by the machine).
 """
 
@@ -23,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlops.schema import ServingSchema
+from model_registry.compiled import CompiledScorer, compile_and_verify
 from performance.benchmarks.report import write_report
 from performance.benchmarks.workload import REQUEST_SEED, sample_model
 from serving.batch import SparkEngineConfig, predict_batch
@@ -84,6 +89,22 @@ def main(argv: list[str] | None = None) -> int:
             args.repeats, lambda: predict_batch(source, Path(tmp) / "embedded", engine="embedded", **common)
         )
         report["embedded"] = {**figures(args.rows, seconds), "files": len(manifest.output_files)}
+
+        serving_schema = ServingSchema.coerce(schema.to_dict())
+        compiled = compile_and_verify(model, serving_schema, features, threshold=0.5)
+        report["compiled_verification"] = compiled.record["verification"]
+        if compiled.onnx_bytes is not None:
+            scorer = CompiledScorer(compiled.onnx_bytes, serving_schema)
+            seconds, _ = best_of(args.repeats, lambda: scorer.score_frame(features))
+            report["compiled_in_process"] = figures(args.rows, seconds)
+            seconds, _ = best_of(
+                args.repeats,
+                lambda: predict_batch(source, Path(tmp) / "compiled", engine="embedded", **{**common, "model": scorer}),
+            )
+            report["compiled_embedded"] = figures(args.rows, seconds)
+            ratio = report["compiled_embedded"]["rows_per_s"] / report["compiled_in_process"]["rows_per_s"]
+            report["compiled_embedded_to_compiled_in_process"] = round(ratio, 3)
+            report["goal_compiled_embedded_ge_0_8x"] = ratio >= 0.8
 
         if not args.skip_spark:
             from serving.batch.spark import spark_session

@@ -48,6 +48,8 @@ class BatchManifest:
     engine_details: dict[str, Any] = field(default_factory=dict)
     # Declared PII columns the input held and the output left out (absent from older manifests).
     pii_columns_dropped: list[str] = field(default_factory=list)
+    # What scored: "onnx" (the version's verified compiled scorer) or "sklearn" (the fitted model).
+    scorer: str = "sklearn"
 
     @property
     def path(self) -> Path:

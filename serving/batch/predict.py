@@ -196,6 +196,7 @@ def predict_batch(
             duration_s=round(time.perf_counter() - clock, 3),
             engine_details=result.details,
             pii_columns_dropped=[c for c in columns.names if is_pii(c)],
+            scorer=getattr(model, "runtime", "sklearn"),
         )
         if remote_output:
             assert store is not None

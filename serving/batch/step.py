@@ -12,6 +12,7 @@ from mlops.state import MetricsSink, record_step
 from serving.batch.manifest import BatchManifest, apply_retention
 from serving.batch.predict import predict_batch
 from serving.batch.remote import apply_remote_retention
+from serving.models import compiled_scorer
 
 if TYPE_CHECKING:
     from model_registry.registry import ModelRegistry
@@ -68,11 +69,13 @@ def batch_predict_step(
 
             root = predictions_root(prediction_log, state_dir or Path(".mlops"))
             log = PredictionLogger(root, prediction_log, exclude_columns=pii, entity_column=id_column or "entity_id")
+        # The verified compiled scorer when the version has one (it takes the model's place).
+        model = compiled_scorer(registry, info) or registry.load_model(info)
         try:
             manifest = predict_batch(
                 input_path,
                 output_root,
-                model=registry.load_model(info),
+                model=model,
                 serving_schema=info.serving_schema,
                 engine=engine,  # type: ignore[arg-type]  # engine_config() rejects unknown names
                 model_name=model_name,
@@ -106,6 +109,7 @@ def batch_predict_step(
             seconds=manifest.duration_s,
             runs_deleted=len(deleted),
             pii_columns_dropped=len(manifest.pii_columns_dropped),
+            scorer=manifest.scorer,
         )
         if out_manifest:
             Path(out_manifest).parent.mkdir(parents=True, exist_ok=True)

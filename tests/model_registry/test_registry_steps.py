@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import onnx
+import pandas as pd
 import pytest
 
 from mlops.contracts import DataContract, Evaluation, GateResult, QualityResult, Registration, TrainedModel
@@ -14,7 +16,7 @@ from mlops.errors import RegistryError
 from mlops.state import StateLayout
 from model_registry.registry import ModelRegistry
 from model_registry.steps import promote_step
-from tests.steps import Candidate, StepRun, recorded, register
+from tests.steps import HOLDOUT, Candidate, StepRun, recorded, register
 
 GATES = {"data_quality": True, "evaluation": True, "fairness": True}
 
@@ -58,12 +60,25 @@ def test_the_first_registration_is_1_0_0_with_its_lineage(
     assert stored == {"quality.html"}
     assert [Path(f.path).name for f in registry.client.list_artifacts(info.run_id, "lineage")] == ["entity_ids.parquet"]
 
+    # The compiled scorer, verified on the holdout, is stored beside the model and says so.
+    assert info.tags["scorer"] == "onnx"
+    assert float(info.tags["scorer_max_abs_diff"]) <= 1e-5
+    assert info.tags["scorer_label_flips"] == "0"
+    check = lineage["scorer"]["verification"]
+    assert check["passed"]
+    assert check["rows"] == len(pd.read_parquet(sample_run.artifact(*HOLDOUT)))
+    assert check["probe_rows"] > 0
+    graph = onnx.load_from_string(registry.load_compiled(info))
+    assert [i.name for i in graph.graph.input] == list(trained.serving_schema.kinds)
+
     rec = recorded(sample_run, "register")
     assert rec["figures"] == {
         "model": "credit_risk",
         "version": "1.0.0",
         "bump": "initial",
         **{f"gate_{k}": "pass" for k in GATES},
+        "scorer": "onnx",
+        "compile_s": rec["figures"]["compile_s"],
     }
 
 

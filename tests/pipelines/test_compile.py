@@ -42,7 +42,7 @@ STEP_INTERFACES = {
     "govern": ({"config"}, {"model", "training_set", "holdout"}, {"governance", "metrics"}),
     "register": (
         {"config"},
-        {"model", "training_set", "quality_report", "evaluation", "governance"},
+        {"model", "training_set", "holdout", "quality_report", "evaluation", "governance"},
         {"registration", "metrics"},
     ),
     "model-card": ({"config"}, {"governance", "registration", "evaluation"}, {"card_markdown", "card_html", "metrics"}),
@@ -61,9 +61,9 @@ def test_each_step_takes_the_config_and_typed_artifacts(ir: dict[str, Any], step
     assert component["outputDefinitions"]["artifacts"]["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
 
 
-def test_register_takes_six_inputs(ir: dict[str, Any]) -> None:
+def test_register_takes_seven_inputs(ir: dict[str, Any]) -> None:
     declared = ir["components"]["comp-register"]["inputDefinitions"]
-    assert len(declared.get("parameters", {})) + len(declared.get("artifacts", {})) == 6
+    assert len(declared.get("parameters", {})) + len(declared.get("artifacts", {})) == 7
 
 
 def test_every_step_uses_the_platform_image_without_installs(ir: dict[str, Any]) -> None:

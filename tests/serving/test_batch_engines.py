@@ -13,11 +13,14 @@ import pandas as pd
 import pytest
 
 from mlops.errors import DatasetError
-from model_registry.registry import ModelRegistry, VersionInfo
+from mlops.schema import ServingSchema
+from model_registry.compiled import TOLERANCE, compile_and_verify
+from model_registry.registry import COMPILED_ARTIFACT, ModelRegistry, VersionInfo
 from platform_config import PlatformConfig
 from serving.batch import SparkEngineConfig, apply_retention, predict_batch, read_manifest
 from serving.batch.manifest import run_folders
 from serving.batch.step import batch_predict_step
+from serving.models import compiled_scorer
 from training.config import ModelConfig
 from training.modeling import FeatureSchema, build_pipeline
 from training.sample_data import generate_credit_risk
@@ -125,6 +128,7 @@ def test_embedded_step_loads_the_champion_and_matches_in_process_predict(
     assert manifest.output_columns[0] == ID
     assert manifest.output_columns[-1] == "score"
     assert (manifest.model_version, manifest.model_ref) == ("1.0.0", "champion")
+    assert manifest.scorer == "sklearn"  # registered without a compiled scorer
     assert json.loads((tmp_path / "manifest.json").read_text())["run_id"] == manifest.run_id
 
 
@@ -580,3 +584,75 @@ def test_both_engines_write_the_same_csv_pass_through_types_and_values(
     assert (out["code"] == source["code"]).all()
     assert out.loc[source["label"] != "NA", "label"].eq(source.loc[source["label"] != "NA", "label"]).all()
     assert out.loc[source["label"] == "NA", "label"].isna().all()  # the CSV missing markers, as pandas reads them
+
+
+@pytest.fixture(scope="module")
+def compiled_version(registered: Registered) -> VersionInfo:
+    """The same fitted model registered again, as the register step does: with its verified
+    compiled scorer beside it (tags and artifact)."""
+    schema = ServingSchema.coerce(registered.schema.to_dict())
+    result = compile_and_verify(registered.model, schema, registered.frame, threshold=0.5)
+    assert result.onnx_bytes is not None, result.record
+    graph = registered.state / "model.onnx"
+    graph.write_bytes(result.onnx_bytes)
+    registry = registered.registry
+    registry.register(
+        "credit_risk_compiled",
+        registered.model,
+        serving_schema=schema,
+        schema_hash="s1",
+        training_fingerprint="f1",
+        params={"family": "hist_gradient_boosting"},
+        metrics={"roc_auc": 0.7},
+        gates={"evaluation": True, "fairness": True},
+        lineage={"dataset_hash": "d1", "scorer": result.record},
+        artifacts={COMPILED_ARTIFACT.rpartition("/")[0]: graph},
+        extra_tags=result.tags,
+    )
+    return registry.set_alias("credit_risk_compiled", "1.0.0", "champion")
+
+
+def assert_close_to_in_process(out: pd.DataFrame, registered: Registered) -> None:
+    """The compiled scorer's answer: the fitted model's within the verified tolerance."""
+    joined = out.join(registered.expected(), how="outer")
+    assert len(joined) == ROWS
+    np.testing.assert_allclose(joined["score"].to_numpy(), joined["expected"].to_numpy(), rtol=0, atol=TOLERANCE)
+
+
+def test_the_step_scores_with_the_versions_compiled_scorer(
+    registered: Registered, compiled_version: VersionInfo, tmp_path: Path
+) -> None:
+    manifest = batch_predict_step(
+        input_path=str(registered.inputs / "scoring.csv"),
+        output_root=str(tmp_path / "out"),
+        model_name="credit_risk_compiled",
+        model_ref="champion",
+        engine="embedded",
+        registry=registered.registry,
+        id_column=ID,
+        chunk_rows=500,
+    )
+    assert manifest.scorer == "onnx"
+    assert_close_to_in_process(scores_by_id(manifest.output_dir), registered)
+
+
+@pytest.mark.parametrize("engine", ["embedded", "spark"])
+def test_both_engines_score_with_a_compiled_scorer(
+    registered: Registered, compiled_version: VersionInfo, spark: Any, tmp_path: Path, engine: str
+) -> None:
+    scorer = compiled_scorer(registered.registry, compiled_version)
+    assert scorer is not None
+    manifest = predict_batch(
+        registered.inputs / "scoring.parquet",
+        tmp_path,
+        model=scorer,  # pickled into Spark's Python workers as its graph
+        serving_schema=registered.info.serving_schema,
+        engine=engine,  # type: ignore[arg-type]
+        model_name="credit_risk_compiled",
+        model_version="1.0.0",
+        chunk_rows=400,
+        id_column=ID,
+    )
+    assert manifest.rows_out == ROWS
+    assert manifest.scorer == "onnx"
+    assert_close_to_in_process(scores_by_id(manifest.output_dir), registered)
