@@ -16,7 +16,7 @@ CHECKOV_VENV := .venv-checkov
 # Resolved when a recipe runs (after the install), from the one place the tag is defined.
 IMAGE = $(shell $(BIN)/python -c "from components.image import PLATFORM_IMAGE; print(PLATFORM_IMAGE)")
 
-.PHONY: help install run test test-fast lint bench loadtest compile validate-config validate-infra image chart-files profile clean system-tools up down
+.PHONY: help install run test test-fast lint bench bench-serving loadtest compile validate-config validate-infra image chart-files profile clean system-tools up down
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -117,6 +117,10 @@ bench: install  ## Benchmarks → bench-results/*.json (Feast, GX gate, batch, o
 	$(BIN)/python -m performance.benchmarks.backup --rows 100000 --out bench-results/backup.json
 	$(BIN)/python -m performance.benchmarks.privacy_scan --rows 50000 --out bench-results/privacy_scan.json
 	$(BIN)/python -m performance.benchmarks.erasure --rows 50000 1000000 --out bench-results/erasure.json
+
+# Its own project under build/bench-serving (trained once) and MLServer's venv in build/mlserver-venv.
+bench-serving: install  ## mlops serve vs MLServer on the same model, max sustainable rates and ratios → bench-results/serving_compare.json
+	$(BIN)/python -m performance.benchmarks.serving_compare --out bench-results/serving_compare.json
 
 # `make loadtest DRIFT=0.5` shifts the numeric features by half a standard deviation (drifted traffic).
 DRIFT ?= 0

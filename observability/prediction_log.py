@@ -33,7 +33,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,7 +165,8 @@ def check_model_name(model: str) -> None:
 class _Record:
     """One record() call, as given: converted by the writer, never on the request thread."""
 
-    features: pd.DataFrame
+    # A frame, or the rows as {column: value} dicts (the online app's): framed by the writer.
+    features: pd.DataFrame | Sequence[Mapping[str, Any]]
     scores: np.ndarray
     model: str
     versions: str | Sequence[str]
@@ -266,7 +267,7 @@ class PredictionLogger:
 
     def record(
         self,
-        features: pd.DataFrame,
+        features: pd.DataFrame | Sequence[Mapping[str, Any]],
         scores: Sequence[float] | np.ndarray,
         *,
         model: str,
@@ -279,7 +280,8 @@ class PredictionLogger:
         """Buffer what was scored; the number of rows buffered (0: sampled out, dropped, disabled).
 
         ``features``: the rows as the model read them (after the online-feature merge), one per
-        score. ``version``, ``variant``, ``request_ids`` and ``entity_ids`` are one value for
+        score: a frame, or ``{column: value}`` dicts with the same columns (the writer frames
+        them). ``version``, ``variant``, ``request_ids`` and ``entity_ids`` are one value for
         every row or one per row. ``ts``: when the rows were scored (epoch seconds or a datetime,
         naive meaning UTC; default: now). Never blocks and never writes; nothing is copied, so
         ``features`` must not be changed afterwards. Raises ValueError when the lengths disagree
@@ -494,7 +496,7 @@ class PredictionLogger:
         # costs ~0.1-1 ms whatever its size, which would cap one-row records at a few thousand a second.
         batches: dict[tuple[Any, ...], list[_Record]] = {}
         for item in group:
-            batches.setdefault((tuple(item.features.columns), item.entity_ids is not None), []).append(item)
+            batches.setdefault((tuple(_columns(item.features)), item.entity_ids is not None), []).append(item)
         tables: list[pa.Table] = []
         converted: list[_Record] = []
         for batch in batches.values():
@@ -521,7 +523,8 @@ class PredictionLogger:
         import numpy as np
         import pyarrow as pa
 
-        frames = [item.features if item.rows is None else item.features.iloc[item.rows] for item in items]
+        framed = [_frame(item.features) for item in items]
+        frames = [f if item.rows is None else f.iloc[item.rows] for f, item in zip(framed, items, strict=True)]
         with_ids = items[0].entity_ids is not None
         keep: list[int] = []
         for position, label in enumerate(frames[0].columns):
@@ -572,6 +575,23 @@ class PredictionLogger:
         if name not in self._warned:
             self._warned.add(name)
             log.warning("prediction log: feature column %r has the name of a log column and is not logged", name)
+
+
+def _columns(features: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[Any]:
+    import pandas as pd
+
+    if isinstance(features, pd.DataFrame):
+        return list(features.columns)
+    return list(features[0]) if len(features) else []
+
+
+def _frame(features: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows given as dicts, framed in the writer thread (never on the request's)."""
+    import pandas as pd
+
+    if isinstance(features, pd.DataFrame):
+        return features
+    return pd.DataFrame.from_records(list(features), columns=_columns(features))
 
 
 def _arrow_column(values: np.ndarray) -> pa.Array:

@@ -4,16 +4,19 @@
             ─▶ champion scores ─▶ response (model, version, request id, score, label)
                                  └▶ ShadowMirror.submit(): put_nowait, nothing awaited
 
-The event loop only moves bytes: each body is read within its limits first
-(:mod:`serving.limits`), then parsed, validated and scored in the thread pool
-(:mod:`serving.body`; scoring is CPU-bound scikit-learn), so a large body or a slow client never
-delays a health check. Errors never echo large inputs or non-finite numbers back.
+Each body is read within its limits first (:mod:`serving.limits`). A small ``/predict`` body
+is then parsed, validated and (with compiled models) scored on the event loop, concurrent ones
+together in one model call (:mod:`serving.batching`); online-feature reads, scikit-learn
+scoring and large bodies go to the thread pool (the rule: :mod:`serving.prediction`), so a
+large body or a slow client never delays a health check. Errors never echo large inputs or
+non-finite numbers back.
 
 :func:`create_app` assembles the pieces, each in its own module:
 
     serving.scoring     Scorer: features (request, then online store), model input, champion or
                         A/B variant scores, champion-scored rows offered to the shadow
-    serving.prediction  the two scoring endpoints around it
+    serving.prediction  the two scoring endpoints around it, and where each part runs
+    serving.batching    adaptive micro-batching of concurrent /predict requests
     serving.responses   the request id header and every error answer (422, 503, 500)
     serving.probes      /healthz, /readyz, /ab, /metrics
     serving.limits      the body size and read-time limits (middleware)
@@ -28,6 +31,8 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from mlops.schema import ServingSchema
+from serving.batching import BatchCollector, MicroBatcher
+from serving.config import MicroBatchingConfig
 from serving.limits import BodyLimitMiddleware, RequestLimits
 from serving.metrics import ServingMetrics
 from serving.models import LoadedModel
@@ -63,6 +68,7 @@ def create_app(
     ab: AbRouter | None = None,
     limits: RequestLimits | None = None,
     prediction_log: PredictionLogger | None = None,
+    batching: MicroBatchingConfig | None = None,
 ) -> FastAPI:
     """Build the serving app around loaded models.
 
@@ -76,9 +82,11 @@ def create_app(
     (sticky); rows the challenger variant answers are not mirrored to the shadow. ``limits``:
     body size and read time (default :class:`~serving.limits.RequestLimits`).
     ``prediction_log`` records what was scored (sampled, written off the hot path); the caller
-    owns it (and closes it at shutdown).
+    owns it (and closes it at shutdown). ``batching``: micro-batching of ``/predict`` (default
+    :class:`~serving.config.MicroBatchingConfig`; ``enabled=False`` scores each request alone).
     """
     limits = limits or RequestLimits()
+    batching = batching or MicroBatchingConfig()
     metrics = ServingMetrics()
     schema = ServingSchema.coerce(serving_schema)
     entity_type: type[int] | type[str] | None = None
@@ -108,6 +116,11 @@ def create_app(
     )
     if prediction_log is not None:
         metrics.watch_prediction_log(prediction_log.stats)
+    batcher = None
+    if batching.enabled:
+        # On the loop when every answering model is compiled; scikit-learn's calls in the pool.
+        batcher = MicroBatcher.from_config(scorer.score_jobs, batching, offload=not scorer.inline)
+        metrics.registry.register(BatchCollector(batcher.stats))
 
     app = FastAPI(
         title=f"{model_name} model",
@@ -121,6 +134,7 @@ def create_app(
     app.state.shadow = shadow
     app.state.request_models = models
     app.state.limits = limits
+    app.state.batcher = batcher
 
     def on_refused(path: str, kind: str) -> None:
         # Any path can carry a body: only the scoring endpoints get a label of their own.
@@ -142,6 +156,7 @@ def create_app(
         model_name=model_name,
         champion_version=champion.version,
         threshold=threshold,
+        batcher=batcher,
     )
     add_probe_routes(
         app,
@@ -177,6 +192,9 @@ def _register_versions(
     elif shadow.champion_version != champion.version:
         raise ValueError(f"shadow mirror logs champion {shadow.champion_version}, the app serves {champion.version}")
     metrics.model_info.labels("challenger", model_name, shadow.challenger_version).set(1)
+    if shadow.kinds is None:
+        # The mirror builds the challenger's frames typed as the champion's requests are.
+        shadow.kinds = dict(champion.schema.kinds)
 
     def on_pairs(pairs: list[ShadowPair]) -> None:
         metrics.observe_shadow_call(pairs, sum(shadow.agrees(p) for p in pairs))

@@ -1,4 +1,5 @@
-"""The serving room's own config files: ``config/ab_testing.yaml`` and ``config/shadow.yaml``."""
+"""The serving room's own settings: ``config/ab_testing.yaml``, ``config/shadow.yaml``, and the
+online app's micro-batching (``mlops serve --micro-batching/--batch-max-size/--batch-max-wait-ms``)."""
 
 from __future__ import annotations
 
@@ -55,4 +56,19 @@ class ShadowPolicyConfig(StrictModel):
     histogram_bins: int = Field(default=20, ge=2, le=200)
 
 
-__all__ = ["AbTestingConfig", "ShadowPolicyConfig"]
+class MicroBatchingConfig(StrictModel):
+    """Adaptive micro-batching of ``POST /predict`` (:mod:`serving.batching`).
+
+    Concurrent single-row requests are scored together in one model call of at most
+    ``max_batch_size`` rows. A request never waits for company: a batch starts as soon as the
+    scorer is free and no further request is already arriving, and no later than
+    ``max_wait_ms`` after its oldest request was queued (while the scorer is busy, requests
+    queue behind it as they would anyway).
+    """
+
+    enabled: bool = True
+    max_batch_size: int = Field(default=32, ge=1, le=1000)
+    max_wait_ms: float = Field(default=1.0, ge=0, le=50)
+
+
+__all__ = ["AbTestingConfig", "MicroBatchingConfig", "ShadowPolicyConfig"]

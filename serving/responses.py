@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -37,9 +38,15 @@ MAX_ERRORS_SHOWN = 50
 MAX_ECHO_CHARS = 64
 
 
-def answer(result: BaseModel, request_id: str) -> Response:
-    """A scoring endpoint's 200: ``result`` as JSON, the request id in the header too."""
-    return Response(result.model_dump_json(), media_type="application/json", headers={REQUEST_ID_HEADER: request_id})
+def answer(result: BaseModel | dict[str, Any], request_id: str) -> Response:
+    """A scoring endpoint's 200: ``result`` as JSON, the request id in the header too.
+
+    The endpoints give plain dicts shaped as their documented response models
+    (:mod:`serving.schemas`): orjson writes one in ~1 µs, a model's validation and dump cost
+    ten times that. Non-finite floats become ``null``, as pydantic writes them.
+    """
+    body = result.model_dump_json().encode() if isinstance(result, BaseModel) else orjson.dumps(result)
+    return Response(body, media_type="application/json", headers={REQUEST_ID_HEADER: request_id})
 
 
 def failure(metrics: ServingMetrics, endpoint: str, request_id: str, exc: Exception) -> JSONResponse:

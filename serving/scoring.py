@@ -1,14 +1,23 @@
 """The prediction path: request rows in, scores out, the champion's rows offered to the shadow.
 
-    rows ─▶ feature values (gaps filled from the online store by entity id; 422 naming what is
-            still missing) ─▶ the model's input frame (typed as in training)
+    rows ─▶ feature values, plain ``{column: value}`` dicts (gaps filled from the online store
+            by entity id; 422 naming what is still missing)
+         ─▶ one job per request ─▶ one model call for the jobs scored together
+            (``LoadedModel.score_rows``: the compiled scorer reads the dicts straight into its
+            input arrays; no pandas frame on the hot path)
          ─▶ champion scores, or each row's A/B variant scores its rows
-         ─▶ rows the champion answered: ShadowMirror.submit_many(), put_nowait, nothing awaited
+         ─▶ one prediction-log record and one ``ShadowMirror.submit_many`` for the whole call
 
-:class:`Scorer` is built once per app and runs in the thread pool (scoring is CPU-bound). It
-raises :class:`~mlops.errors.FeatureStoreUnavailableError` when the online store fails and
-FastAPI's ``RequestValidationError`` for rows that still miss a required feature; the
-endpoints (:mod:`serving.prediction`) turn those into answers.
+The work is split so the endpoints (:mod:`serving.prediction`) can run each part where it
+belongs: :meth:`Scorer.request_values` and :meth:`Scorer.check` are microseconds of pure
+Python (fine on the event loop); :meth:`Scorer.complete` may read the online store (blocking
+I/O: the thread pool); :meth:`Scorer.score_jobs` is the model call, for one request or for a
+micro-batch of them (:mod:`serving.batching`). :attr:`Scorer.inline` says whether that call
+is cheap enough for the event loop (every model that can answer has a compiled scorer).
+
+Errors: :class:`~mlops.errors.FeatureStoreUnavailableError` when the online store fails,
+FastAPI's ``RequestValidationError`` for rows that still miss a required feature; a model that
+raises propagates its exception (the micro-batcher then retries each request alone).
 """
 
 from __future__ import annotations
@@ -16,10 +25,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
@@ -47,6 +56,25 @@ class Scored(NamedTuple):
     # Per row, with A/B on: the variant that answered and its model's version.
     variants: list[str] | None
     versions: list[str]
+
+
+@dataclass(slots=True)
+class Job:
+    """One request's rows, validated and complete, waiting for their model call."""
+
+    request_id: str
+    values: list[dict[str, Any]]
+    # As sent (A/B routing hashes them), and as logged.
+    raw_ids: list[Any]
+    entity_ids: list[str | None]
+    # Each row's shadow segment (None: no shadow).
+    segments: list[dict[str, str]] | None
+    # A /predict/batch call: its shadow pairs are named "<request id>:<row>".
+    batch: bool
+
+
+def _is_compiled(model: LoadedModel) -> bool:
+    return getattr(model, "compiled", None) is not None
 
 
 class Scorer:
@@ -81,15 +109,30 @@ class Scorer:
         self.metrics = metrics
         # The segment of a shadow pair: request-only segment fields, or features of that name.
         self.segment_features = [c for c in segment_columns if c in serving_schema.features]
+        # The metric children, labelled once: a labels() lookup per request costs a lock and a dict.
+        self._champion_latency = metrics.prediction_latency.labels("champion")
+        self._champion_rows = metrics.predictions.labels("champion")
+        # The model call is cheap enough for the event loop only when every model that can
+        # answer is compiled (~30 µs a row); scikit-learn's ~3 ms per call is not.
+        answering = [champion] if ab is None else list(ab.models.values())
+        self.inline = all(_is_compiled(m) for m in answering)
 
     # ------------------------------------------------------------------ features
-    def features(self, rows: Sequence[BaseModel], *, batch: bool) -> list[dict[str, Any]]:
-        """Each row's feature values, gaps filled from the online store; 422 naming what is still missing.
+    def request_values(self, rows: Sequence[BaseModel]) -> list[dict[str, Any]]:
+        """Each row's feature values as sent (None: left out)."""
+        return [self.models.feature_values(r) for r in rows]
 
-        A nullable feature (the version was trained with gaps in it) may stay missing: the
-        model scores it as such, exactly as batch scoring does.
-        """
-        values = [self.models.feature_values(r) for r in rows]
+    def needs_store(self, rows: Sequence[BaseModel], values: list[dict[str, Any]]) -> bool:
+        """Whether :meth:`complete` would read the online store (blocking I/O) for these rows."""
+        if self.reader is None:
+            return False
+        return any(
+            self.models.entity_id(r) is not None and any(_is_missing(x) for x in v.values())
+            for r, v in zip(rows, values, strict=True)
+        )
+
+    def complete(self, rows: Sequence[BaseModel], values: list[dict[str, Any]], *, batch: bool) -> None:
+        """Fill ``values``' gaps from the online store (in place), then :meth:`check` them."""
         needs = [i for i, v in enumerate(values) if any(_is_missing(x) for x in v.values())]
         lookup = [i for i in needs if self.models.entity_id(rows[i]) is not None]
         if self.reader is not None and lookup:
@@ -102,14 +145,22 @@ class Scorer:
                     stored_value = record.get(column)
                     if _is_missing(value) and not _is_missing(stored_value):
                         values[i][column] = stored_value  # request values win; only gaps are filled
+        self.check(rows, values, batch=batch)
+
+    def check(self, rows: Sequence[BaseModel], values: list[dict[str, Any]], *, batch: bool) -> None:
+        """422 naming each required feature still missing.
+
+        A nullable feature (the version was trained with gaps in it) may stay missing: the
+        model scores it as such, exactly as batch scoring does.
+        """
         errors = []
+        nullable = self.models.nullable
         for i, v in enumerate(values):
-            has_id = self.models.entity_id(rows[i]) is not None
             for column, value in v.items():
-                if _is_missing(value) and column not in self.models.nullable:
+                if _is_missing(value) and column not in nullable:
                     if self.reader is None:
                         why = "Field required"
-                    elif has_id:
+                    elif self.models.entity_id(rows[i]) is not None:
                         why = "Field required (the feature store has no value for this entity)"
                     else:
                         why = f"Field required (or send {self.models.entity_field!r} to read it from the feature store)"
@@ -117,71 +168,120 @@ class Scorer:
                     errors.append({"type": "missing", "loc": where, "msg": why, "input": None})
         if errors:
             raise RequestValidationError(errors)
+
+    def features(self, rows: Sequence[BaseModel], *, batch: bool) -> list[dict[str, Any]]:
+        """Each row's feature values, gaps filled from the online store; 422 naming what is still missing."""
+        values = self.request_values(rows)
+        self.complete(rows, values, batch=batch)
         return values
 
-    def frame(self, values: list[dict[str, Any]]) -> pd.DataFrame:
-        """The model's input, typed as in training: float64 numbers, object strings."""
-        return pd.DataFrame(
-            {
-                column: np.asarray([v[column] for v in values], dtype="float64" if kind == "number" else object)
-                for column, kind in self.schema.items()
-            }
-        )
+    def job(self, rows: Sequence[BaseModel], values: list[dict[str, Any]], request_id: str, *, batch: bool) -> Job:
+        """``rows`` (complete ``values``) ready for :meth:`score_jobs`."""
+        raw_ids = [self.models.entity_id(r) for r in rows]
+        segments = None
+        if self.shadow is not None:
+            segments = [self._segment(r, v) for r, v in zip(rows, values, strict=True)]
+        entity_ids = [None if e is None else str(e) for e in raw_ids]
+        return Job(request_id, values, raw_ids, entity_ids, segments, batch)
 
     # ------------------------------------------------------------------ scoring
-    def _predict(self, model: LoadedModel, variant: str, frame: pd.DataFrame) -> tuple[np.ndarray, float]:
-        start = time.perf_counter()
-        scores = model.predict(frame)
-        elapsed = time.perf_counter() - start
-        self.metrics.prediction_latency.labels(variant).observe(elapsed)
-        self.metrics.predictions.labels(variant).inc(len(frame))
-        return scores, elapsed
-
     def score(self, rows: Sequence[BaseModel], request_id: str, *, batch: bool) -> Scored:
         """Scores of ``rows`` (champion, or each row's A/B variant); champion-scored rows are
-        then offered to the shadow."""
+        then offered to the shadow. Blocking (it may read the online store)."""
         values = self.features(rows, batch=batch)
-        frame = self.frame(values)
-        entity_ids = [None if (e := self.models.entity_id(r)) is None else str(e) for r in rows]
-        if self.ab is None:
-            scores, elapsed = self._predict(self.champion, "champion", frame)
-            variants, versions = None, [self.champion.version] * len(rows)
-            mirrored = list(range(len(rows)))
+        return self.score_jobs([self.job(rows, values, request_id, batch=batch)])[0]
+
+    def _score(self, model: LoadedModel, values: list[dict[str, Any]]) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        scores = np.asarray(model.score_rows(values), dtype="float64")
+        elapsed = time.perf_counter() - start
+        if scores.shape != (len(values),):
+            raise ValueError(f"{model.name} {model.version} returned shape {scores.shape} for {len(values)} rows")
+        return scores, elapsed
+
+    def score_jobs(self, jobs: Sequence[Job]) -> list[Scored]:
+        """Score every job's rows in one model call (one per A/B variant), then log and mirror them
+        in one call each; one :class:`Scored` per job, in order."""
+        if len(jobs) == 1:
+            values, raw_ids, entity_ids = jobs[0].values, jobs[0].raw_ids, jobs[0].entity_ids
         else:
-            variants = [self.ab.route(self.models.entity_id(r)) for r in rows]
-            scores, versions, elapsed = self._score_variants(self.ab, frame, variants)
+            values = [v for j in jobs for v in j.values]
+            raw_ids = [e for j in jobs for e in j.raw_ids]
+            entity_ids = [e for j in jobs for e in j.entity_ids]
+        n = len(values)
+        if self.ab is None:
+            scores, elapsed = self._score(self.champion, values)
+            self._champion_latency.observe(elapsed)
+            self._champion_rows.inc(n)
+            variants = None
+            versions = [self.champion.version] * n
+            mirrored: Sequence[int] = range(n)
+        else:
+            variants = [self.ab.route(e) for e in raw_ids]
+            scores, versions, elapsed = self._score_variants(self.ab, values, variants)
             # A row the challenger already answered has nothing to compare against in shadow.
             mirrored = [i for i, v in enumerate(variants) if self.ab.alias(v) == "champion"]
         if self.prediction_log is not None:
-            # Sampled by request id: a batch call's rows are all in the log or all out.
+            # Sampled by request id: a request's rows are all in the log or all out.
             self.prediction_log.record(
-                frame,
+                values,
                 scores,
                 model=self.model_name,
                 version=versions if variants is not None else versions[0],
                 variant=variants,
-                request_ids=request_id,
+                request_ids=jobs[0].request_id if len(jobs) == 1 else [j.request_id for j in jobs for _ in j.values],
                 entity_ids=entity_ids,
             )
         if self.shadow is not None and mirrored:
-            segments = [self._segment(rows[i], values[i]) for i in mirrored]
-            # A batch row's pair is named after the call's request id and the row's position.
-            ids = [f"{request_id}:{i}" for i in mirrored] if batch else [request_id]
-            part = frame if len(mirrored) == len(rows) else frame.iloc[mirrored].reset_index(drop=True)
-            accepted = self.shadow.submit_many(
-                ids,
-                part,
-                [float(scores[i]) for i in mirrored],
-                elapsed * 1000.0,
-                [entity_ids[i] for i in mirrored],
-                segments,
+            self._mirror(self.shadow, jobs, values, scores, mirrored, elapsed)
+        out: list[Scored] = []
+        start = 0
+        for job in jobs:
+            end = start + len(job.values)
+            out.append(
+                Scored(
+                    scores[start:end],
+                    job.entity_ids,
+                    None if variants is None else variants[start:end],
+                    versions[start:end],
+                )
             )
-            if not accepted:
-                self.metrics.shadow_dropped.inc(len(mirrored))
-        return Scored(scores, entity_ids, variants, versions)
+            start = end
+        return out
+
+    def _mirror(
+        self,
+        shadow: ShadowMirror,
+        jobs: Sequence[Job],
+        values: list[dict[str, Any]],
+        scores: np.ndarray,
+        mirrored: Sequence[int],
+        elapsed: float,
+    ) -> None:
+        ids: list[str] = []
+        segments: list[dict[str, str]] = []
+        entity_ids: list[str | None] = []
+        for job in jobs:
+            # A batch row's pair is named after the call's request id and the row's position.
+            if job.batch:
+                ids.extend(f"{job.request_id}:{i}" for i in range(len(job.values)))
+            else:
+                ids.append(job.request_id)
+            segments.extend(job.segments or [{} for _ in job.values])
+            entity_ids.extend(job.entity_ids)
+        if len(mirrored) != len(values):
+            ids = [ids[i] for i in mirrored]
+            segments = [segments[i] for i in mirrored]
+            entity_ids = [entity_ids[i] for i in mirrored]
+            values = [values[i] for i in mirrored]
+        accepted = shadow.submit_many(
+            ids, values, [float(scores[i]) for i in mirrored], elapsed * 1000.0, entity_ids, segments
+        )
+        if not accepted:
+            self.metrics.shadow_dropped.inc(len(ids))
 
     def _score_variants(
-        self, ab: AbRouter, frame: pd.DataFrame, variants: list[str]
+        self, ab: AbRouter, values: list[dict[str, Any]], variants: list[str]
     ) -> tuple[np.ndarray, list[str], float]:
         """Each variant scores its own rows in one call; per-variant metrics and tally."""
         scores = np.empty(len(variants), dtype="float64")
@@ -192,12 +292,14 @@ class Scorer:
             model, alias = ab.models[name], ab.alias(name)
             self.metrics.ab_requests.labels(name, alias).inc(len(rows))
             try:
-                part, elapsed = self._predict(model, alias, frame.iloc[rows])
+                part, elapsed = self._score(model, [values[i] for i in rows])
             except Exception:
                 self.metrics.ab_errors.labels(name).inc(len(rows))
                 for _ in rows:
                     ab.tally.record(name, 0.0, error=True)
                 raise
+            self.metrics.prediction_latency.labels(alias).observe(elapsed)
+            self.metrics.predictions.labels(alias).inc(len(rows))
             self.metrics.ab_latency.labels(name).observe(elapsed)
             scores[rows] = part
             for i, score in zip(rows, part, strict=True):
@@ -218,4 +320,4 @@ class Scorer:
         return str(value) if bins is None else group_of(float(value), *bins)
 
 
-__all__ = ["Scored", "Scorer"]
+__all__ = ["Job", "Scored", "Scorer"]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from observability.prediction_log import PredictionLogger
-    from serving.config import AbTestingConfig
+    from serving.config import AbTestingConfig, MicroBatchingConfig
     from serving.models import LoadedModels
     from serving.shadow.mirror import ShadowMirror
     from serving.shadow.process import ProcessChallenger
@@ -77,6 +77,7 @@ def build_app(
     challenger_in_process: bool = False,
     ab: AbTestingConfig | None = None,
     limits: RequestLimits | None = None,
+    batching: MicroBatchingConfig | None = None,
 ) -> ServingApp:
     """The serving app of ``model``: champion from the registry, challenger mirrored when ``shadow``.
 
@@ -90,6 +91,7 @@ def build_app(
     ``ab`` (enabled) routes requests between champion and challenger by sticky entity-id hash;
     a variant with traffic whose alias has no version registered is refused (ValueError).
     ``limits``: request body size and read time (default :class:`~serving.limits.RequestLimits`).
+    ``batching``: micro-batching of ``/predict`` (default :class:`~serving.config.MicroBatchingConfig`).
     """
     from mlops.errors import RegistryError
     from mlops.state import StateLayout
@@ -177,6 +179,7 @@ def build_app(
         ab=router,
         limits=limits,
         prediction_log=prediction_log,
+        batching=batching,
     )
     return ServingApp(app, loaded, mirror, store_path, process, prediction_log)
 
@@ -236,18 +239,31 @@ def serve_command(
     features: bool = True,
     ab: AbTestingConfig | None = None,
     limits: RequestLimits | None = None,
+    batching: MicroBatchingConfig | None = None,
 ) -> None:
     """Serve ``model``'s champion (and mirror its challenger when ``shadow``) until interrupted.
 
     ``ab``: route between variants as it says (when enabled). ``limits``: request size limits
-    and read deadlines (default :class:`~serving.limits.RequestLimits`). Raises the platform's
+    and read deadlines (default :class:`~serving.limits.RequestLimits`). ``batching``: micro-batching
+    of ``/predict`` (default :class:`~serving.config.MicroBatchingConfig`). Raises the platform's
     errors (RegistryError, FeatureStoreError) before binding, for the CLI to print. Callers
     call :func:`limit_native_threads` before opening the registry (it loads scikit-learn).
     """
     limits = limits or RequestLimits()
-    serving = build_app(stores, model, shadow=shadow, features=features, ab=ab, limits=limits)
+    serving = build_app(stores, model, shadow=shadow, features=features, ab=ab, limits=limits, batching=batching)
     champion = serving.models.champion
     log.info("serving %s %s on http://%s:%d (OpenAPI at /docs)", model, champion.version, host, port)
+    state = serving.app.state
+    if state.batcher is None:
+        log.info("micro-batching off")
+    else:
+        where = "thread pool" if state.batcher.offload else "event loop"
+        log.info(
+            "micro-batching: up to %d requests, %g ms at most, scored on the %s",
+            state.batcher.max_batch_size,
+            state.batcher.max_wait_s * 1000,
+            where,
+        )
     if serving.shadow is not None:
         log.info(
             "shadow: challenger %s, pairs logged to %s", serving.shadow.challenger_version, serving.comparison_store

@@ -39,6 +39,7 @@ STARTS_SERVERS = {
         "starts mlops run training and mlops monitor triggers with their runners and kfp.local steps"
     ),
     "tests/serving/test_online_server.py": "serves the app with uvicorn on a local port",
+    "tests/performance/test_loadgen.py": "a tiny HTTP/1.1 server (asyncio, in a thread) on a local port per test",
     "tests/pipelines/test_schedules.py": "a fake KFP API on a local port, and `mlops pipelines sync-schedules` on it",
     "tests/serving/test_hardening_server.py": "starts the `mlops serve` process",
     "tests/observability/test_alerts_prometheus.py": "starts `mlops serve`, a file server and a Prometheus",

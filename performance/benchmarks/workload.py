@@ -20,14 +20,26 @@ TRAIN_SEED = 1
 REQUEST_SEED = 2
 
 
-def sample_model(rows: int, version: str = "1.0.0", config: ModelConfig | None = None) -> LoadedModel:
-    """Model ``bench`` ``version``, fitted on ``rows`` rows of the sample (platform defaults unless ``config``)."""
+def sample_model(
+    rows: int, version: str = "1.0.0", config: ModelConfig | None = None, *, compiled: bool = True
+) -> LoadedModel:
+    """Model ``bench`` ``version``, fitted on ``rows`` rows of the sample (platform defaults unless
+    ``config``), with its compiled scorer when it verifies, as registering it would give it
+    (``compiled=False``: the fitted model alone, as versions registered without one)."""
+    from mlops.schema import ServingSchema
+    from model_registry.compiled import CompiledScorer, compile_and_verify
     from serving.models import LoadedModel
 
     schema = sample_feature_schema()
     data = generate_credit_risk(rows, seed=TRAIN_SEED)
     fitted = build_pipeline(config or ModelConfig(), schema).fit(data[schema.columns], data[TARGET_COLUMN])
-    return LoadedModel("bench", version, fitted, schema.to_dict())
+    serving = ServingSchema.coerce(schema.to_dict())
+    scorer = None
+    if compiled:
+        holdout = generate_credit_risk(max(rows // 4, 100), seed=TRAIN_SEED + 1)
+        result = compile_and_verify(fitted, serving, holdout, threshold=0.5)
+        scorer = None if result.onnx_bytes is None else CompiledScorer(result.onnx_bytes, serving)
+    return LoadedModel("bench", version, fitted, serving, compiled=scorer)
 
 
 def request_rows(count: int) -> list[dict[str, Any]]:

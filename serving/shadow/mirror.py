@@ -1,13 +1,23 @@
 """Mirror primary requests to the challenger, off the hot path.
 
-    request thread ── submit() ──▶ bounded queue ──▶ worker thread ──▶ challenger call pool
-         (put_nowait; full → drop++)                 (timeout per call)   (daemon threads)
-                                                          │
-                                                          └──▶ ComparisonStore, in small batches
+    request ── submit_many(rows) ──▶ bounded queue ──▶ worker thread ──▶ challenger call pool
+       (put_nowait; full → drop++)                  (timeout per call)   (daemon threads)
+                                                         │
+                                                         └──▶ ComparisonStore, in small batches
 
-The request thread only ever does a ``put_nowait``: a slow, failing or absent challenger
-cannot make the primary response wait. When the challenger cannot keep up, the queue fills
-and further mirrors are dropped and counted, never buffered without bound.
+The request side only ever does a ``put_nowait`` of the rows it scored, as ``{column: value}``
+dicts: no frame is built on the hot path. A slow, failing or absent challenger cannot make the
+primary response wait. When the challenger cannot keep up, the queue fills and further mirrors
+are dropped and counted, never buffered without bound.
+
+The worker batches: from the first queued row it collects for up to ``batch_window_s`` (or
+``max_batch_rows`` rows, whichever comes first), builds one frame of it (typed by ``kinds``:
+float64 numbers, object strings, as in training) and makes one challenger call, so at a
+thousand primary requests a second the challenger (one pipe round trip to its process,
+:mod:`serving.shadow.process`) is called a few dozen times, not a thousand. The window costs
+the pairs nothing but a later write (they are on nobody's critical path), while each call's
+fixed cost is CPU the primary shares. Each pair keeps its own champion latency; the
+challenger latency is that of the call that scored it (a batch's, so it grows with the batch).
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -30,16 +40,16 @@ from serving.shadow.store import ComparisonStore, ShadowPair
 log = logging.getLogger(__name__)
 
 ChallengerPredict = Callable[[pd.DataFrame], np.ndarray]
-# Called with the pairs of one replayed primary call (one pair for /predict).
+# Called with the pairs of one challenger call (several mirrored requests).
 PairListener = Callable[[list[ShadowPair]], None]
 
 
 @dataclass(frozen=True)
 class _Mirrored:
-    """One primary call to replay: one row (``/predict``) or several (``/predict/batch``)."""
+    """Rows of one primary call to replay (one or several requests' rows)."""
 
     request_ids: list[str]
-    features: pd.DataFrame
+    rows: Sequence[Mapping[str, Any]]
     champion_scores: list[float]
     champion_latency_ms: float
     entity_ids: list[str | None]
@@ -94,8 +104,12 @@ class ShadowMirror:
 
     ``threshold`` turns scores into labels for the agreement count. ``max_in_flight`` bounds
     the challenger calls running at once (timed-out calls keep their thread until they return).
-    Listeners (e.g. the app's Prometheus metrics) are called with the pairs of each replayed
-    call, in the worker thread; a listener that raises is logged and ignored.
+    Listeners (e.g. the app's Prometheus metrics) are called with the pairs of each challenger
+    call, in the worker thread; a listener that raises is logged and ignored. ``kinds``
+    (column -> ``number``/``string``) types the challenger's frames; without it (create_app
+    sets the champion's) the frame's types are inferred from the values. ``max_batch_rows``
+    bounds the rows of one challenger call, ``batch_window_s`` how long the worker collects
+    rows for one call after the first (0: only what is already queued).
     """
 
     def __init__(
@@ -111,11 +125,16 @@ class ShadowMirror:
         threshold: float = 0.5,
         max_in_flight: int = 2,
         flush_interval_s: float = 0.2,
+        kinds: Mapping[str, str] | None = None,
+        max_batch_rows: int = 256,
+        batch_window_s: float = 0.05,
     ) -> None:
-        if queue_size < 1 or batch_flush < 1 or max_in_flight < 1:
-            raise ValueError("queue_size, batch_flush and max_in_flight must be at least 1")
+        if queue_size < 1 or batch_flush < 1 or max_in_flight < 1 or max_batch_rows < 1:
+            raise ValueError("queue_size, batch_flush, max_in_flight and max_batch_rows must be at least 1")
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
+        if batch_window_s < 0:
+            raise ValueError("batch_window_s must be 0 or more")
         self.challenger_predict = challenger_predict
         self.store = store
         self.challenger_version = challenger_version
@@ -125,6 +144,9 @@ class ShadowMirror:
         self.batch_flush = batch_flush
         self.threshold = threshold
         self.flush_interval_s = flush_interval_s
+        self.kinds = None if kinds is None else dict(kinds)
+        self.max_batch_rows = max_batch_rows
+        self.batch_window_s = batch_window_s
         self._queue: queue.Queue[_Mirrored] = queue.Queue(maxsize=queue_size)
         self._listeners: list[PairListener] = []
         self._lock = threading.Lock()
@@ -141,34 +163,36 @@ class ShadowMirror:
     def submit(
         self,
         request_id: str,
-        features_df: pd.DataFrame,
+        row: Mapping[str, Any],
         champion_score: float,
         champion_latency_ms: float,
         entity_id: str | None,
         segment: dict[str, str],
     ) -> bool:
-        """Queue one primary request for the challenger; False (and a drop counted) when full or closed."""
-        return self.submit_many(
-            [request_id], features_df, [champion_score], champion_latency_ms, [entity_id], [segment]
-        )
+        """Queue one scored row for the challenger; False (and a drop counted) when full or closed."""
+        return self.submit_many([request_id], [row], [champion_score], champion_latency_ms, [entity_id], [segment])
 
     def submit_many(
         self,
         request_ids: list[str],
-        features_df: pd.DataFrame,
+        rows: Sequence[Mapping[str, Any]],
         champion_scores: list[float],
         champion_latency_ms: float,
         entity_ids: list[str | None],
         segments: list[dict[str, str]],
     ) -> bool:
-        """Queue several rows scored in one primary call; the challenger scores them in one call too.
+        """Queue rows scored in one primary call (``{column: value}``, None: missing), all or none.
 
-        Both latencies of each resulting pair are then whole-call latencies, so they stay comparable.
+        Nothing is copied: the rows must not be changed afterwards. False (and the rows
+        counted as dropped) when the queue is full or the mirror closed.
         """
         n = len(request_ids)
-        item = _Mirrored(
-            request_ids, features_df, champion_scores, champion_latency_ms, entity_ids, segments, time.time()
-        )
+        if not len(rows) == len(champion_scores) == len(entity_ids) == len(segments) == n:
+            raise ValueError(
+                f"submit_many(): {n} request ids, {len(rows)} rows, {len(champion_scores)} scores, "
+                f"{len(entity_ids)} entity ids and {len(segments)} segments"
+            )
+        item = _Mirrored(request_ids, rows, champion_scores, champion_latency_ms, entity_ids, segments, time.time())
         with self._lock:
             # Under the lock so nothing is queued after close() decided the queue was drained.
             accepted = not self._stop.is_set()
@@ -200,20 +224,31 @@ class ShadowMirror:
         last_flush = time.monotonic()
         while True:
             try:
-                item = self._queue.get(timeout=self.flush_interval_s)
+                first: _Mirrored | None = self._queue.get(timeout=self.flush_interval_s)
             except queue.Empty:
-                item = None
-            if item is not None:
+                first = None
+            if first is not None:
+                items = [first]
+                rows = len(first.request_ids)
+                window_end = time.monotonic() + self.batch_window_s
+                while rows < self.max_batch_rows:  # what arrives within the window joins this call
+                    wait = 0.0 if self._stop.is_set() else window_end - time.monotonic()
+                    try:
+                        item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    items.append(item)
+                    rows += len(item.request_ids)
                 if time.monotonic() > self._deadline:
                     # Closing and out of time: what is still queued is abandoned, and counted.
-                    self._count("abandoned", len(item.request_ids))
+                    self._count("abandoned", rows)
                 else:
-                    pairs = self._replay(item)
+                    pairs = self._replay(items)
                     self._notify(pairs)
                     pending.extend(pairs)
             now = time.monotonic()
             if pending and (
-                len(pending) >= self.batch_flush or item is None or now - last_flush >= self.flush_interval_s
+                len(pending) >= self.batch_flush or first is None or now - last_flush >= self.flush_interval_s
             ):
                 self._flush(pending)
                 pending = []
@@ -222,27 +257,53 @@ class ShadowMirror:
                 break
         self._flush(pending)
 
-    def _replay(self, item: _Mirrored) -> list[ShadowPair]:
+    def frame(self, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """``rows`` as the challenger's input: typed by ``kinds`` (float64 numbers, object strings)."""
+        if self.kinds is None:
+            return pd.DataFrame.from_records(list(rows))
+        return pd.DataFrame(
+            {
+                column: np.asarray([np.nan if (v := row.get(column)) is None else v for row in rows], dtype="float64")
+                if kind == "number"
+                else np.asarray([row.get(column) for row in rows], dtype=object)
+                for column, kind in self.kinds.items()
+            }
+        )
+
+    def _replay(self, items: list[_Mirrored]) -> list[ShadowPair]:
+        """One challenger call for every row of ``items``; their pairs, in order."""
+        request_ids = [rid for item in items for rid in item.request_ids]
+        n = len(request_ids)
         scores: np.ndarray | None = None
         error: str | None = None
         latency_ms: float | None = None
         start = time.perf_counter()
-        future = self._pool.submit(lambda: self.challenger_predict(item.features), self.timeout_s)
         try:
+            rows = items[0].rows if len(items) == 1 else [row for item in items for row in item.rows]
+            features = self.frame(rows)
+            future = self._pool.submit(lambda: self.challenger_predict(features), self.timeout_s)
             if future is None:
                 raise FutureTimeout
             scores = np.asarray(future.result(timeout=max(self.timeout_s - (time.perf_counter() - start), 0.0)))
             latency_ms = (time.perf_counter() - start) * 1000.0
-            if scores.shape != (len(item.request_ids),):
-                raise ValueError(f"challenger returned shape {scores.shape} for {len(item.request_ids)} rows")
+            if scores.shape != (n,):
+                raise ValueError(f"challenger returned shape {scores.shape} for {n} rows")
         except FutureTimeout:
             scores, latency_ms = None, None
             error = f"timeout after {self.timeout_s:g}s"
-            self._count("timeouts", len(item.request_ids))
+            self._count("timeouts", n)
         except Exception as exc:
             scores = None
             error = f"{type(exc).__name__}: {exc}"[:500]
-            self._count("errors", len(item.request_ids))
+            self._count("errors", n)
+        challenger: list[float | None] = [None] * n if scores is None else [float(x) for x in scores.tolist()]
+        mirrored = (
+            (item, rid, champion, entity, segment)
+            for item in items
+            for rid, champion, entity, segment in zip(
+                item.request_ids, item.champion_scores, item.entity_ids, item.segments, strict=True
+            )
+        )
         pairs = [
             ShadowPair(
                 request_id=rid,
@@ -252,17 +313,15 @@ class ShadowMirror:
                 champion_version=self.champion_version,
                 challenger_version=self.challenger_version,
                 champion_score=float(champion),
-                challenger_score=None if scores is None else float(scores[i]),
+                challenger_score=challenger_score,
                 champion_latency_ms=item.champion_latency_ms,
                 challenger_latency_ms=latency_ms,
                 challenger_error=error,
             )
-            for i, (rid, champion, entity, segment) in enumerate(
-                zip(item.request_ids, item.champion_scores, item.entity_ids, item.segments, strict=True)
-            )
+            for (item, rid, champion, entity, segment), challenger_score in zip(mirrored, challenger, strict=True)
         ]
         if scores is not None:
-            self._count("compared", len(pairs))
+            self._count("compared", n)
             self._count("agreed", sum(self._agree(p) for p in pairs))
         return pairs
 

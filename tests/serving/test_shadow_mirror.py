@@ -1,4 +1,4 @@
-"""The shadow mirror and its comparison store, without HTTP: queueing, timeouts, errors, drops, drain."""
+"""The shadow mirror and its comparison store, without HTTP: queueing, batching, timeouts, errors, drops, drain."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,9 @@ from serving.shadow.mirror import ChallengerPredict
 from serving.shadow.store import COLUMNS
 
 
-def rows(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"x": np.linspace(0.0, 1.0, n)})
+def rows(n: int) -> list[dict[str, Any]]:
+    """Rows as the online app scores them: ``{column: value}``."""
+    return [{"x": float(x)} for x in np.linspace(0.0, 1.0, n)]
 
 
 def echo(df: pd.DataFrame) -> np.ndarray:
@@ -35,9 +37,9 @@ def sleeper(seconds: float) -> ChallengerPredict:
 
 
 def submit_rows(mirror: ShadowMirror, n: int) -> list[bool]:
-    frame = rows(n)
+    values = rows(n)
     return [
-        mirror.submit(f"r{i}", frame.iloc[[i]], 0.9 if i % 2 else 0.1, 1.5, f"e{i}", {"sex": "f" if i % 3 else "m"})
+        mirror.submit(f"r{i}", values[i], 0.9 if i % 2 else 0.1, 1.5, f"e{i}", {"sex": "f" if i % 3 else "m"})
         for i in range(n)
     ]
 
@@ -111,7 +113,7 @@ def test_healthy_challenger_compares_every_mirrored_row(tmp_path: Path) -> None:
     assert stats["dropped"] == stats["errors"] == stats["timeouts"] == 0
     assert store.count() == 200
     frame = store.read().set_index("request_id")
-    expected = rows(200)["x"].to_numpy()
+    expected = np.asarray([r["x"] for r in rows(200)])
     np.testing.assert_allclose(frame.loc[[f"r{i}" for i in range(200)], "challenger_score"].to_numpy(), expected)
     assert set(frame["champion_version"]) == {"1.0.0"}
     assert set(frame["challenger_version"]) == {"2.0.0"}
@@ -172,10 +174,10 @@ def test_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
     mirror = ShadowMirror(sleeper(0.3), store, challenger_version="2.0.0", queue_size=2, timeout_s=1.0)
     durations = []
     accepted = []
-    frame = rows(1)
+    row = rows(1)[0]
     for i in range(50):
         start = time.perf_counter()
-        accepted.append(mirror.submit(f"r{i}", frame, 0.5, 1.0, None, {}))
+        accepted.append(mirror.submit(f"r{i}", row, 0.5, 1.0, None, {}))
         durations.append(time.perf_counter() - start)
     assert max(durations) < 0.05
     stats = mirror.stats()
@@ -187,8 +189,10 @@ def test_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
 
 def test_close_abandons_what_it_has_no_time_for(tmp_path: Path) -> None:
     store = ComparisonStore(tmp_path / "s.sqlite")
-    mirror = ShadowMirror(sleeper(0.2), store, challenger_version="2.0.0", timeout_s=1.0, max_in_flight=1)
-    submit_rows(mirror, 30)  # ~6 s of challenger work
+    mirror = ShadowMirror(
+        sleeper(0.2), store, challenger_version="2.0.0", timeout_s=1.0, max_in_flight=1, max_batch_rows=1
+    )
+    submit_rows(mirror, 30)  # ~6 s of challenger work, one row a call
     start = time.perf_counter()
     assert mirror.close(timeout=0.5)
     assert time.perf_counter() - start < 3.0
@@ -242,13 +246,13 @@ def test_store_and_listener_failures_do_not_stop_the_worker(tmp_path: Path) -> N
     mirror.add_listener(lambda pairs: seen.append(len(pairs)))
     submit_rows(mirror, 1)
     time.sleep(0.5)  # the first write fails while nothing else is queued
-    submit_rows(mirror, 3)
+    mirror.submit_many(["a", "b", "c"], rows(3), [0.1, 0.2, 0.3], 1.0, [None] * 3, [{}] * 3)
     assert mirror.close(timeout=5.0)
     stats = mirror.stats()
     assert stats["compared"] == 4
     assert stats["store_errors"] == 1
     assert store.count() == 3
-    assert seen == [1, 1, 1, 1]
+    assert seen == [1, 3]  # the pairs of each challenger call
 
 
 def test_batch_submission_is_one_challenger_call(tmp_path: Path) -> None:
@@ -270,9 +274,84 @@ def test_batch_submission_is_one_challenger_call(tmp_path: Path) -> None:
     assert frame["challenger_latency_ms"].nunique() == 1  # a whole-call latency, like the champion's
 
 
+def test_queued_requests_share_one_challenger_call(tmp_path: Path) -> None:
+    """While the challenger is busy, what queues up is scored together: one frame, one call."""
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def gated(df: pd.DataFrame) -> np.ndarray:
+        gate.wait(5)
+        calls.append(len(df))
+        return echo(df)
+
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(gated, store, challenger_version="2.0.0", timeout_s=5.0, max_batch_rows=40)
+    assert all(submit_rows(mirror, 1))
+    time.sleep(0.2)  # the worker is now in the first call, waiting at the gate
+    assert all(submit_rows(mirror, 100))
+    gate.set()
+    assert mirror.close(timeout=10.0)
+    # The first call, then the 100 queued rows in calls of at most max_batch_rows.
+    assert calls == [1, 40, 40, 20]
+    stats = mirror.stats()
+    assert stats["compared"] == store.count() == 101
+    frame = store.read()
+    # Each pair has its own champion score and the challenger's score of its own row.
+    second = frame[frame["request_id"].isin([f"r{i}" for i in range(100)])].set_index("request_id")
+    assert second.loc["r99", "challenger_score"] == pytest.approx(1.0)
+    assert second.loc["r1", "champion_score"] == pytest.approx(0.9)
+
+
+def test_frames_are_typed_by_kinds() -> None:
+    """Missing numbers become NaN in a float64 column, strings stay objects, even when all missing."""
+    seen: list[pd.DataFrame] = []
+
+    def keep(df: pd.DataFrame) -> np.ndarray:
+        seen.append(df)
+        return np.zeros(len(df))
+
+    store = ComparisonStore(Path("/nonexistent/never-written.sqlite"))
+    mirror = ShadowMirror(keep, store, challenger_version="2.0.0", kinds={"x": "number", "city": "string"})
+    frame = mirror.frame([{"x": None, "city": None}, {"x": None, "city": "Oslo"}])
+    assert list(frame.columns) == ["x", "city"]
+    assert frame["x"].dtype == "float64"
+    assert frame["x"].isna().all()
+    assert frame["city"].dtype == object
+    assert frame["city"].tolist() == [None, "Oslo"]
+    mirror.close(timeout=1.0)
+
+
+def test_mismatched_lengths_are_refused(tmp_path: Path) -> None:
+    mirror = ShadowMirror(echo, ComparisonStore(tmp_path / "s.sqlite"), challenger_version="2.0.0")
+    with pytest.raises(ValueError, match="2 request ids, 1 rows"):
+        mirror.submit_many(["a", "b"], rows(1), [0.1, 0.2], 1.0, [None, None], [{}, {}])
+    assert mirror.stats()["submitted"] == 0
+    mirror.close(timeout=1.0)
+
+
 def test_invalid_settings_are_rejected(tmp_path: Path) -> None:
     store = ComparisonStore(tmp_path / "s.sqlite")
     with pytest.raises(ValueError, match="at least 1"):
         ShadowMirror(echo, store, challenger_version="2.0.0", queue_size=0)
     with pytest.raises(ValueError, match="positive"):
         ShadowMirror(echo, store, challenger_version="2.0.0", timeout_s=0)
+    with pytest.raises(ValueError, match="batch_window_s"):
+        ShadowMirror(echo, store, challenger_version="2.0.0", batch_window_s=-1)
+
+
+def test_rows_arriving_within_the_window_share_a_call(tmp_path: Path) -> None:
+    """Requests trickling in one by one (as at a steady rate) are still scored in few calls."""
+    calls: list[int] = []
+
+    def counting(df: pd.DataFrame) -> np.ndarray:
+        calls.append(len(df))
+        return echo(df)
+
+    store = ComparisonStore(tmp_path / "s.sqlite")
+    mirror = ShadowMirror(counting, store, challenger_version="2.0.0", batch_window_s=0.5)
+    for i, row in enumerate(rows(20)):
+        assert mirror.submit(f"r{i}", row, 0.5, 1.0, None, {})
+        time.sleep(0.005)  # 20 rows over ~0.1 s, well within one window
+    assert mirror.close(timeout=5.0)
+    assert calls == [20]
+    assert mirror.stats()["compared"] == 20
