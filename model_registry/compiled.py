@@ -208,7 +208,8 @@ def _encoder_missing_tokens(model: Any) -> dict[str, list[str]]:
     tokens: dict[str, list[str]] = {}
     for _, transformer, columns in getattr(prep, "transformers_", []):
         encoder = transformer.steps[-1][1] if hasattr(transformer, "steps") else transformer
-        if not isinstance(encoder, OneHotEncoder) or not isinstance(columns, list | tuple):
+        # An encoder of no columns (a dataset without categoricals) is never fitted.
+        if not isinstance(encoder, OneHotEncoder) or not isinstance(columns, list | tuple) or not columns:
             continue
         for column, categories in zip(columns, encoder.categories_, strict=True):
             for category in categories:

@@ -171,3 +171,16 @@ def test_versions_without_a_scorer_tag_are_described_as_fitted() -> None:
     assert scorer_summary({"scorer": "onnx", "scorer_max_abs_diff": "2e-07", "scorer_label_flips": "0"}) == (
         "onnx: compiled scorer verified on the holdout and probes (max |score difference| 2e-07, label flips 0)"
     )
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_dataset_without_categorical_columns_compiles(family: str) -> None:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})
+    frame.loc[::11, "a"] = np.nan
+    y = ((frame["a"].fillna(0) + rng.normal(size=600)) > 0).to_numpy(int)
+    schema = FeatureSchema(("a", "b"), (), ("a",))
+    model = build_pipeline(ModelConfig(family=family, params=PARAMS[family]), schema).fit(frame, y)
+    result = compile_and_verify(model, _serving(schema), frame, threshold=0.5)
+    assert result.record["verification"] is not None, result.record["reason"]
+    assert result.record["verification"]["max_abs_diff"] <= TOLERANCE
