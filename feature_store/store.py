@@ -415,16 +415,25 @@ class OnlineFeatureReader:
 
     def row(self, entity_id: Any) -> dict[str, Any]:
         """Features of one entity as ``{feature: value}`` (values are None when unknown)."""
-        response = self.store.get_online_features(
-            features=self.refs, entity_rows=[{self.entity_column: self._ids([entity_id])[0]}]
-        ).to_dict()
-        return {name: response[name][0] for name in self.features}
+        return self.records([entity_id])[0]
+
+    def _read(self, ids: list[Any]) -> dict[str, list[Any]]:
+        return self.store.get_online_features(features=self.refs, entity_rows={self.entity_column: ids}).to_dict()
 
     def frame(self, entity_ids: Sequence[Any]) -> pd.DataFrame:
         """One row per requested id, in request order: the entity column, then the features."""
         ids = self._ids(entity_ids)
-        response = self.store.get_online_features(features=self.refs, entity_rows={self.entity_column: ids}).to_dict()
+        response = self._read(ids)
         return pd.DataFrame({self.entity_column: ids, **{f: response[f] for f in self.features}})
+
+    def records(self, entity_ids: Sequence[Any]) -> list[dict[str, Any]]:
+        """One ``{feature: value}`` per requested id, in request order (None: unknown); no frame,
+        for the online path."""
+        response = self._read(self._ids(entity_ids))
+        columns = [response[f] for f in self.features]
+        if not columns:
+            return [{} for _ in entity_ids]
+        return [dict(zip(self.features, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def online_features(

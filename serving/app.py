@@ -121,6 +121,13 @@ def create_app(
         # On the loop when every answering model is compiled; scikit-learn's calls in the pool.
         batcher = MicroBatcher.from_config(scorer.score_jobs, batching, offload=not scorer.inline)
         metrics.registry.register(BatchCollector(batcher.stats))
+    reads = None
+    if batching.enabled and feature_reader is not None:
+        # Entity-id requests arriving together share one online-store read (blocking I/O: the pool).
+        reads = MicroBatcher.from_config(scorer.complete_many, batching, offload=True)
+        metrics.registry.register(
+            BatchCollector(reads.stats, "serving_feature_read_batch", "Online-store reads made for /predict requests")
+        )
 
     app = FastAPI(
         title=f"{model_name} model",
@@ -157,6 +164,7 @@ def create_app(
         champion_version=champion.version,
         threshold=threshold,
         batcher=batcher,
+        reads=reads,
     )
     add_probe_routes(
         app,

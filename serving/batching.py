@@ -169,21 +169,28 @@ def _settle(future: asyncio.Future[R], *, result: R | None = None, error: BaseEx
 
 
 class BatchCollector(Collector):
-    """The batcher's counts as Prometheus counters, read at scrape time (nothing on the hot path)."""
+    """A batcher's counts as Prometheus counters, read at scrape time (nothing on the hot path).
 
-    def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
+    ``prefix`` names the counters (``<prefix>_calls``, ``_rows``, ``_retried``); ``calls`` says
+    what one call is (a model call, an online-store read).
+    """
+
+    def __init__(
+        self,
+        stats: Callable[[], dict[str, int]],
+        prefix: str = "serving_microbatch",
+        calls: str = "Model calls made by the /predict micro-batcher",
+    ) -> None:
         self.stats = stats
+        self.prefix = prefix
+        self.calls = calls
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         s = self.stats()
+        yield CounterMetricFamily(f"{self.prefix}_calls", self.calls, value=s["calls"])
+        yield CounterMetricFamily(f"{self.prefix}_rows", "Requests served in those calls", value=s["rows"])
         yield CounterMetricFamily(
-            "serving_microbatch_calls", "Model calls made by the /predict micro-batcher", value=s["calls"]
-        )
-        yield CounterMetricFamily(
-            "serving_microbatch_rows", "Requests scored by the /predict micro-batcher", value=s["rows"]
-        )
-        yield CounterMetricFamily(
-            "serving_microbatch_retried", "Requests scored again alone after their batch failed", value=s["retried"]
+            f"{self.prefix}_retried", "Requests served again alone after their batch failed", value=s["retried"]
         )
 
 

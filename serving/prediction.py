@@ -5,7 +5,9 @@ probes; the thread pool costs a hop of ~50-100 µs each way):
 
     /predict, body ≤ INLINE_BODY_BYTES (serving.body; a row is a few hundred bytes)
         parse + validate + values                    event loop (tens of µs)
-        features left out, entity id given           thread pool (Feast: blocking I/O)
+        features left out, entity id given           thread pool (Feast: blocking I/O); with
+                                                     micro-batching on, concurrent requests'
+                                                     reads are one store call (serving.batching)
         scoring   micro-batching on                  MicroBatcher (serving.batching): on the
                                                      loop when the models are compiled, else
                                                      one thread-pool call per batch
@@ -35,7 +37,7 @@ from serving.body import INLINE_BODY_BYTES, OffLoopBodyRoute, parse_body, raw_bo
 from serving.metrics import ServingMetrics
 from serving.responses import answer, failure
 from serving.schemas import BatchPredictResponse, PredictResponse, RequestModels
-from serving.scoring import Job, Scored, Scorer
+from serving.scoring import FeatureRead, Job, Scored, Scorer
 
 # Documented answers besides 200 and 422 (the limits are BodyLimitMiddleware's, serving.limits).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -56,10 +58,13 @@ def add_prediction_routes(
     champion_version: str,
     threshold: float,
     batcher: MicroBatcher[Job, Scored] | None = None,
+    reads: MicroBatcher[FeatureRead, Exception | None] | None = None,
 ) -> None:
     """Add the two scoring endpoints to ``app``; ``threshold`` turns a score into its label.
 
     ``batcher``: scores concurrent ``/predict`` requests together (None: each on its own).
+    ``reads``: reads the online features of concurrent ``/predict`` requests together
+    (:meth:`~serving.scoring.Scorer.complete_many`; None: one store read each).
     """
     predict_latency = metrics.request_latency.labels("/predict")
     batch_latency = metrics.request_latency.labels("/predict/batch")
@@ -105,7 +110,12 @@ def add_prediction_routes(
         values = scorer.request_values(rows)
         try:
             if scorer.needs_store(rows, values):
-                await run_in_threadpool(scorer.complete, rows, values, batch=False)
+                if reads is not None:
+                    error = await reads.submit((rows, values))
+                    if error is not None:
+                        raise error
+                else:
+                    await run_in_threadpool(scorer.complete, rows, values, batch=False)
             else:
                 scorer.check(rows, values, batch=False)
             job = scorer.job(rows, values, request_id, batch=False)

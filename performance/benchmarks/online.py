@@ -79,9 +79,16 @@ class _SlowModel:
         time.sleep(self.delay_s)
         return np.asarray(self.model.predict(frame))
 
+    def score_rows(self, rows: Any) -> np.ndarray:
+        time.sleep(self.delay_s)
+        return np.asarray(self.model.score_rows(rows))
+
 
 class _FailingModel:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        raise RuntimeError("injected challenger failure")
+
+    def score_rows(self, rows: Any) -> np.ndarray:
         raise RuntimeError("injected challenger failure")
 
 

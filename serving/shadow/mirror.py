@@ -11,8 +11,9 @@ primary response wait. When the challenger cannot keep up, the queue fills and f
 are dropped and counted, never buffered without bound.
 
 The worker batches: from the first queued row it collects for up to ``batch_window_s`` (or
-``max_batch_rows`` rows, whichever comes first), builds one frame of it (typed by ``kinds``:
-float64 numbers, object strings, as in training) and makes one challenger call, so at a
+``max_batch_rows`` rows, whichever comes first) and makes one challenger call with them: the
+rows as they are to a challenger process that types them itself (``takes_rows``), otherwise
+one frame (typed by ``kinds``: float64 numbers, object strings, as in training). So at a
 thousand primary requests a second the challenger (one pipe round trip to its process,
 :mod:`serving.shadow.process`) is called a few dozen times, not a thousand. The window costs
 the pairs nothing but a later write (they are on nobody's critical path), while each call's
@@ -39,7 +40,8 @@ from serving.shadow.store import ComparisonStore, ShadowPair
 
 log = logging.getLogger(__name__)
 
-ChallengerPredict = Callable[[pd.DataFrame], np.ndarray]
+# Called with a frame, or with the rows as dicts when it has a true ``takes_rows`` attribute.
+ChallengerPredict = Callable[[Any], np.ndarray]
 # Called with the pairs of one challenger call (several mirrored requests).
 PairListener = Callable[[list[ShadowPair]], None]
 
@@ -121,10 +123,10 @@ class ShadowMirror:
         champion_version: str = "",
         queue_size: int = 1000,
         timeout_s: float = 0.5,
-        batch_flush: int = 50,
+        batch_flush: int = 500,
         threshold: float = 0.5,
         max_in_flight: int = 2,
-        flush_interval_s: float = 0.2,
+        flush_interval_s: float = 1.0,
         kinds: Mapping[str, str] | None = None,
         max_batch_rows: int = 256,
         batch_window_s: float = 0.05,
@@ -224,7 +226,8 @@ class ShadowMirror:
         last_flush = time.monotonic()
         while True:
             try:
-                first: _Mirrored | None = self._queue.get(timeout=self.flush_interval_s)
+                # Idle for a moment: write what is pending (cheap now) and notice close() soon.
+                first: _Mirrored | None = self._queue.get(timeout=min(self.flush_interval_s, 0.2))
             except queue.Empty:
                 first = None
             if first is not None:
@@ -280,7 +283,8 @@ class ShadowMirror:
         start = time.perf_counter()
         try:
             rows = items[0].rows if len(items) == 1 else [row for item in items for row in item.rows]
-            features = self.frame(rows)
+            # A challenger that types rows itself (in its own process) gets them as they are.
+            features = rows if getattr(self.challenger_predict, "takes_rows", False) else self.frame(rows)
             future = self._pool.submit(lambda: self.challenger_predict(features), self.timeout_s)
             if future is None:
                 raise FutureTimeout

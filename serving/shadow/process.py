@@ -4,8 +4,19 @@ Scoring is CPU-bound Python (pandas + scikit-learn); run in a thread of the serv
 holds the GIL for milliseconds at a time, and every primary request waits behind it. In a
 child process the challenger competes only for CPU, never for the primary's interpreter:
 
-    mirror call thread ── send(frame) ──▶ pipe ──▶ child: model.predict(frame) ──▶ scores
+    mirror call thread ── send(rows) ──▶ pipe ──▶ child: model.score_rows(rows) ──▶ scores
                        ◀── (ok, scores | error text) ──┘
+
+A predictor that can score rows given as ``{column: value}`` dicts (a served
+:class:`~serving.models.LoadedModel` can) is sent the mirrored rows as they are: pickling a
+list of dicts is cheap, and typing them (the frame, or the compiled scorer's arrays) happens in
+the child, not under the serving process's interpreter lock. Other predictors get a frame.
+
+The child runs at a lower CPU priority (``nice``, default 10): on a shared core the kernel then
+lets the primary's threads preempt it at once when a request arrives, so the challenger's calls
+fill the primary's idle time instead of delaying its answers. A challenger that cannot keep up
+then times out and the mirror drops and counts what it cannot replay: shadow mode is best
+effort by design, the primary's latency is not.
 
 One child, one pipe, calls serialised by a lock. A call the mirror abandoned after its
 timeout still holds the lock until the child answers, so a hung challenger makes later
@@ -17,8 +28,10 @@ is a :class:`~mlops.errors.ChallengerProcessError`.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import threading
+from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -32,11 +45,24 @@ class Predictor(Protocol):
     def predict(self, features: pd.DataFrame) -> np.ndarray: ...
 
 
-def _serve_calls(conn: Connection, predictor: Predictor) -> None:
+# What a call sends: a frame, or (to a predictor with ``score_rows``) the rows as dicts.
+Features = pd.DataFrame | Sequence[Mapping[str, Any]]
+
+
+def _score(predictor: Predictor, features: Features) -> np.ndarray:
+    if isinstance(features, pd.DataFrame):
+        return np.asarray(predictor.predict(features), dtype="float64")
+    return np.asarray(predictor.score_rows(features), dtype="float64")  # type: ignore[attr-defined]
+
+
+def _serve_calls(conn: Connection, predictor: Predictor, nice: int) -> None:
     """The child: say it is ready (the model is unpickled, its libraries imported), then answer
-    each frame with ``(True, scores)`` or ``(False, "Type: message")``."""
+    each call with ``(True, scores)`` or ``(False, "Type: message")``."""
     # Ctrl-C reaches the whole process group; the serving process decides when this child stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice:
+        # After start-up (imports at full speed), so a busy machine does not delay readiness.
+        os.nice(nice)
     conn.send((True, "ready"))
     while True:
         try:
@@ -46,7 +72,7 @@ def _serve_calls(conn: Connection, predictor: Predictor) -> None:
         if frame is None:
             return
         try:
-            answer: tuple[bool, Any] = (True, np.asarray(predictor.predict(frame), dtype="float64"))
+            answer: tuple[bool, Any] = (True, _score(predictor, frame))
         except Exception as exc:  # the mirror records the error with the pair
             answer = (False, f"{type(exc).__name__}: {exc}")
         try:
@@ -56,16 +82,23 @@ def _serve_calls(conn: Connection, predictor: Predictor) -> None:
 
 
 class ProcessChallenger:
-    """A callable ``frame -> scores`` backed by ``predictor.predict`` in a spawned child process.
+    """A callable ``features -> scores`` backed by ``predictor`` in a spawned child process.
 
     ``predictor`` must pickle (a fitted model wrapper does). Spawn, not fork: the serving
     process may already run threads (OpenMP, the mirror), which fork does not copy safely.
+    ``takes_rows``: the predictor has ``score_rows``, so callers may send rows as dicts.
+    ``nice``: added to the child's niceness once it is ready (0: the primary's priority).
     """
 
-    def __init__(self, predictor: Predictor, *, start_timeout_s: float = 120.0) -> None:
+    def __init__(self, predictor: Predictor, *, start_timeout_s: float = 120.0, nice: int = 10) -> None:
+        if not 0 <= nice <= 19:
+            raise ValueError(f"nice must be 0-19 (a lower priority than the primary, or the same), got {nice}")
+        self.takes_rows = callable(getattr(predictor, "score_rows", None))
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_serve_calls, args=(child, predictor), name="shadow-challenger", daemon=True)
+        self._process = ctx.Process(
+            target=_serve_calls, args=(child, predictor, nice), name="shadow-challenger", daemon=True
+        )
         self._process.start()
         child.close()
         self._lock = threading.Lock()
@@ -86,7 +119,7 @@ class ProcessChallenger:
     def alive(self) -> bool:
         return self._process.is_alive()
 
-    def __call__(self, features: pd.DataFrame) -> np.ndarray:
+    def __call__(self, features: Features) -> np.ndarray:
         with self._lock:
             if not self._process.is_alive():
                 raise ChallengerProcessError(f"challenger process exited with {self._process.exitcode}")
@@ -123,4 +156,4 @@ class ProcessChallenger:
         self.close()
 
 
-__all__ = ["Predictor", "ProcessChallenger"]
+__all__ = ["Features", "Predictor", "ProcessChallenger"]

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
@@ -80,11 +80,9 @@ class ComparisonStore:
         """Write ``pairs`` in one transaction (all or none)."""
         if not pairs:
             return
+        # Attribute by attribute: dataclasses.astuple deep-copies every segment dict.
         rows = [
-            tuple(
-                json.dumps(value, sort_keys=True) if name == "segment" else value
-                for name, value in zip(COLUMNS, astuple(p), strict=True)
-            )
+            tuple(json.dumps(p.segment, sort_keys=True) if name == "segment" else getattr(p, name) for name in COLUMNS)
             for p in pairs
         ]
         placeholders = ", ".join("?" for _ in COLUMNS)

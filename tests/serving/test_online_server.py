@@ -3,6 +3,7 @@ real Feast store (SQLite online store) in a temporary state folder, shadow pairs
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import threading
@@ -19,12 +20,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from feature_store.config import FeatureConfig
-from feature_store.store import build_training_set
+from feature_store.store import OnlineFeatureReader, build_training_set
 from mlops.errors import FeatureStoreError, RegistryError
 from mlops.state import StateLayout
 from model_registry.registry import ModelRegistry
 from platform_config import PlatformConfig
 from serving.app import create_app
+from serving.config import MicroBatchingConfig
 from serving.models import LoadedModel, load_models
 from serving.server import ServingApp, build_app
 from serving.shadow import ComparisonStore, comparison_store_path
@@ -182,6 +184,9 @@ class DownReader:
     def frame(self, entity_ids: Any) -> pd.DataFrame:
         raise ConnectionError("online store unreachable")
 
+    def records(self, entity_ids: Any) -> list[dict[str, Any]]:
+        raise ConnectionError("online store unreachable")
+
 
 def test_down_feature_store_is_503_never_500(serving: ServingApp, platform: Platform) -> None:
     champion = serving.models.champion
@@ -203,6 +208,88 @@ def test_down_feature_store_is_503_never_500(serving: ServingApp, platform: Plat
     full = {c: platform.data.loc["APP-0000005", c] for c in platform.schema.columns}
     full = {k: v.item() if isinstance(v, np.generic) else v for k, v in full.items()}
     assert client.post("/predict", json={**full, "entity_id": "APP-0000005"}).status_code == 200
+
+
+class CountingReader:
+    """The real online-store reader, counting its reads (and the ids of each)."""
+
+    def __init__(self, reader: OnlineFeatureReader) -> None:
+        self.reader = reader
+        self.int_ids = reader.int_ids
+        self.reads: list[list[Any]] = []
+
+    def row(self, entity_id: Any) -> dict[str, Any]:
+        return self.reader.row(entity_id)
+
+    def records(self, entity_ids: Any) -> list[dict[str, Any]]:
+        self.reads.append(list(entity_ids))
+        return self.reader.records(entity_ids)
+
+
+async def post_concurrently(app: Any, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await asyncio.gather(*(client.post("/predict", json=b) for b in bodies))
+
+
+def reader_app(serving: ServingApp, reader: Any, **kwargs: Any) -> Any:
+    champion = serving.models.champion
+    return create_app(
+        champion=champion,
+        serving_schema=champion.serving_schema,
+        model_name=NAME,
+        feature_reader=reader,
+        shadow=None,
+        **kwargs,
+    )
+
+
+def test_concurrent_entity_requests_share_one_store_read_each_with_its_own_answer(
+    serving: ServingApp, platform: Platform
+) -> None:
+    reader = CountingReader(
+        OnlineFeatureReader(
+            name=NAME, state_dir=StateLayout(platform.config.state_dir).feast, config=platform.config.features
+        )
+    )
+    app = reader_app(serving, reader, batching=MicroBatchingConfig(max_batch_size=64, max_wait_ms=5.0))
+    ids = [f"APP-{i:07d}" for i in range(40, 56)]
+    bodies: list[dict[str, Any]] = [{"entity_id": e} for e in ids]
+    bodies[3] = {"entity_id": "APP-9999999"}  # unknown to the store: its own 422
+    bodies[5] = {"entity_id": ids[5], "credit_score": 350}  # request values still win
+    bodies.append({"entity_id": ids[0]})  # the same entity twice in one read
+    responses = asyncio.run(post_concurrently(app, bodies))
+    assert responses[3].status_code == 422
+    assert "the feature store has no value for this entity" in responses[3].text
+    ok = [i for i in range(len(bodies)) if i != 3]
+    assert all(responses[i].status_code == 200 for i in ok), [r.text for r in responses]
+    champion = serving.models.champion
+    rows = platform.data.loc[[bodies[i]["entity_id"] for i in ok]].copy()
+    rows.iloc[ok.index(5), rows.columns.get_loc("credit_score")] = 350.0
+    assert [responses[i].json()["score"] for i in ok] == pytest.approx(expected(champion, rows), abs=1e-5)
+    # Fewer reads than requests, and every id read exactly as often as it was asked for.
+    assert len(reader.reads) < len(bodies)
+    assert sorted(e for read in reader.reads for e in read) == sorted(b["entity_id"] for b in bodies)
+    metrics = TestClient(app).get("/metrics").text
+    assert f"serving_feature_read_batch_calls_total {float(len(reader.reads))}" in metrics
+    assert f"serving_feature_read_batch_rows_total {float(len(bodies))}" in metrics
+
+
+def test_a_failed_batched_read_is_503_for_each_request_and_not_retried_one_by_one(serving: ServingApp) -> None:
+    class CountingDown(DownReader):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def records(self, entity_ids: Any) -> list[dict[str, Any]]:
+            self.calls += 1
+            return super().records(entity_ids)
+
+    reader = CountingDown()
+    app = reader_app(serving, reader, batching=MicroBatchingConfig(max_batch_size=64, max_wait_ms=5.0))
+    responses = asyncio.run(post_concurrently(app, [{"entity_id": f"APP-{i:07d}"} for i in range(10)]))
+    assert [r.status_code for r in responses] == [503] * 10
+    assert all(r.json()["detail"] == "feature store unavailable" for r in responses)
+    assert reader.calls < 10
 
 
 def test_no_champion_or_no_feature_view_fails_before_serving(platform: Platform, tmp_path: Path) -> None:

@@ -52,6 +52,34 @@ def test_scores_match_the_in_process_model(model_and_rows: tuple[LoadedModel, pd
     assert not challenger.alive
 
 
+def test_rows_go_to_the_child_as_dicts_and_score_as_in_process(
+    model_and_rows: tuple[LoadedModel, pd.DataFrame],
+) -> None:
+    """A model that scores rows is sent them as they are (typed in the child); gaps stay gaps."""
+    model, frame = model_and_rows
+    rows = frame[model.columns].head(40).to_dict("records")
+    rows[3] = {**rows[3], "credit_score": None}
+    rows[5] = {**rows[5], "region": None}
+    with ProcessChallenger(model) as challenger:
+        assert challenger.takes_rows
+        np.testing.assert_array_equal(challenger(rows), model.score_rows(rows))
+    with ProcessChallenger(Failing()) as frames_only:
+        assert not frames_only.takes_rows
+
+
+def test_the_child_runs_at_a_lower_priority_once_ready(model_and_rows: tuple[LoadedModel, pd.DataFrame]) -> None:
+    import psutil
+
+    model, _ = model_and_rows
+    own = psutil.Process().nice()
+    with ProcessChallenger(model, nice=7) as challenger:
+        assert psutil.Process(challenger._process.pid).nice() == min(own + 7, 19)
+    with ProcessChallenger(model, nice=0) as same:
+        assert psutil.Process(same._process.pid).nice() == own
+    with pytest.raises(ValueError, match="nice must be 0-19"):
+        ProcessChallenger(model, nice=-5)
+
+
 def test_a_model_error_comes_back_named_and_the_child_survives_it() -> None:
     with ProcessChallenger(Failing()) as challenger:
         for _ in range(3):
