@@ -33,11 +33,14 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import Field, model_validator
 
@@ -73,6 +76,21 @@ DEFAULT_ENTITY_COLUMN = "entity_id"
 _OBJECT_STORES = frozenset({"s3", "s3a", "gcs", "gs", "abfs", "az"})
 # Model names become folder names: nothing that could climb out of the root or split a path.
 _MODEL_NAME_FORBIDDEN = ("/", "\\", "\x00")
+# The writer converts in Python (holding the interpreter lock) for at most this long before it
+# pauses for _PAUSE_S so that the serving threads waiting for the lock get it: without pauses
+# they wait up to the switch interval (5 ms) at every hand-over, many times during one flush.
+_HOLD_S = 0.0005
+_PAUSE_S = 0.00005
+# Rows of dict records taken per column in one piece between two checks of the time held.
+_PIECE_ROWS = 128
+# Values converted to Arrow in one call (a fraction of a millisecond).
+_ARROW_PIECE = 2048
+# Values of a dict row that the writer converts as given: as pandas would give them back. Any
+# other type (numpy scalars, datetimes, …) is converted by pandas, as a frame record's would be.
+_PLAIN_TYPES = frozenset({int, float, str, bool, type(None)})
+# A numeric column mixing ints with floats or None (pandas makes it float64: ints become floats).
+_NUMERIC_TYPES = frozenset({int, float, type(None)})
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 class PredictionLogConfig(StrictModel):
@@ -165,7 +183,7 @@ def check_model_name(model: str) -> None:
 class _Record:
     """One record() call, as given: converted by the writer, never on the request thread."""
 
-    # A frame, or the rows as {column: value} dicts (the online app's): framed by the writer.
+    # A frame, or the rows as {column: value} dicts (the online app's): converted by the writer.
     features: pd.DataFrame | Sequence[Mapping[str, Any]]
     scores: np.ndarray
     model: str
@@ -220,6 +238,7 @@ class PredictionLogger:
         self._base: str | None = None
         self._models: set[str] = set()
         self._warned: set[str] = set()
+        self._held_since = 0.0  # when the writer last paused (see _breathe)
 
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -443,9 +462,19 @@ class PredictionLogger:
 
         if not items:
             return True
+        self._held_since = time.perf_counter()
         groups: dict[tuple[str, str, str], list[_Record]] = {}
-        for item in items:
-            groups.setdefault(_partition(item.model, item.ts), []).append(item)
+        hours: dict[tuple[str, int], tuple[str, str, str]] = {}
+        for i, item in enumerate(items):
+            slot = _hour(item.ts)
+            key = None if slot is None else hours.get((item.model, slot))
+            if key is None:
+                key = _partition(item.model, item.ts)
+                if slot is not None:
+                    hours[(item.model, slot)] = key
+            groups.setdefault(key, []).append(item)
+            if i % _PIECE_ROWS == 0:
+                self._breathe()
         ok = True
         retry: list[_Record] = []
         for (model, date, hour), group in groups.items():
@@ -456,6 +485,7 @@ class PredictionLogger:
             rows = sum(item.n for item in convertible)
             try:
                 table = pa.concat_tables(tables, promote_options="permissive")
+                self._breathe()
                 fs, base = self._filesystem()
                 folder = f"{base}/model={model}/date={date}/hour={hour}"
                 write_parquet_atomically(table, fs, folder, f"part-{uuid.uuid4().hex}.parquet")
@@ -489,14 +519,27 @@ class PredictionLogger:
                 self.rows_dropped += rows
             self.write_errors += errors
 
+    def _breathe(self) -> None:
+        """Pause (releasing the interpreter lock) when the writer has held it for ``_HOLD_S``.
+
+        A short sleep rather than ``sleep(0)``: the lock stays free long enough for a waiting
+        thread to wake up and take it, wherever ``sleep(0)`` returns at once.
+        """
+        now = time.perf_counter()
+        if now - self._held_since >= _HOLD_S:
+            time.sleep(_PAUSE_S)
+            self._held_since = time.perf_counter()
+
     def _tables(self, model: str, group: list[_Record]) -> tuple[list[pa.Table], list[_Record]]:
         """Arrow tables for ``group`` and the records they hold; records that cannot be converted
         are dropped (and counted): no later attempt could change them."""
         # Records with the same columns are converted together: one pandas-to-Arrow conversion
         # costs ~0.1-1 ms whatever its size, which would cap one-row records at a few thousand a second.
         batches: dict[tuple[Any, ...], list[_Record]] = {}
-        for item in group:
-            batches.setdefault((tuple(_columns(item.features)), item.entity_ids is not None), []).append(item)
+        for i, item in enumerate(group):
+            batches.setdefault((_columns(item.features), item.entity_ids is not None), []).append(item)
+            if i % _PIECE_ROWS == 0:
+                self._breathe()
         tables: list[pa.Table] = []
         converted: list[_Record] = []
         for batch in batches.values():
@@ -519,15 +562,20 @@ class PredictionLogger:
         return tables, converted
 
     def _table(self, items: list[_Record]) -> pa.Table:
-        """Records with the same columns as one Arrow table: excluded columns gone, the log's own added."""
+        """Records with the same columns as one Arrow table: excluded columns gone, the log's own added.
+
+        Each value is written as pandas framing its record would give it back (a frame record is
+        framed as it is; dict rows are read column by column, no frame per record), then each
+        column is one Arrow conversion for every record. The work is done in small pieces with
+        pauses between them (:meth:`_breathe`): serving threads wait for the interpreter lock.
+        """
         import numpy as np
         import pyarrow as pa
 
-        framed = [_frame(item.features) for item in items]
-        frames = [f if item.rows is None else f.iloc[item.rows] for f, item in zip(framed, items, strict=True)]
+        labels = _columns(items[0].features)
         with_ids = items[0].entity_ids is not None
         keep: list[int] = []
-        for position, label in enumerate(frames[0].columns):
+        for position, label in enumerate(labels):
             name = str(label)
             if name.casefold() in self._excluded or (self._allowed is not None and name not in self._allowed):
                 continue
@@ -537,39 +585,144 @@ class PredictionLogger:
                 self._warn_once(name)
                 continue
             keep.append(position)
-        # One object matrix for every record, then one Arrow array per column: a pandas concat of
-        # thousands of one-row frames held the interpreter lock ~0.1 ms per frame (measured 241 ms
-        # for 3000; this way 27 ms), and serving threads wait for that lock.
-        matrix = np.concatenate([f.to_numpy(dtype=object) for f in frames])
-        features = {str(frames[0].columns[j]): _arrow_column(matrix[:, j]) for j in keep}
+        parts = self._parts(items)
+        features: dict[str, pa.Array] = {}
+        for position in keep:
+            values = np.fromiter(self._column(parts, labels[position], position), dtype=object)
+            self._breathe()
+            features[str(labels[position])] = _arrow_column(values, self._breathe)
+            self._breathe()
+
+        pieces = [items[start : start + _PIECE_ROWS] for start in range(0, len(items), _PIECE_ROWS)]
 
         def per_row(field: str) -> list[Any]:
+            get = attrgetter(field)
             values: list[Any] = []
-            for item in items:
-                value = getattr(item, field)
-                if value is None or isinstance(value, str):
-                    values.extend([value] * item.n)
-                elif item.rows is None:
-                    values.extend(value)
-                else:
-                    values.extend(value[i] for i in item.rows)
+            for piece in pieces:
+                for item in piece:
+                    value = get(item)
+                    if value is None or isinstance(value, str):
+                        values.extend(repeat(value, item.n))
+                    elif item.rows is None:
+                        values.extend(value)
+                    else:
+                        values.extend([value[i] for i in item.rows])
+                self._breathe()
             return values
 
-        scores = np.concatenate([item.scores if item.rows is None else item.scores[item.rows] for item in items])
-        times = np.concatenate([np.full(item.n, round(item.ts * 1_000_000), dtype="int64") for item in items])
-        columns: dict[str, pa.Array] = {
-            TIME_COLUMN: pa.array(times, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-            MODEL_COLUMN: pa.array(per_row("model"), pa.string()),
-            VERSION_COLUMN: pa.array(per_row("versions"), pa.string()),
-            VARIANT_COLUMN: pa.array(per_row("variants"), pa.string()),
-            REQUEST_ID_COLUMN: pa.array(per_row("request_ids"), pa.string()),
-            SCORE_COLUMN: pa.array(scores, pa.float64()),
-            **features,
-        }
+        scored: list[np.ndarray] = []
+        stamps: list[int] = []
+        counts: list[int] = []
+        for piece in pieces:
+            scored.append(np.concatenate([i.scores if i.rows is None else i.scores[i.rows] for i in piece]))
+            stamps.extend([round(item.ts * 1_000_000) for item in piece])
+            counts.extend([item.n for item in piece])
+            self._breathe()
+        scores = np.concatenate(scored) if scored else np.array([], dtype="float64")
+        times = np.repeat(np.array(stamps, dtype="int64"), np.array(counts, dtype="int64"))
+        columns: dict[str, pa.Array] = {TIME_COLUMN: pa.array(times, pa.int64()).cast(pa.timestamp("us", tz="UTC"))}
+        self._breathe()
+        for name, field in (
+            (MODEL_COLUMN, "model"),
+            (VERSION_COLUMN, "versions"),
+            (VARIANT_COLUMN, "variants"),
+            (REQUEST_ID_COLUMN, "request_ids"),
+        ):
+            columns[name] = pa.array(per_row(field), pa.string())
+            self._breathe()
+        columns[SCORE_COLUMN] = pa.array(scores, pa.float64())
+        columns.update(features)
         if with_ids:
-            ids = [None if e is None else str(e) for e in per_row("entity_ids")]
+            ids = per_row("entity_ids")
+            for start in range(0, len(ids), _PIECE_ROWS):
+                ids[start : start + _PIECE_ROWS] = [
+                    None if e is None else str(e) for e in ids[start : start + _PIECE_ROWS]
+                ]
+                self._breathe()
             columns[self.entity_column] = pa.array(ids, pa.string())
+            self._breathe()
         return pa.table(columns)
+
+    def _parts(self, items: list[_Record]) -> list[_Frames | _DictRows]:
+        """``items`` as runs of consecutive dict records (their logged rows, flat) and frames."""
+        import pandas as pd
+
+        parts: list[_Frames | _DictRows] = []
+        run: _DictRows | None = None
+        for i, item in enumerate(items):
+            features = item.features
+            if isinstance(features, pd.DataFrame):
+                frame = features if item.rows is None else features.iloc[item.rows]
+                parts.append(_Frames(frame.to_numpy(dtype=object)))
+                run = None
+                continue
+            if run is None:
+                run = _DictRows([], [], [], [])
+                parts.append(run)
+            if len(features) > 1:
+                run.several.append(len(run.items))
+            run.starts.append(len(run.rows))
+            run.items.append(item)
+            if item.rows is not None:
+                run.rows.extend([features[i] for i in item.rows])
+            elif len(features) == 1:
+                run.rows.append(features[0])
+            else:
+                run.rows.extend(features)
+            if i % _PIECE_ROWS == 0:
+                self._breathe()
+        return parts
+
+    def _column(self, parts: list[_Frames | _DictRows], label: Any, position: int) -> list[Any]:
+        """One feature column's values for every logged row, as pandas would give them back."""
+        values: list[Any] = []
+        for part in parts:
+            if isinstance(part, _Frames):
+                values.extend(part.matrix[:, position].tolist())
+                continue
+            offset = len(values)
+            rows = part.rows
+            odd = False  # a piece holds values that are not plain Python scalars
+            for start in range(0, len(rows), _PIECE_ROWS):
+                piece = rows[start : start + _PIECE_ROWS]
+                try:
+                    taken = [row[label] for row in piece]
+                except KeyError:  # pandas reads a missing key as NaN
+                    taken = [row.get(label, math.nan) for row in piece]
+                odd = odd or not _PLAIN_TYPES.issuperset(map(type, taken))
+                values.extend(taken)
+                self._breathe()
+            framed: set[int] = set()
+            if odd:
+                # The records holding other types: this column framed by pandas, as a frame record is.
+                for i in range(offset, len(values)):
+                    if type(values[i]) not in _PLAIN_TYPES:
+                        framed.add(bisect_right(part.starts, i - offset) - 1)
+                for k in sorted(framed):
+                    item = part.items[k]
+                    start = offset + part.starts[k]
+                    values[start : start + item.n] = _framed_column(item, label)
+                    self._breathe()
+            # Framing a record of several rows, pandas gives a column one type from all of them (the
+            # rows not logged too): a numeric column mixing ints with floats or None is float64.
+            for k in part.several:
+                if k in framed:
+                    continue
+                item = part.items[k]
+                start = offset + part.starts[k]
+                logged = values[start : start + item.n]
+                rows_given = cast("Sequence[Mapping[Any, Any]]", item.features)
+                whole = logged if item.rows is None else [row.get(label, math.nan) for row in rows_given]
+                kinds = set(map(type, whole))
+                if not _PLAIN_TYPES.issuperset(kinds):
+                    values[start : start + item.n] = _framed_column(item, label)
+                elif int in kinds and len(kinds) > 1 and _NUMERIC_TYPES.issuperset(kinds):
+                    if all(_INT64[0] <= v <= _INT64[1] for v in whole if type(v) is int):
+                        values[start : start + item.n] = [math.nan if v is None else float(v) for v in logged]
+                    else:  # beyond int64: pandas decides
+                        values[start : start + item.n] = _framed_column(item, label)
+                self._breathe()
+        return values
 
     def _warn_once(self, name: str) -> None:
         if name not in self._warned:
@@ -577,32 +730,82 @@ class PredictionLogger:
             log.warning("prediction log: feature column %r has the name of a log column and is not logged", name)
 
 
-def _columns(features: pd.DataFrame | Sequence[Mapping[str, Any]]) -> list[Any]:
+@dataclass(frozen=True)
+class _Frames:
+    """A frame record's logged rows as the objects pandas gives back, one column per feature."""
+
+    matrix: np.ndarray
+
+
+@dataclass(frozen=True)
+class _DictRows:
+    """Consecutive dict records: their logged rows (flat), each record and where its rows start,
+    and which records have several rows."""
+
+    rows: list[Mapping[Any, Any]]
+    items: list[_Record]
+    starts: list[int]
+    several: list[int]
+
+
+def _columns(features: pd.DataFrame | Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
     import pandas as pd
 
     if isinstance(features, pd.DataFrame):
-        return list(features.columns)
-    return list(features[0]) if len(features) else []
+        return tuple(features.columns)
+    return tuple(features[0]) if len(features) else ()
 
 
-def _frame(features: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def _hour(ts: float) -> int | None:
+    """The hour (since the epoch) of ``ts``; None within a microsecond of the next one, where the
+    rounding of datetime.fromtimestamp decides."""
+    hour, rest = divmod(ts, 3600.0)
+    return int(hour) if rest < 3600.0 - 1e-6 else None
+
+
+def _framed_column(item: _Record, label: Any) -> list[Any]:
+    """Column ``label`` of a dict record's logged rows, framed by pandas (values of other types than
+    plain Python scalars, or a record pandas would convert as a whole)."""
+    values = _frame(item.features, [label]).to_numpy(dtype=object)[:, 0]
+    return list(values if item.rows is None else values[item.rows])
+
+
+def _frame(features: pd.DataFrame | Sequence[Mapping[str, Any]], columns: Iterable[Any] | None = None) -> pd.DataFrame:
     """Rows given as dicts, framed in the writer thread (never on the request's)."""
     import pandas as pd
 
     if isinstance(features, pd.DataFrame):
         return features
-    return pd.DataFrame.from_records(list(features), columns=_columns(features))
+    return pd.DataFrame.from_records(list(features), columns=list(_columns(features) if columns is None else columns))
 
 
-def _arrow_column(values: np.ndarray) -> pa.Array:
-    """One feature column as Arrow, its type inferred (NaN and None are nulls)."""
+def _arrow_column(values: np.ndarray, pause: Callable[[], None] | None = None) -> pa.Array:
+    """One feature column as Arrow, its type inferred (NaN and None are nulls).
+
+    With ``pause``: the type is inferred from the whole column, then the values are converted
+    ``_ARROW_PIECE`` at a time to that type, with a call to ``pause`` after each piece.
+    """
     import pyarrow as pa
 
+    step = max(len(values), 1) if pause is None else _ARROW_PIECE
     try:
-        return pa.array(values, from_pandas=True)
+        if len(values) <= step:
+            return pa.array(values, from_pandas=True)
+        kind = pa.infer_type(values, from_pandas=True)
+        pieces = []
+        for start in range(0, len(values), step):
+            pieces.append(pa.array(values[start : start + step], kind, from_pandas=True))
+            if pause is not None:
+                pause()
+        return pa.concat_arrays(pieces)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # A text column holding mixed types (numbers and strings): logged as text.
-        return pa.array([None if v is None or v != v else str(v) for v in values], pa.string())
+        text: list[str | None] = []
+        for start in range(0, len(values), step):
+            text.extend([None if v is None or v != v else str(v) for v in values[start : start + step]])
+            if pause is not None:
+                pause()
+        return pa.array(text, pa.string())
 
 
 # --------------------------------------------------------------------------- reading
