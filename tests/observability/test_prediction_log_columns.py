@@ -249,3 +249,27 @@ def test_a_record_that_cannot_be_converted_is_dropped_alone(tmp_path: Path) -> N
     assert (stats["rows_written"], stats["rows_dropped"], stats["write_errors"]) == (3, 2, 1)
     (path,) = sorted(tmp_path.rglob("*.parquet"))
     assert pq.read_table(path)["request_id"].to_pylist() == ["r0", "r1", "r3"]
+
+
+def test_the_writer_paces_itself_and_catches_up_when_the_buffer_fills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Converting, the writer pauses long (serving threads keep most of the core); with more than
+    half the buffer waiting behind it, it pauses briefly so the buffer does not fill and drop."""
+    logger = PredictionLogger(tmp_path, PredictionLogConfig(max_buffer_rows=1000, flush_rows=100))
+    pauses: list[float] = []
+    monkeypatch.setattr(prediction_log.time, "sleep", pauses.append)
+    try:
+        logger._held_since = 0.0  # held "for ever": the next check pauses
+        logger._breathe()
+        logger._pending_rows = 501
+        logger._held_since = 0.0
+        logger._breathe()
+        logger._held_since = prediction_log.time.perf_counter()
+        logger._breathe()  # held only just now: no pause
+    finally:
+        logger._pending_rows = 0
+        monkeypatch.undo()
+        logger.close()
+    assert pauses == [prediction_log._PAUSE_S, prediction_log._CATCH_UP_PAUSE_S]
+    assert prediction_log._PAUSE_S > prediction_log._CATCH_UP_PAUSE_S
