@@ -30,7 +30,6 @@ import contextlib
 import hashlib
 import logging
 import math
-import os
 import threading
 import time
 import uuid
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import Field, model_validator
 
+from mlops.background import Pacer, lower_thread_priority
 from mlops.config import StrictModel
 from mlops.errors import MonitoringError, NoPredictionsError
 
@@ -249,7 +249,7 @@ class PredictionLogger:
         self._base: str | None = None
         self._models: set[str] = set()
         self._warned: set[str] = set()
-        self._held_since = 0.0  # when the writer last paused (see _breathe)
+        self._pacer = Pacer(_HOLD_S, _PAUSE_S)  # the writer's (see _breathe)
 
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -418,7 +418,7 @@ class PredictionLogger:
 
     # ------------------------------------------------------------------ writer side
     def _run(self) -> None:
-        _lower_thread_priority(_WRITER_NICENESS)
+        lower_thread_priority(_WRITER_NICENESS)
         interval = self.config.flush_interval_s
         handled_flushes = 0
         backing_off = False
@@ -477,7 +477,7 @@ class PredictionLogger:
 
         if not items:
             return True
-        self._held_since = time.perf_counter()
+        self._pacer.start()
         groups: dict[tuple[str, str, str], list[_Record]] = {}
         hours: dict[tuple[str, int], tuple[str, str, str]] = {}
         for i, item in enumerate(items):
@@ -546,11 +546,8 @@ class PredictionLogger:
         A short sleep rather than ``sleep(0)``: the lock stays free long enough for a waiting
         thread to wake up and take it, wherever ``sleep(0)`` returns at once.
         """
-        now = time.perf_counter()
-        if now - self._held_since >= _HOLD_S:
-            behind = self._pending_rows > self.config.max_buffer_rows // 2  # read without the lock: a hint
-            time.sleep(_CATCH_UP_PAUSE_S if behind else _PAUSE_S)
-            self._held_since = time.perf_counter()
+        behind = self._pending_rows > self.config.max_buffer_rows // 2  # read without the lock: a hint
+        self._pacer.breathe(_CATCH_UP_PAUSE_S if behind else None)
 
     def _tables(self, model: str, group: list[_Record]) -> tuple[list[pa.Table], list[_Record]]:
         """Arrow tables for ``group`` and the records they hold; records that cannot be converted
@@ -768,16 +765,6 @@ class _DictRows:
     items: list[_Record]
     starts: list[int]
     several: list[int]
-
-
-def _lower_thread_priority(by: int) -> None:
-    """Raise the calling thread's niceness by ``by`` (Linux: per thread); best effort elsewhere."""
-    native = getattr(threading, "get_native_id", None)
-    if native is None or not hasattr(os, "setpriority"):
-        return
-    with contextlib.suppress(OSError):
-        tid = native()
-        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + by, 19))
 
 
 def _columns(features: pd.DataFrame | Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:

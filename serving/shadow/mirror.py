@@ -36,12 +36,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops.background import Pacer, lower_thread_priority
 from serving.shadow.store import ComparisonStore, ShadowPair
 
 log = logging.getLogger(__name__)
 
 # Called with a frame, or with the rows as dicts when it has a true ``takes_rows`` attribute.
 ChallengerPredict = Callable[[Any], np.ndarray]
+# The mirror's threads run below the primary's priority: on a shared core the kernel lets the
+# request threads go first (the mirror is best effort; a full queue drops and counts).
+BACKGROUND_NICENESS = 10
 # Called with the pairs of one challenger call (several mirrored requests).
 PairListener = Callable[[list[ShadowPair]], None]
 
@@ -77,6 +81,7 @@ class _DaemonCallPool:
             thread.start()
 
     def _run(self) -> None:
+        lower_thread_priority(BACKGROUND_NICENESS)
         while (job := self._jobs.get()) is not None:
             fn, future = job
             try:
@@ -157,6 +162,8 @@ class ShadowMirror:
         )
         self._stop = threading.Event()
         self._deadline = float("inf")
+        # The worker's own work (pairs, listeners, the store) is paced: it shares the primary's core.
+        self._pacer = Pacer(hold_s=0.0005, pause_s=0.001)
         self._pool = _DaemonCallPool(max_in_flight)
         self._worker = threading.Thread(target=self._work, name="shadow-mirror", daemon=True)
         self._worker.start()
@@ -222,6 +229,7 @@ class ShadowMirror:
             return dict(self._counts)
 
     def _work(self) -> None:
+        lower_thread_priority(BACKGROUND_NICENESS)
         pending: list[ShadowPair] = []
         last_flush = time.monotonic()
         while True:
@@ -246,8 +254,11 @@ class ShadowMirror:
                     # Closing and out of time: what is still queued is abandoned, and counted.
                     self._count("abandoned", rows)
                 else:
+                    self._pacer.start()
                     pairs = self._replay(items)
+                    self._pacer.breathe()
                     self._notify(pairs)
+                    self._pacer.breathe()
                     pending.extend(pairs)
             now = time.monotonic()
             if pending and (
@@ -349,7 +360,8 @@ class ShadowMirror:
         if not pairs:
             return
         try:
-            self.store.append(pairs)
+            self._pacer.start()
+            self.store.append(pairs, self._pacer.breathe)
         except Exception:
             log.exception("shadow: could not write %d pairs to %s", len(pairs), self.store.path)
             self._count("store_errors", len(pairs))

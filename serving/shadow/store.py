@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,6 +38,8 @@ class ShadowPair:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ShadowPair))
 TABLE = "shadow_pairs"
+# Pairs prepared between two calls of append()'s pause.
+_PIECE = 100
 _SQL_TYPES = {
     "request_id": "TEXT NOT NULL",
     "ts": "REAL NOT NULL",
@@ -76,15 +79,22 @@ class ComparisonStore:
         with closing(sqlite3.connect(self.path, timeout=30.0)) as conn, conn:
             yield conn
 
-    def append(self, pairs: Sequence[ShadowPair]) -> None:
-        """Write ``pairs`` in one transaction (all or none)."""
+    def append(self, pairs: Sequence[ShadowPair], pause: Callable[[], None] | None = None) -> None:
+        """Write ``pairs`` in one transaction (all or none); ``pause`` is called between pieces of
+        the rows' preparation (a background writer lets request threads run meanwhile)."""
         if not pairs:
             return
-        # Attribute by attribute: dataclasses.astuple deep-copies every segment dict.
-        rows = [
-            tuple(json.dumps(p.segment, sort_keys=True) if name == "segment" else getattr(p, name) for name in COLUMNS)
-            for p in pairs
-        ]
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(pairs), _PIECE):
+            # Attribute by attribute: dataclasses.astuple deep-copies every segment dict.
+            rows.extend(
+                tuple(
+                    json.dumps(p.segment, sort_keys=True) if name == "segment" else getattr(p, name) for name in COLUMNS
+                )
+                for p in pairs[start : start + _PIECE]
+            )
+            if pause is not None:
+                pause()
         placeholders = ", ".join("?" for _ in COLUMNS)
         with self._connect() as conn:
             conn.executemany(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({placeholders})", rows)

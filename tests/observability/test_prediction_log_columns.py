@@ -260,12 +260,12 @@ def test_the_writer_paces_itself_and_catches_up_when_the_buffer_fills(
     pauses: list[float] = []
     monkeypatch.setattr(prediction_log.time, "sleep", pauses.append)
     try:
-        logger._held_since = 0.0  # held "for ever": the next check pauses
+        logger._pacer._since = 0.0  # held "for ever": the next check pauses
         logger._breathe()
         logger._pending_rows = 501
-        logger._held_since = 0.0
+        logger._pacer._since = 0.0
         logger._breathe()
-        logger._held_since = prediction_log.time.perf_counter()
+        logger._pacer.start()
         logger._breathe()  # held only just now: no pause
     finally:
         logger._pending_rows = 0

@@ -198,3 +198,36 @@ def test_neighbour_shares_are_collected_from_anywhere_in_the_report() -> None:
     assert sorted(values) == [0.1, 0.2, 0.5]
     assert spread(values) == {"runs": 3, "median": 0.2, "p90": 0.2, "max": 0.5}
     assert spread([]) == {"runs": 0}
+
+
+def test_shadow_rounds_rotate_the_setups_and_pool_each_ones_latencies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Goal (d): every setup runs once a round in a rotated order; its p99 is over all its runs'
+    latencies together, not a median of per-run p99s."""
+    import numpy as np
+
+    from performance.benchmarks import serving_compare
+
+    order: list[str] = []
+
+    def run(server: Any, rate: float, seconds: float, timing: Any) -> tuple[dict[str, Any], Any]:
+        order.append(server.name)
+        # "off": 1 ms, one run with a 100 ms tail; shadow setups 2 ms, no tail.
+        latencies = np.full(1000, 1.0 if server.name == "ours_plain" else 2.0)
+        if server.name == "ours_plain" and order.count("ours_plain") == 2:
+            latencies[:20] = 100.0
+        return {"p99_ms": float(np.percentile(latencies, 99)), "errors": 0}, latencies
+
+    monkeypatch.setattr(serving_compare, "fixed_rate_run", run)
+    names = ["ours_plain", *(f"ours_shadow_{f}" for f in serving_compare.FAULTS)]
+    servers = {n: serving_compare.Server(n, 1, [b"x"], "http://x") for n in names}
+    timing = serving_compare.Timing(1.0, 0.1, 0.0, 1.0)
+    out = serving_compare.shadow_rounds(servers, 500.0, 3, timing)
+    assert order[:5] == names
+    assert order[5:10] == names[1:] + names[:1]  # rotated by one each round
+    assert order[10:15] == names[2:] + names[:2]
+    assert out["off"]["run_p99_ms"] == [1.0, 100.0, 1.0]
+    # 20 of 3000 pooled latencies are 100 ms: under 1 %, so the pooled p99 stays at 1 ms.
+    assert out["off"]["pooled_p99_ms"] == 1.0
+    assert out["healthy"]["pooled_p99_ms"] == 2.0
+    assert out["rounds"] == 3
+    assert out["rate_rps"] == 500.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,11 +227,11 @@ class FlakyStore(ComparisonStore):
         super().__init__(path)
         self.failures = 1
 
-    def append(self, pairs: Sequence[ShadowPair]) -> None:
+    def append(self, pairs: Sequence[ShadowPair], pause: Callable[[], None] | None = None) -> None:
         if self.failures:
             self.failures -= 1
             raise sqlite3.OperationalError("database is locked")
-        super().append(pairs)
+        super().append(pairs, pause)
 
 
 def test_store_and_listener_failures_do_not_stop_the_worker(tmp_path: Path) -> None:
@@ -355,3 +355,15 @@ def test_rows_arriving_within_the_window_share_a_call(tmp_path: Path) -> None:
     assert mirror.close(timeout=5.0)
     assert calls == [20]
     assert mirror.stats()["compared"] == 20
+
+
+def test_append_pauses_between_pieces_and_still_writes_all_or_nothing(tmp_path: Path) -> None:
+    store = ComparisonStore(tmp_path / "pairs.sqlite")
+    pauses: list[int] = []
+    pairs = [pair(f"r{i}", 1000.0 + i, segment={"band": str(i % 3)}) for i in range(250)]
+    store.append(pairs, lambda: pauses.append(store.count()))
+    assert len(pauses) == 3  # pieces of 100, 100 and 50
+    assert pauses == [0, 0, 0]  # nothing visible until the one transaction commits
+    frame = store.read()
+    assert list(frame["request_id"]) == [f"r{i}" for i in range(250)]
+    assert frame["segment"][7] == {"band": "1"}
