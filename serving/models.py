@@ -66,18 +66,20 @@ class LoadedModel:
         """
         if self.compiled is not None:
             return self.compiled.score_rows(rows)
-        frame = pd.DataFrame(
-            {
-                column: np.asarray(
-                    [np.nan if (v := row[column]) is None else v for row in rows]
-                    if kind == "number"
-                    else [row[column] for row in rows],
-                    dtype="float64" if kind == "number" else object,
-                )
-                for column, kind in self.schema.kinds.items()
-            }
-        )
-        return self.predict(frame)
+        return self.predict(typed_frame(rows, self.schema.kinds))
+
+
+def typed_frame(rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, str]) -> pd.DataFrame:
+    """``{column: value}`` rows (None or absent: missing) as a frame typed as in training:
+    float64 for ``number`` columns (missing: NaN), object for the others (missing: None)."""
+    return pd.DataFrame(
+        {
+            column: np.asarray([np.nan if (v := row.get(column)) is None else v for row in rows], dtype="float64")
+            if kind == "number"
+            else np.asarray([row.get(column) for row in rows], dtype=object)
+            for column, kind in kinds.items()
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -134,4 +136,4 @@ def compiled_scorer(registry: ModelRegistry, info: VersionInfo) -> CompiledScore
         return None
 
 
-__all__ = ["LoadedModel", "LoadedModels", "compiled_scorer", "load_models"]
+__all__ = ["LoadedModel", "LoadedModels", "compiled_scorer", "load_models", "typed_frame"]

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.background import Pacer, lower_thread_priority
+from serving.models import typed_frame
 from serving.shadow.store import ComparisonStore, ShadowPair
 
 log = logging.getLogger(__name__)
@@ -275,14 +276,7 @@ class ShadowMirror:
         """``rows`` as the challenger's input: typed by ``kinds`` (float64 numbers, object strings)."""
         if self.kinds is None:
             return pd.DataFrame.from_records(list(rows))
-        return pd.DataFrame(
-            {
-                column: np.asarray([np.nan if (v := row.get(column)) is None else v for row in rows], dtype="float64")
-                if kind == "number"
-                else np.asarray([row.get(column) for row in rows], dtype=object)
-                for column, kind in self.kinds.items()
-            }
-        )
+        return typed_frame(rows, self.kinds)
 
     def _replay(self, items: list[_Mirrored]) -> list[ShadowPair]:
         """One challenger call for every row of ``items``; their pairs, in order."""
