@@ -10,6 +10,10 @@ Two remedies, used by every such thread:
   ``pause_s`` (releasing it), so its work is spread out instead of arriving as one burst;
 - :func:`lower_thread_priority`: the thread's niceness is raised, so work done outside the lock
   (compression, file writes, a child process) yields the core to request threads first.
+
+Neither makes the work free: on a core the requests already keep busy, any extra work lengthens
+their queue. Best-effort work (the shadow mirror) therefore asks a :class:`CpuGauge` how busy
+the process is and steps aside when it has no CPU to spare.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import contextlib
 import os
 import threading
 import time
+from pathlib import Path
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
 class Pacer:
@@ -53,4 +60,44 @@ def lower_thread_priority(by: int) -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + by, 19))
 
 
-__all__ = ["Pacer", "lower_thread_priority"]
+def cpu_capacity(cgroup_cpu_max: Path = CGROUP_CPU_MAX) -> float:
+    """The CPU a Python serving process can use, in cores: at most one (its requests run on one
+    event loop holding the interpreter lock), fewer when its affinity or cgroup quota allows less
+    (a pod's CPU limit is ``cpu.max``: quota and period in microseconds, or ``max``)."""
+    capacity = 1.0
+    if hasattr(os, "sched_getaffinity"):
+        capacity = min(capacity, float(len(os.sched_getaffinity(0))))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+        if quota != "max":
+            capacity = min(capacity, int(quota) / int(period))
+    return capacity
+
+
+class CpuGauge:
+    """The share of its CPU capacity (:func:`cpu_capacity`) this process used, all threads
+    together (child processes not), over the last ``window_s``. :meth:`share` is cheap between
+    windows (the last figure) and thread-safe enough for one updating thread."""
+
+    def __init__(self, window_s: float = 0.25, capacity: float | None = None) -> None:
+        if window_s <= 0:
+            raise ValueError(f"window_s must be positive, got {window_s}")
+        self.window_s = window_s
+        self.capacity = cpu_capacity() if capacity is None else capacity
+        if self.capacity <= 0:
+            raise ValueError(f"capacity must be positive, got {self.capacity}")
+        self._wall = time.monotonic()
+        self._cpu = time.process_time()
+        self._share = 0.0
+
+    def share(self) -> float:
+        """The share over the last completed window (0 before the first one ends)."""
+        wall, cpu = time.monotonic(), time.process_time()
+        elapsed = wall - self._wall
+        if elapsed >= self.window_s:
+            self._share = (cpu - self._cpu) / (elapsed * self.capacity)
+            self._wall, self._cpu = wall, cpu
+        return self._share
+
+
+__all__ = ["CpuGauge", "Pacer", "cpu_capacity", "lower_thread_priority"]

@@ -478,6 +478,15 @@ def serve(
     batch_max_wait_ms: Annotated[
         float, typer.Option(help="Longest a request waits for others to join its micro-batch (ms).")
     ] = 1.0,
+    shadow_max_cpu: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            max=1.0,
+            help="Shed shadow mirroring while the server uses more than this share of its CPU "
+            "(default 0.7; 1: only past a full core). Shed rows: serving_shadow_shed_total.",
+        ),
+    ] = None,
     config_dir: ConfigDir = Path("config"),
     env: EnvOpt = "dev",
 ) -> None:
@@ -489,7 +498,7 @@ def serve(
     from pydantic import ValidationError
 
     from mlops.config import load_model
-    from serving.config import AbTestingConfig, MicroBatchingConfig
+    from serving.config import SHADOW_MAX_CPU, AbTestingConfig, MicroBatchingConfig
 
     try:
         batching = MicroBatchingConfig(
@@ -508,8 +517,9 @@ def serve(
     if ab_config is not None and ab is not None:
         ab_config = ab_config.model_copy(update={"enabled": ab})
     serve_command(
-        host, port, model, platform.serving_stores(), shadow, features=features, ab=ab_config, batching=batching
-    )
+        host, port, model, platform.serving_stores(), shadow, features=features, ab=ab_config, batching=batching,
+        shadow_max_cpu=SHADOW_MAX_CPU if shadow_max_cpu is None else shadow_max_cpu,
+    )  # fmt: skip
 
 
 @shadow_app.command("report")

@@ -9,6 +9,10 @@ from pydantic import Field, model_validator
 
 from mlops.config import StrictModel
 
+# `mlops serve`'s shadow mirror sheds rows while the serving process uses more than this share
+# of its CPU (serving.shadow.mirror: requests first, the shadow only in the room they leave).
+SHADOW_MAX_CPU = 0.7
+
 
 class AbTestingConfig(StrictModel):
     """``config/ab_testing.yaml``: weighted variants with sticky assignment."""

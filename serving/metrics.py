@@ -64,6 +64,9 @@ class ServingMetrics:
         self.shadow_dropped = Counter(
             "serving_shadow_dropped", "Rows not mirrored because the shadow queue was full", registry=r
         )
+        self.shadow_shed = Counter(
+            "serving_shadow_shed", "Rows not mirrored because the serving process had no CPU to spare", registry=r
+        )
         self.shadow_compared = Counter("serving_shadow_compared", "Mirrored rows the challenger scored", registry=r)
         self.shadow_agreement = Counter(
             "serving_shadow_agreement", "Mirrored rows where both variants gave the same label", registry=r

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from serving.config import SHADOW_MAX_CPU
 from serving.limits import RequestLimits
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def build_app(
     features: bool = True,
     shadow_timeout_s: float = 0.5,
     shadow_queue_size: int = 1000,
+    shadow_max_cpu: float | None = None,
     challenger_in_process: bool = False,
     ab: AbTestingConfig | None = None,
     limits: RequestLimits | None = None,
@@ -88,6 +90,8 @@ def build_app(
     serving schema (numeric ones by their fairness groups). The challenger scores in a
     child process (:class:`~serving.shadow.process.ProcessChallenger`) so its CPU work never
     holds the primary's interpreter lock; ``challenger_in_process`` keeps it in a thread.
+    ``shadow_max_cpu``: the mirror sheds rows while the process uses more than this share of
+    its CPU (None: never; ``mlops serve`` uses :data:`~serving.config.SHADOW_MAX_CPU`).
     ``ab`` (enabled) routes requests between champion and challenger by sticky entity-id hash;
     a variant with traffic whose alias has no version registered is refused (ValueError).
     ``limits``: request body size and read time (default :class:`~serving.limits.RequestLimits`).
@@ -157,6 +161,7 @@ def build_app(
             champion_version=champion.version,
             queue_size=shadow_queue_size,
             timeout_s=shadow_timeout_s,
+            max_cpu=shadow_max_cpu,
         )
     prediction_log = None
     if stores.prediction_log is not None and stores.prediction_log.enabled:
@@ -240,17 +245,22 @@ def serve_command(
     ab: AbTestingConfig | None = None,
     limits: RequestLimits | None = None,
     batching: MicroBatchingConfig | None = None,
+    shadow_max_cpu: float = SHADOW_MAX_CPU,
 ) -> None:
     """Serve ``model``'s champion (and mirror its challenger when ``shadow``) until interrupted.
 
     ``ab``: route between variants as it says (when enabled). ``limits``: request size limits
     and read deadlines (default :class:`~serving.limits.RequestLimits`). ``batching``: micro-batching
-    of ``/predict`` (default :class:`~serving.config.MicroBatchingConfig`). Raises the platform's
+    of ``/predict`` (default :class:`~serving.config.MicroBatchingConfig`). ``shadow_max_cpu``:
+    see :func:`build_app`. Raises the platform's
     errors (RegistryError, FeatureStoreError) before binding, for the CLI to print. Callers
     call :func:`limit_native_threads` before opening the registry (it loads scikit-learn).
     """
     limits = limits or RequestLimits()
-    serving = build_app(stores, model, shadow=shadow, features=features, ab=ab, limits=limits, batching=batching)
+    serving = build_app(
+        stores, model, shadow=shadow, features=features, ab=ab, limits=limits, batching=batching,
+        shadow_max_cpu=shadow_max_cpu,
+    )  # fmt: skip
     champion = serving.models.champion
     log.info("serving %s %s on http://%s:%d (OpenAPI at /docs)", model, champion.version, host, port)
     state = serving.app.state

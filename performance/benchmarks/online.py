@@ -13,7 +13,7 @@ Scenarios, each against a fresh ``uvicorn`` process serving the real app (``crea
 - ``shadow_healthy``: the challenger (another model family) mirrored off the hot path;
 - ``shadow_slow``: the challenger sleeps 1 s before answering (the mirror's timeout is 0.5 s);
 - ``shadow_failing``: the challenger raises on every call;
-- ``shadow_down``: the challenger is a remote endpoint nobody listens on (connection refused);
+- ``shadow_down``: the challenger's process was killed (every call fails at once);
 - ``prediction_log_off_<i>`` / ``prediction_log_on_<i>``: no shadow, without and with every
   request recorded in the prediction log (sample rate 1, flushed every second), alternated
   ``--log-rounds`` times so the machine's drift falls on both sides;
@@ -37,6 +37,7 @@ import json
 import os
 import platform
 import re
+import signal
 import tempfile
 import time
 import urllib.request
@@ -70,7 +71,8 @@ def summarise(latencies_ms: list[float]) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- the challenger faults
 # Healthy, slow and failing challengers score in a child process, as `mlops serve` runs them
-# (serving.shadow.ProcessChallenger); "down" is a remote challenger nobody answers for.
+# (serving.shadow.ProcessChallenger); "down" is that child gone (killed, as the kernel's OOM
+# killer would), the way `mlops serve`'s challenger goes down.
 class _SlowModel:
     def __init__(self, model: Any, delay_s: float) -> None:
         self.model, self.delay_s = model, delay_s
@@ -92,25 +94,6 @@ class _FailingModel:
         raise RuntimeError("injected challenger failure")
 
 
-class _RemoteChallenger:
-    """A challenger behind HTTP; pointed at a port nobody listens on, it is 'down'."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._client: Any = None
-
-    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        import httpx
-
-        # One client for all calls, as a real remote challenger would use: a new client per
-        # call builds an SSL context each time, milliseconds of CPU under the primary's GIL.
-        if self._client is None:
-            self._client = httpx.Client(timeout=0.5)
-        response = self._client.post(self.url, json={"rows": frame.to_dict("records")})
-        response.raise_for_status()
-        return np.asarray([p["score"] for p in response.json()["predictions"]])
-
-
 def challenger_for(fault: str, challenger: Any) -> Any:
     from serving.shadow import ProcessChallenger
 
@@ -121,7 +104,9 @@ def challenger_for(fault: str, challenger: Any) -> Any:
     if fault == "failing":
         return ProcessChallenger(_FailingModel())
     if fault == "down":
-        return _RemoteChallenger(f"http://{HOST}:{free_port()}/predict/batch")
+        down = ProcessChallenger(challenger)
+        os.kill(down.pid or 0, signal.SIGKILL)
+        return down
     raise ValueError(f"unknown fault {fault!r}")
 
 
@@ -154,7 +139,7 @@ def serve_app(
     uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False)).run()
 
 
-def _metric(text: str, name: str, **labels: str) -> float:
+def metric_sum(text: str, name: str, **labels: str) -> float:
     """Sum of a metric's samples matching ``labels`` in Prometheus text."""
     total = 0.0
     for line in text.splitlines():
@@ -225,15 +210,16 @@ def run_http(
             with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
                 text = response.read().decode()
             # The warm-up requests were mirrored too: count against everything the server scored.
-            scored = _metric(text, "serving_predictions", variant="champion")
-            compared = _metric(text, "serving_shadow_compared")
+            scored = metric_sum(text, "serving_predictions", variant="champion")
+            compared = metric_sum(text, "serving_shadow_compared")
             result["shadow"] = {
                 "mirrored": scored,
                 "compared": compared,
                 "compared_fraction": round(compared / scored, 4) if scored else 0.0,
-                "dropped": _metric(text, "serving_shadow_dropped"),
-                "challenger_errors": _metric(text, "serving_shadow_challenger_errors", kind="error"),
-                "challenger_timeouts": _metric(text, "serving_shadow_challenger_errors", kind="timeout"),
+                "dropped": metric_sum(text, "serving_shadow_dropped"),
+                "shed": metric_sum(text, "serving_shadow_shed"),
+                "challenger_errors": metric_sum(text, "serving_shadow_challenger_errors", kind="error"),
+                "challenger_timeouts": metric_sum(text, "serving_shadow_challenger_errors", kind="timeout"),
             }
         return result
 

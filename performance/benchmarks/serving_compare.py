@@ -362,11 +362,13 @@ def serve_ours(project: str, port: int, mode: str) -> None:
     limit_native_threads()
     from performance.benchmarks.online import challenger_for
     from platform_config import load_platform_config
+    from serving.config import SHADOW_MAX_CPU
     from serving.server import build_app, run_server
 
     stores = load_platform_config(Path("config"), "dev").serving_stores()
     shadow = mode != "plain"
-    serving = build_app(stores, MODEL, shadow=shadow, features=mode == "shadow_entity")
+    # Shedding as `mlops serve` has it by default (the mirror steps aside when the core is busy).
+    serving = build_app(stores, MODEL, shadow=shadow, features=mode == "shadow_entity", shadow_max_cpu=SHADOW_MAX_CPU)
     fault = mode.removeprefix("shadow_")
     if fault in FAULTS and fault != "healthy":
         if serving.shadow is None or serving.models.challenger is None:
@@ -559,12 +561,25 @@ def fixed_rate_run(server: Server, rate: float, seconds: float, timing: Timing) 
     return {**result.summary(), **cpu}, result.latencies_ms
 
 
+SHADOW_ROWS = ("shed", "compared", "dropped", "challenger_errors")
+
+
+def shadow_rows(server: Server) -> dict[str, float]:
+    """The server's shadow counters so far (rows shed, compared, dropped, failed); zeros without a shadow."""
+    from performance.benchmarks.online import metric_sum
+
+    with urllib.request.urlopen(f"http://{HOST}:{server.port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {name: metric_sum(text, f"serving_shadow_{name}") for name in SHADOW_ROWS}
+
+
 def shadow_rounds(servers: dict[str, Server], rate: float, rounds: int, timing: Timing) -> dict[str, Any]:
     """Primary latency with shadow off and on (each fault) at ``rate``: ``rounds`` rounds, each
     running every setup once in a rotated order, so drift and a neighbour's burst fall on all of
     them alike. p99 at this load moves 2-5x between identical runs (a flush, a collection, the
     kernel), so each setup's p99 is taken over all its rounds' latencies pooled; per-run figures
-    are kept beside it."""
+    are kept beside it, with what the shadow did with the rows offered meanwhile (``shadow_rows``:
+    shed while the server was busy, compared, dropped, failed) and the share it shed."""
     import numpy as np
 
     setups = ["off", *FAULTS]
@@ -573,7 +588,11 @@ def shadow_rounds(servers: dict[str, Server], rate: float, rounds: int, timing: 
     pooled: dict[str, list[Any]] = {k: [] for k in setups}
     for r in range(rounds):
         for setup in setups[r % len(setups) :] + setups[: r % len(setups)]:
-            summary, latencies = fixed_rate_run(servers[names[setup]], rate, timing.fixed_s, timing)
+            server = servers[names[setup]]
+            before = shadow_rows(server)
+            summary, latencies = fixed_rate_run(server, rate, timing.fixed_s, timing)
+            after = shadow_rows(server)
+            summary["shadow_rows"] = {k: after[k] - before[k] for k in SHADOW_ROWS}
             runs[setup].append(summary)
             pooled[setup].append(latencies)
     out: dict[str, Any] = {"rate_rps": round(rate, 1), "rounds": rounds}
@@ -585,9 +604,16 @@ def shadow_rounds(servers: dict[str, Server], rate: float, rounds: int, timing: 
             "pooled_p99_ms": round(float(np.percentile(values, 99)), 3) if values.size else None,
             "run_p99_ms": [run["p99_ms"] for run in runs[setup]],
             "errors": sum(run["errors"] for run in runs[setup]),
+            "shed_share": shed_share([run["shadow_rows"] for run in runs[setup]]),
             "runs": runs[setup],
         }
     return out
+
+
+def shed_share(counts: list[dict[str, float]]) -> float | None:
+    """Rows shed over rows offered to the shadow (None: none offered, e.g. shadow off)."""
+    offered = sum(sum(c.values()) for c in counts)
+    return round(sum(c["shed"] for c in counts) / offered, 3) if offered else None
 
 
 def in_process_p95(champion: Any, rows: list[dict[str, Any]], calls: int) -> dict[str, float]:

@@ -10,6 +10,14 @@ dicts: no frame is built on the hot path. A slow, failing or absent challenger c
 primary response wait. When the challenger cannot keep up, the queue fills and further mirrors
 are dropped and counted, never buffered without bound.
 
+Shadow work is best effort and steps aside when the serving process is busy: over
+``max_cpu`` of its CPU (:class:`~mlops.background.CpuGauge`: at most one core, or its
+cgroup quota) the mirror sheds, that is drops and counts (``shed``), every row offered
+(what was queued before is still replayed), until the process falls back below
+``max_cpu - 0.1``. On a core the requests keep busy, any extra work (replaying, pairs, the
+store, the challenger child) lengthens their queue and their tail; when the core has room,
+every row is mirrored.
+
 The worker batches: from the first queued row it collects for up to ``batch_window_s`` (or
 ``max_batch_rows`` rows, whichever comes first) and makes one challenger call with them: the
 rows as they are to a challenger process that types them itself (``takes_rows``), otherwise
@@ -36,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.background import Pacer, lower_thread_priority
+from mlops.background import CpuGauge, Pacer, lower_thread_priority
 from serving.models import typed_frame
 from serving.shadow.store import ComparisonStore, ShadowPair
 
@@ -49,6 +57,8 @@ ChallengerPredict = Callable[[Any], np.ndarray]
 BACKGROUND_NICENESS = 10
 # Called with the pairs of one challenger call (several mirrored requests).
 PairListener = Callable[[list[ShadowPair]], None]
+# Shedding stops once the process's CPU share falls this far below max_cpu (no flapping at the edge).
+SHED_HYSTERESIS = 0.1
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,9 @@ class ShadowMirror:
     (column -> ``number``/``string``) types the challenger's frames; without it (create_app
     sets the champion's) the frame's types are inferred from the values. ``max_batch_rows``
     bounds the rows of one challenger call, ``batch_window_s`` how long the worker collects
-    rows for one call after the first (0: only what is already queued).
+    rows for one call after the first (0: only what is already queued). ``max_cpu``: the share
+    of the process's CPU capacity above which rows are shed (None: never); ``cpu_share`` the
+    share's source (default a :class:`~mlops.background.CpuGauge` of this process).
     """
 
     def __init__(
@@ -136,6 +148,8 @@ class ShadowMirror:
         kinds: Mapping[str, str] | None = None,
         max_batch_rows: int = 256,
         batch_window_s: float = 0.05,
+        max_cpu: float | None = None,
+        cpu_share: Callable[[], float] | None = None,
     ) -> None:
         if queue_size < 1 or batch_flush < 1 or max_in_flight < 1 or max_batch_rows < 1:
             raise ValueError("queue_size, batch_flush, max_in_flight and max_batch_rows must be at least 1")
@@ -143,6 +157,8 @@ class ShadowMirror:
             raise ValueError("timeout_s must be positive")
         if batch_window_s < 0:
             raise ValueError("batch_window_s must be 0 or more")
+        if max_cpu is not None and not 0 < max_cpu <= 1:
+            raise ValueError(f"max_cpu must be in (0, 1] (a share of the process's CPU) or None, got {max_cpu}")
         self.challenger_predict = challenger_predict
         self.store = store
         self.challenger_version = challenger_version
@@ -155,12 +171,15 @@ class ShadowMirror:
         self.kinds = None if kinds is None else dict(kinds)
         self.max_batch_rows = max_batch_rows
         self.batch_window_s = batch_window_s
+        self.max_cpu = max_cpu
+        self._cpu_share = None if max_cpu is None else (cpu_share or CpuGauge().share)
+        # Read on the request side without a lock: a bool set by the worker alone.
+        self._shedding = False
         self._queue: queue.Queue[_Mirrored] = queue.Queue(maxsize=queue_size)
         self._listeners: list[PairListener] = []
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(
-            ("submitted", "compared", "dropped", "errors", "timeouts", "agreed", "abandoned", "store_errors"), 0
-        )
+        counted = ("submitted", "compared", "dropped", "shed", "errors", "timeouts", "agreed", "abandoned")
+        self._counts = dict.fromkeys((*counted, "store_errors"), 0)
         self._stop = threading.Event()
         self._deadline = float("inf")
         # The worker's own work (pairs, listeners, the store) is paced: it shares the primary's core.
@@ -170,6 +189,19 @@ class ShadowMirror:
         self._worker.start()
 
     # ------------------------------------------------------------------ request side
+    @property
+    def shedding(self) -> bool:
+        """Whether rows offered now are shed (the process is over ``max_cpu``)."""
+        return self._shedding
+
+    def shed(self, n: int) -> bool:
+        """Count ``n`` offered rows as shed if the mirror is shedding; whether it was. The request
+        side asks this first, so a shed row costs it nothing more."""
+        if not self._shedding:
+            return False
+        self._count("shed", n)
+        return True
+
     def submit(
         self,
         request_id: str,
@@ -223,17 +255,28 @@ class ShadowMirror:
             self._counts[key] += n
 
     def stats(self) -> dict[str, int]:
-        """Row counts: ``submitted`` (queued), ``dropped`` (queue full or closed), ``compared``
+        """Row counts: ``submitted`` (queued), ``dropped`` (queue full or closed), ``shed`` (offered
+        while the process was busy, see ``max_cpu``), ``compared``
         (challenger scored), ``errors``, ``timeouts``, ``agreed`` (same label), ``abandoned``
         (still queued when close() ran out of time) and ``store_errors`` (pairs lost writing)."""
         with self._lock:
             return dict(self._counts)
+
+    def _update_shedding(self) -> None:
+        if self._cpu_share is None or self.max_cpu is None:
+            return
+        share = self._cpu_share()
+        if self._shedding:
+            self._shedding = share >= self.max_cpu - SHED_HYSTERESIS
+        else:
+            self._shedding = share >= self.max_cpu
 
     def _work(self) -> None:
         lower_thread_priority(BACKGROUND_NICENESS)
         pending: list[ShadowPair] = []
         last_flush = time.monotonic()
         while True:
+            self._update_shedding()
             try:
                 # Idle for a moment: write what is pending (cheap now) and notice close() soon.
                 first: _Mirrored | None = self._queue.get(timeout=min(self.flush_interval_s, 0.2))

@@ -116,6 +116,11 @@ class ProcessChallenger:
             )
 
     @property
+    def pid(self) -> int | None:
+        """The child's process id (to watch it, or pin it beside the server)."""
+        return self._process.pid
+
+    @property
     def alive(self) -> bool:
         return self._process.is_alive()
 

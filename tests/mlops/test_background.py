@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from mlops.background import Pacer, lower_thread_priority
+from mlops.background import CpuGauge, Pacer, cpu_capacity, lower_thread_priority
 
 
 def test_the_pacer_pauses_only_after_holding_on_for_its_hold_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,3 +43,33 @@ def test_a_thread_lowers_its_own_priority_and_no_one_elses() -> None:
     thread.join()
     assert seen["thread"] == min(before + 5, 19)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+
+
+def test_cpu_capacity_is_one_core_at_most_and_honours_a_cgroup_quota(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    assert cpu_capacity(tmp_path / "absent") == min(1.0, len(os.sched_getaffinity(0)))
+    cpu_max.write_text("50000 100000\n")  # a pod limited to half a core
+    assert cpu_capacity(cpu_max) == 0.5
+    cpu_max.write_text("400000 100000\n")  # four cores: the event loop still has one
+    assert cpu_capacity(cpu_max) == 1.0
+    cpu_max.write_text("max 100000\n")
+    assert cpu_capacity(cpu_max) == 1.0
+    cpu_max.write_text("garbage\n")
+    assert cpu_capacity(cpu_max) == 1.0
+
+
+def test_the_gauge_reads_busy_while_the_process_works_and_idle_while_it_sleeps() -> None:
+    gauge = CpuGauge(window_s=0.2, capacity=1.0)
+    assert gauge.share() == 0.0  # no window has ended yet
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:  # this thread burns CPU for the whole window
+        sum(range(1000))
+    busy = gauge.share()
+    time.sleep(0.3)
+    idle = gauge.share()
+    # Lenient bounds: a shared CI machine gives this process only part of a core.
+    assert busy > 0.3, busy
+    assert idle < 0.15, idle
+    assert CpuGauge(window_s=0.2, capacity=0.5).capacity == 0.5
+    with pytest.raises(ValueError, match="window_s must be positive"):
+        CpuGauge(window_s=0.0)

@@ -4,6 +4,7 @@ settings and requests, the goals. Nothing here starts a server or creates MLServ
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +218,16 @@ def test_shadow_rounds_rotate_the_setups_and_pool_each_ones_latencies(monkeypatc
             latencies[:20] = 100.0
         return {"p99_ms": float(np.percentile(latencies, 99)), "errors": 0}, latencies
 
+    counted: dict[str, int] = {}
+
+    def rows(server: Any) -> dict[str, float]:
+        # Each reading of a shadow server's counters: 30 more rows shed and 10 compared than the last.
+        n = counted[server.name] = counted.get(server.name, -1) + 1
+        shadow = server.name != "ours_plain"
+        return {"shed": 30.0 * n * shadow, "compared": 10.0 * n * shadow, "dropped": 0.0, "challenger_errors": 0.0}
+
     monkeypatch.setattr(serving_compare, "fixed_rate_run", run)
+    monkeypatch.setattr(serving_compare, "shadow_rows", rows)
     names = ["ours_plain", *(f"ours_shadow_{f}" for f in serving_compare.FAULTS)]
     servers = {n: serving_compare.Server(n, 1, [b"x"], "http://x") for n in names}
     timing = serving_compare.Timing(1.0, 0.1, 0.0, 1.0)
@@ -231,3 +241,29 @@ def test_shadow_rounds_rotate_the_setups_and_pool_each_ones_latencies(monkeypatc
     assert out["healthy"]["pooled_p99_ms"] == 2.0
     assert out["rounds"] == 3
     assert out["rate_rps"] == 500.0
+    # What the shadow did during each run is counted from before to after it: 3 of 4 rows shed.
+    assert out["healthy"]["runs"][0]["shadow_rows"] == {
+        "shed": 30.0,
+        "compared": 10.0,
+        "dropped": 0.0,
+        "challenger_errors": 0.0,
+    }
+    assert out["healthy"]["shed_share"] == 0.75
+    assert out["off"]["shed_share"] is None
+
+
+def test_the_down_fault_is_a_challenger_whose_process_was_killed() -> None:
+    """'down' as `mlops serve` meets it: its challenger child gone, every call failing at once."""
+    from mlops.errors import ChallengerProcessError
+    from performance.benchmarks.online import _FailingModel, challenger_for
+
+    down = challenger_for("down", _FailingModel())
+    try:
+        deadline = time.monotonic() + 10.0
+        while down.alive and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not down.alive
+        with pytest.raises(ChallengerProcessError, match="exited with -9"):
+            down([{"x": 1.0}])
+    finally:
+        down.close()

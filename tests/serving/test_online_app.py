@@ -395,3 +395,38 @@ def test_shadow_for_another_champion_is_refused(champion: LoadedModel, tmp_path:
     with pytest.raises(ValueError, match="0.9.0"):
         app_for(champion, mirror)
     mirror.close(timeout=1.0)
+
+
+def test_a_busy_server_sheds_its_shadow_counts_it_and_still_answers(
+    champion: LoadedModel, challenger: LoadedModel, requests_: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    share = [0.95]  # the serving process's CPU share, as the mirror's gauge would read it
+    calls: list[int] = []
+
+    def predict(df: pd.DataFrame) -> np.ndarray:
+        calls.append(len(df))
+        return challenger.predict(df)
+
+    mirror = ShadowMirror(
+        predict, ComparisonStore(tmp_path / "s.sqlite"), challenger_version="1.1.0", max_cpu=0.7,
+        cpu_share=lambda: share[0],
+    )  # fmt: skip
+    deadline = time.monotonic() + 5.0
+    while not mirror.shedding and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert mirror.shedding
+    client = TestClient(app_for(champion, mirror))
+    busy = [client.post("/predict", json=b) for b in requests_[:25]]
+    assert [r.status_code for r in busy] == [200] * 25
+    assert metric(client, "serving_shadow_shed_total") == 25 == mirror.stats()["shed"]
+    assert metric(client, "serving_shadow_dropped_total") == 0
+    # Room again: mirroring resumes by itself, and only the rows offered since are compared.
+    share[0] = 0.3
+    while mirror.shedding and time.monotonic() < deadline + 5.0:
+        time.sleep(0.01)
+    assert not mirror.shedding
+    idle = [client.post("/predict", json=b).json()["request_id"] for b in requests_[25:35]]
+    assert mirror.close(timeout=10.0)
+    assert sum(calls) == 10
+    assert sorted(mirror.store.read()["request_id"]) == sorted(idle)
+    assert mirror.stats()["shed"] == 25

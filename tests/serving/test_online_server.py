@@ -358,3 +358,38 @@ def test_ab_config_routes_between_the_registered_aliases(platform: Platform, tmp
     )
     with pytest.raises(RegistryError, match="A/B testing for credit_risk: .*challenger"):
         build_app(bare.serving_stores(), NAME, shadow=False, features=False, ab=ab)
+
+
+def test_mlops_serve_sheds_a_busy_shadow_by_default_and_checks_its_option(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import serving.server
+    from mlops_cli.main import app as cli
+    from serving.config import SHADOW_MAX_CPU
+    from serving.server import serve_command
+
+    seen: list[float | None] = []
+
+    def stop_after_building(*args: Any, shadow_max_cpu: float | None = None, **kwargs: Any) -> ServingApp:
+        seen.append(shadow_max_cpu)
+        raise RegistryError("stopped before serving")
+
+    monkeypatch.setattr(serving.server, "build_app", stop_after_building)
+    for kwargs in ({}, {"shadow_max_cpu": 0.9}):
+        with pytest.raises(RegistryError, match="stopped before serving"):
+            serve_command("127.0.0.1", 1, NAME, platform.config.serving_stores(), True, **kwargs)
+    assert seen == [SHADOW_MAX_CPU, 0.9]
+    # The mirror build_app makes takes the share as given (the library's own default never sheds).
+    monkeypatch.undo()
+    served = build_app(platform.config.serving_stores(), NAME, shadow=True, shadow_max_cpu=0.5)
+    try:
+        assert served.shadow is not None
+        assert served.shadow.max_cpu == 0.5
+    finally:
+        served.close()
+    for bad in ("0", "1.5"):
+        result = CliRunner().invoke(cli, ["serve", "--shadow-max-cpu", bad])
+        assert result.exit_code == 2, result.output
+        assert "--shadow-max-cpu" in result.output

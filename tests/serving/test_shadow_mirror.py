@@ -367,3 +367,59 @@ def test_append_pauses_between_pieces_and_still_writes_all_or_nothing(tmp_path: 
     frame = store.read()
     assert list(frame["request_id"]) == [f"r{i}" for i in range(250)]
     assert frame["segment"][7] == {"band": "1"}
+
+
+# --------------------------------------------------------------------------- shedding
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_shedding_starts_above_max_cpu_and_stops_only_below_its_hysteresis(tmp_path: Path) -> None:
+    share = [0.69]
+    mirror = ShadowMirror(
+        echo, ComparisonStore(tmp_path / "s.sqlite"), challenger_version="c", max_cpu=0.7, cpu_share=lambda: share[0]
+    )
+    time.sleep(0.3)  # the worker has read the share a few times: just under the limit
+    assert not mirror.shedding
+    assert not mirror.shed(4)
+    share[0] = 0.7
+    assert wait_for(lambda: mirror.shedding)
+    assert mirror.shed(4)
+    assert mirror.shed(1)
+    share[0] = 0.65  # under max_cpu, not under max_cpu - 0.1: no flapping at the edge
+    time.sleep(0.3)
+    assert mirror.shedding
+    share[0] = 0.59
+    assert wait_for(lambda: not mirror.shedding)
+    assert not mirror.shed(3)
+    assert mirror.close()
+    assert mirror.stats()["shed"] == 5
+    assert mirror.stats()["submitted"] == mirror.stats()["dropped"] == 0
+
+
+def test_without_max_cpu_the_mirror_never_sheds_nor_reads_the_cpu(tmp_path: Path) -> None:
+    reads: list[int] = []
+
+    def share() -> float:
+        reads.append(1)
+        return 1.0
+
+    mirror = ShadowMirror(
+        echo, ComparisonStore(tmp_path / "s.sqlite"), challenger_version="c", max_cpu=None, cpu_share=share
+    )
+    time.sleep(0.3)
+    assert not mirror.shedding
+    assert not mirror.shed(2)
+    assert submit_rows(mirror, 3) == [True] * 3
+    assert mirror.close()
+    assert reads == []
+    assert mirror.stats()["compared"] == 3
+
+
+@pytest.mark.parametrize("max_cpu", [0.0, -0.5, 1.5])
+def test_max_cpu_outside_0_1_is_refused(tmp_path: Path, max_cpu: float) -> None:
+    with pytest.raises(ValueError, match=r"max_cpu must be in \(0, 1\]"):
+        ShadowMirror(echo, ComparisonStore(tmp_path / "s.sqlite"), challenger_version="c", max_cpu=max_cpu)
