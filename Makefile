@@ -93,8 +93,8 @@ STACK_TESTS := tests/backup tests/infrastructure/test_local_stack.py tests/infra
 test: install system-tools lint validate-infra  ## Lint, validate the infrastructure, then every test (unit per room, compile, end-to-end)
 	$(BIN)/python -m compileall -q $(PACKAGES) >/dev/null
 	mkdir -p build
-	$(BIN)/pytest -q -p no:cacheprovider $(STACK_TESTS) > build/test-stack.log 2>&1 & stack=$$!; \
-	$(BIN)/pytest -q -p no:cacheprovider $(addprefix --ignore=,$(STACK_TESTS)) && rest=0 || rest=$$?; \
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(STACK_TESTS) > build/test-stack.log 2>&1 & stack=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider --durations=40 $(addprefix --ignore=,$(STACK_TESTS)) && rest=0 || rest=$$?; \
 	wait $$stack && stacked=0 || stacked=$$?; \
 	echo "--- local-stack tests ($(STACK_TESTS))"; cat build/test-stack.log; \
 	exit $$(( rest != 0 ? rest : stacked ))
