@@ -208,6 +208,7 @@ def _register_versions(
         metrics.observe_shadow_call(pairs, sum(shadow.agrees(p) for p in pairs))
 
     shadow.add_listener(on_pairs)
+    shadow.add_shed_listener(metrics.shadow_shed.inc)
 
 
 __all__ = ["REQUEST_ID_HEADER", "create_app"]

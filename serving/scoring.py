@@ -295,7 +295,6 @@ class Scorer:
         elapsed: float,
     ) -> None:
         if shadow.shed(len(mirrored)):  # the process is busy: nothing more spent on the shadow
-            self.metrics.shadow_shed.inc(len(mirrored))
             return
         ids: list[str] = []
         segments: list[dict[str, str]] = []

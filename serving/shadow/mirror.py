@@ -12,8 +12,8 @@ are dropped and counted, never buffered without bound.
 
 Shadow work is best effort and steps aside when the serving process is busy: over
 ``max_cpu`` of its CPU (:class:`~mlops.background.CpuGauge`: at most one core, or its
-cgroup quota) the mirror sheds, that is drops and counts (``shed``), every row offered
-(what was queued before is still replayed), until the process falls back below
+cgroup quota) the mirror sheds, that is drops and counts (``shed``), every row offered and
+every row still queued, without a challenger call, until the process falls back below
 ``max_cpu - 0.1``. On a core the requests keep busy, any extra work (replaying, pairs, the
 store, the challenger child) lengthens their queue and their tail; when the core has room,
 every row is mirrored.
@@ -57,8 +57,12 @@ ChallengerPredict = Callable[[Any], np.ndarray]
 BACKGROUND_NICENESS = 10
 # Called with the pairs of one challenger call (several mirrored requests).
 PairListener = Callable[[list[ShadowPair]], None]
+# Called with the number of rows just shed (the app counts them in its metrics).
+ShedListener = Callable[[int], None]
 # Shedding stops once the process's CPU share falls this far below max_cpu (no flapping at the edge).
 SHED_HYSTERESIS = 0.1
+# The idle worker wakes this often: to write what is pending, notice close() and read the CPU share.
+IDLE_WAKE_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -172,11 +176,12 @@ class ShadowMirror:
         self.max_batch_rows = max_batch_rows
         self.batch_window_s = batch_window_s
         self.max_cpu = max_cpu
-        self._cpu_share = None if max_cpu is None else (cpu_share or CpuGauge().share)
+        self._cpu_share = None if max_cpu is None else (cpu_share or CpuGauge(window_s=IDLE_WAKE_S).share)
         # Read on the request side without a lock: a bool set by the worker alone.
         self._shedding = False
         self._queue: queue.Queue[_Mirrored] = queue.Queue(maxsize=queue_size)
         self._listeners: list[PairListener] = []
+        self._shed_listeners: list[ShedListener] = []
         self._lock = threading.Lock()
         counted = ("submitted", "compared", "dropped", "shed", "errors", "timeouts", "agreed", "abandoned")
         self._counts = dict.fromkeys((*counted, "store_errors"), 0)
@@ -199,8 +204,16 @@ class ShadowMirror:
         side asks this first, so a shed row costs it nothing more."""
         if not self._shedding:
             return False
-        self._count("shed", n)
+        self._count_shed(n)
         return True
+
+    def _count_shed(self, n: int) -> None:
+        self._count("shed", n)
+        for listener in self._shed_listeners:
+            try:
+                listener(n)
+            except Exception:
+                log.exception("shadow: shed listener failed")
 
     def submit(
         self,
@@ -250,13 +263,17 @@ class ShadowMirror:
     def add_listener(self, listener: PairListener) -> None:
         self._listeners.append(listener)
 
+    def add_shed_listener(self, listener: ShedListener) -> None:
+        """``listener(n)`` is called whenever ``n`` rows are shed (offered or queued)."""
+        self._shed_listeners.append(listener)
+
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self._counts[key] += n
 
     def stats(self) -> dict[str, int]:
         """Row counts: ``submitted`` (queued), ``dropped`` (queue full or closed), ``shed`` (offered
-        while the process was busy, see ``max_cpu``), ``compared``
+        or queued while the process was busy, see ``max_cpu``), ``compared``
         (challenger scored), ``errors``, ``timeouts``, ``agreed`` (same label), ``abandoned``
         (still queued when close() ran out of time) and ``store_errors`` (pairs lost writing)."""
         with self._lock:
@@ -279,7 +296,7 @@ class ShadowMirror:
             self._update_shedding()
             try:
                 # Idle for a moment: write what is pending (cheap now) and notice close() soon.
-                first: _Mirrored | None = self._queue.get(timeout=min(self.flush_interval_s, 0.2))
+                first: _Mirrored | None = self._queue.get(timeout=min(self.flush_interval_s, IDLE_WAKE_S))
             except queue.Empty:
                 first = None
             if first is not None:
@@ -297,6 +314,9 @@ class ShadowMirror:
                 if time.monotonic() > self._deadline:
                     # Closing and out of time: what is still queued is abandoned, and counted.
                     self._count("abandoned", rows)
+                elif self._shedding and not self._stop.is_set():
+                    # Queued before the process got busy: replaying it now would add to the load.
+                    self._count_shed(rows)
                 else:
                     self._pacer.start()
                     pairs = self._replay(items)
@@ -423,4 +443,4 @@ class ShadowMirror:
         return self._stop.is_set()
 
 
-__all__ = ["ChallengerPredict", "PairListener", "ShadowMirror"]
+__all__ = ["ChallengerPredict", "PairListener", "ShadowMirror", "ShedListener"]

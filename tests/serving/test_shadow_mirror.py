@@ -423,3 +423,32 @@ def test_without_max_cpu_the_mirror_never_sheds_nor_reads_the_cpu(tmp_path: Path
 def test_max_cpu_outside_0_1_is_refused(tmp_path: Path, max_cpu: float) -> None:
     with pytest.raises(ValueError, match=r"max_cpu must be in \(0, 1\]"):
         ShadowMirror(echo, ComparisonStore(tmp_path / "s.sqlite"), challenger_version="c", max_cpu=max_cpu)
+
+
+def test_rows_queued_when_shedding_starts_are_shed_not_replayed(tmp_path: Path) -> None:
+    share = [0.0]
+    release = threading.Event()
+    calls: list[int] = []
+    shed_seen: list[int] = []
+
+    def blocked(df: pd.DataFrame) -> np.ndarray:
+        calls.append(len(df))
+        release.wait(5.0)
+        return echo(df)
+
+    mirror = ShadowMirror(
+        blocked, ComparisonStore(tmp_path / "s.sqlite"), challenger_version="c", max_cpu=0.7,
+        cpu_share=lambda: share[0], timeout_s=5.0, batch_window_s=0.0,
+    )  # fmt: skip
+    mirror.add_shed_listener(shed_seen.append)
+    assert submit_rows(mirror, 1) == [True]
+    assert wait_for(lambda: calls == [1])  # the first call holds the worker in the challenger
+    assert submit_rows(mirror, 4) == [True] * 4  # queued behind it, before the process got busy
+    share[0] = 0.9
+    release.set()
+    assert wait_for(lambda: mirror.stats()["shed"] == 4)
+    assert mirror.close()
+    assert calls == [1]
+    assert sum(shed_seen) == 4
+    assert mirror.stats()["compared"] == 1
+    assert mirror.store.count() == 1
