@@ -38,6 +38,7 @@ from mlops_cli.run_report import print_progress, print_report
 from mlops_cli.schedules import pipelines_app
 from model_registry.compiled import scorer_summary
 from platform_config import PlatformConfig
+from serving.config import SHADOW_MAX_CPU
 
 app = typer.Typer(help="MLOps platform: train, register and inspect models.", no_args_is_help=True)
 run_app = typer.Typer(help="Run pipelines.", no_args_is_help=True)
@@ -479,14 +480,14 @@ def serve(
         float, typer.Option(help="Longest a request waits for others to join its micro-batch (ms).")
     ] = 1.0,
     shadow_max_cpu: Annotated[
-        float | None,
+        float,
         typer.Option(
             min=0.01,
             max=1.0,
             help="Shed shadow mirroring while the server uses more than this share of its CPU "
-            "(default 0.7; 1: only past a full core). Shed rows: serving_shadow_shed_total.",
+            "(1: only past a full core). Shed rows: serving_shadow_shed_total.",
         ),
-    ] = None,
+    ] = SHADOW_MAX_CPU,
     config_dir: ConfigDir = Path("config"),
     env: EnvOpt = "dev",
 ) -> None:
@@ -498,7 +499,7 @@ def serve(
     from pydantic import ValidationError
 
     from mlops.config import load_model
-    from serving.config import SHADOW_MAX_CPU, AbTestingConfig, MicroBatchingConfig
+    from serving.config import AbTestingConfig, MicroBatchingConfig
 
     try:
         batching = MicroBatchingConfig(
@@ -518,7 +519,7 @@ def serve(
         ab_config = ab_config.model_copy(update={"enabled": ab})
     serve_command(
         host, port, model, platform.serving_stores(), shadow, features=features, ab=ab_config, batching=batching,
-        shadow_max_cpu=SHADOW_MAX_CPU if shadow_max_cpu is None else shadow_max_cpu,
+        shadow_max_cpu=shadow_max_cpu,
     )  # fmt: skip
 
 
