@@ -10,6 +10,7 @@ Each module says what it exports in its ``__all__``; in short:
                 RequestModels, PredictResponse, BatchPredictResponse, RowPrediction, MAX_BATCH_ROWS
     scoring     Scorer, Scored: the prediction path (features, model input, variants, shadow offer)
     prediction  add_prediction_routes: POST /predict and /predict/batch; ERROR_RESPONSES
+    direct      ServingApi: the app's class, POST /predict past FastAPI's per-request stack
     responses   answer, failure, validation_handler: the request id and every error answer
     probes      add_probe_routes: /healthz, /readyz, /ab, /metrics
     body        OffLoopBodyRoute, parse_body: bodies parsed and validated off the event loop
@@ -33,6 +34,7 @@ __all__ = [
     "batch",
     "body",
     "config",
+    "direct",
     "limits",
     "metrics",
     "models",

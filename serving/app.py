@@ -33,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from mlops.schema import ServingSchema
 from serving.batching import BatchCollector, MicroBatcher
 from serving.config import MicroBatchingConfig
+from serving.direct import ServingApi
 from serving.limits import BodyLimitMiddleware, RequestLimits
 from serving.metrics import ServingMetrics
 from serving.models import LoadedModel
@@ -129,7 +130,7 @@ def create_app(
             BatchCollector(reads.stats, "serving_feature_read_batch", "Online-store reads made for /predict requests")
         )
 
-    app = FastAPI(
+    app = ServingApi(
         title=f"{model_name} model",
         version=champion.version,
         description=(
@@ -147,13 +148,13 @@ def create_app(
         # Any path can carry a body: only the scoring endpoints get a label of their own.
         metrics.errors.labels(path if path in _SCORING_PATHS else "other", kind).inc()
 
-    app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=limits.max_body_bytes,
-        max_bytes_by_path={"/predict/batch": limits.batch_body_bytes(max_batch)},
-        timeout_s=limits.body_timeout_s,
-        on_refused=on_refused,
-    )
+    body_limits = {
+        "max_bytes": limits.max_body_bytes,
+        "max_bytes_by_path": {"/predict/batch": limits.batch_body_bytes(max_batch)},
+        "timeout_s": limits.body_timeout_s,
+        "on_refused": on_refused,
+    }
+    app.add_middleware(BodyLimitMiddleware, **body_limits)
     app.add_exception_handler(RequestValidationError, validation_handler(metrics, models.pii))
     add_prediction_routes(
         app,
@@ -165,6 +166,8 @@ def create_app(
         threshold=threshold,
         batcher=batcher,
         reads=reads,
+        # POST /predict past FastAPI's middleware (serving.direct), within the same body limits.
+        guard=lambda route: BodyLimitMiddleware(route, **body_limits),  # type: ignore[arg-type]
     )
     add_probe_routes(
         app,

@@ -1,13 +1,15 @@
 """Adaptive micro-batching: concurrent requests scored together in one model call.
 
-    /predict ─ submit(job) ─▶ queue ─▶ drain task (one at a time, started on demand)
+    /predict ─ submit(job) ─▶ queue ─▶ drain (one at a time: the request that found the
+                                  │        batcher idle scores the first batch itself when
+                                  │        scoring is on the loop; a task drains the rest)
                  await ◀── result │      gather: while requests keep arriving, at most
                                   │        max_batch_size jobs, at most max_wait after the oldest
                                   └──▶ score(jobs) ─▶ one result per job (or its own error)
 
 As MLServer's and Triton's adaptive batching, with one difference: nothing ever waits on a
 timer. A batch starts as soon as the scorer is free and no further request is already on its
-way in: the drain task yields to the event loop once, and keeps yielding only while that
+way in: the drain yields to the event loop once, and keeps yielding only while that
 brings new jobs (requests whose bytes had already arrived), up to ``max_batch_size`` jobs and
 ``max_wait_s`` after the oldest one was queued. A lone request is therefore scored at once
 (one loop turn, ~10 µs, not a millisecond), and batches form by themselves under load: while
@@ -88,11 +90,47 @@ class MicroBatcher(Generic[T, R]):
         self._queue.append((job, future, loop.time()))
         if not self._draining:
             self._draining = True
-            # A task, not this request: a request leading the drain would answer only once the
-            # queue is empty. It ends when the queue is, so no task outlives its event loop.
-            # Held here: the loop keeps only a weak reference to its tasks.
-            self._task = loop.create_task(self._drain())
+            if self.offload:
+                self._task = loop.create_task(self._drain())
+            else:
+                try:
+                    await self._lead(loop)
+                except BaseException:
+                    future.cancel()  # gone: the drain task it left skips its job
+                    raise
         return await future
+
+    async def _lead(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The first batch after the batcher was idle, scored by the request that found it so.
+
+        A lone request (nearly every request at low load) is then scored without a task and
+        answers a loop turn sooner. Only for scoring on the loop: once the batch is taken
+        nothing is awaited until it is settled, so this request can only be cancelled while
+        gathering, with the others' jobs still queued. What is queued after its batch (more
+        than one batch arrived, or arrived meanwhile) goes to a drain task.
+        """
+        live: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            if self.max_wait_s > 0:
+                await self._gather(loop)
+            else:
+                await asyncio.sleep(0)  # as a drain task would start: requests already in hand join
+            n = min(len(self._queue), self.max_batch_size)
+            live = [(job, future) for job, future, _ in (self._queue.popleft() for _ in range(n)) if not future.done()]
+            if live:
+                await self._score_batch(live)
+        except BaseException as exc:  # cancelled while gathering: others' jobs are still queued
+            for _, future in live:
+                _settle(future, error=RuntimeError(f"micro-batcher stopped: {exc!r}"))
+            raise
+        finally:
+            if self._queue:
+                # A task, not this request: a request leading the drain would answer only once
+                # the queue is empty. It ends when the queue is, so no task outlives its event
+                # loop. Held here: the loop keeps only a weak reference to its tasks.
+                self._task = loop.create_task(self._drain())
+            else:
+                self._draining = False
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()

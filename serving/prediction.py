@@ -26,7 +26,6 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -34,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from serving.batching import MicroBatcher
 from serving.body import INLINE_BODY_BYTES, OffLoopBodyRoute, parse_body, raw_body_route
+from serving.direct import Guard, ServingApi
 from serving.metrics import ServingMetrics
 from serving.responses import answer, failure
 from serving.schemas import BatchPredictResponse, PredictResponse, RequestModels
@@ -49,7 +49,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def add_prediction_routes(
-    app: FastAPI,
+    app: ServingApi,
     *,
     scorer: Scorer,
     models: RequestModels,
@@ -59,12 +59,15 @@ def add_prediction_routes(
     threshold: float,
     batcher: MicroBatcher[Job, Scored] | None = None,
     reads: MicroBatcher[FeatureRead, Exception | None] | None = None,
+    guard: Guard | None = None,
 ) -> None:
     """Add the two scoring endpoints to ``app``; ``threshold`` turns a score into its label.
 
     ``batcher``: scores concurrent ``/predict`` requests together (None: each on its own).
     ``reads``: reads the online features of concurrent ``/predict`` requests together
     (:meth:`~serving.scoring.Scorer.complete_many`; None: one store read each).
+    ``guard``: with it, ``POST /predict`` is also a direct route of ``app`` (:mod:`serving.direct`),
+    its body read by ``guard`` (the app's body limits), past FastAPI's per-request stack.
     """
     predict_latency = metrics.request_latency.labels("/predict")
     batch_latency = metrics.request_latency.labels("/predict/batch")
@@ -177,6 +180,8 @@ def add_prediction_routes(
             responses=ERROR_RESPONSES,
             route_class_override=route_class,
         )
+    if guard is not None:
+        app.add_direct_post("/predict", predict_raw, guard)
 
 
 __all__ = ["ERROR_RESPONSES", "add_prediction_routes"]

@@ -55,8 +55,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._deadline: asyncio.TimerHandle | None = None
         self._reading: str | None = None  # "headers" or "body" while a deadline runs
+        self._due = 0.0  # when the current reading must be complete (loop time)
+        self._timer: asyncio.TimerHandle | None = None  # fires at _timer_at (<= _due) to check
+        self._timer_at = 0.0
         self._header_bytes = 0  # received since the last request's headers were complete
         self._parsed_header_bytes = 0  # this request's line and headers, as parsed
         self._refused_headers = False
@@ -65,19 +67,35 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._drained = 0  # body bytes dropped after an early answer
 
     # ------------------------------------------------------------------ deadlines
+    # One loop timer per connection, moved lazily: arming a reading records its deadline, and
+    # a timer is started only when none is pending early enough. When it fires before the
+    # deadline (a later reading moved it) it starts again for the rest. A timer created and
+    # cancelled for each reading of each request cost ~a fifth of a small request's time.
     def _arm(self, reading: str, seconds: float) -> None:
-        self._disarm()
         self._reading = reading
-        self._deadline = self.loop.call_later(seconds, self._expired)
+        self._due = self.loop.time() + seconds
+        if self._timer is None or self._timer_at > self._due:
+            self._stop_timer()
+            self._timer_at = self._due
+            self._timer = self.loop.call_at(self._due, self._expired)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-        self._deadline = None
-        self._reading = None
+        self._reading = None  # a pending timer finds nothing to enforce and ends
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _expired(self) -> None:
-        reading, self._deadline, self._reading = self._reading, None, None
+        self._timer = None
+        if self._reading is None:
+            return
+        if self.loop.time() < self._due:
+            self._timer_at = self._due
+            self._timer = self.loop.call_at(self._due, self._expired)
+            return
+        reading, self._reading = self._reading, None
         if self.transport.is_closing():
             return
         if reading == "headers" and self._header_bytes:
@@ -97,6 +115,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:

@@ -115,6 +115,49 @@ def test_a_lone_job_is_scored_at_once_whatever_the_maximum_wait() -> None:
     assert score.calls == [[7]]
 
 
+def test_on_the_loop_the_request_that_finds_the_batcher_idle_scores_its_batch_itself() -> None:
+    tasks: list[asyncio.Task[Any] | None] = []
+    sizes: list[int] = []
+
+    def score(jobs: list[int]) -> list[str]:
+        tasks.append(asyncio.current_task())
+        sizes.append(len(jobs))
+        return [f"scored {j}" for j in jobs]
+
+    batcher: MicroBatcher[int, str] = MicroBatcher(score, max_batch_size=4, max_wait_s=0.01)
+
+    async def main() -> tuple[list[str], asyncio.Task[Any] | None]:
+        lone = await batcher.submit(1)  # alone: scored by this very task, no task of its own
+        together = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+        return [lone, *together], asyncio.current_task()
+
+    answers, main_task = asyncio.run(main())
+    assert answers == ["scored 1", *(f"scored {i}" for i in range(10))]
+    assert tasks[0] is main_task
+    # The ten: the first batch by the leading request, what queued beyond it by a drain task.
+    assert sizes == [1, 4, 4, 2]
+    gathered = {id(t) for t in tasks[1:]}
+    assert len(gathered) == 2
+    assert id(main_task) not in gathered
+
+
+def test_a_leading_request_cancelled_while_gathering_leaves_the_others_answered() -> None:
+    score = Recorder()
+    batcher: MicroBatcher[int, str] = MicroBatcher(score, max_batch_size=8, max_wait_s=0.05)
+
+    async def main() -> str:
+        leader = asyncio.ensure_future(batcher.submit(1))
+        follower = asyncio.ensure_future(batcher.submit(2))
+        await asyncio.sleep(0)  # the leader queued and is gathering; the follower queued behind it
+        leader.cancel()
+        answer = await follower
+        assert leader.cancelled()
+        return answer
+
+    assert asyncio.run(main()) == "scored 2"
+    assert score.calls == [[2]]  # by the drain task the leader left behind, without the leader's job
+
+
 def test_a_failing_batch_answers_each_job_separately() -> None:
     score = Recorder(fail_on=3)
     batcher: MicroBatcher[int, str] = MicroBatcher(score, max_batch_size=32, max_wait_s=0.002)

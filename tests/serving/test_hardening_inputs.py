@@ -18,9 +18,7 @@ from fastapi.testclient import TestClient
 from serving.app import create_app
 from serving.limits import KIB, MIB, RequestLimits
 from serving.models import LoadedModel
-from training.config import ModelConfig
-from training.modeling import FeatureSchema, build_pipeline
-from training.sample_data import generate_credit_risk, sample_feature_rows
+from training.sample_data import sample_feature_rows
 
 # A small answer: the errors themselves, never what was sent.
 SMALL = 4 * KIB
@@ -29,12 +27,8 @@ MARK = -987654.321
 
 
 @pytest.fixture(scope="module")
-def champion(sample_schema: FeatureSchema) -> LoadedModel:
-    data = generate_credit_risk(600)
-    fitted = build_pipeline(ModelConfig(params={"max_iter": 20}), sample_schema).fit(
-        data[sample_schema.columns], data["defaulted"]
-    )
-    return LoadedModel("credit_risk", "1.0.0", fitted, sample_schema.to_dict())
+def champion(small_champion: LoadedModel) -> LoadedModel:
+    return small_champion
 
 
 @pytest.fixture(scope="module")
