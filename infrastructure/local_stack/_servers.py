@@ -814,6 +814,9 @@ class Mlflow(Server):
                 "MLFLOW_S3_ENDPOINT_URL": s3["AWS_ENDPOINT_URL"],
                 "MLFLOW_BACKEND_STORE_URI": f"postgresql+psycopg://mlflow:{password}@{HOST}:{postgres_port}/mlflow",
                 "MLFLOW_ARTIFACTS_DESTINATION": self.ARTIFACTS,
+                # The platform runs no MLflow server jobs (GenAI job execution, trace rollups);
+                # on, `mlflow server` starts a job runner and seven task consumers beside itself.
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
             }
         )
 

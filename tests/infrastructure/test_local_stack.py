@@ -223,6 +223,15 @@ def test_secret_files_are_private_and_no_secret_is_on_a_command_line(state: Path
         assert not any(v in cmdline for v in [*values, root_token]), f"a secret is in the command line of {pid}"
 
 
+def test_mlflow_runs_without_job_runners(state: Path, first_up: dict[str, Any]) -> None:
+    # MLflow's job execution (on by default) would add a job runner and seven task consumers,
+    # each a Python process importing MLflow, that the platform never gives work to.
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode() for pid in servers_in(state)]
+    mlflow = [c for c in commands if "mlflow" in c]
+    assert any(" server " in c for c in mlflow), commands
+    assert not [c for c in mlflow if "huey" in c or "_job_runner" in c]
+
+
 def test_up_again_changes_nothing(state: Path, first_up: dict[str, Any]) -> None:
     before = _record(state)
     rows = up(state)

@@ -39,6 +39,7 @@ REQUIRED_METRICS = {
     "error rate": "serving_errors_total",
     "rows per second": "serving_predictions_total",
     "shadow drops": "serving_shadow_dropped_total",
+    "shadow rows shed while the server is busy": "serving_shadow_shed_total",
     "drift share": "mlops_drift_share",
     "per-feature drift": "mlops_feature_drift_score",
     "feature freshness": "mlops_feature_freshness_seconds",
