@@ -23,6 +23,7 @@ from serving.limits import RequestLimits
 if TYPE_CHECKING:
     import uvicorn
     from fastapi import FastAPI
+    from starlette.types import ASGIApp
 
     from observability.prediction_log import PredictionLogger
     from serving.config import AbTestingConfig, MicroBatchingConfig
@@ -190,7 +191,7 @@ def build_app(
 
 
 def uvicorn_config(
-    app: FastAPI, *, host: str, port: int, limits: RequestLimits | None = None, log_level: str = "info"
+    app: ASGIApp, *, host: str, port: int, limits: RequestLimits | None = None, log_level: str = "info"
 ) -> uvicorn.Config:
     """The uvicorn settings of ``mlops serve`` for ``app`` (built with the same ``limits``).
 

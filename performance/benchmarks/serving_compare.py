@@ -18,6 +18,9 @@ What is compared (issue 15, "What to build" item 4 and its goals):
   replaced by :mod:`performance.benchmarks.online`'s fault challengers (slow, failing, down).
   The project's platform config is the default one, so the prediction log records every
   request (sample rate 1, written in batches by a thread of the server), as ``mlops serve`` does.
+- **The transport floor** (not a goal): an ASGI app answering ``{}`` at once, served with
+  ``mlops serve``'s uvicorn settings (:func:`answer_empty`): what the HTTP server, the kernel,
+  the machine and the load generator take before any app code runs, at (c)'s rate.
 - **MLServer 1.7.1** in its own venv (``build/mlserver-venv``, created once with uv, the
   scikit-learn/numpy/pandas versions of this environment so the pickle loads the same), serving
   the champion's fitted Pipeline exported with joblib (``mlserver_sklearn.SKLearnModel``,
@@ -70,6 +73,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from starlette.types import Receive, Scope, Send
 
 from performance import loadgen
 from performance.benchmarks.report import write_report
@@ -384,6 +389,34 @@ def serve_ours(project: str, port: int, mode: str) -> None:
         run_server(serving.app, host=HOST, port=port, log_level="warning")
     finally:
         serving.close()
+
+
+async def answer_empty(scope: Scope, receive: Receive, send: Send) -> None:
+    """The transport floor: an ASGI app that reads each body and answers ``{}`` at once. Served
+    as ``mlops serve`` serves (:func:`serving.server.uvicorn_config`), it is what the HTTP
+    server, the kernel, this machine and the load generator take before any app code runs."""
+    if scope["type"] != "http":
+        return  # lifespan: uvicorn carries on without it
+    while (await receive()).get("more_body", False):
+        pass
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def serve_transport(port: int) -> None:
+    """Child process: :func:`answer_empty` with ``mlops serve``'s uvicorn settings."""
+    import uvicorn
+
+    from serving.server import uvicorn_config
+
+    uvicorn.Server(uvicorn_config(answer_empty, host=HOST, port=port, log_level="warning")).run()
+
+
+def start_transport(server: Server) -> Any:
+    process = mp.get_context("spawn").Process(target=serve_transport, args=(server.port,))
+    process.start()
+    return process
 
 
 # --------------------------------------------------------------------------- servers
@@ -746,7 +779,14 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             return server, start_mlserver(program, folder, tmp / f"{name}.log")
 
+        transport_port = free_port()
+        transport = Server(
+            "transport", transport_port,
+            [loadgen.http_post(HOST, transport_port, "/predict", json.dumps(r).encode()) for r in rows],
+            f"http://{HOST}:{transport_port}/",
+        )  # fmt: skip
         entries = [
+            (transport, start_transport),
             ours("ours_plain", "plain", rows),
             mlserver("mlserver_unbatched", 0, 0.0),
             ours("ours_shadow_entity", "shadow_entity", [{"entity_id": i} for i in ids]),
@@ -798,14 +838,24 @@ def main(argv: list[str] | None = None) -> int:
 
             # (c) HTTP p95 - in-process p95 at half of (a)'s max rate: pairs of an HTTP run and an
             # in-process block, so a neighbour's burst spoils one pair, not the figure (median).
+            # Beside each pair, not part of the goal: the transport floor at the same rate (an
+            # app answering {} at once, served alike), what the HTTP path costs without the app.
             half = max(plan.min_rps, medians["ours_plain"] / 2)
             pairs = []
             for _ in range(1 if quick else 3):
                 http = fixed_rate(servers["ours_plain"], half, timing.fixed_s, timing)
                 inproc = in_process_p95(champion, rows, 500 if quick else 1500)
-                pairs.append({"http": http, "in_process": inproc, "p95_diff_ms": http["p95_ms"] - inproc["p95_ms"]})
+                floor = fixed_rate(servers["transport"], half, timing.fixed_s, timing)
+                pairs.append({
+                    "http": http, "in_process": inproc, "p95_diff_ms": http["p95_ms"] - inproc["p95_ms"],
+                    "transport_floor": floor, "http_minus_floor_p95_ms": http["p95_ms"] - floor["p95_ms"],
+                })  # fmt: skip
             report["overhead_at_half_max"] = {"rate_rps": round(half, 1), "pairs": pairs}
             ratios["c_http_minus_in_process_p95_ms"] = round(median([p["p95_diff_ms"] for p in pairs]), 3)
+            ratios["c_transport_floor_p95_ms"] = round(median([p["transport_floor"]["p95_ms"] for p in pairs]), 3)
+            ratios["c_http_minus_transport_floor_p95_ms"] = round(
+                median([p["http_minus_floor_p95_ms"] for p in pairs]), 3
+            )
 
             # (d) primary p99 with shadow on / off at the same rate, interleaved rounds, pooled.
             if not quick:
@@ -817,8 +867,9 @@ def main(argv: list[str] | None = None) -> int:
                 off_p99 = shadow["off"]["pooled_p99_ms"] or 0.0
                 ratios["d_shadow_p99_ratio"] = {f: ratio(shadow[f]["pooled_p99_ms"] or 0.0, off_p99) for f in FAULTS}
                 # Not a goal, shown beside it: at half the max rate the server is busy and the
-                # shadow sheds most rows; at a quarter it has room and mirrors every row, so this
-                # is what mirroring itself costs the primary's tail.
+                # shadow sheds most rows; at a quarter it has more room and mirrors more of them
+                # (what it shed there is in shed_share: on a slow machine even a quarter of the
+                # max rate can keep the server over the shedding limit).
                 quarter = shadow_rounds(servers, half / 2, args.shadow_rounds, timing)
                 report["shadow_at_quarter_max"] = quarter
                 off_quarter = quarter["off"]["pooled_p99_ms"] or 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,20 @@ DOCS = sorted(
     ]
 )
 DOCS = [d for d in DOCS if "node_modules" not in d.parts]
-TOP_LEVEL = {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+
+def tracked_top_level() -> set[str]:
+    """The repository's own top-level folders. Output folders (``build/``, ``bench-results/``,
+    git-ignored) hold what a command writes: a page may name a file there that exists only
+    after that command ran, so such paths are not checked, whether or not the folder exists."""
+    try:
+        listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (a source archive)
+        return {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    return {line.split("/", 1)[0] for line in listed.splitlines() if "/" in line and not line.startswith(".")}
+
+
+TOP_LEVEL = tracked_top_level()
 # Pages that tell the reader to create files: the new environment's files do not exist yet.
 NEW_FILES = {"adding-an-environment.md": re.compile(r"\bqa\b")}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)

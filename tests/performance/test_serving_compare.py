@@ -3,15 +3,18 @@ settings and requests, the goals. Nothing here starts a server or creates MLServ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.types import Message
 
 from performance.benchmarks.serving_compare import (
     SearchPlan,
+    answer_empty,
     collect,
     goals,
     mlserver_model_settings,
@@ -267,3 +270,26 @@ def test_the_down_fault_is_a_challenger_whose_process_was_killed() -> None:
             down([{"x": 1.0}])
     finally:
         down.close()
+
+
+def test_the_transport_floor_reads_the_whole_body_and_answers_an_empty_object() -> None:
+    messages = [
+        {"type": "http.request", "body": b'{"income": ', "more_body": True},
+        {"type": "http.request", "body": b"1}", "more_body": False},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": []}
+    asyncio.run(answer_empty(scope, receive, send))
+    assert messages == []  # both parts read
+    assert sent[0]["status"] == 200
+    assert dict(sent[0]["headers"])[b"content-length"] == b"2"
+    assert sent[1]["body"] == b"{}"
+    asyncio.run(answer_empty({"type": "lifespan"}, receive, send))  # ignored, nothing sent
+    assert len(sent) == 2
