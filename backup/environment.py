@@ -135,6 +135,10 @@ class BackupEnvironment:
     # the feast-offline target; None: in files, or in ``feast_database`` (see below).
     feast_offline_database: str | None = None
     mlflow_sqlite: Path | None = None
+    # privacy.consent's records: database ``consent_database`` where the environment has
+    # PostgreSQL, else this SQLite file (the consent store's default place).
+    consent_database: str = "consent"
+    consent_sqlite: Path | None = None
     feast_registry_file: Path | None = None
     artifacts: Tree | None = None
     feast_offline: Tree | None = None
@@ -165,6 +169,7 @@ def dev_environment(state: Path, config_dir: Path | None) -> BackupEnvironment:
         name="dev",
         config_dir=config_dir,
         mlflow_sqlite=state / "registry" / "mlflow.db",
+        consent_sqlite=state / "privacy" / "consent.db",
         feast_registry_file=state / "feast" / "registry.db",
         artifacts=Tree(str(state / "registry" / "artifacts")),
         feast_offline=offline,
@@ -234,6 +239,10 @@ CLUSTER_DATABASES = {"mlflow": "mlflow", "feast": "feast_registry", "feast_offli
 OPENBAO_ON_CLUSTER = (
     "Vault on the cluster is operated separately and its raft snapshots are Vault's own job "
     "(runbook: backup/playbooks/openbao.md)"
+)
+CONSENT_ON_CLUSTER = (
+    "PGPASSFILE has no line for database consent: staging and prod set no privacy.consent.url, so "
+    "the clusters keep no consent database of their own to back up"
 )
 PREDICTIONS_ON_PODS = (
     "the platform config's prediction_log.root is not an s3:// URI: the serving pods keep the "
@@ -366,6 +375,8 @@ def cluster_environment(
         host, port = _host_port(redis_connection)
         redis = RedisEndpoint(host, port, environ["REDIS_PASSWORD"])
     unavailable = {"openbao": OPENBAO_ON_CLUSTER, "shadow-logs": SHADOW_ON_PODS}
+    if "consent" not in databases:  # a cluster that has one names it in the password file
+        unavailable["consent-db"] = CONSENT_ON_CLUSTER
     predictions = None
     if prediction_log_root and prediction_log_root.startswith("s3://"):
         predictions = Tree(prediction_log_root.removeprefix("s3://").rstrip("/"), store)

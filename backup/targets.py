@@ -158,43 +158,88 @@ def _sqlite_empty(path: Path) -> bool:
     return bool(count == 0)
 
 
-class MlflowDb(Target):
-    name = "mlflow-db"
-    description = "MLflow tracking and registry database (pg_dump -Fc, or SQLite's online backup)"
+class _Database(Target):
+    """A database the platform writes: ``pg_dump -Fc`` of it when the environment has it on
+    PostgreSQL, else SQLite's online backup of its file (``sqlite_name`` in the dump)."""
+
+    what: ClassVar[str]  # how messages name the store: "registry database"
+    sqlite_name: ClassVar[str]
+
+    @abstractmethod
+    def database_name(self, env: BackupEnvironment) -> str:
+        """The database's name on the environment's PostgreSQL (when it has one)."""
+
+    @abstractmethod
+    def _sqlite(self, env: BackupEnvironment) -> Path | None:
+        """The SQLite file it is otherwise (None: the environment has none)."""
+
+    def _pg(self, env: BackupEnvironment) -> _PostgresDatabase | None:
+        database = self.database_name(env)
+        pg = env.database(database)
+        return None if pg is None else _PostgresDatabase(pg, database)
 
     def missing(self, env: BackupEnvironment) -> str | None:
-        if env.database(env.mlflow_database) is not None:
+        sqlite = self._sqlite(env)
+        if self._pg(env) is not None or (sqlite is not None and sqlite.exists()):
             return None
-        if env.mlflow_sqlite is not None and env.mlflow_sqlite.exists():
-            return None
-        return f"no registry database (looked for {env.mlflow_sqlite})" if env.mlflow_sqlite else "no registry database"
+        return f"no {self.what} (looked for {sqlite})" if sqlite else f"no {self.what}"
 
     def unrestorable(self, env: BackupEnvironment) -> str | None:
-        has = env.database(env.mlflow_database) is not None or env.mlflow_sqlite is not None
-        return None if has else "no registry database"
+        return None if self._pg(env) is not None or self._sqlite(env) is not None else f"no {self.what}"
 
     def dump(self, into: Path, env: BackupEnvironment) -> TargetDump:
-        if (pg := env.database(env.mlflow_database)) is not None:
-            return _PostgresDatabase(pg, env.mlflow_database).dump(into / f"{env.mlflow_database}.dump")
-        assert env.mlflow_sqlite is not None
-        _sqlite_copy(env.mlflow_sqlite, into / "mlflow.db")
-        return TargetDump(f"SQLite backup of {env.mlflow_sqlite}", {"sqlite": sqlite3.sqlite_version})
+        if (db := self._pg(env)) is not None:
+            return db.dump(into / f"{db.database}.dump")
+        sqlite = self._sqlite(env)
+        assert sqlite is not None
+        _sqlite_copy(sqlite, into / self.sqlite_name)
+        return TargetDump(f"SQLite backup of {sqlite}", {"sqlite": sqlite3.sqlite_version})
 
     def restore(self, from_: Path, env: BackupEnvironment, force: bool) -> None:
         dumps = sorted(from_.glob("*.dump"))
-        if (pg := env.database(env.mlflow_database)) is not None:
+        if (db := self._pg(env)) is not None:
             if not dumps:
                 raise BackupError(f"target {self.name}: the backup holds no pg_dump file (made on SQLite?)")
-            _PostgresDatabase(pg, env.mlflow_database).restore(dumps[0], force)
+            db.restore(dumps[0], force)
             return
-        if env.mlflow_sqlite is None or not (from_ / "mlflow.db").exists():
-            raise BackupError(f"target {self.name}: the backup holds no mlflow.db for a SQLite registry")
-        _sqlite_copy(from_ / "mlflow.db", env.mlflow_sqlite)
+        sqlite = self._sqlite(env)
+        if sqlite is None or not (from_ / self.sqlite_name).exists():
+            raise BackupError(f"target {self.name}: the backup holds no {self.sqlite_name} for a SQLite {self.what}")
+        _sqlite_copy(from_ / self.sqlite_name, sqlite)
 
     def is_empty(self, env: BackupEnvironment) -> bool:
-        if (pg := env.database(env.mlflow_database)) is not None:
-            return _PostgresDatabase(pg, env.mlflow_database).is_empty()
-        return env.mlflow_sqlite is None or _sqlite_empty(env.mlflow_sqlite)
+        if (db := self._pg(env)) is not None:
+            return db.is_empty()
+        sqlite = self._sqlite(env)
+        return sqlite is None or _sqlite_empty(sqlite)
+
+
+class MlflowDb(_Database):
+    name = "mlflow-db"
+    description = "MLflow tracking and registry database (pg_dump -Fc, or SQLite's online backup)"
+    what = "registry database"
+    sqlite_name = "mlflow.db"
+
+    def database_name(self, env: BackupEnvironment) -> str:
+        return env.mlflow_database
+
+    def _sqlite(self, env: BackupEnvironment) -> Path | None:
+        return env.mlflow_sqlite
+
+
+class ConsentDb(_Database):
+    # Withdrawn consent that a restore forgot would put people back into training: the records
+    # are backed up as the registry is (hourly too), and erasures since are applied on restore.
+    name = "consent-db"
+    description = "consent records of privacy.consent (pg_dump -Fc, or SQLite's online backup)"
+    what = "consent database"
+    sqlite_name = "consent.db"
+
+    def database_name(self, env: BackupEnvironment) -> str:
+        return env.consent_database
+
+    def _sqlite(self, env: BackupEnvironment) -> Path | None:
+        return env.consent_sqlite
 
 
 class FeastRegistry(Target):
@@ -517,6 +562,7 @@ TARGETS: dict[str, type[Target]] = {
     cls.name: cls
     for cls in (
         MlflowDb,
+        ConsentDb,
         FeastRegistry,
         FeastOffline,
         Artifacts,

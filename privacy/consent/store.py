@@ -216,6 +216,10 @@ class ConsentStore:
         rows = self._rows(query.where(t.c.subject_id == subject).order_by(t.c.time, t.c.status, t.c.id))
         return [_record(row) for row in rows]
 
+    def subjects(self) -> set[str]:
+        """Every subject with a record (to match erasure tombstones, which hold digests only)."""
+        return {row.subject_id for row in self._rows(select(consent_records.c.subject_id).distinct())}
+
     def summary(self) -> Summary:
         latest = self._latest(brief=True).subquery()
         counts = self._rows(

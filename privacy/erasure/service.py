@@ -178,6 +178,17 @@ def _erase_feast(scope: ErasureScope, matcher: SubjectMatcher, receipt: Receipt,
         )
 
 
+def _erase_consent(scope: ErasureScope, matcher: SubjectMatcher, receipt: Receipt, dry_run: bool) -> None:
+    store = scope.consent
+    if store is None:
+        return
+    # A tombstone holds a digest only: the stored subjects are matched against it.
+    subjects = matcher.select(store.subjects()) if matcher.digests else matcher.raw
+    held = sum(len(store.history(s)) for s in subjects) if dry_run else 0
+    removed = held if dry_run else store.erase(subjects)
+    receipt.stores["consent-records"] = StoreResult(rows=removed, detail=[store.where] if removed else [])
+
+
 def _locks(scope: ErasureScope) -> ExitStack:
     stack = ExitStack()
     stack.enter_context(file_lock(privacy_dir(scope.state_dir) / "erasure.lock"))
@@ -213,12 +224,7 @@ def erase(
             receipt.skipped["registry"] = "no model registry in this environment"
         _erase_files(scope, matcher, receipt, dry_run)
         _erase_feast(scope, matcher, receipt, dry_run)
-        if scope.consent is not None:
-            held = sum(len(scope.consent.history(s)) for s in set(ids))
-            removed = held if dry_run else scope.consent.erase(ids)
-            receipt.stores["consent-records"] = StoreResult(
-                rows=removed, detail=[scope.consent.where] if removed else []
-            )
+        _erase_consent(scope, matcher, receipt, dry_run)
         if scope.repository is None:
             receipt.skipped["backups"] = "no backup repository in this environment"
         elif not dry_run:
@@ -245,6 +251,7 @@ def apply_tombstones(scope: ErasureScope, digests: frozenset[str], key: bytes) -
         with _locks(scope):
             _erase_files(scope, matcher, receipt, dry_run=False)
             _erase_feast(scope, matcher, receipt, dry_run=False)
+            _erase_consent(scope, matcher, receipt, dry_run=False)
     receipt.duration_s = round(time.perf_counter() - clock, 3)
     receipt.ended = datetime.now(UTC).isoformat()
     _write_receipt(scope.state_dir, receipt, action="restore-tombstones")

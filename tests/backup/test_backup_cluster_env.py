@@ -21,6 +21,7 @@ from backup import TARGETS, BackupEnvironment, ObjectStoreEndpoint, PostgresEndp
 from backup.environment import (
     ARTIFACTS_READ_ONLY,
     CONFIG_IN_IMAGE,
+    CONSENT_ON_CLUSTER,
     OPENBAO_ON_CLUSTER,
     PREDICTIONS_ON_PODS,
     SHADOW_ON_PODS,
@@ -109,6 +110,7 @@ def test_every_target_gets_its_cluster_endpoint(tmp_path: Path) -> None:
     why = {name: env.unavailable.get(name) or cls().missing(env) for name, cls in TARGETS.items()}
     assert why == {
         "mlflow-db": None,
+        "consent-db": CONSENT_ON_CLUSTER,
         "feast-registry": None,
         "feast-offline": None,
         "artifacts": None,
@@ -133,7 +135,22 @@ def test_every_target_gets_its_cluster_endpoint(tmp_path: Path) -> None:
         "shadow-logs": SHADOW_ON_PODS,
         "openbao": OPENBAO_ON_CLUSTER,
         "config": CONFIG_IN_IMAGE,
+        "consent-db": CONSENT_ON_CLUSTER,
     }
+
+
+def test_a_consent_database_named_in_the_password_file_is_dumped(tmp_path: Path) -> None:
+    """A cluster whose operator gave privacy.consent a database names it in PGPASSFILE: the
+    consent-db target then dumps and restores it with that line's role."""
+    users = {db: db for db in ("feast_offline", "feast_registry", "mlflow", "consent")}
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(pgpass_lines(RDS, 5432, users, PASSWORDS | {"consent": "pw-consent"}))  # pragma: allowlist secret
+    env = build(pod_environ(tmp_path))
+    assert "consent-db" not in env.unavailable
+    consent = TARGETS["consent-db"]()
+    assert consent.missing(env) is None
+    assert consent.unrestorable(env) is None
+    assert env.database(consent.database_name(env)) == PostgresEndpoint(RDS, 5432, "consent")
 
 
 def test_no_password_is_kept_or_shown(tmp_path: Path) -> None:

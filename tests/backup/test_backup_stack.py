@@ -81,6 +81,9 @@ def _seed(stack: Stack) -> None:
     with _pg(stack) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS backup_probe (name text PRIMARY KEY, version int)")
         conn.execute("INSERT INTO backup_probe VALUES ('credit_risk', 3) ON CONFLICT DO NOTHING")
+    with _pg(stack, "consent") as conn:  # privacy.consent's records: a withdrawal to keep
+        conn.execute("CREATE TABLE IF NOT EXISTS consent_probe (subject_id text PRIMARY KEY, status text)")
+        conn.execute("INSERT INTO consent_probe VALUES ('APP-1', 'withdrawn') ON CONFLICT DO NOTHING")
     with _pg(stack, "feast") as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS feast_registry (id text PRIMARY KEY, proto bytea)")
         conn.execute("INSERT INTO feast_registry VALUES ('project', '\\x0102') ON CONFLICT DO NOTHING")
@@ -150,9 +153,13 @@ def test_every_target_round_trips_through_the_cli(backup_stack: Stack) -> None:
     assert "feast-registry" in offline["detail"]
     assert statuses == dict.fromkeys(TARGETS, "complete") | {"feast-offline": "skipped"}
     files = {f["path"]: f for t in manifest["targets"] for f in t["files"]}
-    assert {"mlflow-db/mlflow.dump", "feast-registry/feast.dump", "online-store/keys.bin", "openbao/raft.snap"} <= set(
-        files
-    )
+    assert {
+        "mlflow-db/mlflow.dump",
+        "consent-db/consent.dump",
+        "feast-registry/feast.dump",
+        "online-store/keys.bin",
+        "openbao/raft.snap",
+    } <= set(files)
     assert "artifacts/mlflow/1/model.pkl" in files
     # The state folder's stores are targets of their own.
     assert {
@@ -180,6 +187,8 @@ def test_every_target_round_trips_through_the_cli(backup_stack: Stack) -> None:
     with _pg(stack) as conn:
         conn.execute("DROP TABLE backup_probe")
         conn.execute("CREATE TABLE scratch (x int)")
+    with _pg(stack, "consent") as conn:
+        conn.execute("DROP TABLE consent_probe")
     with _pg(stack, "feast") as conn:
         conn.execute("DROP TABLE features.credit_risk_features")
     with _redis(stack) as client:
@@ -203,6 +212,8 @@ def test_every_target_round_trips_through_the_cli(backup_stack: Stack) -> None:
     assert restored.returncode == 0, restored.stderr
     with _pg(stack) as conn:
         assert conn.execute("SELECT name, version FROM backup_probe").fetchall() == [("credit_risk", 3)]
+    with _pg(stack, "consent") as conn:
+        assert conn.execute("SELECT * FROM consent_probe").fetchall() == [("APP-1", "withdrawn")]
     with _pg(stack, "feast") as conn:  # the offline table came back with the feast database
         assert conn.execute("SELECT * FROM features.credit_risk_features").fetchall() == [("APP-1", None)]
     with _redis(stack) as client:

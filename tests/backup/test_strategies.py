@@ -19,7 +19,7 @@ def test_the_shipped_strategies() -> None:
     assert nightly.targets == list(TARGETS)
     assert nightly.retention.forget_flags() == ["--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "6"]
     assert hourly.schedule == "15 * * * *"
-    assert hourly.targets == ["mlflow-db", "feast-registry"]
+    assert hourly.targets == ["mlflow-db", "consent-db", "feast-registry"]
     assert hourly.retention.forget_flags() == ["--keep-hourly", "24"]
 
 

@@ -410,7 +410,7 @@ def test_velero_schedule_not_matching_the_strategy_is_caught(rendered: dict[str,
             r'files/strategies/hourly.yaml: schedule "15 \* \*" is not a five-field cron',
         ),
         (
-            ("hourly.yaml", "targets:\n  - mlflow-db\n  - feast-registry\n", "targets: []\n"),
+            ("hourly.yaml", "targets:\n  - mlflow-db\n  - consent-db\n  - feast-registry\n", "targets: []\n"),
             "hourly.yaml: targets must be a non-empty list",
         ),
     ],

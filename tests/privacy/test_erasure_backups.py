@@ -54,3 +54,48 @@ def test_tombstones_hold_digests_and_every_restore_applies_them(
     assert report.erased == {"feast-offline": 1}
     restored = pd.read_parquet(state / "feast" / "offline" / "view.parquet")
     assert sorted(restored["applicant_id"]) == ["APP-1", "APP-3"]
+
+
+def test_consent_records_round_trip_and_a_restore_erases_the_subjects_erased_since(
+    dev: tuple[BackupEnvironment, Repository, Path],
+) -> None:
+    """The consent-db target backs up dev's SQLite consent store; after the disk is lost, the
+    restore brings every record back except those of a subject erased after the backup."""
+    from datetime import UTC, datetime
+
+    from privacy.config import ConsentConfig
+    from privacy.consent import ConsentRecord, ConsentStore
+
+    env, repo, state = dev
+    at = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    records = [
+        ConsentRecord("APP-1", "training", "withdrawn", at, "web form"),
+        ConsentRecord("APP-2", "training", "granted", at, "web form"),
+        ConsentRecord("APP-2", "monitoring", "withdrawn", at, "import"),
+        ConsentRecord("APP-3", "training", "granted", at, "web form"),
+    ]
+    with ConsentStore.open(ConsentConfig(), state, lambda ref: ref) as store:
+        assert store.add(records).added == 4
+    manifest = create_backup(env, repo, state / "work", targets=["consent-db"])
+    (target,) = manifest.targets
+    assert (target.name, target.status) == ("consent-db", "complete")
+    assert [f.path for f in target.files] == ["consent-db/consent.db"]
+    assert add_tombstones(repo, ["APP-2"]) == 1
+
+    (state / "privacy" / "consent.db").unlink()  # the disk is lost
+    for leftover in (state / "privacy").glob("consent.db-*"):  # and SQLite's -wal/-shm with it
+        leftover.unlink()
+
+    def applier(_env: BackupEnvironment, found: frozenset[str], key: bytes) -> dict[str, int]:
+        # As the CLI does: the stores are opened once the restore has put them back.
+        with ConsentStore.open(ConsentConfig(), state, lambda ref: ref) as store:
+            scope = ErasureScope(state_dir=state, trees={}, id_columns=frozenset({"applicant_id"}), consent=store)
+            return {n: r.rows for n, r in apply_tombstones(scope, found, key).stores.items()}
+
+    report = restore_backup(
+        repo, env, state / "work", manifest.backup_id, targets=["consent-db"], force=True, apply_tombstones=applier
+    )
+    assert report.erased == {"consent-records": 2}
+    with ConsentStore.open(ConsentConfig(), state, lambda ref: ref) as store:
+        assert store.subjects() == {"APP-1", "APP-3"}
+        assert [(r.purpose, r.status) for r in store.history("APP-1")] == [("training", "withdrawn")]
