@@ -241,8 +241,8 @@ OPENBAO_ON_CLUSTER = (
     "(runbook: backup/playbooks/openbao.md)"
 )
 CONSENT_ON_CLUSTER = (
-    "PGPASSFILE has no line for database consent: staging and prod set no privacy.consent.url, so "
-    "the clusters keep no consent database of their own to back up"
+    "PGPASSFILE has no line for database consent (the backups chart's databases.consent), so "
+    "privacy.consent's records are not backed up here"
 )
 PREDICTIONS_ON_PODS = (
     "the platform config's prediction_log.root is not an s3:// URI: the serving pods keep the "

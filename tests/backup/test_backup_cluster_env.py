@@ -37,6 +37,7 @@ PASSWORDS = {  # pragma: allowlist secret
     "mlflow": "pw-mlflow",  # pragma: allowlist secret
     "feast_registry": "pw:with\\colon",  # pragma: allowlist secret
     "feast_offline": "pw-offline",  # pragma: allowlist secret
+    "consent": "pw-consent",  # pragma: allowlist secret
 }
 # What a pod of the backups chart has besides the files (tests/infrastructure/test_backups_chart.py
 # checks the chart sets these).
@@ -69,7 +70,7 @@ def pgpass_lines(host: str, port: int, users: dict[str, str], passwords: dict[st
 def pod_environ(tmp_path: Path, **overrides: str) -> dict[str, str]:
     pgpass = tmp_path / "pgpass"
     if not pgpass.exists():
-        users = {"feast_offline": "feast_offline", "feast_registry": "feast_registry", "mlflow": "mlflow"}
+        users = {db: db for db in ("feast_offline", "feast_registry", "mlflow", "consent")}
         pgpass.write_text("# rendered by the Vault agent\n" + pgpass_lines(RDS, 5432, users, PASSWORDS))
         pgpass.chmod(0o400)
     return POD | {"PGPASSFILE": str(pgpass)} | overrides
@@ -110,7 +111,7 @@ def test_every_target_gets_its_cluster_endpoint(tmp_path: Path) -> None:
     why = {name: env.unavailable.get(name) or cls().missing(env) for name, cls in TARGETS.items()}
     assert why == {
         "mlflow-db": None,
-        "consent-db": CONSENT_ON_CLUSTER,
+        "consent-db": None,
         "feast-registry": None,
         "feast-offline": None,
         "artifacts": None,
@@ -135,22 +136,18 @@ def test_every_target_gets_its_cluster_endpoint(tmp_path: Path) -> None:
         "shadow-logs": SHADOW_ON_PODS,
         "openbao": OPENBAO_ON_CLUSTER,
         "config": CONFIG_IN_IMAGE,
-        "consent-db": CONSENT_ON_CLUSTER,
     }
 
 
-def test_a_consent_database_named_in_the_password_file_is_dumped(tmp_path: Path) -> None:
-    """A cluster whose operator gave privacy.consent a database names it in PGPASSFILE: the
-    consent-db target then dumps and restores it with that line's role."""
-    users = {db: db for db in ("feast_offline", "feast_registry", "mlflow", "consent")}
-    pgpass = tmp_path / "pgpass"
-    pgpass.write_text(pgpass_lines(RDS, 5432, users, PASSWORDS | {"consent": "pw-consent"}))  # pragma: allowlist secret
+def test_a_password_file_without_the_consent_database_skips_its_target(tmp_path: Path) -> None:
+    """The consent database is optional to the backup: without its line (a chart whose values
+    left it out) consent-db is skipped with the reason, the other databases are still dumped."""
+    users = {db: db for db in ("feast_offline", "feast_registry", "mlflow")}
+    (tmp_path / "pgpass").write_text(pgpass_lines(RDS, 5432, users, PASSWORDS))
     env = build(pod_environ(tmp_path))
-    assert "consent-db" not in env.unavailable
-    consent = TARGETS["consent-db"]()
-    assert consent.missing(env) is None
-    assert consent.unrestorable(env) is None
-    assert env.database(consent.database_name(env)) == PostgresEndpoint(RDS, 5432, "consent")
+    assert env.unavailable["consent-db"] == CONSENT_ON_CLUSTER
+    assert TARGETS["consent-db"]().missing(env) == "no consent database"
+    assert TARGETS["mlflow-db"]().missing(env) is None
 
 
 def test_no_password_is_kept_or_shown(tmp_path: Path) -> None:

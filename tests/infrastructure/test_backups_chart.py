@@ -278,7 +278,7 @@ def test_backup_pods_are_restricted_and_get_credentials_from_vault(
         assert injected == {
             "backup-encryption-key": f"secret/data/mlops/{env}/backup",
             "feature-store.env": f"secret/data/mlops/{env}/feature-store",
-            "pgpass": f"secret/data/mlops/{env}/feature-store",
+            "pgpass": f"secret/data/mlops/{env}/consent",  # the first database's area (the template reads each)
         }, name
         assert env_vars["RESTIC_PASSWORD_FILE"] == KEY_FILE
         assert env_vars["PGPASSFILE"] == "/vault/secrets/pgpass"
@@ -292,6 +292,8 @@ def test_backup_pods_are_restricted_and_get_credentials_from_vault(
         assert f"{host}:5432:feast_registry:feast_registry:" in pgpass
         assert f"{host}:5432:feast_offline:feast_offline:" in pgpass
         assert '"offline_password"' in pgpass
+        assert f"{host}:5432:consent:consent:" in pgpass
+        assert f'secret "secret/data/mlops/{env}/consent"' in pgpass
         # S3 through the pod's IRSA role (no key), in Terraform's region; MLflow's artifacts
         # where the mlflow chart puts them.
         assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env_vars), name

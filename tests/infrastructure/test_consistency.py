@@ -22,6 +22,7 @@ import yaml
 from infrastructure.validation import Context
 from infrastructure.validation.checks.consistency import (
     Terraform,
+    consent_problems,
     declared_outputs,
     egress_problems,
     env_var_problems,
@@ -441,3 +442,23 @@ def test_the_generator_refuses_other_output(
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"sensitive": False, "value": {}})))
     assert main(["--env", "prod"]) == 2
     assert "expected the helm_values output: an object with a `global` key" in capsys.readouterr().err
+
+
+def test_cluster_consent_records_are_in_the_environments_database(configs: dict[str, PlatformConfig]) -> None:
+    for env in ("staging", "prod"):
+        terraform = Terraform.from_values(environment_values(env))
+        assert consent_problems(env, configs[env], terraform, f"environments/{env}.yaml") == []
+        # No URL: the records would be SQLite in the pods' emptyDir, and training would find no withdrawal.
+        privacy = configs[env].privacy
+        consent = privacy.consent.model_copy(update={"url": None})
+        unset = configs[env].model_copy(update={"privacy": privacy.model_copy(update={"consent": consent})})
+        (problem,) = consent_problems(env, unset, terraform, f"environments/{env}.yaml")
+        assert problem.startswith(f"consistency/consent: config/environments/{env}.yaml privacy.consent.url is not set")
+        assert "training would find no withdrawal" in problem
+        # A host that is not the one Terraform built (a stale copy after a rebuilt instance).
+        moved = Terraform.from_values({"global": {"platform": {"postgres": {"host": "db.elsewhere"}}}})
+        (problem,) = consent_problems(env, configs[env], moved, f"environments/{env}.yaml")
+        assert f"names host {terraform.postgres_host!r}, but the environment's database is 'db.elsewhere'" in problem
+    # dev keeps them in SQLite under its state folder, as a laptop does.
+    assert configs["dev"].privacy.consent.url is None
+    assert consent_problems("dev", configs["dev"], Terraform.from_values({}), "environments/dev.yaml") == []

@@ -21,6 +21,10 @@ Each chart renders fine on its own; these rules read several files together, as 
   namespace (``mlops-<env>``) is a Service some chart of that environment renders (the MLflow the
   configs pointed at was once deployed by nothing); services of other namespaces (Vault, KFP, the
   feature store's Redis) are prerequisites the bootstrap doc installs.
+- ``consistency/consent``: outside dev the platform config keeps ``privacy.consent`` in the
+  environment's database: its URL is set (else the records would be SQLite in the pods' state
+  folder, lost with each pod, and training would find no withdrawal) and names the host
+  Terraform built (``global.platform.postgres.host``).
 - ``consistency/state-dir``: an ``mlops`` command that writes the state folder runs with the
   platform config's ``state_dir`` on a writable volume (the image's ``/app`` is root-owned and the
   root filesystem read-only); a persistent volume mounted elsewhere is noted, since the state
@@ -35,6 +39,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -695,6 +700,27 @@ def _platform_configs(layout: Layout, envs: Iterable[str], result: CheckResult) 
     return configs
 
 
+# --------------------------------------------------------------------------- consent
+def consent_problems(env: str, config: Any, terraform: Terraform, env_file: str) -> list[str]:
+    """``consistency/consent`` for one environment (see the module docstring)."""
+    if env in ROLE_OPTIONAL_ENVIRONMENTS or config is None:
+        return []
+    where = f"consistency/consent: config/environments/{env}.yaml privacy.consent.url"
+    url = config.privacy.consent.url
+    if not url:
+        return [
+            f"{where} is not set: the consent records would be SQLite under the pods' state folder, lost "
+            "with each pod, and training would find no withdrawal (docs/platform/bootstrap.md, Databases)"
+        ]
+    host = urlsplit(url).hostname or ""
+    if host != terraform.postgres_host:
+        return [
+            f"{where} names host {host or '(none)'!r}, but the environment's database is "
+            f"{terraform.postgres_host or '(not set)'!r} ({env_file}, global.platform.postgres.host)"
+        ]
+    return []
+
+
 def check_consistency(ctx: Context) -> CheckResult:
     """The cross-file rules over every chart x environment (see the module docstring)."""
     result = CheckResult("consistency")
@@ -738,6 +764,7 @@ def check_consistency(ctx: Context) -> CheckResult:
             result.failures += problems
             result.notes += notes
         result.failures += role_problems({r.chart: r.manifests for r in env_renders}, env, terraform, env_file)
+        result.failures += consent_problems(env, configs.get(env), terraform, env_file)
         result.failures += service_problems([m for r in env_renders for m in r.manifests], configs)
     result.failures += [
         f"{label}: not checked, the chart did not render (see helm-render)" for label in outcome.unrendered

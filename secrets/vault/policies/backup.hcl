@@ -11,3 +11,8 @@ path "secret/data/mlops/+/registry" {
 path "secret/data/mlops/+/feature-store" {
   capabilities = ["read"]
 }
+
+# The consent store's database (the consent-db target).
+path "secret/data/mlops/+/consent" {
+  capabilities = ["read"]
+}
