@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -56,7 +56,23 @@ def observe_platform(platform: PlatformConfig, config_dir: Path) -> Facts:
         environment=platform.environment,
         secret_references=collect_references(platform, platform.environment, policy),
         resolve=resolver.resolve,
+        consent=None if _no_consent_store(platform) else lambda: _consent_fingerprint(platform, resolver.resolve),
     )
+
+
+def _no_consent_store(platform: PlatformConfig) -> bool:
+    """No URL and no SQLite file yet: nothing to read (opening it would create an empty one)."""
+    from privacy.consent import store_url
+
+    url = store_url(platform.privacy.consent, platform.state_dir)
+    return url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
+
+
+def _consent_fingerprint(platform: PlatformConfig, resolve: Callable[[str], str]) -> dict[str, Any]:
+    from privacy.consent import ConsentStore
+
+    with ConsentStore.open(platform.privacy.consent, platform.state_dir, resolve) as store:
+        return store.fingerprint()
 
 
 def unreadable(facts: Facts) -> list[str]:

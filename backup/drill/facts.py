@@ -47,6 +47,8 @@ class Facts:
     secrets: dict[str, str] = field(default_factory=dict)
     # newest write the registry holds (ms since the epoch): what the RPO is measured from
     newest_write_ms: int = 0
+    # privacy.consent's records: {records, subjects, sha256 of every record}; empty without a store
+    consent: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +67,7 @@ class Facts:
             "online_rows_found": sum(self.found_by_model().values()),
             "predictions": sum(len(v) for v in self.predictions.values()),
             "secrets": len(self.secrets),
+            "consent_records": int(self.consent.get("records", 0)),
         }
 
 
@@ -150,9 +153,11 @@ def observe(
     environment: str,
     secret_references: Sequence[str] = (),
     resolve: Callable[[str], str] | None = None,
+    consent: Callable[[], dict[str, Any]] | None = None,
 ) -> Facts:
-    """Read every fact of the running deployment (seconds: it downloads each version's artifacts)."""
-    facts = Facts()
+    """Read every fact of the running deployment (seconds: it downloads each version's artifacts).
+    ``consent``: reads the consent store's fingerprint (None: the deployment has none)."""
+    facts = Facts(consent=consent() if consent is not None else {})
     for name in registry.list_models():
         infos = registry.versions(name)
         facts.versions[name] = [
@@ -207,6 +212,13 @@ def differences(before: Facts, after: Facts) -> list[str]:
     for reference in sorted(set(before.secrets) | set(after.secrets)):
         if before.secrets.get(reference) != after.secrets.get(reference):
             found.append(f"secret {reference}: not readable or not the same value")
+    if before.consent != after.consent:
+        was, now = before.consent, after.consent
+        found.append(
+            f"consent records: {was.get('records', 0)} of {was.get('subjects', 0)} subject(s) before, "
+            f"{now.get('records', 0)} of {now.get('subjects', 0)} after"
+            + (" (same counts, different records)" if was.get("records") == now.get("records") else "")
+        )
     return found
 
 

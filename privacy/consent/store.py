@@ -15,6 +15,8 @@ same; only the "skip what is stored" clause is spelt per dialect.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -219,6 +221,20 @@ class ConsentStore:
     def subjects(self) -> set[str]:
         """Every subject with a record (to match erasure tombstones, which hold digests only)."""
         return {row.subject_id for row in self._rows(select(consent_records.c.subject_id).distinct())}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """How many records and subjects, and a sha256 of every record in a fixed order: what a
+        restore must give back (``mlops dr``), without a subject id in it."""
+        t = consent_records
+        columns = (t.c.subject_id, t.c.purpose, t.c.status, t.c.time, t.c.source)
+        digest = hashlib.sha256()
+        records = 0
+        for row in self._rows(select(*columns).order_by(*columns, t.c.id)):
+            record = _record(row)
+            fields = [record.subject_id, record.purpose, record.status, record.time.isoformat(), record.source]
+            digest.update(json.dumps(fields).encode() + b"\n")
+            records += 1
+        return {"records": records, "subjects": self.summary().subjects, "sha256": digest.hexdigest()}
 
     def summary(self) -> Summary:
         latest = self._latest(brief=True).subquery()

@@ -23,6 +23,7 @@ def _facts() -> Facts:
         predictions={"credit_risk": [0.25]},
         secrets={"vault://secret/mlops/local-stack/privacy#pii_hash_key": "cd" * 32},
         newest_write_ms=1_700_000_000_000,
+        consent={"records": 3, "subjects": 2, "sha256": "ef" * 32},
     )
 
 
@@ -39,6 +40,8 @@ def test_identical_readings_have_no_differences() -> None:
         (lambda f: f.online["credit_risk"][0].update(income=None), "online store: the features"),
         (lambda f: f.predictions.update(credit_risk=[0.25 + 1e-9]), "prediction: the served version of 'credit_risk'"),
         (lambda f: f.secrets.clear(), "secret vault://secret/mlops/local-stack/privacy#pii_hash_key"),
+        (lambda f: f.consent.clear(), "consent records: 3 of 2 subject(s) before, 0 of 0 after"),
+        (lambda f: f.consent.update(sha256="00" * 32), "consent records: 3 of 2 subject(s) before, 3 of 2 after (same"),
     ],
 )
 def test_each_lost_fact_is_named(change: object, named: str) -> None:
@@ -112,6 +115,10 @@ def test_mlops_dr_drill_restores_the_reference_deployment_identically(trained_st
     assert stack.training.returncode == 0, stack.training.stdout[-2000:]
     assert stack.promotion.returncode == 0, stack.promotion.stderr[-2000:]
     out = stack.state / "drill-report"
+    consent = stack.state / "consent.csv"  # a withdrawal the restore must keep
+    consent.write_text("subject_id,purpose,status,time\nAPP-1,training,withdrawn,2026-01-05T10:00:00Z\n")
+    imported = stack.mlops("privacy", "consent", "import", str(consent))
+    assert imported.returncode == 0, imported.stdout + imported.stderr
 
     ran = stack.mlops("dr", "drill", "--json", "--out", str(out), timeout=900)
 
@@ -125,6 +132,7 @@ def test_mlops_dr_drill_restores_the_reference_deployment_identically(trained_st
     assert checked["online_rows_found"] == checked["online_rows"] > 0
     assert checked["predictions"] == checked["online_rows"]
     assert checked["secrets"] >= 3
+    assert checked["consent_records"] == 1
     assert report["rto_s"] > 0
     assert report["rpo_s"] >= report["backup_age_s"] >= 0
     assert json.loads((out / "drill.json").read_text()) == report

@@ -64,6 +64,22 @@ def test_records_round_trip_through_sqlite_in_utc(tmp_path: Path) -> None:
     assert (tmp_path / "privacy" / "consent.db").is_file()
 
 
+def test_the_fingerprint_tells_identical_stores_from_changed_ones_without_an_id(tmp_path: Path) -> None:
+    lines = ("c-1,training,granted,2024-03-01T09:30:00+02:00,web form", "c-2,training,withdrawn,2024-03-02T10:00:00Z,")
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    with sqlite_store(tmp_path / "a") as one:  # an empty source is the file's name: the same in both
+        one.add(read_consent_file(write(tmp_path / "a" / "consent.csv", *lines), PURPOSES))
+        first = one.fingerprint()
+    with sqlite_store(tmp_path / "b") as two:  # the same records, imported in the other order
+        two.add(read_consent_file(write(tmp_path / "b" / "consent.csv", *reversed(lines)), PURPOSES))
+        assert two.fingerprint() == first
+        assert (first["records"], first["subjects"]) == (2, 2)
+        assert "c-1" not in str(first)
+        two.add(read_consent_file(write(tmp_path / "c.csv", "c-2,training,granted,2024-04-01T00:00:00Z,"), PURPOSES))
+        assert two.fingerprint()["sha256"] != first["sha256"]
+
+
 def test_the_latest_record_wins_whatever_order_it_was_imported_in(tmp_path: Path) -> None:
     newer = write(
         tmp_path / "newer.csv",
