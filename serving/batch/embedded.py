@@ -1,9 +1,10 @@
 """The embedded engine: pyarrow reads the input chunk by chunk (from the local disk or straight
 from the object store), the model scores each chunk in process, and each chunk is written as its
-own parquet part (hive-partitioned when asked)."""
+own parquet part (hive-partitioned when asked) while the next one is scored."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from serving.batch.engines import SCORE_COLUMN, BatchEngine, BatchJob, EmbeddedEngineConfig, EngineResult, score_frame
@@ -27,21 +28,30 @@ class EmbeddedEngine(BatchEngine):
         csv_types = job.input_types if job.input_format == "csv" else None
         job.run_dir.mkdir(parents=True)
         rows = chunks = 0
-        for index, table in enumerate(iter_chunks(job.input, columns, self.config.chunk_rows, csv_types)):
-            # Only the features go through pandas (the model's input); pass-through columns
-            # stay Arrow, so their types reach the output unchanged.
-            frame = table.select(features).to_pandas()
-            scores = score_frame(job.model, frame, features)
-            if job.prediction_log is not None:
-                ids = table.column(job.id_column).to_pylist() if job.id_column else None
-                job.log_scored(frame, scores, ids, first_row=rows)
-            out = table.select(job.output_columns).append_column(SCORE_COLUMN, pa.array(scores, pa.float64()))
-            # The input's pandas metadata describes every input column (PII included): the
-            # output describes itself, as Spark's does.
-            out = out.replace_schema_metadata(None)
-            self._write(out, job, index)
-            rows += table.num_rows
-            chunks += 1
+        # A part is written (parquet encoding and compression, outside the interpreter lock)
+        # while the next chunk is scored; one write in flight, so at most two chunks are held.
+        # A failed write fails the run at the next chunk or at the end.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-write") as writer:
+            pending: Future[None] | None = None
+            for index, table in enumerate(iter_chunks(job.input, columns, self.config.chunk_rows, csv_types)):
+                # Only the features go through pandas (the model's input); pass-through columns
+                # stay Arrow, so their types reach the output unchanged.
+                frame = table.select(features).to_pandas()
+                scores = score_frame(job.model, frame, features)
+                if job.prediction_log is not None:
+                    ids = table.column(job.id_column).to_pylist() if job.id_column else None
+                    job.log_scored(frame, scores, ids, first_row=rows)
+                out = table.select(job.output_columns).append_column(SCORE_COLUMN, pa.array(scores, pa.float64()))
+                # The input's pandas metadata describes every input column (PII included): the
+                # output describes itself, as Spark's does.
+                out = out.replace_schema_metadata(None)
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(self._write, out, job, index)
+                rows += table.num_rows
+                chunks += 1
+            if pending is not None:
+                pending.result()
         return EngineResult(rows_in=rows, details={"chunk_rows": self.config.chunk_rows, "chunks": chunks})
 
     @staticmethod

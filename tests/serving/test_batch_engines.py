@@ -150,6 +150,39 @@ def test_embedded_csv_in_small_chunks_matches_one_chunk(registered: Registered, 
     assert_same_as_in_process(scores_by_id(small.output_dir), registered)
 
 
+def test_a_part_that_fails_to_write_fails_the_run_and_leaves_no_output(
+    registered: Registered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts are written while the next chunk is scored: a write that fails (disk full) still
+    fails the run, names why, and nothing of the run stays in the output folder."""
+    from serving.batch.embedded import EmbeddedEngine
+
+    written: list[int] = []
+    real = EmbeddedEngine._write
+
+    def full_disk(table: Any, job: Any, index: int) -> None:
+        if index == 2:
+            raise OSError(28, "No space left on device")
+        real(table, job, index)
+        written.append(index)
+
+    monkeypatch.setattr(EmbeddedEngine, "_write", staticmethod(full_disk))
+    with pytest.raises(OSError, match="No space left on device"):
+        predict_batch(
+            registered.inputs / "scoring.csv",
+            tmp_path / "out",
+            chunk_rows=250,
+            model=registered.model,
+            serving_schema=registered.info.serving_schema,
+            engine="embedded",
+            model_name="credit_risk",
+            model_version="1.0.0",
+            id_column=ID,
+        )
+    assert written[:2] == [0, 1]
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
 def test_embedded_partitions_by_a_column(registered: Registered, tmp_path: Path) -> None:
     manifest = predict_batch(
         registered.inputs / "scoring.parquet",
