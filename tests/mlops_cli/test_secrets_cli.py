@@ -54,6 +54,7 @@ def seed(vault_root: Any, env: str, skip: tuple[str, ...] = ()) -> None:
         "registry": {"db_password": "r"},
         "feature-store": {"redis_password": "f"},
         "backup": {"encryption_key": "b"},
+        "consent": {"db_password": "c"},
     }
     for area, secret in values.items():
         if area not in skip:
@@ -71,7 +72,7 @@ def test_audit_passes_then_names_offenders(openbao: OpenBao, vault_root: Any, wo
     assert old.returncode == 3
     lines = [ln for ln in old.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1
-    assert "4 secret(s) break the rotation policy" in lines[0]
+    assert "5 secret(s) break the rotation policy" in lines[0]
     assert "vault://secret/mlops/prod/privacy#pii_hash_key (overdue" in lines[0]
     assert "p" not in {w.strip("();,") for w in old.stdout.split()}  # no values printed
 
@@ -169,6 +170,7 @@ def test_references_come_from_platform_config_and_policy() -> None:
     )
     assert collect_references(platform, platform.environment, policy) == [
         "vault://secret/mlops/prod/privacy#pii_hash_key",
+        "vault://secret/mlops/prod/consent#db_password",
         "vault://secret/mlops/prod/x#y",
     ]
     dev = load_platform_config(ROOT / "config", "dev")
