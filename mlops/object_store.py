@@ -170,8 +170,11 @@ def describe_error(uri: str, exc: BaseException, config: ObjectStoreConfig | Non
         why = "no such object"
     elif "NoSuchBucket" in text or "bucket does not exist" in text.lower():
         why = "no such bucket"
-    elif any(
-        s in text for s in ("AccessDenied", "ACCESS_DENIED", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403")
+    elif "NETWORK_CONNECTION" in text or "curlCode" in text:
+        # Checked before access: a connect failure names the endpoint, whose port may contain "403".
+        why = f"the object store{where} does not answer"
+    elif any(s in text for s in ("AccessDenied", "ACCESS_DENIED", "InvalidAccessKeyId", "SignatureDoesNotMatch")) or (
+        re.search(r"(?<![\w:.])403(?![\w.])", text)
     ):
         why = "access denied (check the object_store access key references)"
     elif any(s in text.lower() for s in ("connect", "timed out", "timeout", "unreachable", "curl")):

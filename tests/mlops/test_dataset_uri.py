@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from mlops.config import DatasetConfig, load_dataset_config
 from mlops.errors import ConfigError
-from mlops.object_store import ObjectStoreConfig, aws_environment, split_uri
+from mlops.object_store import ObjectStore, ObjectStoreConfig, aws_environment, describe_error, split_uri
 from tests.infrastructure.validator import ROOT
 
 URI = "s3://datasets/credit_risk/sample.csv"
@@ -67,3 +68,46 @@ def test_split_uri_and_the_child_environment() -> None:
         ObjectStoreConfig(access_key_id="env://K")
     with pytest.raises(ValueError, match="never a literal"):
         ObjectStoreConfig(access_key_id="AKID", secret_access_key="env://S")
+
+
+def _free_port_containing_403() -> int:
+    for port in range(40300, 40400):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip("every port 40300-40399 is taken on this machine")
+
+
+def test_a_store_that_does_not_answer_is_not_called_access_denied_whatever_its_port() -> None:
+    """A connect failure names the endpoint; a port such as 40312 must not read as HTTP 403."""
+    port = _free_port_containing_403()
+    store = ObjectStore(
+        ObjectStoreConfig(endpoint_url=f"http://127.0.0.1:{port}", connect_timeout_s=1.0, max_attempts=1)
+    )
+    with pytest.raises(OSError, match="NETWORK_CONNECTION") as raised:
+        store.filesystem().get_file_info("datasets/x.parquet")
+    assert str(port) in str(raised.value)
+    assert str(store.error(URI, raised.value)) == f"{URI}: the object store at http://127.0.0.1:{port} does not answer"
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        ("AWS Error ACCESS_DENIED during HeadObject operation: No response body.", "access denied"),
+        ("AWS Error UNKNOWN (HTTP status 403) during HeadObject operation: No response body.", "access denied"),
+        (
+            "AWS Error NETWORK_CONNECTION during GetObject operation: curlCode: 28, Timeout was reached",
+            "does not answer",
+        ),
+        ("Path does not exist 'datasets/x.parquet'", "no such object"),
+        (
+            "AWS Error NO_SUCH_BUCKET during ListObjects operation: The specified bucket does not exist",
+            "no such bucket",
+        ),
+    ],
+)
+def test_store_errors_are_named_by_what_went_wrong(message: str, why: str) -> None:
+    assert why in str(describe_error(URI, OSError(message)))
