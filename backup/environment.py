@@ -161,21 +161,48 @@ class BackupEnvironment:
         return self.databases.get(name) or self.postgres
 
 
-def dev_environment(state: Path, config_dir: Path | None) -> BackupEnvironment:
-    """``dev``: MLflow on SQLite, Feast's file registry, local artifacts and prediction log."""
+def dev_environment(state: Path, config_dir: Path | None, *, consent_url: str | None = None) -> BackupEnvironment:
+    """``dev``: MLflow on SQLite, Feast's file registry, local artifacts and prediction log.
+
+    ``consent_url``: the platform config's ``privacy.consent.url`` (None: the SQLite file under
+    the state folder). A SQLite URL is backed up where it points; a server's database is not
+    dev's to dump, and the target says so instead of finding "no consent database".
+    """
     state = state.expanduser().resolve()
     offline, predictions, shadow = _state_trees(state)
+    consent_sqlite: Path | None = state / "privacy" / "consent.db"
+    unavailable: dict[str, str] = {}
+    if consent_url is not None:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(consent_url)
+        except ArgumentError as exc:
+            raise BackupError(f"privacy.consent.url: expected a database URL ({exc})") from None
+        if url.get_backend_name() == "sqlite" and url.database:
+            consent_sqlite = Path(url.database).expanduser().resolve()
+        else:
+            consent_sqlite = None
+            unavailable["consent-db"] = CONSENT_ON_A_SERVER_IN_DEV.format(backend=url.get_backend_name())
     return BackupEnvironment(
         name="dev",
         config_dir=config_dir,
         mlflow_sqlite=state / "registry" / "mlflow.db",
-        consent_sqlite=state / "privacy" / "consent.db",
+        consent_sqlite=consent_sqlite,
+        unavailable=unavailable,
         feast_registry_file=state / "feast" / "registry.db",
         artifacts=Tree(str(state / "registry" / "artifacts")),
         feast_offline=offline,
         prediction_logs=predictions,
         shadow_logs=shadow,
     )
+
+
+CONSENT_ON_A_SERVER_IN_DEV = (
+    "privacy.consent.url names a {backend} database: dev backs up SQLite files only; back it up "
+    "with the environment that runs that server (local-stack, or a cluster's backups chart)"
+)
 
 
 def _state_trees(state: Path) -> tuple[Tree, Tree, Tree]:

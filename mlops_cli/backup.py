@@ -71,7 +71,10 @@ def environment(name: str, state: Path, config_dir: Path) -> BackupEnvironment:
     from mlops.errors import BackupError
 
     if name == "dev":
-        return dev_environment(state, config_dir)
+        from platform_config import load_platform_config
+
+        consent_url = load_platform_config(config_dir, "dev").privacy.consent.url
+        return dev_environment(state, config_dir, consent_url=consent_url)
     if name == "local-stack":
         return stack_environment(state, config_dir)
     if name in CLUSTER_ENVIRONMENTS:

@@ -99,3 +99,34 @@ def test_consent_records_round_trip_and_a_restore_erases_the_subjects_erased_sin
     with ConsentStore.open(ConsentConfig(), state, lambda ref: ref) as store:
         assert store.subjects() == {"APP-1", "APP-3"}
         assert [(r.purpose, r.status) for r in store.history("APP-1")] == [("training", "withdrawn")]
+
+
+def test_dev_backs_up_the_consent_store_the_platform_config_names(tmp_path: Path) -> None:
+    """``privacy.consent.url`` decides what dev's consent-db target reads: a SQLite file where it
+    points (restored there), and a server's database is skipped saying why, never "missing"."""
+    from datetime import UTC, datetime
+
+    from privacy.config import ConsentConfig
+    from privacy.consent import ConsentRecord, ConsentStore
+
+    state, elsewhere = tmp_path / "state", tmp_path / "records" / "consent.sqlite"
+    elsewhere.parent.mkdir()
+    config = ConsentConfig(url=f"sqlite:///{elsewhere}")
+    record = ConsentRecord("APP-1", "training", "withdrawn", datetime(2026, 3, 1, tzinfo=UTC), "web form")
+    with ConsentStore.open(config, state, lambda ref: ref) as store:
+        assert store.add([record]).added == 1
+    assert not (state / "privacy" / "consent.db").exists()
+    repo = Repository(str(tmp_path / "restic"), tmp_path / "key", cache_dir=tmp_path / "cache")
+    env = dev_environment(state, None, consent_url=config.url)
+    manifest = create_backup(env, repo, state / "work", targets=["consent-db"])
+    assert [(t.name, t.status) for t in manifest.targets] == [("consent-db", "complete")]
+
+    elsewhere.unlink()
+    restore_backup(repo, env, state / "work", manifest.backup_id, targets=["consent-db"], force=True)
+    with ConsentStore.open(config, state, lambda ref: ref) as store:
+        assert store.history("APP-1") == [record]
+
+    server = dev_environment(state, None, consent_url="postgresql+psycopg://consent@db.internal:5432/consent")
+    (skipped,) = create_backup(server, repo, state / "work", targets=["consent-db"]).targets
+    assert (skipped.name, skipped.status) == ("consent-db", "skipped")
+    assert skipped.detail.startswith("privacy.consent.url names a postgresql database: dev backs up SQLite files only")
