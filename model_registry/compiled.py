@@ -67,6 +67,9 @@ _NO_CATEGORY = "\x00no-category"
 _PROBABILITIES = "probabilities"
 # The graph's metadata key holding each string input's missing token (see compile_model).
 _MISSING_KEY = "mlops.missing_tokens"
+# ... and each schema column's graph input: skl2onnx renames a column that is not an identifier
+# ("capital-gain" reads input "capital_gain", and a real "capital_gain" then "capital_gain1").
+_INPUTS_KEY = "mlops.input_names"
 _install_lock = threading.Lock()
 _installed = False
 
@@ -119,12 +122,16 @@ class CompiledScorer:
         # and values again on every call, ~10 µs of Python that a single row pays in full; the
         # names are checked once, below, and the feed is always built here.
         self._run_graph = getattr(self._session, "_sess", self._session).run
+        metadata = self._session.get_modelmeta().custom_metadata_map
         names = {i.name for i in self._session.get_inputs()}
-        if names != set(self.kinds):
-            raise CompileError(f"the graph reads {sorted(names)}, the serving schema names {sorted(self.kinds)}")
-        self._missing = _missing_tokens(self._session)
-        self._numbers = [c for c, k in self.kinds.items() if k == "number"]
-        self._strings = [c for c, k in self.kinds.items() if k == "string"]
+        # Graphs compiled before the map was recorded read each column under its own name.
+        inputs: dict[str, str] = json.loads(metadata.get(_INPUTS_KEY, "null")) or {c: c for c in names}
+        if set(inputs) != set(self.kinds) or set(inputs.values()) != names:
+            raise CompileError(f"the graph reads {sorted(inputs)}, the serving schema names {sorted(self.kinds)}")
+        # (schema column, graph input) pairs, by kind.
+        self._numbers = [(c, inputs[c]) for c, k in self.kinds.items() if k == "number"]
+        self._strings = [(c, inputs[c]) for c, k in self.kinds.items() if k == "string"]
+        self._missing = _missing_tokens(json.loads(metadata.get(_MISSING_KEY, "{}")), [c for c, _ in self._strings])
 
     def __getstate__(self) -> dict[str, Any]:
         return {"onnx_bytes": self.onnx_bytes, "schema": self.schema.to_json()}
@@ -139,13 +146,13 @@ class CompiledScorer:
     def score_rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Scores of rows given as ``{column: value}`` (None: missing), without a frame."""
         feed: dict[str, np.ndarray] = {}
-        for column in self._numbers:
-            feed[column] = np.array(
+        for column, name in self._numbers:
+            feed[name] = np.array(
                 [math.nan if (v := row[column]) is None else v for row in rows], dtype=np.float32
             ).reshape(-1, 1)
-        for column in self._strings:
+        for column, name in self._strings:
             none = self._missing[column][0]  # JSON has null, never NaN, for a missing string
-            feed[column] = np.array(
+            feed[name] = np.array(
                 [none if (v := row[column]) is None else v if isinstance(v, str) else _NO_CATEGORY for row in rows],
                 dtype=object,
             ).reshape(-1, 1)
@@ -160,9 +167,9 @@ class CompiledScorer:
     def score_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Scores of a frame holding (at least) the schema's columns, typed as in training."""
         feed: dict[str, np.ndarray] = {}
-        for column in self._numbers:
-            feed[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float32).reshape(-1, 1)
-        for column in self._strings:
+        for column, name in self._numbers:
+            feed[name] = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float32).reshape(-1, 1)
+        for column, name in self._strings:
             values = frame[column].to_numpy(dtype=object)
             out = np.full(len(values), _NO_CATEGORY, dtype=object)
             is_str = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
@@ -171,7 +178,7 @@ class CompiledScorer:
             is_none = np.fromiter((v is None for v in values), bool, len(values))
             out[pd.isna(values) & ~is_none] = nan
             out[is_none] = none
-            feed[column] = out.reshape(-1, 1)
+            feed[name] = out.reshape(-1, 1)
         return self._run(feed)
 
 
@@ -190,13 +197,12 @@ def _session(onnx_bytes: bytes) -> onnxruntime.InferenceSession:
         raise CompileError(f"onnxruntime cannot load the graph: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
-def _missing_tokens(session: onnxruntime.InferenceSession) -> dict[str, tuple[str, str]]:
-    """Per string input, the tokens :func:`compile_model` recorded for a None and for a NaN."""
-    recorded = json.loads(session.get_modelmeta().custom_metadata_map.get(_MISSING_KEY, "{}"))
+def _missing_tokens(recorded: Mapping[str, list[str]], columns: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Per string column, the tokens :func:`compile_model` recorded for a None and for a NaN."""
     tokens = {}
-    for i in session.get_inputs():
-        learned = recorded.get(i.name, [])
-        tokens[i.name] = (
+    for column in columns:
+        learned = recorded.get(column, [])
+        tokens[column] = (
             "None" if "None" in learned else _NO_CATEGORY,
             "nan" if "nan" in learned else _NO_CATEGORY,
         )
@@ -253,8 +259,16 @@ def compile_model(model: Any, schema: ServingSchema) -> bytes:
     if _PROBABILITIES not in {o.name for o in graph.graph.output}:
         raise CompileError(f"the graph has no {_PROBABILITIES!r} output (is it a classifier?)")
     _set_forest_missing_branches(graph, estimator)
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = _MISSING_KEY, json.dumps(_encoder_missing_tokens(model))
+    graph_inputs = [i.name for i in graph.graph.input]
+    if len(graph_inputs) != len(kinds):
+        raise CompileError(f"the graph has {len(graph_inputs)} inputs for {len(kinds)} schema columns")
+    # In the order given (initial_types), whatever names skl2onnx made of the columns.
+    for key, value in (
+        (_MISSING_KEY, _encoder_missing_tokens(model)),
+        (_INPUTS_KEY, dict(zip(kinds, graph_inputs, strict=True))),
+    ):
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
     data: bytes = graph.SerializeToString()
     _session(data)  # loads, or says why not
     return data

@@ -184,3 +184,37 @@ def test_a_dataset_without_categorical_columns_compiles(family: str) -> None:
     result = compile_and_verify(model, _serving(schema), frame, threshold=0.5)
     assert result.record["verification"] is not None, result.record["reason"]
     assert result.record["verification"]["max_abs_diff"] <= TOLERANCE
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_columns_whose_names_are_not_identifiers_compile(family: str) -> None:
+    """Census-style names ("capital-gain", "marital status", "home.own", "1st_lien") that
+    skl2onnx renames in the graph, one of them clashing with a real column of the renamed name:
+    each value still reaches its own input, in rows and frames, missing values included."""
+    rng = np.random.default_rng(3)
+    n = 800
+    frame = pd.DataFrame(
+        {
+            "capital-gain": rng.normal(size=n),
+            "capital_gain": rng.normal(size=n),  # what skl2onnx calls the column above
+            "1st_lien": rng.normal(size=n),
+            "marital status": rng.choice(["married", "single", "divorced"], n).astype(object),
+            "home.own": rng.choice(["rent", "own"], n).astype(object),
+        }
+    )
+    frame.loc[::13, "capital-gain"] = np.nan
+    frame.loc[::17, "marital status"] = None
+    y = ((frame["capital-gain"].fillna(0) - frame["capital_gain"] + (frame["home.own"] == "own")) > 0).to_numpy(int)
+    schema = FeatureSchema(
+        ("capital-gain", "capital_gain", "1st_lien"), ("marital status", "home.own"), ("capital-gain", "marital status")
+    )
+    model = build_pipeline(ModelConfig(family=family, params=PARAMS[family]), schema).fit(frame, y)
+    serving = _serving(schema)
+    scorer = pickle.loads(pickle.dumps(CompiledScorer(compile_model(model, serving), serving)))
+    probe = frame.head(60)
+    fitted = model.predict_proba(probe)[:, 1]
+    np.testing.assert_allclose(scorer.score_frame(probe), fitted, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(scorer.score_rows(_as_rows(probe)), fitted, atol=TOLERANCE, rtol=0)
+    result = compile_and_verify(model, serving, frame, threshold=0.5)
+    assert result.record["verification"] is not None, result.record["reason"]
+    assert result.record["verification"]["max_abs_diff"] <= TOLERANCE
