@@ -74,13 +74,16 @@ RUN groupadd --gid 10001 mlops \
     && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin mlops
 
 # Caches go to /tmp, the one writable path the charts mount (the root FS is read-only there).
+# OpenMP waiters sleep instead of spinning: a pod whose CPU limit is below its node's core
+# count (or a busy node) otherwise stalls every parallel fit and predict (see mlops_cli.main).
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     MPLCONFIGDIR=/tmp/matplotlib \
-    NUMBA_CACHE_DIR=/tmp/numba
+    NUMBA_CACHE_DIR=/tmp/numba \
+    OMP_WAIT_POLICY=PASSIVE
 
 COPY --from=builder --chown=root:root /opt/venv /opt/venv
 WORKDIR /app

@@ -4,6 +4,7 @@ tests/local_stack.py) and the bundled sample's feature schema."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,10 @@ from tests.servers import OpenBao, openbao_dev_server
 
 if TYPE_CHECKING:
     from training.modeling import FeatureSchema
+
+# As `mlops` and the platform image run everything (mlops_cli.main): tests that fit models in
+# this process beside the other test lane would otherwise stall in OpenMP spin-waits.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,23 @@ def test_errors_the_platform_raises_keep_exit_1(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert "platform.yaml" in out.stderr
+
+
+@pytest.mark.parametrize(("preset", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_waiters_sleep_in_every_process_the_command_starts(
+    preset: str | None, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What pipeline steps and batch jobs inherit (they fit and predict with OpenMP teams); an
+    operator's own OMP_WAIT_POLICY is kept."""
+    from mlops_cli.main import main
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", preset or "unset below")  # restored after the test either way
+    if preset is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setattr(sys, "argv", ["mlops", "--help"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    assert subprocess.run(
+        [sys.executable, "-c", "import os; print(os.environ['OMP_WAIT_POLICY'])"], capture_output=True, text=True
+    ).stdout.strip() == expected
