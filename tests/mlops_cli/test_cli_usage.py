@@ -71,6 +71,9 @@ def test_openmp_waiters_sleep_in_every_process_the_command_starts(
     with pytest.raises(SystemExit) as done:
         main()
     assert done.value.code == 0
-    assert subprocess.run(
-        [sys.executable, "-c", "import os; print(os.environ['OMP_WAIT_POLICY'])"], capture_output=True, text=True
-    ).stdout.strip() == expected
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.environ['OMP_WAIT_POLICY'])"], capture_output=True, text=True
+        ).stdout.strip()
+        == expected
+    )
