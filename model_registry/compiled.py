@@ -171,13 +171,16 @@ class CompiledScorer:
             feed[name] = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float32).reshape(-1, 1)
         for column, name in self._strings:
             values = frame[column].to_numpy(dtype=object)
-            out = np.full(len(values), _NO_CATEGORY, dtype=object)
-            is_str = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
-            out[is_str] = values[is_str]
             none, nan = self._missing[column]
-            is_none = np.fromiter((v is None for v in values), bool, len(values))
-            out[pd.isna(values) & ~is_none] = nan
-            out[is_none] = none
+            missing = np.flatnonzero(pd.isna(values))
+            if pd.api.types.infer_dtype(values, skipna=True) == "string":
+                # Strings and gaps (the usual column): checked in C, only the gaps one by one.
+                out = values.copy()
+            else:  # numbers or other objects among them: those match no category
+                out = np.full(len(values), _NO_CATEGORY, dtype=object)
+                is_str = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
+                out[is_str] = values[is_str]
+            out[missing] = [none if values[i] is None else nan for i in missing]
             feed[name] = out.reshape(-1, 1)
         return self._run(feed)
 

@@ -1,10 +1,12 @@
 """The embedded engine: pyarrow reads the input chunk by chunk (from the local disk or straight
 from the object store), the model scores each chunk in process, and each chunk is written as its
-own parquet part (hive-partitioned when asked) while the next one is scored."""
+own parquet part (hive-partitioned when asked). Reading the next chunk and writing the last one
+overlap the scoring of this one."""
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, closing
 from typing import TYPE_CHECKING
 
 from serving.batch.engines import SCORE_COLUMN, BatchEngine, BatchJob, EmbeddedEngineConfig, EngineResult, score_frame
@@ -28,12 +30,18 @@ class EmbeddedEngine(BatchEngine):
         csv_types = job.input_types if job.input_format == "csv" else None
         job.run_dir.mkdir(parents=True)
         rows = chunks = 0
-        # A part is written (parquet encoding and compression, outside the interpreter lock)
-        # while the next chunk is scored; one write in flight, so at most two chunks are held.
-        # A failed write fails the run at the next chunk or at the end.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-write") as writer:
+        # While a chunk is scored, one thread reads the next (parquet decoding, CSV parsing) and
+        # one writes the previous part (encoding, compression): pyarrow does both outside the
+        # interpreter lock. One of each in flight, so at most three chunks are held. A failed
+        # read or write fails the run at the next chunk or at the end.
+        with ExitStack() as stack:
+            source = stack.enter_context(closing(iter_chunks(job.input, columns, self.config.chunk_rows, csv_types)))
+            reader = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-read"))
+            writer = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-write"))
             pending: Future[None] | None = None
-            for index, table in enumerate(iter_chunks(job.input, columns, self.config.chunk_rows, csv_types)):
+            ahead: Future[pa.Table | None] = reader.submit(next, source, None)
+            while (table := ahead.result()) is not None:
+                ahead = reader.submit(next, source, None)
                 # Only the features go through pandas (the model's input); pass-through columns
                 # stay Arrow, so their types reach the output unchanged.
                 frame = table.select(features).to_pandas()
@@ -47,7 +55,7 @@ class EmbeddedEngine(BatchEngine):
                 out = out.replace_schema_metadata(None)
                 if pending is not None:
                     pending.result()
-                pending = writer.submit(self._write, out, job, index)
+                pending = writer.submit(self._write, out, job, chunks)
                 rows += table.num_rows
                 chunks += 1
             if pending is not None:

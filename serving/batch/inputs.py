@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -361,7 +361,7 @@ def classify_csv_columns(path: BatchInput | Path, columns: list[str]) -> dict[st
 
 def iter_chunks(
     path: BatchInput | Path, columns: list[str], chunk_rows: int, csv_types: dict[str, pa.DataType] | None = None
-) -> Iterator[pa.Table]:
+) -> Generator[pa.Table, None, None]:
     """The input as tables of exactly ``chunk_rows`` rows (the last may be shorter).
 
     Memory is bounded by one parquet row group (or one CSV block) plus one chunk: the input
@@ -417,7 +417,7 @@ def _csv_batches(
         raise _read_error(source, file, exc) from None
 
 
-def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+def _rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Generator[pa.Table, None, None]:
     import pyarrow as pa
 
     pending: list[pa.RecordBatch] = []
