@@ -183,6 +183,42 @@ def test_a_part_that_fails_to_write_fails_the_run_and_leaves_no_output(
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 
 
+def test_a_read_that_fails_half_way_fails_the_run_and_leaves_no_output(
+    registered: Registered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next chunk is read while this one is scored: a read that fails after two chunks (a
+    connection reset mid-file) still fails the run with its own error, and nothing stays."""
+    from serving.batch import embedded
+
+    real = embedded.iter_chunks
+    closed: list[bool] = []
+
+    def reset_after_two(*args: Any, **kwargs: Any) -> Any:
+        try:
+            for i, table in enumerate(real(*args, **kwargs)):
+                if i == 2:
+                    raise OSError(104, "Connection reset by peer")
+                yield table
+        finally:
+            closed.append(True)
+
+    monkeypatch.setattr(embedded, "iter_chunks", reset_after_two)
+    with pytest.raises(OSError, match="Connection reset by peer"):
+        predict_batch(
+            registered.inputs / "scoring.parquet",
+            tmp_path / "out",
+            chunk_rows=250,
+            model=registered.model,
+            serving_schema=registered.info.serving_schema,
+            engine="embedded",
+            model_name="credit_risk",
+            model_version="1.0.0",
+            id_column=ID,
+        )
+    assert closed == [True]
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
 def test_embedded_partitions_by_a_column(registered: Registered, tmp_path: Path) -> None:
     manifest = predict_batch(
         registered.inputs / "scoring.parquet",
