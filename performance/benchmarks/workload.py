@@ -18,6 +18,16 @@ if TYPE_CHECKING:
 
 TRAIN_SEED = 1
 REQUEST_SEED = 2
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_DATASET = REPO / "config" / "datasets" / "credit_risk.yaml"
+
+
+def sample_pii_columns() -> list[str]:
+    """The sample's personal-data columns, as its dataset config declares them (what a model's
+    lineage gives ``mlops batch`` to leave out of score files)."""
+    from mlops.config import load_dataset_config
+
+    return sorted(load_dataset_config(SAMPLE_DATASET).pii)
 
 
 def sample_model(
@@ -56,13 +66,12 @@ def sample_project(work: Path, rows: int) -> Path:
 
     import yaml
 
-    repo = Path(__file__).resolve().parents[2]
-    shutil.copytree(repo / "config", work / "config")
+    shutil.copytree(REPO / "config", work / "config")
     ds_file = work / "config" / "datasets" / "credit_risk.yaml"
     ds = yaml.safe_load(ds_file.read_text())
     ds["synthetic"]["rows"] = rows
     ds["path"] = str(work / "data" / "sample.parquet")
-    ds["expectation_suite"] = str(repo / "data_quality" / "expectations" / "credit_risk.yaml")
+    ds["expectation_suite"] = str(REPO / "data_quality" / "expectations" / "credit_risk.yaml")
     ds_file.write_text(yaml.safe_dump(ds))
     key = work / ".mlops" / "secrets" / "pii-hash-key"
     key.parent.mkdir(parents=True)

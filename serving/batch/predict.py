@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,11 +140,11 @@ def predict_batch(
         run_dir = (root / run_name).resolve()
         output_location = str(run_dir)
     try:
-        input_hash = None
+        staged_hash: str | None = None  # a staged copy is hashed while it downloads
         job_input = source
         if staged:
             assert staging is not None
-            job_input, input_hash = stage_input(source, staging / "input")
+            job_input, staged_hash = stage_input(source, staging / "input")
         # CSV carries no types: they are decided here, once for the whole file, for both engines.
         input_types = (
             csv_column_types(job_input, columns.names, serving_schema, output_columns)
@@ -164,8 +165,12 @@ def predict_batch(
             model_version=model_version,
             id_column=id_column,
         )
-        input_hash = input_hash or content_hash(source)
-        result = runner.run(job)
+        # The input is hashed beside the run (hashlib and the file reads leave the interpreter
+        # lock): on a local file the first chunk is read and scored meanwhile.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-hash") as hasher:
+            hashing = hasher.submit(lambda: staged_hash or content_hash(source))
+            result = runner.run(job)
+            input_hash = hashing.result()
         if prediction_log is not None and config.type == "spark":
             details = _log_from_output(job, chunk_rows)
             result = EngineResult(result.rows_in, {**result.details, "prediction_log": details})

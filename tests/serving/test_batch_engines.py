@@ -18,7 +18,7 @@ from model_registry.compiled import TOLERANCE, compile_and_verify
 from model_registry.registry import COMPILED_ARTIFACT, ModelRegistry, VersionInfo
 from platform_config import PlatformConfig
 from serving.batch import SparkEngineConfig, apply_retention, predict_batch, read_manifest
-from serving.batch.manifest import run_folders
+from serving.batch.manifest import BatchManifest, run_folders
 from serving.batch.step import batch_predict_step
 from serving.models import compiled_scorer
 from training.config import ModelConfig
@@ -44,6 +44,19 @@ class Registered:
     @property
     def registry(self) -> ModelRegistry:
         return PlatformConfig(state_dir=self.state).open_registry()
+
+    def predict(self, source: str, out: Path, **extra: Any) -> BatchManifest:
+        """``inputs/<source>`` scored by the embedded engine into ``out`` (``extra`` overrides)."""
+        run: dict[str, Any] = {
+            "model": self.model,
+            "serving_schema": self.info.serving_schema,
+            "engine": "embedded",
+            "model_name": "credit_risk",
+            "model_version": "1.0.0",
+            "id_column": ID,
+            **extra,
+        }
+        return predict_batch(self.inputs / source, out, **run)
 
     def expected(self) -> pd.Series:
         """In-process, vectorised predict_proba of the registered model, by id."""
@@ -133,16 +146,8 @@ def test_embedded_step_loads_the_champion_and_matches_in_process_predict(
 
 
 def test_embedded_csv_in_small_chunks_matches_one_chunk(registered: Registered, tmp_path: Path) -> None:
-    common: dict[str, Any] = {
-        "model": registered.model,
-        "serving_schema": registered.info.serving_schema,
-        "engine": "embedded",
-        "model_name": "credit_risk",
-        "model_version": "1.0.0",
-        "id_column": ID,
-    }
-    whole = predict_batch(registered.inputs / "scoring.csv", tmp_path / "one", chunk_rows=50_000, **common)
-    small = predict_batch(registered.inputs / "scoring.csv", tmp_path / "many", chunk_rows=250, **common)
+    whole = registered.predict("scoring.csv", tmp_path / "one", chunk_rows=50_000)
+    small = registered.predict("scoring.csv", tmp_path / "many", chunk_rows=250)
     assert len(whole.output_files) == 1
     assert len(small.output_files) == 5
     assert small.engine_details["chunks"] == 5
@@ -160,25 +165,15 @@ def test_a_part_that_fails_to_write_fails_the_run_and_leaves_no_output(
     written: list[int] = []
     real = EmbeddedEngine._write
 
-    def full_disk(table: Any, job: Any, index: int) -> None:
+    def full_disk(chunk: Any, scores: Any, job: Any, index: int) -> None:
         if index == 2:
             raise OSError(28, "No space left on device")
-        real(table, job, index)
+        real(chunk, scores, job, index)
         written.append(index)
 
     monkeypatch.setattr(EmbeddedEngine, "_write", staticmethod(full_disk))
     with pytest.raises(OSError, match="No space left on device"):
-        predict_batch(
-            registered.inputs / "scoring.csv",
-            tmp_path / "out",
-            chunk_rows=250,
-            model=registered.model,
-            serving_schema=registered.info.serving_schema,
-            engine="embedded",
-            model_name="credit_risk",
-            model_version="1.0.0",
-            id_column=ID,
-        )
+        registered.predict("scoring.csv", tmp_path / "out", chunk_rows=250)
     assert written[:2] == [0, 1]
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 
@@ -204,39 +199,61 @@ def test_a_read_that_fails_half_way_fails_the_run_and_leaves_no_output(
 
     monkeypatch.setattr(embedded, "iter_chunks", reset_after_two)
     with pytest.raises(OSError, match="Connection reset by peer"):
-        predict_batch(
-            registered.inputs / "scoring.parquet",
-            tmp_path / "out",
-            chunk_rows=250,
-            model=registered.model,
-            serving_schema=registered.info.serving_schema,
-            engine="embedded",
-            model_name="credit_risk",
-            model_version="1.0.0",
-            id_column=ID,
-        )
+        registered.predict("scoring.parquet", tmp_path / "out", chunk_rows=250)
     assert closed == [True]
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 
 
 def test_embedded_partitions_by_a_column(registered: Registered, tmp_path: Path) -> None:
-    manifest = predict_batch(
-        registered.inputs / "scoring.parquet",
-        tmp_path,
-        model=registered.model,
-        serving_schema=registered.info.serving_schema,
-        engine="embedded",
-        model_name="credit_risk",
-        model_version="1.0.0",
-        chunk_rows=500,
-        id_column=ID,
-        partition_by="region",
-    )
+    manifest = registered.predict("scoring.parquet", tmp_path, chunk_rows=500, partition_by="region")
     folders = {f.split("/")[0] for f in manifest.output_files}
     assert folders == {f"region={r}" for r in registered.frame["region"].unique()}
     out = scores_by_id(manifest.output_dir)
     assert_same_as_in_process(out, registered)
     assert (out["region"].astype(str) == registered.frame.set_index(ID).sort_index()["region"]).all()
+
+
+def dictionary_encoded(part: Path) -> set[str]:
+    """The columns of a parquet part with a dictionary-encoded page."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(part).metadata
+    return {
+        meta.schema.column(j).name
+        for j in range(meta.num_columns)
+        if any("DICTIONARY" in e for i in range(meta.num_row_groups) for e in meta.row_group(i).column(j).encodings)
+    }
+
+
+@pytest.mark.parametrize("partition_by", [None, "age_band"])
+def test_parts_dictionary_encode_only_the_columns_that_repeat(
+    registered: Registered, tmp_path: Path, partition_by: str | None
+) -> None:
+    """Ids, timestamps and scores are written plain (a dictionary the writer would give up on
+    costs half the write and leaves the file larger); categories are dictionary-encoded."""
+    manifest = registered.predict("scoring.parquet", tmp_path, chunk_rows=600, partition_by=partition_by)
+    assert manifest.output_files
+    for name in manifest.output_files:
+        encoded = dictionary_encoded(Path(manifest.output_dir) / name)
+        assert not encoded & {ID, "application_ts", "score"}, name
+        assert {"sex", "defaulted"} <= encoded, name
+    assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
+
+
+def test_an_input_that_cannot_be_hashed_fails_the_run_and_leaves_no_output(
+    registered: Registered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The input is hashed beside the scoring: a hash that fails (the file went away) still fails
+    the run with its error, and the scored parts are removed."""
+    from serving.batch import predict as predict_module
+
+    def gone(source: Any) -> str:
+        raise FileNotFoundError(2, "No such file or directory", str(source.location))
+
+    monkeypatch.setattr(predict_module, "content_hash", gone)
+    with pytest.raises(FileNotFoundError, match="No such file"):
+        registered.predict("scoring.parquet", tmp_path / "out", chunk_rows=250)
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
 
 
 @pytest.mark.parametrize("source", ["scoring.parquet", "scoring.csv"])
