@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from mlops.exit import freeze_at_exit
+
 StepStatus = Literal["running", "succeeded", "blocked", "failed", "skipped"]
 # The run folder steps record into: set by the local runner in the environment the step
 # processes inherit. Unset on a cluster, where the figures go to KFP metrics only.
@@ -251,6 +253,8 @@ def record_step(name: str, *, metrics: MetricsSink | None = None) -> Iterator[St
     so a cluster run shows them in the KFP UI. When the step ends, its CPU-seconds, wall time
     and peak memory are stored on the record (see :class:`_Usage`).
     """
+    # A step's process (kfp's executor) ends right after its step.
+    freeze_at_exit()
     run_dir = current_run_dir()
     path = run_dir / "steps" / f"{name}.json" if run_dir else None
     rec = StepRecord(name=name, run_dir=str(run_dir or ""))

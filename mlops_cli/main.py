@@ -20,6 +20,7 @@ from rich.table import Table
 
 from mlops.config import load_dataset_config
 from mlops.errors import MlopsError
+from mlops.exit import freeze_at_exit
 from mlops.state import StateLayout, new_run_id, read_run_meta, read_steps, run_status
 from mlops_cli.backup import backup_app
 from mlops_cli.cluster import (
@@ -610,6 +611,7 @@ def main() -> None:
     # busy cores. Sleeping waiters cost little when the cores are free. Pipeline steps and
     # batch jobs inherit it (the platform image sets it too); an operator's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    freeze_at_exit()
     try:
         # Without standalone mode click returns (not raises) the code of a typer.Exit.
         code = app(standalone_mode=False)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import feature_store  # noqa: F401  (before any test imports Feast: unchecked, as the platform runs it)
 from performance.servers import redis_server
 from tests.local_stack import TrainedStack, trained_stack_in
 from tests.servers import OpenBao, openbao_dev_server
