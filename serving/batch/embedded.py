@@ -101,12 +101,16 @@ def _repeating_columns(table: pa.Table) -> list[str]:
     """The columns to dictionary-encode: those whose first rows repeat values (at most one
     distinct value in two). Parquet writers otherwise try a dictionary for every column and fall
     back to plain once it grows too big; for ids, timestamps and scores that try cost half the
-    write of a chunk and left the file larger than plain encoding does."""
+    write of a chunk and left the file larger than plain encoding does. Columns Arrow cannot
+    count (nested, dictionary, null) keep the writer's default."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
+    def repeats(column: pa.ChunkedArray) -> bool:
+        try:
+            return bool(pc.count_distinct(column, mode="all").as_py() * 2 <= len(column))
+        except pa.ArrowNotImplementedError:
+            return True
+
     sample = table.slice(0, _ENCODING_SAMPLE)
-    return [
-        name
-        for name, column in zip(sample.column_names, sample.columns, strict=True)
-        if pc.count_distinct(column, mode="all").as_py() * 2 <= sample.num_rows
-    ]
+    return [name for name, column in zip(sample.column_names, sample.columns, strict=True) if repeats(column)]

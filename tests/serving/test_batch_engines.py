@@ -240,6 +240,39 @@ def test_parts_dictionary_encode_only_the_columns_that_repeat(
     assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
 
 
+def test_nested_dictionary_and_null_pass_through_columns_reach_the_output(
+    registered: Registered, tmp_path: Path
+) -> None:
+    """Columns whose encoding Arrow cannot choose by counting (lists, structs, maps, dictionary
+    and null types) are written with the writer's defaults, values unchanged."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = len(registered.frame)
+    table = pa.Table.from_pandas(registered.frame, preserve_index=False).append_column(
+        "tags", pa.array([[i % 3, i] for i in range(rows)])
+    )
+    extra = {
+        "address": pa.array([{"city": f"c{i % 4}", "n": i} for i in range(rows)]),
+        "attrs": pa.array([[("k", i)] for i in range(rows)], pa.map_(pa.string(), pa.int64())),
+        "segment": pa.array([f"s{i % 5}" for i in range(rows)]).dictionary_encode(),
+        "unused": pa.nulls(rows),
+    }
+    for name, column in extra.items():
+        table = table.append_column(name, column)
+    (tmp_path / "in").mkdir()
+    pq.write_table(table, tmp_path / "in" / "nested.parquet")
+    registered_in = Registered(
+        registered.state, registered.info, registered.model, registered.schema, registered.frame, tmp_path / "in"
+    )
+    manifest = registered_in.predict("nested.parquet", tmp_path / "out", chunk_rows=500)
+    out = pq.read_table(manifest.output_dir).sort_by(ID)
+    expected = table.sort_by(ID)
+    for name in ["tags", *extra]:
+        assert out.column(name).to_pylist() == expected.column(name).to_pylist(), name
+    assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
+
+
 def test_an_input_that_cannot_be_hashed_fails_the_run_and_leaves_no_output(
     registered: Registered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
