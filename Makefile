@@ -87,17 +87,23 @@ image: install  ## Build the platform image (tag = package version)
 chart-files: install  ## Regenerate the files charts ship: compiled pipelines, backup strategies (a test fails when stale)
 	$(BIN)/python tests/infrastructure/test_helm_charts.py --regenerate
 
-# The tests on the local reference deployment spend most of their time waiting on its servers
-# and CLI processes: they run in a second pytest beside the rest (its output follows the rest's).
-STACK_TESTS := tests/backup tests/infrastructure/test_local_stack.py tests/infrastructure/test_local_stack_pipeline.py tests/privacy/test_erasure_stack.py
+# `make test` runs three pytest lanes side by side (two cores), balanced by their measured
+# durations (each lane's --durations): the pipeline runs of tests/e2e; the tests on the local
+# reference deployment, which mostly wait on its servers and CLI processes, with two more long
+# end-to-end files; and the rest. The other lanes' output follows the rest's.
+E2E_LANE := tests/e2e
+STACK_LANE := tests/backup tests/infrastructure/test_local_stack.py tests/infrastructure/test_local_stack_pipeline.py tests/privacy/test_erasure_stack.py tests/privacy/test_erasure_e2e.py tests/observability/test_triggers_launch.py
 test: install system-tools lint validate-infra  ## Lint, validate the infrastructure, then every test (unit per room, compile, end-to-end)
 	$(BIN)/python -m compileall -q $(PACKAGES) >/dev/null
 	mkdir -p build
-	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(STACK_TESTS) > build/test-stack.log 2>&1 & stack=$$!; \
-	$(BIN)/pytest -q -p no:cacheprovider --durations=40 $(addprefix --ignore=,$(STACK_TESTS)) && rest=0 || rest=$$?; \
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(STACK_LANE) > build/test-stack.log 2>&1 & stack=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(E2E_LANE) > build/test-e2e.log 2>&1 & e2e=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider --durations=40 $(addprefix --ignore=,$(STACK_LANE) $(E2E_LANE)) && rest=0 || rest=$$?; \
 	wait $$stack && stacked=0 || stacked=$$?; \
-	echo "--- local-stack tests ($(STACK_TESTS))"; cat build/test-stack.log; \
-	exit $$(( rest != 0 ? rest : stacked ))
+	wait $$e2e && ended=0 || ended=$$?; \
+	echo "--- end-to-end lane ($(E2E_LANE))"; cat build/test-e2e.log; \
+	echo "--- local-stack lane ($(STACK_LANE))"; cat build/test-stack.log; \
+	exit $$(( rest != 0 ? rest : stacked != 0 ? stacked : ended ))
 
 test-fast: install system-tools  ## Unit and in-process step tests only: no lint, no servers, no pipeline runs, nothing slow
 	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not servers and not slow" -n auto --maxprocesses 4 --dist loadgroup

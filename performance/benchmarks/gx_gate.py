@@ -18,12 +18,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from performance.benchmarks.report import write_report
+from performance.benchmarks.report import REPO, write_report
 
 if TYPE_CHECKING:
     import pandas as pd
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def build_frame(rows: int, base_rows: int = 50_000) -> pd.DataFrame:

@@ -22,8 +22,6 @@ from pathlib import Path
 from performance.benchmarks.report import write_report
 from performance.benchmarks.workload import sample_project
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def run_once(rows: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:

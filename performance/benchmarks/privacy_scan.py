@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from performance.benchmarks.report import write_report
+from performance.benchmarks.report import REPO, SAMPLE_DATASET, write_report
 
-REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "privacy" / "corpus" / "labelled_values.csv"
 
 
@@ -86,7 +85,7 @@ def scan_timing(rows: int) -> dict[str, Any]:
         "datetime64[ns]"
     )
     frame["last_login_ip"] = [f"10.{b % 256}.{(b // 256) % 256}.{(b // 65536) % 254 + 1}" for b in base]
-    cfg = load_dataset_config(REPO / "config" / "datasets" / "credit_risk.yaml")
+    cfg = load_dataset_config(SAMPLE_DATASET)
     started = time.perf_counter()
     analyzer()
     engine_s = time.perf_counter() - started

@@ -46,7 +46,6 @@ import yaml
 from performance.benchmarks.report import write_report
 from performance.benchmarks.workload import sample_project
 
-REPO = Path(__file__).resolve().parents[2]
 MODEL = "credit_risk"
 POLL_S = 0.02
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from performance.benchmarks.report import REPO, SAMPLE_DATASET
 from training.config import ModelConfig
 from training.modeling import build_pipeline
 from training.sample_data import TARGET_COLUMN, generate_credit_risk, sample_feature_rows, sample_feature_schema
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
 TRAIN_SEED = 1
 REQUEST_SEED = 2
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_DATASET = REPO / "config" / "datasets" / "credit_risk.yaml"
 
 
 def sample_pii_columns() -> list[str]:

@@ -165,12 +165,16 @@ def predict_batch(
             model_version=model_version,
             id_column=id_column,
         )
-        # The input is hashed beside the run (hashlib and the file reads leave the interpreter
-        # lock): on a local file the first chunk is read and scored meanwhile.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-hash") as hasher:
-            hashing = hasher.submit(lambda: staged_hash or content_hash(source))
+        if staged_hash is not None:
+            input_hash = staged_hash
             result = runner.run(job)
-            input_hash = hashing.result()
+        else:
+            # The input is hashed beside the run (hashlib and the file reads leave the
+            # interpreter lock): on a local file the first chunk is read and scored meanwhile.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-hash") as hasher:
+                hashing = hasher.submit(content_hash, source)
+                result = runner.run(job)
+                input_hash = hashing.result()
         if prediction_log is not None and config.type == "spark":
             details = _log_from_output(job, chunk_rows)
             result = EngineResult(result.rows_in, {**result.details, "prediction_log": details})
