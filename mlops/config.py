@@ -225,6 +225,10 @@ class DatasetConfig(StrictModel):
     # Text columns with more distinct values than this are left out of the features (unless
     # listed in `include`): one-hot encoding them would add a column per value.
     max_categories: int = Field(default=200, ge=2)
+    # CSV fields read as missing besides pandas' own (empty, NA, NaN, null, ...): the placeholders
+    # a file uses for "unknown", such as "?" or "-". Without them a numeric column holding one is
+    # read as text.
+    na_values: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=100)
     expectation_suite: Path | None = None
     synthetic: SyntheticSpec | None = None
     # What the data is; shown on the model card.
@@ -261,6 +265,8 @@ class DatasetConfig(StrictModel):
         for col in self.include:
             if col in used or col in self.pii or col in sensitive:
                 raise ValueError(f"include names {col!r}, which is not a feature (PII, sensitive or a key column)")
+        if self.na_values and self.file_format != "csv":
+            raise ValueError("na_values applies to CSV files: a parquet file's columns carry their own missing values")
         return self
 
     @property

@@ -37,6 +37,8 @@ class Roles:
     sensitive_bins: dict[str, list[float] | None] = field(default_factory=dict)
     # Columns that are not features and why (config `exclude`, or left out automatically).
     left_out: dict[str, str] = field(default_factory=dict)
+    # CSV placeholders the dataset reads as missing (config `na_values`): batch files read alike.
+    na_values: list[str] = field(default_factory=list)
 
     @property
     def has_event_time(self) -> bool:

@@ -93,14 +93,15 @@ def dataset_exists(cfg: DatasetConfig, store: ObjectStore | None = None) -> bool
 
 def _read_frame(cfg: DatasetConfig, store: ObjectStore | None, columns: list[str] | None = None) -> pd.DataFrame:
     """The data (or ``columns`` of it); parser errors propagate for :func:`_unreadable`."""
+    missing = cfg.na_values or None  # added to pandas' defaults
     if isinstance(cfg.path, Path):
         if cfg.file_format == "csv":
-            return pd.read_csv(cfg.path, usecols=columns)
+            return pd.read_csv(cfg.path, usecols=columns, na_values=missing)
         return pd.read_parquet(cfg.path, columns=columns)
     filesystem, key = _remote(cfg, store)
     if cfg.file_format == "csv":
         with filesystem.open_input_stream(key) as stream:
-            return pd.read_csv(stream, usecols=columns)
+            return pd.read_csv(stream, usecols=columns, na_values=missing)
     import pyarrow.parquet as pq
 
     return pq.read_table(key, filesystem=filesystem, columns=columns).to_pandas()
@@ -476,6 +477,34 @@ def identifier_reason(series: pd.Series, *, max_categories: int) -> str | None:
     return None
 
 
+# A text column is "numbers with placeholders" when at least this share of its values are numbers
+# and the rest are at most _MAX_PLACEHOLDERS distinct short tokens ("?", "-", "unknown").
+_NUMERIC_SHARE = 0.9
+_MAX_PLACEHOLDERS = 3
+_PLACEHOLDER_CHARS = 20
+
+
+def numeric_placeholders(series: pd.Series) -> list[str]:
+    """The tokens that keep a text column from being numeric (read as text only because of them),
+    or [] when it is not such a column: what ``na_values:`` should name to read them as missing."""
+    if ptypes.is_numeric_dtype(series) or ptypes.is_bool_dtype(series):
+        return []
+    values = series.dropna()
+    if values.empty or not all(isinstance(v, str) for v in values.head(1000)):
+        return []
+    sample = values.sample(2000, random_state=0) if len(values) > 2000 else values
+    if pd.to_numeric(sample.str.strip(), errors="coerce").notna().mean() < _NUMERIC_SHARE:
+        return []  # text: decided on a sample, the whole column is read only for the rare candidates
+    text = values.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().mean() < _NUMERIC_SHARE:
+        return []
+    tokens = text[numbers.isna()].unique()
+    if not 0 < len(tokens) <= _MAX_PLACEHOLDERS or any(len(t) > _PLACEHOLDER_CHARS for t in tokens):
+        return []
+    return sorted(str(t) for t in tokens)
+
+
 def quantile_bins(series: pd.Series, bins: int = DEFAULT_QUANTILE_BINS) -> list[float]:
     """Inner edges splitting a numeric column into ``bins`` groups of about equal size."""
     values = series.dropna().astype(float)
@@ -557,6 +586,7 @@ def decide_roles(
         pii=list(cfg.pii),
         sensitive_bins=decide_sensitive_bins(cfg, df),
         left_out=left_out,
+        na_values=list(cfg.na_values),
     )
 
 
@@ -603,6 +633,7 @@ __all__ = [
     "identifier_reason",
     "ingest",
     "named_columns",
+    "numeric_placeholders",
     "prepare_features",
     "quantile_bins",
     "read_dataset",

@@ -21,7 +21,7 @@ from mlops.errors import DatasetError
 from mlops.object_store import ObjectStore
 from mlops.state import MetricsSink, StepRecord, record_step
 from training.config import EvaluationGate, ModelConfig
-from training.datasets import decide_roles, ingest, prepare_features, target_labels
+from training.datasets import decide_roles, ingest, numeric_placeholders, prepare_features, target_labels
 
 if TYPE_CHECKING:
     from model_registry.registry import ModelRegistry
@@ -81,6 +81,17 @@ def ingest_step(
         if roles.left_out:
             rec.figures["left_out"] = len(roles.left_out)
             rec.notes += [f"not a feature: {c} — {why}" for c, why in roles.left_out.items()]
+        # Text columns read as text only because of a placeholder ("?"): say how to read them as numbers.
+        declared = {*(cfg.categorical or []), *cfg.exclude}
+        for column in (c for c in (*roles.categorical, *roles.left_out) if c not in declared):
+            tokens = numeric_placeholders(got.frame[column])
+            if tokens:
+                rec.notes.append(
+                    f"{column} is numbers except for {', '.join(map(repr, tokens))}, so it was read as text "
+                    f"({'left out' if column in roles.left_out else 'categories'}): add "
+                    f"{'them' if len(tokens) > 1 else 'it'} to `na_values:` in the dataset config to read "
+                    "it as a numeric column with missing values"
+                )
         if roles.generated:
             rec.notes.append(f"generated (not in the file): {', '.join(roles.generated)}")
         if (roles.positive_label, roles.negative_label) not in ((1, 0), (True, False)):

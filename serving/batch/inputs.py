@@ -15,7 +15,7 @@ import csv
 import hashlib
 import io
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -54,6 +54,29 @@ def data_files(path: Path) -> list[Path]:
     return files
 
 
+# What a CSV field means as missing, for both engines: pyarrow's defaults (pandas' too), written
+# out so the Spark engine can apply exactly the same list.
+CSV_NULL_VALUES = (
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "n/a",
+    "nan",
+    "null",
+)
+
+
 @dataclass(frozen=True)
 class BatchInput:
     """A batch input, opened: its data files and the filesystem that reads them.
@@ -69,6 +92,14 @@ class BatchInput:
     is_dir: bool
     filesystem: fs.FileSystem
     store: ObjectStore | None = None
+    # CSV fields read as missing: CSV_NULL_VALUES and the model's dataset's `na_values`
+    # (:meth:`reading_as_missing`).
+    null_values: tuple[str, ...] = CSV_NULL_VALUES
+
+    def reading_as_missing(self, na_values: Iterable[str]) -> BatchInput:
+        """This input with ``na_values`` (placeholders such as ``?``) also read as missing."""
+        extra = tuple(v for v in dict.fromkeys(na_values) if v not in CSV_NULL_VALUES)
+        return replace(self, null_values=CSV_NULL_VALUES + extra)
 
     @property
     def format(self) -> InputFormat:
@@ -261,27 +292,6 @@ def pii_matcher(pii: Collection[str]) -> Callable[[str], bool]:
     return lambda name: name.casefold() in declared
 
 
-# What a CSV field means as missing, for both engines: pyarrow's defaults (pandas' too), written
-# out so the Spark engine can apply exactly the same list.
-CSV_NULL_VALUES = (
-    "",
-    "#N/A",
-    "#N/A N/A",
-    "#NA",
-    "-1.#IND",
-    "-1.#QNAN",
-    "-NaN",
-    "-nan",
-    "1.#IND",
-    "1.#QNAN",
-    "N/A",
-    "NA",
-    "NULL",
-    "NaN",
-    "n/a",
-    "nan",
-    "null",
-)
 # Plain decimal integers: no sign but "-", no leading zeros ("007" is a code, not a number).
 _INT_PATTERN = r"^-?(0|[1-9][0-9]{0,18})$"
 # Decimals with a fraction and/or an exponent, as pandas, Spark and most tools write them.
@@ -315,7 +325,7 @@ def classify_csv_columns(path: BatchInput | Path, columns: list[str]) -> dict[st
     pyarrow's streaming reader reads only ``columns``, as text, one block at a time (memory:
     one block); each block is classified with vectorised regular expressions.
 
-    Fields in :data:`CSV_NULL_VALUES` are missing and do not vote. A column is int64 when every
+    Fields in the input's ``null_values`` are missing and do not vote. A column is int64 when every
     other value is a plain integer that fits in int64, float64 when every value is an integer
     or a decimal, string otherwise: text, booleans (kept as written), codes with leading zeros
     and integers too long for int64 (identifiers) stay text. A column with no value is string.
@@ -407,7 +417,7 @@ def _csv_batches(
                 convert_options=pacsv.ConvertOptions(
                     column_types=types,
                     include_columns=columns,
-                    null_values=list(CSV_NULL_VALUES),
+                    null_values=list(source.null_values),
                     strings_can_be_null=True,
                 ),
             )

@@ -61,6 +61,7 @@ def predict_batch(
     partition_by: str | None = None,
     model_ref: str | None = None,
     pii_columns: Sequence[str] = (),
+    na_values: Sequence[str] = (),
     prediction_log: PredictionLogger | None = None,
     store: ObjectStore | None = None,
     staging_dir: Path | None = None,
@@ -77,6 +78,9 @@ def predict_batch(
     unless the model uses one as a feature, and features are never written. An id or
     partition column among them is a :class:`DatasetError`. The manifest lists the ones the
     input held under ``pii_columns_dropped``.
+
+    ``na_values``: CSV fields read as missing besides :data:`~serving.batch.inputs.CSV_NULL_VALUES`
+    (the model's dataset's ``na_values``, so a file written like the training data reads alike).
 
     ``prediction_log``: what was scored is recorded there (the caller closes it): by the embedded
     engine as it scores, and after a Spark run from the input and the output joined by
@@ -96,7 +100,7 @@ def predict_batch(
         store = store or ObjectStore()
     if not serving_schema:
         raise DatasetError(f"model {model_name} {model_version} has no serving schema to check the input against")
-    source = open_input(input_path, store)
+    source = open_input(input_path, store).reading_as_missing(na_values)
     columns = read_columns(source)
     check_columns(
         columns,
@@ -145,6 +149,7 @@ def predict_batch(
         if staged:
             assert staging is not None
             job_input, staged_hash = stage_input(source, staging / "input")
+            job_input = job_input.reading_as_missing(source.null_values)
         # CSV carries no types: they are decided here, once for the whole file, for both engines.
         input_types = (
             csv_column_types(job_input, columns.names, serving_schema, output_columns)

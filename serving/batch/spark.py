@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from serving.batch.engines import SCORE_COLUMN, BatchEngine, BatchJob, EngineResult, SparkEngineConfig, score_frame
-from serving.batch.inputs import CSV_NULL_VALUES
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -130,16 +129,17 @@ class SparkEngine(BatchEngine):
                 ]
             )
         # Read as text, then given the types decided for the whole file (job.input_types) with
-        # the same missing-value markers as the embedded engine, so both engines hand the model
-        # and the output the same values. Quotes are escaped by doubling them (RFC 4180, as
-        # pandas and pyarrow write and read them), not with Spark's default backslash.
+        # the same missing-value markers as the embedded engine (the input's null_values), so
+        # both engines hand the model and the output the same values. Quotes are escaped by
+        # doubling them (RFC 4180, as pandas and pyarrow write and read them), not with Spark's
+        # default backslash.
         frame = spark.read.option("header", True).option("inferSchema", False).option("escape", '"').csv(path)
         columns: list[Column] = []
         for name in frame.columns:
             kind = job.input_types.get(name)
             if kind is None:
                 continue  # not needed (declared PII, unused): never read further
-            value = sf.when(_col(name).isin(*CSV_NULL_VALUES), sf.lit(None)).otherwise(_col(name))
+            value = sf.when(_col(name).isin(*job.input.null_values), sf.lit(None)).otherwise(_col(name))
             if pa.types.is_floating(kind):
                 value = value.cast("double")
             elif pa.types.is_integer(kind):

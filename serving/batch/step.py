@@ -15,7 +15,7 @@ from serving.batch.remote import apply_remote_retention
 from serving.models import compiled_scorer
 
 if TYPE_CHECKING:
-    from model_registry.registry import ModelRegistry
+    from model_registry.registry import ModelRegistry, VersionInfo
     from observability.prediction_log import PredictionLogConfig
 
 
@@ -63,6 +63,7 @@ def batch_predict_step(
         if not info.serving_schema:
             raise RegistryError(f"{model_name} {info.semver} has no serving schema; it cannot score a batch")
         pii = sorted({*(info.schema.pii if info.schema else []), *(pii_columns or [])})
+        na_values = _dataset_na_values(registry, info, rec.notes)
         log = None
         if prediction_log is not None and prediction_log.enabled:
             from observability.prediction_log import PredictionLogger, predictions_root
@@ -86,6 +87,7 @@ def batch_predict_step(
                 id_column=id_column or None,
                 partition_by=partition_by or None,
                 pii_columns=pii,
+                na_values=na_values,
                 prediction_log=log,
                 store=store,
                 staging_dir=state_dir / "batch-staging" if state_dir is not None else None,
@@ -117,3 +119,14 @@ def batch_predict_step(
                 json.dumps({**json.loads(manifest.to_json()), "retention_deleted": deleted}, indent=2)
             )
     return manifest
+
+
+def _dataset_na_values(registry: ModelRegistry, info: VersionInfo, notes: list[str]) -> list[str]:
+    """The CSV placeholders the version's dataset read as missing (``na_values``, in its lineage's
+    roles), so a batch file written like the training data reads alike."""
+    try:
+        roles = registry.lineage(info).get("roles") or {}
+    except Exception as exc:  # a version registered without lineage still scores
+        notes.append(f"no lineage for {info.name} {info.semver} ({type(exc).__name__}): no dataset na_values applied")
+        return []
+    return [str(v) for v in roles.get("na_values") or []]

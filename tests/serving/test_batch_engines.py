@@ -309,6 +309,63 @@ def test_spark_engine_matches_in_process_predict(
     assert not spark.sparkContext._jsc.sc().isStopped()  # a session it did not start stays up
 
 
+def test_both_engines_read_the_datasets_na_values_as_missing(
+    registered: Registered, spark: Any, tmp_path: Path
+) -> None:
+    """A file that writes "?" for unknown (as the model's dataset did, declared in ``na_values``)
+    scores as if the gaps were empty; without the declaration the run fails naming the input."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = registered.frame.assign(visits=np.where(registered.frame.index % 7 == 0, None, registered.frame.index))
+    assert frame["income"].isna().any()
+    path = tmp_path / "placeholders.csv"
+    frame.to_csv(path, index=False, na_rep="?")
+    assert "?" in path.read_text()
+
+    with pytest.raises(DatasetError, match=r"batch input .*placeholders\.csv"):
+        registered.predict(str(path), tmp_path / "refused")
+    assert not (tmp_path / "refused").exists() or not any((tmp_path / "refused").iterdir())
+
+    runs = {
+        engine: registered.predict(str(path), tmp_path / engine, engine=engine, chunk_rows=500, na_values=["?"])
+        for engine in ("embedded", "spark")
+    }
+    for manifest in runs.values():
+        assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
+        visits = pq.read_table(manifest.output_dir).column("visits")
+        assert visits.type == pa.int64()  # the placeholders did not make the column text
+        assert visits.null_count == int((frame.index % 7 == 0).sum())
+
+
+def test_the_step_applies_the_na_values_its_versions_dataset_declared(registered: Registered, tmp_path: Path) -> None:
+    """``na_values`` come from the version's lineage (the roles its training run decided)."""
+    registry = registered.registry
+    registry.register(
+        "credit_na",
+        registered.model,
+        serving_schema=registered.schema.to_dict(),
+        schema_hash="s1",
+        training_fingerprint="f1",
+        params={"family": "hist_gradient_boosting"},
+        metrics={"roc_auc": 0.7},
+        gates={"evaluation": True, "fairness": True},
+        lineage={"dataset_hash": "d1", "roles": {"na_values": ["?"]}},
+    )
+    path = tmp_path / "placeholders.csv"
+    registered.frame.to_csv(path, index=False, na_rep="?")
+    manifest = batch_predict_step(
+        registry=registry,
+        input_path=str(path),
+        output_root=str(tmp_path / "out"),
+        model_name="credit_na",
+        model_ref="1.0.0",
+        engine="embedded",
+        id_column=ID,
+    )
+    assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
+
+
 def test_missing_columns_fail_before_any_output(registered: Registered, tmp_path: Path) -> None:
     partial = tmp_path / "partial.parquet"
     registered.frame.drop(columns=["credit_score", "region"]).to_parquet(partial, index=False)

@@ -17,13 +17,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pydantic import ValidationError
 
 from mlops.config import DatasetConfig
 from mlops.errors import DatasetError
 from mlops.roles import Roles
 from mlops.state import RUN_DIR_ENV
 from training.config import ModelConfig
-from training.datasets import check_dataset, file_columns, ingest, read_dataset
+from training.datasets import check_dataset, decide_roles, file_columns, ingest, numeric_placeholders, read_dataset
 from training.fit import train
 from training.steps import ingest_step
 
@@ -209,3 +210,52 @@ def test_both_classes_everywhere_still_trains() -> None:
     labels = np.tile([0, 0, 1], 200)
     _, holdout, result = train(frame(labels), roles(), ModelConfig(family="logistic_regression"))
     assert result.rows_holdout == len(holdout) == 120
+
+
+# --------------------------------------------------------------------------- placeholders for missing
+def placeholder_file(tmp_path: Path) -> Path:
+    """A numeric column that marks unknown values with "?" (as many public datasets do)."""
+    rng = np.random.default_rng(0)
+    income = [("?" if i % 17 == 0 else str(round(float(v), 2))) for i, v in enumerate(rng.lognormal(10, 0.5, 600))]
+    path = tmp_path / "loans.csv"
+    pd.DataFrame(
+        {"defaulted": rng.integers(0, 2, 600), "income": income, "grade": rng.choice(["a", "b", "?"], 600)}
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_na_values_read_placeholders_as_missing_and_the_column_as_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = placeholder_file(tmp_path)
+    plain = ingest(dataset(path))
+    assert plain.frame["income"].dtype == object
+    assert numeric_placeholders(plain.frame["income"]) == ["?"]
+    assert numeric_placeholders(plain.frame["grade"]) == []  # text whose values are not numbers
+
+    cfg = dataset(path, na_values=["?"])
+    got = ingest(cfg)
+    assert got.frame["income"].dtype == "float64"
+    assert got.frame["income"].isna().sum() == len(range(0, 600, 17))
+    assert got.frame["grade"].isna().sum() == (plain.frame["grade"] == "?").sum()
+    roles = decide_roles(cfg, got.frame, got.entity, got.timestamp, generated=got.generated)
+    assert "income" in roles.features
+    assert "income" not in roles.categorical
+
+    # Without na_values the step says what to add (the column has too many values to be a category).
+    run_dir = tmp_path / "run"
+    monkeypatch.setenv(RUN_DIR_ENV, str(run_dir))
+    ingest_step(dataset(path), tmp_path / "out.parquet", anonymise=no_anonymiser)
+    notes = json.loads((run_dir / "steps" / "ingest.json").read_text())["notes"]
+    hint = [n for n in notes if n.startswith("income is numbers except for '?'")]
+    assert len(hint) == 1, notes
+    assert "left out" in hint[0]
+    assert "`na_values:`" in hint[0]
+    assert not any(n.startswith("grade ") for n in notes)
+
+
+def test_na_values_refuse_a_parquet_dataset_and_empty_tokens(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="na_values applies to CSV files"):
+        dataset(tmp_path / "data.parquet", na_values=["?"])
+    with pytest.raises(ValidationError, match="na_values"):
+        dataset(tmp_path / "data.csv", na_values=[""])
