@@ -113,7 +113,8 @@ def tombstone_applier(platform: PlatformConfig, env_name: str, config_dir: Path,
     from privacy.erasure import apply_tombstones
 
     def apply(env: BackupEnvironment, digests: frozenset[str], key: bytes) -> Mapping[str, int]:
-        receipt = apply_tombstones(erasure_scope(platform, env_name, config_dir, state), digests, key)
+        with erasure_scope(platform, env_name, config_dir, state) as scope:
+            receipt = apply_tombstones(scope, digests, key)
         return {name: result.rows for name, result in receipt.stores.items() if result.rows}
 
     return apply
@@ -175,8 +176,8 @@ def erase_command(
     platform = load_platform(config_dir, env)
     folder = (state or platform.state_dir).expanduser().resolve()
     platform = platform.model_copy(update={"state_dir": folder})
-    scope = erasure_scope(platform, env, config_dir, folder)
-    receipt = erase(scope, subject, hash_key=_hash_key(platform), dry_run=dry_run)
+    with erasure_scope(platform, env, config_dir, folder) as scope:
+        receipt = erase(scope, subject, hash_key=_hash_key(platform), dry_run=dry_run)
     path = None if dry_run else folder / "privacy" / "receipts" / f"{receipt.erasure_id}.json"
     if as_json:
         typer.echo(json.dumps(receipt.as_dict(), indent=2))

@@ -72,6 +72,18 @@ class ErasureScope:
     def columns(self) -> frozenset[str]:
         return self.id_columns | LOG_ID_COLUMNS
 
+    def close(self) -> None:
+        """Release the consent store's database connections (a PostgreSQL pool otherwise stays
+        open until the process ends, one per scope built)."""
+        if self.consent is not None:
+            self.consent.close()
+
+    def __enter__(self) -> ErasureScope:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 @dataclass
 class StoreResult:

@@ -137,3 +137,17 @@ def test_a_reader_never_sees_half_a_file_and_erasures_queue(tmp_path: Path) -> N
     assert len(pd.read_parquet(path)) == 4980  # no erasure lost another's rows
     receipts = list((tmp_path / "state" / "privacy" / "receipts").glob("*.json"))
     assert len(receipts) == 20
+
+
+def test_a_scope_used_as_a_context_closes_its_consent_store(tmp_path: Path) -> None:
+    """The CLI builds a scope per erasure (and per restored backup): its consent store's
+    connections are released when the block ends, not when the process does."""
+    from privacy.config import ConsentConfig
+    from privacy.consent import ConsentStore
+
+    store = ConsentStore.open(ConsentConfig(), tmp_path, lambda ref: ref)
+    assert store.subjects() == set()  # a connection used, back in the pool
+    assert store.engine.pool.checkedin() == 1
+    with ErasureScope(state_dir=tmp_path, trees={}, id_columns=frozenset({"applicant_id"}), consent=store) as scope:
+        erase(scope, ["APP-1"], hash_key=None)
+    assert store.engine.pool.checkedin() == 0
