@@ -210,8 +210,11 @@ class DatasetConfig(StrictModel):
     format: Literal["csv", "parquet"] | None = None
     target: str
     # The label the model predicts (encoded as 1). Needed unless the target's two labels are 0/1
-    # or false/true; the other label is the negative class.
-    positive_label: str | int | float | bool | None = None
+    # or false/true; the other label is the negative class. A list names the variants one class
+    # is written as (">50K" and ">50K."); with more than two labels, negative_label lists the
+    # other class's and a label in neither list is an error.
+    positive_label: str | int | float | bool | list[str | int | float | bool] | None = None
+    negative_label: str | int | float | bool | list[str | int | float | bool] | None = None
     entity_id: str | None = None
     # The column naming the data subject, checked against the consent store (default: entity_id).
     subject_id: str | None = None
@@ -265,9 +268,28 @@ class DatasetConfig(StrictModel):
         for col in self.include:
             if col in used or col in self.pii or col in sensitive:
                 raise ValueError(f"include names {col!r}, which is not a feature (PII, sensitive or a key column)")
+        positives, negatives = self.label_variants
+        if isinstance(self.positive_label, list) and not positives:
+            raise ValueError("positive_label: an empty list names no label")
+        if isinstance(self.negative_label, list) and not negatives:
+            raise ValueError("negative_label: an empty list names no label")
+        if negatives and not positives:
+            raise ValueError("negative_label needs positive_label: the class the model predicts")
+        both = {str(v).strip() for v in positives} & {str(v).strip() for v in negatives}
+        if both:
+            raise ValueError(f"labels both positive and negative: {', '.join(sorted(both))}")
         if self.na_values and self.file_format != "csv":
             raise ValueError("na_values applies to CSV files: a parquet file's columns carry their own missing values")
         return self
+
+    @property
+    def label_variants(self) -> tuple[list[str | int | float | bool], list[str | int | float | bool]]:
+        """``positive_label`` and ``negative_label`` as lists (empty: not configured)."""
+
+        def listed(value: Any) -> list[str | int | float | bool]:
+            return [] if value is None else list(value) if isinstance(value, list) else [value]
+
+        return listed(self.positive_label), listed(self.negative_label)
 
     @property
     def sensitive_columns(self) -> list[str]:

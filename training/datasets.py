@@ -338,6 +338,8 @@ def target_labels(values: pd.Series, cfg: DatasetConfig) -> tuple[Label, Label]:
         raise DatasetError(f"{where} has no values")
     if len(present) == 1:
         raise DatasetError(f"{where} has a single label {_cut(repr(present[0]))}; a binary target needs two")
+    if _has_variants(cfg):
+        return _variant_labels(present, cfg)
     if len(present) > 2:
         numeric = ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values)
         integral = numeric and bool(np.all(np.mod(values.dropna().to_numpy(dtype=float), 1) == 0))
@@ -348,10 +350,11 @@ def target_labels(values: pd.Series, cfg: DatasetConfig) -> tuple[Label, Label]:
             f"{kind} targets are not supported yet, only binary ones (two labels; see positive_label)"
         )
     if cfg.positive_label is not None:
-        chosen = [v for v in present if _same_label(v, cfg.positive_label)]
+        wanted = cfg.label_variants[0][0]
+        chosen = [v for v in present if _same_label(v, wanted)]
         if len(chosen) != 1:
             raise DatasetError(
-                f"dataset {cfg.name!r} (key `positive_label`): {cfg.positive_label!r} is not one of the "
+                f"dataset {cfg.name!r} (key `positive_label`): {wanted!r} is not one of the "
                 f"target's labels {_shown(present)}"
             )
         positive = chosen[0]
@@ -367,6 +370,61 @@ def target_labels(values: pd.Series, cfg: DatasetConfig) -> tuple[Label, Label]:
             )
     negative = next(v for v in present if v is not positive and not _same_label(v, positive))
     return positive, negative
+
+
+def _has_variants(cfg: DatasetConfig) -> bool:
+    """Whether a class is configured as several labels (a list, or a negative_label)."""
+    positives, negatives = cfg.label_variants
+    return len(positives) > 1 or bool(negatives)
+
+
+def _variant_labels(present: list[Any], cfg: DatasetConfig) -> tuple[Label, Label]:
+    """Each class's first configured label found in the data, every present label in one class."""
+    positives, negatives = cfg.label_variants
+
+    def first(wanted: list[Any], among: list[Any]) -> Any:
+        return next((v for w in wanted for v in among if _same_label(v, w)), among[0])
+
+    pos = [v for v in present if any(_same_label(v, w) for w in positives)]
+    rest = [v for v in present if v not in pos]
+    neg = [v for v in rest if any(_same_label(v, w) for w in negatives)] if negatives else rest
+    if not pos:
+        raise DatasetError(
+            f"dataset {cfg.name!r} (key `positive_label`): none of {positives!r} is one of the target's "
+            f"labels {_shown(present)}"
+        )
+    if not neg:
+        key = "negative_label" if negatives else "target"
+        raise DatasetError(
+            f"dataset {cfg.name!r} (key `{key}`): target {cfg.target!r} has no negative label: every label "
+            f"({_shown(present)}) is a positive_label"
+        )
+    if not negatives and len(neg) > 1:
+        raise DatasetError(
+            f"dataset {cfg.name!r} (key `negative_label`): target {cfg.target!r} has {len(neg)} labels besides "
+            f"the positive ones ({_shown(neg)}): list the negative class's labels in negative_label"
+        )
+    unknown = [v for v in rest if v not in neg]
+    if unknown:
+        raise DatasetError(
+            f"dataset {cfg.name!r} (key `negative_label`): target {cfg.target!r} has labels in neither "
+            f"positive_label nor negative_label: {_shown(unknown)}"
+        )
+    return first(positives, pos), first(negatives, neg)
+
+
+def unify_labels(values: pd.Series, cfg: DatasetConfig) -> pd.Series:
+    """The target with each class written as one label (:func:`target_labels`' pair): what a
+    configured label variant (">50K." for ">50K") becomes before anything reads the target.
+    Without variants configured it is returned as it is."""
+    if not _has_variants(cfg):
+        return values
+    positive, negative = target_labels(values, cfg)
+    positives, _ = cfg.label_variants
+    labels = pd.unique(values.dropna())
+    hit = {v for v in labels if any(_same_label(_plain(v), w) for w in positives)}
+    is_positive = values.isin(list(hit))
+    return values.where(~is_positive, positive).where(is_positive | values.isna(), negative)
 
 
 def binary_target(values: pd.Series, positive: Label, column: str) -> np.ndarray:
@@ -406,6 +464,8 @@ def ingest(cfg: DatasetConfig, *, now: datetime | None = None, store: ObjectStor
     """
     df = read_dataset(cfg, store)
     digest = frame_hash(df)
+    if cfg.target in df.columns:  # a missing target is named by the roles' checks
+        df[cfg.target] = unify_labels(df[cfg.target], cfg)
     entity = cfg.entity_id or GENERATED_ID
     ts = cfg.event_timestamp or GENERATED_TS
     for generated, declared in ((GENERATED_ID, cfg.entity_id), (GENERATED_TS, cfg.event_timestamp)):
@@ -638,4 +698,5 @@ __all__ = [
     "quantile_bins",
     "read_dataset",
     "target_labels",
+    "unify_labels",
 ]

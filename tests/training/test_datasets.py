@@ -78,6 +78,64 @@ def test_other_targets_are_refused_naming_the_target_key(tmp_path: Path, values:
         target_labels(pd.Series(values), config(tmp_path))
 
 
+ADULT_LABELS = [" <=50K", " >50K", " <=50K.", " >50K.", " <=50K", " <=50K."]  # train and test files joined
+
+
+def test_label_variants_are_one_class_each_and_the_target_is_written_with_one_label(tmp_path: Path) -> None:
+    cfg = config(
+        tmp_path, path=str(tmp_path / "adult.csv"), positive_label=[">50K", ">50K."], negative_label=["<=50K", "<=50K."]
+    )
+    assert target_labels(pd.Series(ADULT_LABELS), cfg) == (" >50K", " <=50K")
+    frame = pd.DataFrame({"y": ADULT_LABELS * 20, "age": range(120), "hours": [40, 20, 35] * 40})
+    frame.loc[3, "y"] = None
+    frame.to_csv(tmp_path / "adult.csv", index=False)
+    assert check_dataset(cfg)  # what `mlops config validate --dataset` runs
+    got = ingest(cfg)
+    assert sorted(got.frame["y"].dropna().unique()) == [" <=50K", " >50K"]
+    assert got.frame["y"].isna().sum() == 1
+    positive, _ = target_labels(got.frame["y"], cfg)
+    encoded = binary_target(got.frame["y"].dropna(), positive, "y")
+    assert encoded.sum() == frame["y"].str.strip().isin([">50K", ">50K."]).sum()
+    # Variants of the positive class alone: the one other label is the negative class.
+    just_positive = config(tmp_path, positive_label=["yes", "y"])
+    assert target_labels(pd.Series(["yes", "y", "no"]), just_positive) == ("yes", "no")
+
+
+@pytest.mark.parametrize(
+    ("values", "labels", "message"),
+    [
+        (ADULT_LABELS, {"positive_label": [">50K", ">50K."]}, r"`negative_label`.*2 labels besides.*' <=50K'"),
+        (
+            [*ADULT_LABELS, "unknown"],
+            {"positive_label": [">50K", ">50K."], "negative_label": ["<=50K", "<=50K."]},
+            r"`negative_label`.*neither.*'unknown'",
+        ),
+        (ADULT_LABELS, {"positive_label": ["rich", "wealthy"]}, r"`positive_label`.*none of"),
+        (["a", "b", "c", "d"], {"positive_label": "a"}, r"`target`.*multiclass"),  # no variants: as before
+    ],
+)
+def test_label_variants_that_do_not_cover_the_target_are_errors_naming_the_key(
+    tmp_path: Path, values: list[str], labels: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(DatasetError, match=message):
+        target_labels(pd.Series(values), config(tmp_path, **labels))
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"positive_label": ["a", "b"], "negative_label": ["b", "c"]}, "both positive and negative: b"),
+        ({"negative_label": "no"}, "negative_label needs positive_label"),
+        ({"positive_label": []}, "empty list"),
+    ],
+)
+def test_label_variant_configs_that_cannot_work_are_refused(
+    tmp_path: Path, labels: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        config(tmp_path, **labels)
+
+
 def test_binary_target_encodes_the_positive_label_and_refuses_empty_labels() -> None:
     assert binary_target(pd.Series(["bad", "good", "bad"]), "bad", "Risk").tolist() == [1, 0, 1]
     assert binary_target(pd.Series([True, False]), True, "y").tolist() == [1, 0]
