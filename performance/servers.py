@@ -177,11 +177,15 @@ class IdleHolders:
 
         for proc in self.procs.values():
             proc.send_signal(signal.SIGSTOP)
+        for proc in self.procs.values():
+            os.waitpid(proc.pid, os.WUNTRACED)  # a signal is delivered later: wait until it stopped
         try:
             yield
         finally:
             for proc in self.procs.values():
                 proc.send_signal(signal.SIGCONT)
+            for proc in self.procs.values():
+                os.waitpid(proc.pid, os.WCONTINUED)
 
     def cpu_seconds(self) -> dict[int, float]:
         """CPU time each core's loop has used so far."""
