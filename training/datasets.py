@@ -332,21 +332,17 @@ def target_labels(values: pd.Series, cfg: DatasetConfig) -> tuple[Label, Label]:
     0/1 and false/true targets need no configuration; any other two labels need
     ``positive_label``. Multiclass and regression targets are refused naming the key.
     """
-    present = [_plain(v) for v in pd.unique(values.dropna())]
-    where = f"dataset {cfg.name!r} (key `target`): column {cfg.target!r}"
-    if not present:
-        raise DatasetError(f"{where} has no values")
-    if len(present) == 1:
-        raise DatasetError(f"{where} has a single label {_cut(repr(present[0]))}; a binary target needs two")
+    present = _present_labels(values, cfg)
     if _has_variants(cfg):
-        return _variant_labels(present, cfg)
+        return _first_labels(cfg, *_variant_groups(present, cfg))
     if len(present) > 2:
         numeric = ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values)
         integral = numeric and bool(np.all(np.mod(values.dropna().to_numpy(dtype=float), 1) == 0))
         kind = "regression (a continuous target)" if numeric and not integral else "multiclass"
         shown = ", ".join(_cut(repr(v)) for v in sorted(present, key=str)[:6])
         raise DatasetError(
-            f"{where} has {len(present)} distinct values ({shown}{' …' if len(present) > 6 else ''}): "
+            f"dataset {cfg.name!r} (key `target`): column {cfg.target!r} has {len(present)} distinct values "
+            f"({shown}{' …' if len(present) > 6 else ''}): "
             f"{kind} targets are not supported yet, only binary ones (two labels; see positive_label)"
         )
     if cfg.positive_label is not None:
@@ -372,19 +368,26 @@ def target_labels(values: pd.Series, cfg: DatasetConfig) -> tuple[Label, Label]:
     return positive, negative
 
 
+def _present_labels(values: pd.Series, cfg: DatasetConfig) -> list[Any]:
+    """The target's distinct labels (plain Python values); fewer than two is an error naming the key."""
+    present = [_plain(v) for v in pd.unique(values.dropna())]
+    where = f"dataset {cfg.name!r} (key `target`): column {cfg.target!r}"
+    if not present:
+        raise DatasetError(f"{where} has no values")
+    if len(present) == 1:
+        raise DatasetError(f"{where} has a single label {_cut(repr(present[0]))}; a binary target needs two")
+    return present
+
+
 def _has_variants(cfg: DatasetConfig) -> bool:
     """Whether a class is configured as several labels (a list, or a negative_label)."""
     positives, negatives = cfg.label_variants
     return len(positives) > 1 or bool(negatives)
 
 
-def _variant_labels(present: list[Any], cfg: DatasetConfig) -> tuple[Label, Label]:
-    """Each class's first configured label found in the data, every present label in one class."""
+def _variant_groups(present: list[Any], cfg: DatasetConfig) -> tuple[list[Any], list[Any]]:
+    """The present labels of the positive and of the negative class; every label must be in one."""
     positives, negatives = cfg.label_variants
-
-    def first(wanted: list[Any], among: list[Any]) -> Any:
-        return next((v for w in wanted for v in among if _same_label(v, w)), among[0])
-
     pos = [v for v in present if any(_same_label(v, w) for w in positives)]
     rest = [v for v in present if v not in pos]
     neg = [v for v in rest if any(_same_label(v, w) for w in negatives)] if negatives else rest
@@ -410,6 +413,16 @@ def _variant_labels(present: list[Any], cfg: DatasetConfig) -> tuple[Label, Labe
             f"dataset {cfg.name!r} (key `negative_label`): target {cfg.target!r} has labels in neither "
             f"positive_label nor negative_label: {_shown(unknown)}"
         )
+    return pos, neg
+
+
+def _first_labels(cfg: DatasetConfig, pos: list[Any], neg: list[Any]) -> tuple[Label, Label]:
+    """Each class's first configured label found in the data (its groups from :func:`_variant_groups`)."""
+    positives, negatives = cfg.label_variants
+
+    def first(wanted: list[Any], among: list[Any]) -> Any:
+        return next((v for w in wanted for v in among if _same_label(v, w)), among[0])
+
     return first(positives, pos), first(negatives, neg)
 
 
@@ -419,11 +432,9 @@ def unify_labels(values: pd.Series, cfg: DatasetConfig) -> pd.Series:
     Without variants configured it is returned as it is."""
     if not _has_variants(cfg):
         return values
-    positive, negative = target_labels(values, cfg)
-    positives, _ = cfg.label_variants
-    labels = pd.unique(values.dropna())
-    hit = {v for v in labels if any(_same_label(_plain(v), w) for w in positives)}
-    is_positive = values.isin(list(hit))
+    pos, neg = _variant_groups(_present_labels(values, cfg), cfg)
+    positive, negative = _first_labels(cfg, pos, neg)
+    is_positive = values.isin(pos)
     return values.where(~is_positive, positive).where(is_positive | values.isna(), negative)
 
 

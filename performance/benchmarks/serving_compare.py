@@ -74,7 +74,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -520,10 +520,17 @@ def post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- measuring
 @dataclass(frozen=True)
 class Timing:
+    """How each load runs (seconds), and the run's idle holders: their loops only fill idle
+    time, so :class:`Neighbours` counts their CPU as nobody's load."""
+
     step_s: float
     warmup_s: float
     pause_s: float
     fixed_s: float
+    holders: IdleHolders | None = None
+
+    def durations(self) -> dict[str, float]:
+        return {"step_s": self.step_s, "warmup_s": self.warmup_s, "pause_s": self.pause_s, "fixed_s": self.fixed_s}
 
 
 class Neighbours:
@@ -531,11 +538,10 @@ class Neighbours:
     what the server (its process tree, on core 0), this generator (core 1) and the benchmark's
     idle holders used. On a shared machine this says which steps a neighbour disturbed."""
 
-    # The run's IdleHolders (set by main): their loops only fill idle time, they are nobody's load.
-    holders: IdleHolders | None = None
-
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, holders: IdleHolders | None) -> None:
         import psutil
+
+        self.holders = holders
 
         root = psutil.Process(server.pid)
         self._procs = [root, *root.children(recursive=True)]
@@ -571,7 +577,7 @@ class Neighbours:
 
 def measure_step(server: Server, rate: float, timing: Timing) -> dict[str, Any]:
     planned = int(rate * timing.step_s)
-    neighbours = Neighbours(server)
+    neighbours = Neighbours(server, timing.holders)
     result = loadgen.run(
         HOST,
         server.port,
@@ -597,7 +603,7 @@ def fixed_rate(server: Server, rate: float, seconds: float, timing: Timing) -> d
 
 def fixed_rate_run(server: Server, rate: float, seconds: float, timing: Timing) -> tuple[dict[str, Any], Any]:
     """One fixed-rate run: its summary (with the neighbours' CPU share) and every latency (ms)."""
-    neighbours = Neighbours(server)
+    neighbours = Neighbours(server, timing.holders)
     result = loadgen.run(HOST, server.port, server.requests, rate, seconds, warmup_s=timing.warmup_s, timeout_s=5.0)
     cpu = neighbours.shares()
     time.sleep(timing.pause_s)
@@ -735,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": quick,
         "machine_before": machine_facts(),
         "criteria": {"p99_ms_below": P99_LIMIT_MS, "error_rate_below": MAX_ERROR_RATE},
-        "timing": timing.__dict__,
+        "timing": timing.durations(),
         "search_plan": plan.__dict__,
         "server_cpu": SERVER_CPU,
         "load_cpu": LOAD_CPU,
@@ -816,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
             report["start_s"] = round(time.perf_counter() - t, 1)
             # Both cores held from here on, for every server alike (IdleHolders: why).
             holders = stack.enter_context(IdleHolders([] if args.let_cores_idle else [SERVER_CPU, LOAD_CPU]))
-            Neighbours.holders = holders
+            timing = replace(timing, holders=holders)
             report["affinity"] = {name: s.affinity for name, s in servers.items()}
             report["load_cpus"] = pin(LOAD_CPU)
             report["score_check"] = check_scores(servers, rows, ids, champion)

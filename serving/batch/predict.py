@@ -149,7 +149,7 @@ def predict_batch(
         if staged:
             assert staging is not None
             job_input, staged_hash = stage_input(source, staging / "input")
-            job_input = job_input.reading_as_missing(source.null_values)
+            job_input = job_input.reading_as_missing(na_values)
         # CSV carries no types: they are decided here, once for the whole file, for both engines.
         input_types = (
             csv_column_types(job_input, columns.names, serving_schema, output_columns)
