@@ -232,6 +232,8 @@ class DatasetConfig(StrictModel):
     # a file uses for "unknown", such as "?" or "-". Without them a numeric column holding one is
     # read as text.
     na_values: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=100)
+    # The CSV field delimiter; None: told from the header line (mlops.delimited).
+    delimiter: Literal[",", ";", "\t", "|"] | None = None
     expectation_suite: Path | None = None
     synthetic: SyntheticSpec | None = None
     # What the data is; shown on the model card.
@@ -280,6 +282,8 @@ class DatasetConfig(StrictModel):
             raise ValueError(f"labels both positive and negative: {', '.join(sorted(both))}")
         if self.na_values and self.file_format != "csv":
             raise ValueError("na_values applies to CSV files: a parquet file's columns carry their own missing values")
+        if self.delimiter is not None and self.file_format != "csv":
+            raise ValueError("delimiter applies to CSV files: a parquet file has columns, not delimited fields")
         return self
 
     @property

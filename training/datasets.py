@@ -9,6 +9,7 @@ row, empty columns) are left out with the reason named.
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from mlops.config import DatasetConfig
+from mlops.delimited import delimiter_of
 from mlops.errors import DatasetError, ObjectStoreError
 from mlops.hashing import frame_hash
 from mlops.object_store import ObjectStore
@@ -91,17 +93,34 @@ def dataset_exists(cfg: DatasetConfig, store: ObjectStore | None = None) -> bool
         raise _store_error(cfg, store, exc) from None
 
 
+def csv_delimiter(cfg: DatasetConfig, store: ObjectStore | None = None) -> str:
+    """The dataset CSV's field delimiter: the config's, else told from the file's header line.
+    Parser errors propagate for :func:`_unreadable`."""
+    if cfg.delimiter is not None:
+        return cfg.delimiter
+    # The first line as it is written: one field (a separator no header holds), quotes kept.
+    first: dict[str, Any] = {"header": None, "nrows": 1, "sep": "\x1f", "quoting": csv.QUOTE_NONE, "dtype": str}
+    if isinstance(cfg.path, Path):
+        line = pd.read_csv(cfg.path, keep_default_na=False, **first)
+    else:
+        filesystem, key = _remote(cfg, store)
+        with filesystem.open_input_stream(key) as stream:
+            line = pd.read_csv(stream, keep_default_na=False, **first)
+    return delimiter_of(str(line.iloc[0, 0])) if line.size else ","
+
+
 def _read_frame(cfg: DatasetConfig, store: ObjectStore | None, columns: list[str] | None = None) -> pd.DataFrame:
     """The data (or ``columns`` of it); parser errors propagate for :func:`_unreadable`."""
     missing = cfg.na_values or None  # added to pandas' defaults
     if isinstance(cfg.path, Path):
         if cfg.file_format == "csv":
-            return pd.read_csv(cfg.path, usecols=columns, na_values=missing)
+            return pd.read_csv(cfg.path, usecols=columns, na_values=missing, sep=csv_delimiter(cfg))
         return pd.read_parquet(cfg.path, columns=columns)
     filesystem, key = _remote(cfg, store)
     if cfg.file_format == "csv":
+        sep = csv_delimiter(cfg, store)
         with filesystem.open_input_stream(key) as stream:
-            return pd.read_csv(stream, usecols=columns, na_values=missing)
+            return pd.read_csv(stream, usecols=columns, na_values=missing, sep=sep)
     import pyarrow.parquet as pq
 
     return pq.read_table(key, filesystem=filesystem, columns=columns).to_pandas()
@@ -232,9 +251,10 @@ def file_columns(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[s
     try:
         if cfg.file_format == "csv":
             # The header as a data row: pandas' own parser (quoting, compression), no renaming.
-            raw = pd.read_csv(cfg.path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            sep = csv_delimiter(cfg)
+            raw = pd.read_csv(cfg.path, header=None, nrows=1, dtype=str, keep_default_na=False, sep=sep)
             _refuse_duplicates(cfg, [str(v) for v in raw.iloc[0]] if len(raw) else [])
-            columns = [str(c) for c in pd.read_csv(cfg.path, nrows=0).columns]
+            columns = [str(c) for c in pd.read_csv(cfg.path, nrows=0, sep=sep).columns]
         else:
             import pyarrow.parquet as pq
 
@@ -252,8 +272,9 @@ def _remote_columns(cfg: DatasetConfig, store: ObjectStore | None) -> list[str]:
     filesystem, key = _remote(cfg, store)
     try:
         if cfg.file_format == "csv":
+            sep = csv_delimiter(cfg, store)
             with filesystem.open_input_stream(key) as stream:
-                raw = pd.read_csv(stream, header=None, nrows=1, dtype=str, keep_default_na=False)
+                raw = pd.read_csv(stream, header=None, nrows=1, dtype=str, keep_default_na=False, sep=sep)
             columns = [str(v) for v in raw.iloc[0]] if len(raw) else []
         else:
             import pyarrow.parquet as pq

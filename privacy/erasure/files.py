@@ -19,6 +19,7 @@ subject id, and the names the platform's own logs use).
 
 from __future__ import annotations
 
+import io
 import re
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator
@@ -28,6 +29,7 @@ from typing import Any
 
 from backup.environment import Tree
 from backup.targets import tree_files, tree_fs
+from mlops.delimited import delimiter_of
 from mlops.errors import PrivacyError
 from privacy.erasure.subjects import SubjectMatcher
 from privacy.rewrite import PARTIAL_SUFFIX, replace_file, scrubbed_sqlite
@@ -35,6 +37,8 @@ from privacy.rewrite import PARTIAL_SUFFIX, replace_file, scrubbed_sqlite
 PARQUET_MAGIC = b"PAR1"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 TEXT_LIMIT = 20 * 1024 * 1024
+# A CSV's delimiter is told from at most this much of its first line.
+_HEADER_BYTES = 1 << 20
 ERASED = "[erased]"
 # SQLite's own journal files: erased through their database (which empties them).
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -157,18 +161,21 @@ def erase_text(path: str, filesystem: Any, matcher: SubjectMatcher, *, dry_run: 
 def erase_csv(
     path: str, filesystem: Any, matcher: SubjectMatcher, id_columns: Collection[str], *, dry_run: bool
 ) -> int:
-    """Remove the subjects' rows from a CSV file with a header (a dataset source)."""
+    """Remove the subjects' rows from a CSV file with a header (a dataset source), written back
+    with the delimiter it was written with (told from the header: a ``;`` file stays one)."""
     import pandas as pd
 
     with filesystem.open_input_file(path) as f:
-        frame = pd.read_csv(f, dtype=str, keep_default_na=False)
+        data = f.read()
+    delimiter = delimiter_of(data[:_HEADER_BYTES].split(b"\n", 1)[0].decode("utf-8", errors="replace"))
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, sep=delimiter)
     drop = pd.Series(False, index=frame.index)
     for column in (c for c in frame.columns if c in id_columns):
         found = matcher.select(frame[column].unique().tolist())
         drop |= frame[column].isin(found)
     removed = int(drop.sum())
     if removed and not dry_run:
-        _replace_bytes(path, filesystem, frame[~drop].to_csv(index=False).encode("utf-8"))
+        _replace_bytes(path, filesystem, frame[~drop].to_csv(index=False, sep=delimiter).encode("utf-8"))
     return removed
 
 

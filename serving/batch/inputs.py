@@ -16,9 +16,11 @@ import hashlib
 import io
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from mlops.delimited import delimiter_of
 from mlops.errors import DatasetError, ObjectStoreError
 from mlops.object_store import ObjectStore, is_uri, split_uri
 
@@ -54,6 +56,8 @@ def data_files(path: Path) -> list[Path]:
     return files
 
 
+# The delimiter is told from at most this much of the first line.
+_HEADER_CHARS = 1 << 20
 # What a CSV field means as missing, for both engines: pyarrow's defaults (pandas' too), written
 # out so the Spark engine can apply exactly the same list.
 CSV_NULL_VALUES = (
@@ -108,6 +112,18 @@ class BatchInput:
     @property
     def remote(self) -> bool:
         return self.store is not None
+
+    @cached_property
+    def delimiter(self) -> str:
+        """A CSV input's field delimiter, told from its header line (:mod:`mlops.delimited`)."""
+        if self.format != "csv":
+            return ","
+        first = self.files[0]
+        try:
+            with self.open_stream(first) as stream, io.TextIOWrapper(stream, newline="") as text:
+                return delimiter_of(text.readline(_HEADER_CHARS))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _read_error(self, first, exc) from None
 
     @property
     def local_path(self) -> Path:
@@ -198,7 +214,7 @@ def read_columns(source: BatchInput | Path) -> InputColumns:
     if source.format == "csv":
         try:
             with source.open_stream(first) as stream, io.TextIOWrapper(stream, newline="") as text:
-                header = next(csv.reader(text), None)
+                header = next(csv.reader(text, delimiter=source.delimiter), None)
         except (OSError, UnicodeDecodeError) as exc:
             raise _read_error(source, first, exc) from None
         if not header:
@@ -414,6 +430,7 @@ def _csv_batches(
         with source.open_stream(file) as stream:
             yield from pacsv.open_csv(
                 stream,
+                parse_options=pacsv.ParseOptions(delimiter=source.delimiter),
                 convert_options=pacsv.ConvertOptions(
                     column_types=types,
                     include_columns=columns,

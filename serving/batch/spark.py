@@ -132,8 +132,14 @@ class SparkEngine(BatchEngine):
         # the same missing-value markers as the embedded engine (the input's null_values), so
         # both engines hand the model and the output the same values. Quotes are escaped by
         # doubling them (RFC 4180, as pandas and pyarrow write and read them), not with Spark's
-        # default backslash.
-        frame = spark.read.option("header", True).option("inferSchema", False).option("escape", '"').csv(path)
+        # default backslash; fields are split at the delimiter told from the header, as there.
+        frame = (
+            spark.read.option("header", True)
+            .option("inferSchema", False)
+            .option("escape", '"')
+            .option("sep", job.input.delimiter)
+            .csv(path)
+        )
         columns: list[Column] = []
         for name in frame.columns:
             kind = job.input_types.get(name)

@@ -151,3 +151,19 @@ def test_a_scope_used_as_a_context_closes_its_consent_store(tmp_path: Path) -> N
     with ErasureScope(state_dir=tmp_path, trees={}, id_columns=frozenset({"applicant_id"}), consent=store) as scope:
         erase(scope, ["APP-1"], hash_key=None)
     assert store.engine.pool.checkedin() == 0
+
+
+def test_a_semicolon_csv_loses_the_subjects_rows_and_keeps_its_delimiter(tmp_path: Path) -> None:
+    """A dataset exported with ";" between fields: the subject's rows go, the file stays a ";" file."""
+    data = tmp_path / "data"
+    data.mkdir()
+    _frame().to_csv(data / "export.csv", index=False, sep=";")
+
+    receipt = erase(_scope(tmp_path / "state", files=[Tree(str(data))]), ["APP-0003"], hash_key=None)
+
+    assert receipt.stores["files"].rows == 1
+    text = (data / "export.csv").read_text()
+    assert "APP-0003" not in text
+    assert text.splitlines()[0] == ";".join(_frame().columns)
+    kept = pd.read_csv(data / "export.csv", sep=";")
+    assert len(kept) == len(_frame()) - 1

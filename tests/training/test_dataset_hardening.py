@@ -259,3 +259,31 @@ def test_na_values_refuse_a_parquet_dataset_and_empty_tokens(tmp_path: Path) -> 
         dataset(tmp_path / "data.parquet", na_values=["?"])
     with pytest.raises(ValidationError, match="na_values"):
         dataset(tmp_path / "data.csv", na_values=[""])
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_csv_written_with_another_delimiter_reads_as_its_columns(tmp_path: Path, delimiter: str) -> None:
+    """Spreadsheet exports in many locales separate fields with ";" (a comma is their decimal
+    mark), others with tab or "|": the header tells which, and the data reads as with commas."""
+    path = placeholder_file(tmp_path)
+    comma = pd.read_csv(path)
+    other = tmp_path / "exported.csv"
+    comma.to_csv(other, index=False, sep=delimiter)
+
+    assert file_columns(dataset(other)) == list(comma.columns)
+    got = ingest(dataset(other, na_values=["?"])).frame
+    expected = ingest(dataset(path, na_values=["?"])).frame
+    assert list(got.columns) == list(expected.columns)
+    stamped = "ingested_at"  # the time of each ingest
+    pd.testing.assert_frame_equal(got.drop(columns=stamped), expected.drop(columns=stamped))
+    # Said in the config, it is used as it is: a comma here reads the file as one column.
+    assert file_columns(dataset(other, delimiter=delimiter)) == list(comma.columns)
+    with pytest.raises(DatasetError, match="none of the columns the config names"):
+        file_columns(dataset(other, delimiter=","))
+
+
+def test_a_delimiter_is_refused_for_parquet_and_outside_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="delimiter applies to CSV files"):
+        dataset(tmp_path / "data.parquet", delimiter=";")
+    with pytest.raises(ValidationError, match="delimiter"):
+        dataset(tmp_path / "data.csv", delimiter=":")
