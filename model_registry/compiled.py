@@ -25,6 +25,9 @@ Where skl2onnx 1.20 and scikit-learn 1.9 disagree, this module fills the gap ins
 - Random forests learn where a split sends missing values (``tree_.missing_go_to_left``);
   skl2onnx's forest converter ignores it, so NaN always went right. The graph's
   ``nodes_missing_value_tracks_true`` is filled from the trees after conversion.
+- A forest's probability is a vote share; skl2onnx sums leaf values already divided by the
+  number of trees in float32, so a tie (15 of 30 trees) came out 0.49999997 where scikit-learn
+  says 0.5, a label flip. The leaves hold undivided values, and one division ends the graph.
 - A missing category: the one-hot encoder's categories become strings (``None`` -> "None",
   NaN -> "nan"). scikit-learn tells the two apart: a None where training had NaN (or the
   reverse) is an unknown category, all zeros. So each string input records the token for a
@@ -262,6 +265,7 @@ def compile_model(model: Any, schema: ServingSchema) -> bytes:
     if _PROBABILITIES not in {o.name for o in graph.graph.output}:
         raise CompileError(f"the graph has no {_PROBABILITIES!r} output (is it a classifier?)")
     _set_forest_missing_branches(graph, estimator)
+    _count_forest_votes(graph, estimator)
     graph_inputs = [i.name for i in graph.graph.input]
     if len(graph_inputs) != len(kinds):
         raise CompileError(f"the graph has {len(graph_inputs)} inputs for {len(kinds)} schema columns")
@@ -333,6 +337,58 @@ def _set_forest_missing_branches(graph: Any, estimator: Any) -> None:
         if "nodes_missing_value_tracks_true" in attrs:
             node.attribute.remove(attrs["nodes_missing_value_tracks_true"])
         node.attribute.append(helper.make_attribute("nodes_missing_value_tracks_true", tracks))
+
+
+def _count_forest_votes(graph: Any, estimator: Any) -> None:
+    """A binary forest's probability as scikit-learn computes it: the trees' leaf values summed,
+    then divided by the number of trees (module docstring).
+
+    skl2onnx stores each leaf's value already divided (float32 1/30 for a pure leaf of 30 trees),
+    so 15 such votes sum to 0.49999997 or 0.50000006 by the order of the trees, where scikit-learn
+    says 0.5 exactly: a label flip at the threshold for every tied vote. The leaves hold the
+    undivided value here, and one division (correctly rounded) ends the graph: a tie is 0.5 on
+    both sides. Only the binary form skl2onnx writes for a forest is rewritten (one class id,
+    no base values, no post-transform); any other graph is left as it is.
+    """
+    trees = getattr(estimator, "estimators_", None)
+    if not isinstance(trees, list) or not trees:
+        return
+    import onnx
+    from onnx import helper, numpy_helper
+
+    nodes = [n for n in graph.graph.node if n.op_type == "TreeEnsembleClassifier"]
+    if len(nodes) != 1 or _PROBABILITIES not in nodes[0].output:
+        return
+    node = nodes[0]
+    attrs = {a.name: a for a in node.attribute}
+    labels = helper.get_attribute_value(attrs["classlabels_int64s"]) if "classlabels_int64s" in attrs else []
+    post = helper.get_attribute_value(attrs["post_transform"]) if "post_transform" in attrs else b"NONE"
+    class_ids = set(helper.get_attribute_value(attrs["class_ids"]))
+    if len(labels) != 2 or post != b"NONE" or len(class_ids) != 1 or "base_values" in attrs:
+        return
+    n = float(len(trees))
+    weights = np.asarray(helper.get_attribute_value(attrs["class_weights"]), dtype="float64") * n
+    node.attribute.remove(attrs["class_weights"])
+    node.attribute.append(helper.make_attribute("class_weights", weights.astype(np.float32).tolist()))
+    votes = "forest_votes"
+    node.output[list(node.output).index(_PROBABILITIES)] = votes
+    graph.graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.asarray([1], dtype=np.int64), "forest_positive"),
+            numpy_helper.from_array(np.asarray(n, dtype=np.float32), "forest_trees"),
+            numpy_helper.from_array(np.asarray(1.0, dtype=np.float32), "forest_one"),
+        ]
+    )
+    graph.graph.node.extend(
+        [
+            # Binary form: column 1 holds the summed votes (column 0 is derived from it).
+            helper.make_node("Gather", [votes, "forest_positive"], ["forest_positive_votes"], axis=1),
+            helper.make_node("Div", ["forest_positive_votes", "forest_trees"], ["forest_positive_share"]),
+            helper.make_node("Sub", ["forest_one", "forest_positive_share"], ["forest_negative_share"]),
+            helper.make_node("Concat", ["forest_negative_share", "forest_positive_share"], [_PROBABILITIES], axis=1),
+        ]
+    )
+    onnx.checker.check_model(graph)
 
 
 def _install_converters() -> None:
