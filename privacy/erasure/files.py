@@ -19,6 +19,7 @@ subject id, and the names the platform's own logs use).
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import sqlite3
@@ -167,7 +168,7 @@ def erase_csv(
 
     with filesystem.open_input_file(path) as f:
         data = f.read()
-    delimiter = delimiter_of(data[:_HEADER_BYTES].split(b"\n", 1)[0].decode("utf-8", errors="replace"))
+    delimiter = delimiter_of(data[:_HEADER_BYTES].split(b"\n", 1)[0].decode("utf-8-sig", errors="replace"))
     frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, sep=delimiter)
     drop = pd.Series(False, index=frame.index)
     for column in (c for c in frame.columns if c in id_columns):
@@ -175,7 +176,9 @@ def erase_csv(
         drop |= frame[column].isin(found)
     removed = int(drop.sum())
     if removed and not dry_run:
-        _replace_bytes(path, filesystem, frame[~drop].to_csv(index=False, sep=delimiter).encode("utf-8"))
+        # Written back as it was written: its delimiter, and the byte-order mark when it had one.
+        encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+        _replace_bytes(path, filesystem, frame[~drop].to_csv(index=False, sep=delimiter).encode(encoding))
     return removed
 
 

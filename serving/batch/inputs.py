@@ -58,6 +58,9 @@ def data_files(path: Path) -> list[Path]:
 
 # The delimiter is told from at most this much of the first line.
 _HEADER_CHARS = 1 << 20
+# How a CSV header is decoded: UTF-8, without the byte-order mark spreadsheets write first
+# (else the first column's name starts with U+FEFF and matches nothing).
+_ENCODING = "utf-8-sig"
 # What a CSV field means as missing, for both engines: pyarrow's defaults (pandas' too), written
 # out so the Spark engine can apply exactly the same list.
 CSV_NULL_VALUES = (
@@ -120,7 +123,7 @@ class BatchInput:
             return ","
         first = self.files[0]
         try:
-            with self.open_stream(first) as stream, io.TextIOWrapper(stream, newline="") as text:
+            with self.open_stream(first) as stream, io.TextIOWrapper(stream, encoding=_ENCODING, newline="") as text:
                 return delimiter_of(text.readline(_HEADER_CHARS))
         except (OSError, UnicodeDecodeError) as exc:
             raise _read_error(self, first, exc) from None
@@ -213,7 +216,7 @@ def read_columns(source: BatchInput | Path) -> InputColumns:
     first = source.files[0]
     if source.format == "csv":
         try:
-            with source.open_stream(first) as stream, io.TextIOWrapper(stream, newline="") as text:
+            with source.open_stream(first) as stream, io.TextIOWrapper(stream, encoding=_ENCODING, newline="") as text:
                 header = next(csv.reader(text, delimiter=source.delimiter), None)
         except (OSError, UnicodeDecodeError) as exc:
             raise _read_error(source, first, exc) from None

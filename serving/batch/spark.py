@@ -69,10 +69,17 @@ class SparkEngine(BatchEngine):
         features = job.features
         output_columns = list(job.output_columns)
         wanted = set(features) | set(output_columns)
-        frame = frame.select(*[_col(c) for c in job.input_columns if c in wanted])
+        # mapInArrow resolves the columns it is given by name, and there a dot in a name reads as a
+        # path ("emp.var.rate" as a field of "emp"): the columns pass through it under positional
+        # names and get their own back after it.
+        read = [c for c in job.input_columns if c in wanted]
+        inner = {c: f"_c{i}" for i, c in enumerate(read)}
+        frame = frame.select(*[_col(c).alias(inner[c]) for c in read])
+        inner_features = [inner[c] for c in features]
+        inner_outputs = [inner[c] for c in output_columns]
         schema = StructType(
             [
-                *frame.select(*[_col(c) for c in output_columns]).schema.fields,
+                *frame.select(*inner_outputs).schema.fields,
                 StructField(SCORE_COLUMN, DoubleType(), nullable=False),
             ]
         )
@@ -83,15 +90,18 @@ class SparkEngine(BatchEngine):
 
             fitted = model.value
             for batch in batches:
-                scores = score_frame(fitted, batch.select(features).to_pandas(), features)
+                inputs = batch.select(inner_features).rename_columns(features).to_pandas()
+                scores = score_frame(fitted, inputs, features)
                 yield pa.RecordBatch.from_arrays(
-                    [*batch.select(output_columns).columns, pa.array(scores, pa.float64())],
-                    names=[*output_columns, SCORE_COLUMN],
+                    [*batch.select(inner_outputs).columns, pa.array(scores, pa.float64())],
+                    names=[*inner_outputs, SCORE_COLUMN],
                 )
 
         try:
             rows_in = frame.count()
-            writer = frame.mapInArrow(score, schema).write.mode("errorifexists")
+            scored = frame.mapInArrow(score, schema)
+            named = scored.select(*[_col(inner[c]).alias(c) for c in output_columns], _col(SCORE_COLUMN))
+            writer = named.write.mode("errorifexists")
             if job.partition_by:
                 writer = writer.partitionBy(job.partition_by)
             writer.parquet(str(job.run_dir))

@@ -154,16 +154,17 @@ def test_a_scope_used_as_a_context_closes_its_consent_store(tmp_path: Path) -> N
 
 
 def test_a_semicolon_csv_loses_the_subjects_rows_and_keeps_its_delimiter(tmp_path: Path) -> None:
-    """A dataset exported with ";" between fields: the subject's rows go, the file stays a ";" file."""
+    """A dataset exported with ";" between fields and a byte-order mark: the subject's rows go,
+    the file stays as it was written."""
     data = tmp_path / "data"
     data.mkdir()
-    _frame().to_csv(data / "export.csv", index=False, sep=";")
+    _frame().to_csv(data / "export.csv", index=False, sep=";", encoding="utf-8-sig")  # Excel's "CSV UTF-8"
 
     receipt = erase(_scope(tmp_path / "state", files=[Tree(str(data))]), ["APP-0003"], hash_key=None)
 
     assert receipt.stores["files"].rows == 1
-    text = (data / "export.csv").read_text()
+    text = (data / "export.csv").read_text(encoding="utf-8")
     assert "APP-0003" not in text
-    assert text.splitlines()[0] == ";".join(_frame().columns)
+    assert text.splitlines()[0] == "\ufeff" + ";".join(_frame().columns)
     kept = pd.read_csv(data / "export.csv", sep=";")
     assert len(kept) == len(_frame()) - 1

@@ -338,28 +338,35 @@ def test_both_engines_read_the_datasets_na_values_as_missing(
         assert visits.null_count == int((frame.index % 7 == 0).sum())
 
 
-def test_both_engines_read_a_csv_delimited_by_semicolons_or_tabs(
+def test_both_engines_read_spreadsheet_exports_delimited_by_semicolons_or_tabs(
     registered: Registered, spark: Any, tmp_path: Path
 ) -> None:
-    """A file exported with ";" (or tab) between fields scores as its comma twin: the delimiter
-    is told from the header, the same for both engines, and every column keeps its type."""
+    """A file exported with ";" (or tab) between fields, a byte-order mark first (Excel's
+    "CSV UTF-8") and a dotted column name scores as its plain comma twin: the delimiter is told
+    from the header, the mark is no part of the first name, and every column keeps its name and type."""
     import pyarrow.parquet as pq
 
     def types(folder: Path) -> dict[str, str]:
         return {f.name: str(f.type) for f in pq.read_table(folder).schema}
 
+    frame = registered.frame.assign(**{"branch.code": registered.frame.index % 5})
     comma = tmp_path / "comma.csv"
-    registered.frame.to_csv(comma, index=False)
+    frame.to_csv(comma, index=False)
     expected = types(registered.predict(str(comma), tmp_path / "comma").output_dir)
-    for delimiter, engines in ((";", ("embedded", "spark")), ("\t", ("embedded",))):
-        path = tmp_path / f"input-{ord(delimiter)}.csv"
-        registered.frame.to_csv(path, index=False, sep=delimiter)
+    assert "branch.code" in expected
+    for delimiter, encoding, engines in (
+        (";", "utf-8-sig", ("embedded", "spark")),
+        ("\t", "utf-8", ("embedded",)),
+        (",", "utf-8-sig", ("embedded",)),
+    ):
+        path = tmp_path / f"input-{ord(delimiter)}-{encoding}.csv"
+        frame.to_csv(path, index=False, sep=delimiter, encoding=encoding)
         for engine in engines:
-            out = tmp_path / f"{engine}-{ord(delimiter)}"
+            out = tmp_path / f"{engine}-{path.stem}"
             manifest = registered.predict(str(path), out, engine=engine, chunk_rows=500)
-            assert manifest.rows_in == manifest.rows_out == len(registered.frame)
+            assert manifest.rows_in == manifest.rows_out == len(frame)
             assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
-            assert types(manifest.output_dir) == expected
+            assert types(manifest.output_dir) == expected, (engine, delimiter, encoding)
 
 
 def test_the_step_applies_the_na_values_its_versions_dataset_declared(registered: Registered, tmp_path: Path) -> None:
