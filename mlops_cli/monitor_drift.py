@@ -58,11 +58,24 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def current_data(
-    *, current: Path | None, platform: PlatformConfig, model: str, version: str, since: timedelta, target: str | None
+    *,
+    current: Path | None,
+    platform: PlatformConfig,
+    model: str,
+    version: str,
+    since: timedelta,
+    target: str | None,
+    prediction: str | None = None,
 ) -> pd.DataFrame:
     """The rows to compare: the ``--current`` file, or the prediction log's rows of ``model``
     ``version`` scored in the last ``since``, with the labels imported for their entities (as
-    ``target``, when the reference has one) so performance drift can be measured."""
+    ``target``, when the reference has one) so performance drift can be measured.
+
+    The log's scores come as ``prediction`` (default: the log's own name, ``score``), and its
+    features under their own names; one named like a log column is logged under another
+    (:func:`~observability.prediction_log.logged_name`) and comes back under its own unless
+    that is ``prediction``'s.
+    """
     if current is not None:
         return read_table(current)
     from observability.labels import LABEL_COLUMN, join_labels, labels_root, read_labels
@@ -70,6 +83,7 @@ def current_data(
         DEFAULT_ENTITY_COLUMN,
         LOG_COLUMNS,
         SCORE_COLUMN,
+        logged_name,
         predictions_root,
         read_predictions,
     )
@@ -80,7 +94,10 @@ def current_data(
     if target is not None and len(labels) and DEFAULT_ENTITY_COLUMN in frame.columns:
         frame = join_labels(frame, labels, DEFAULT_ENTITY_COLUMN, how="left").rename(columns={LABEL_COLUMN: target})
     # The log's own columns (the score aside) and the entity id are not features.
-    return frame.drop(columns=[c for c in (*LOG_COLUMNS, DEFAULT_ENTITY_COLUMN) if c != SCORE_COLUMN and c in frame])
+    frame = frame.drop(columns=[c for c in (*LOG_COLUMNS, DEFAULT_ENTITY_COLUMN) if c != SCORE_COLUMN and c in frame])
+    prediction = prediction or SCORE_COLUMN
+    own = {logged_name(c): c for c in LOG_COLUMNS if logged_name(c) in frame and c != prediction}
+    return frame.rename(columns={SCORE_COLUMN: prediction, **own})
 
 
 def model_reference(platform: PlatformConfig, model: str, version: str) -> Reference:
@@ -206,7 +223,12 @@ def drift(
         version = platform.open_registry().get(model, "champion").semver
     reference = model_reference(platform, model, version)
     target = reference.target.name if reference.target else None
-    frame = current_data(current=current, platform=platform, model=model, version=version, since=window, target=target)
+    # The log's scores under the reference's name for them (a feature may be called "score").
+    prediction = reference.prediction.name if reference.prediction else None
+    frame = current_data(
+        current=current, platform=platform, model=model, version=version, since=window, target=target,
+        prediction=prediction,
+    )  # fmt: skip
 
     def column(given: str | None, stats_name: str | None) -> str | None:
         # Default: the reference's own name, when the current data has that column.

@@ -20,8 +20,8 @@ file (dataset discovery skips names starting with ``.`` or ``_``).
 
 Column names of a logged row: the feature columns (minus the excluded ones and, with an
 allow-list, minus those not in it), the entity column when entity ids are given, and
-:data:`LOG_COLUMNS`. A feature that has the name of one of those is dropped (and a warning
-logged once): the log's own columns win.
+:data:`LOG_COLUMNS`. A feature that has the name of one of those is logged as
+``feature:<name>`` (:func:`logged_name`): the log's own columns keep theirs.
 """
 
 from __future__ import annotations
@@ -71,6 +71,10 @@ LOG_COLUMNS: tuple[str, ...] = (
     REQUEST_ID_COLUMN,
     SCORE_COLUMN,
 )
+# A feature with the name of one of the log's own columns (a credit "score") is logged under
+# this prefix: the log's own column keeps its name, and the drift checks read the feature back
+# under its own (mlops monitor drift).
+FEATURE_PREFIX = "feature:"
 # The entity column's name when the caller does not give the dataset's (serving's request field).
 DEFAULT_ENTITY_COLUMN = "entity_id"
 # Filesystems whose uploads appear whole on completion (pyarrow's and fsspec's names for them).
@@ -594,13 +598,14 @@ class PredictionLogger:
         labels = _columns(items[0].features)
         with_ids = items[0].entity_ids is not None
         keep: list[int] = []
+        names = {str(label) for label in labels}
         for position, label in enumerate(labels):
             name = str(label)
             if name.casefold() in self._excluded or (self._allowed is not None and name not in self._allowed):
                 continue
             if with_ids and name == self.entity_column:
                 continue  # the entity ids given win over a column of that name
-            if name in LOG_COLUMNS:
+            if name in LOG_COLUMNS and logged_name(name) in names:  # "feature:score" beside "score"
                 self._warn_once(name)
                 continue
             keep.append(position)
@@ -609,7 +614,7 @@ class PredictionLogger:
         for position in keep:
             values = np.fromiter(self._column(parts, labels[position], position), dtype=object)
             self._breathe()
-            features[str(labels[position])] = _arrow_column(values, self._breathe)
+            features[logged_name(str(labels[position]))] = _arrow_column(values, self._breathe)
             self._breathe()
 
         pieces = [items[start : start + _PIECE_ROWS] for start in range(0, len(items), _PIECE_ROWS)]
@@ -746,7 +751,13 @@ class PredictionLogger:
     def _warn_once(self, name: str) -> None:
         if name not in self._warned:
             self._warned.add(name)
-            log.warning("prediction log: feature column %r has the name of a log column and is not logged", name)
+            log.warning(
+                "prediction log: feature column %r has the name of a log column, and %r is a feature too: "
+                "%r is not logged",
+                name,
+                logged_name(name),
+                name,
+            )
 
 
 @dataclass(frozen=True)
@@ -916,6 +927,11 @@ def _row_filter(start: datetime | None, end: datetime | None, version: str | Col
     return expression
 
 
+def logged_name(feature: str) -> str:
+    """The log's column for feature column ``feature`` (:data:`FEATURE_PREFIX`)."""
+    return FEATURE_PREFIX + feature if feature in LOG_COLUMNS else feature
+
+
 def read_predictions(
     root: str | Path,
     model: str,
@@ -986,6 +1002,7 @@ def read_predictions(
 
 __all__ = [
     "DEFAULT_ENTITY_COLUMN",
+    "FEATURE_PREFIX",
     "LOG_COLUMNS",
     "MODEL_COLUMN",
     "REQUEST_ID_COLUMN",
@@ -997,6 +1014,7 @@ __all__ = [
     "PredictionLogger",
     "check_model_name",
     "describe_window",
+    "logged_name",
     "predictions_root",
     "read_predictions",
     "resolve_filesystem",

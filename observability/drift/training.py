@@ -34,11 +34,16 @@ def save_training_reference(
     numeric = [c for c in schema.numeric if c not in pii]
     categorical = [c for c in schema.categorical if c not in pii]
     scores = model.predict_proba(training_set[schema.columns])[:, 1]
+    # The scores are stored beside the features under a name of their own: a dataset may well
+    # have a feature (a credit score) or its target named "score".
+    prediction = DEFAULT_PREDICTION_NAME
+    while prediction in {*numeric, *categorical, roles.target}:
+        prediction = f"_{prediction}"
     reference = build_reference(
         training_set,
         numeric=numeric,
         categorical=categorical,
-        prediction=pd.Series(scores, index=training_set.index, name=DEFAULT_PREDICTION_NAME),
+        prediction=pd.Series(scores, index=training_set.index, name=prediction),
         target=training_set[roles.target],
         positive_label=roles.positive_label,
     )

@@ -279,9 +279,14 @@ def check_columns(
             problems.append(
                 f"{option} {name!r} is declared personal data (PII) and will not be copied into score files; {hint}"
             )
-    clashing = [c for c in reserved if c in present]
+    # Features are read, not written (unless they are the id or the partition column): a feature
+    # named "score" (a credit score) does not meet the output's score column.
+    written = [c for c in present if c not in serving_schema or c in (id_column, partition_by)]
+    clashing = [c for c in reserved if c in written]
     if clashing:
-        problems.append(f"columns {clashing} clash with the output's score column")
+        problems.append(
+            f"columns {clashing} would be written beside the output's score column: rename or drop them in the input"
+        )
     wrong: list[str] = []
     for name, kind in serving_schema.items():
         arrow_type = columns.types.get(name)

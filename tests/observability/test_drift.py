@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -524,3 +525,71 @@ def test_current_file_must_be_csv_or_parquet(tmp_path: Path) -> None:
     (tmp_path / "rows.json").write_text("[]")
     with pytest.raises(DatasetError, match=r"rows\.json: expected a \.csv or \.parquet file"):
         read_table(tmp_path / "rows.json")
+
+
+def test_a_training_reference_keeps_its_scores_apart_from_a_feature_named_score(tmp_path: Path) -> None:
+    """Credit data often has a column named "score": the version's own scores are stored under
+    a name of their own, and drift of the logged traffic still compares both."""
+    from mlops.contracts import DataContract, TrainedModel, save_model
+    from mlops.roles import Roles
+    from mlops.schema import ServingSchema
+    from observability.drift import load_reference, save_training_reference
+    from training.config import ModelConfig
+    from training.modeling import FeatureSchema, build_pipeline
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"score": rng.integers(300, 850, 1500), "region": rng.choice(["n", "s"], 1500).astype(object)})
+    frame["outcome"] = np.where(frame["score"] < 550, "bad", "good")
+    model = build_pipeline(ModelConfig(), FeatureSchema(numeric=("score",), categorical=("region",)))
+    model.fit(frame[["score", "region"]], (frame["outcome"] == "bad").astype(int))
+    save_model(model, tmp_path / "model.joblib")
+    frame.to_parquet(tmp_path / "train.parquet", index=False)
+    roles = Roles(
+        name="cs", entity="id", timestamp="ts", target="outcome", features=["score", "region"],
+        categorical=["region"], sensitive=[], positive_label="bad", negative_label="good",
+    )  # fmt: skip
+    trained = TrainedModel(
+        family="hist_gradient_boosting", serving_schema=ServingSchema.coerce({"score": "number", "region": "string"}),
+        schema_hash="s", training_fingerprint="f", holdout="random",
+    )  # fmt: skip
+    folder = save_training_reference(
+        tmp_path / "model.joblib", tmp_path / "train.parquet", trained,
+        DataContract(roles=roles, dataset_hash="h", rows=len(frame)),
+        state_dir=tmp_path / "state", model_name="cs", version="1.0.0",
+    )  # fmt: skip
+    reference = load_reference(folder)
+    assert set(reference.features) == {"score", "region"}
+    assert reference.prediction is not None
+    assert reference.prediction.name not in reference.features
+
+    # Served traffic, logged: the feature "score" beside the log's own "score" (the model's output).
+    from mlops_cli.monitor_drift import current_data
+    from observability.prediction_log import PredictionLogger, logged_name
+    from platform_config import load_platform_config
+
+    platform = load_platform_config(ROOT / "config", "dev").model_copy(update={"state_dir": tmp_path / "state"})
+    served = frame.head(600)[["score", "region"]]
+    scores = model.predict_proba(served)[:, 1]
+    logger = PredictionLogger(tmp_path / "state" / "predictions")
+    rows = served.to_dict("records")
+    for i, row in enumerate(rows):
+        logger.record([row], scores[i : i + 1], model="cs", version="1.0.0", request_ids=f"r{i}")
+    assert logger.close()
+    assert logged_name("score") != "score"
+
+    window = timedelta(hours=1)
+    current = current_data(
+        current=None, platform=platform, model="cs", version="1.0.0", since=window, target=None,
+        prediction=reference.prediction.name,
+    )  # fmt: skip
+    np.testing.assert_array_equal(current["score"].to_numpy(), served["score"].to_numpy())
+    np.testing.assert_allclose(current[reference.prediction.name].to_numpy(), scores)
+    result = detect_drift(reference, current, prediction_column=reference.prediction.name)
+    assert result.features["score"].status == "tested"
+    assert not result.features["score"].drifted  # the feature against itself, not against the scores
+    assert result.prediction is not None
+    assert result.prediction.status == "tested"
+    # Read as the log names them by default: the scores as "score", the feature under its logged name.
+    plain = current_data(current=None, platform=platform, model="cs", version="1.0.0", since=window, target=None)
+    np.testing.assert_allclose(plain["score"].to_numpy(), scores)
+    np.testing.assert_array_equal(plain[logged_name("score")].to_numpy(), served["score"].to_numpy())

@@ -38,7 +38,7 @@ def credit_rows(n: int, start: int = 0) -> Rows:
                 "empty": None,
                 "Email": f"person{i}@example.org",  # excluded, whatever its case
                 "entity_id": 999,  # the entity ids given win over this column
-                "score": 0.0,  # the log's own column wins
+                "score": 0.0,  # a feature named like the log's own column: logged as "feature:score"
             }
         )
     return rows
@@ -149,7 +149,10 @@ def test_allow_list_exclusions_and_entity_ids(tmp_path: Path) -> None:
     frames = write(tmp_path / "f", as_frames(records), config=config)
     assert_same(dicts, frames)
     features = [c for c in dicts.column_names if c not in prediction_log.LOG_COLUMNS]
-    assert features == ["age", "home", "entity_id"]
+    assert features == ["age", "home", "feature:score", "entity_id"]
+    # The log's own "score" is the model's; the feature of that name keeps its values beside it.
+    assert dicts["feature:score"].to_pylist() == [0.0] * 8
+    assert dicts["score"].to_pylist() == [0.0] * 5 + [0.0, 0.5, 1.0]
     assert dicts["entity_id"].to_pylist() == ["0", "10", "20", "30", "40", "50", "e5-1", "52"]
 
     # Without entity ids, a feature of that name is logged like any other.

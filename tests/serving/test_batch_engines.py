@@ -416,6 +416,22 @@ def test_missing_columns_fail_before_any_output(registered: Registered, tmp_path
     assert not out.exists()
 
 
+def test_a_feature_named_score_is_read_and_only_a_written_one_clashes_with_the_scores() -> None:
+    """Features are read, not written: one called "score" (a credit score) is fine; a column the
+    output would carry under that name (passed through, or the id) is refused, naming it."""
+    from serving.batch.inputs import InputColumns, check_columns
+
+    schema = {"score": "number", "region": "string"}
+    columns = InputColumns(names=["applicant", "score", "region"], types={})
+    check_columns(columns, schema, path="in.csv", id_column="applicant", partition_by=None, reserved=["score"])
+    with pytest.raises(DatasetError, match=r"columns \['score'\] would be written beside the output's score column"):
+        check_columns(columns, schema, path="in.csv", id_column="score", partition_by=None, reserved=["score"])
+    passed_through = InputColumns(names=["score", "region", "amount"], types={})
+    with pytest.raises(DatasetError, match="would be written beside"):
+        check_columns(passed_through, {"region": "string", "amount": "number"}, path="in.csv", id_column=None,
+                      partition_by=None, reserved=["score"])  # fmt: skip
+
+
 def test_wrong_feature_type_is_named(registered: Registered, tmp_path: Path) -> None:
     bad = tmp_path / "bad.parquet"
     registered.frame.assign(credit_score=registered.frame["credit_score"].astype(str)).to_parquet(bad, index=False)
