@@ -1,5 +1,6 @@
-"""The field delimiter of a CSV file, told from its header line: shared by every room that reads
-one (training datasets, batch inputs, erasure of dataset files).
+"""The field delimiter of a CSV file, told from its header line, and what a file that is not
+UTF-8 text is told: shared by every room that reads one (training datasets, batch inputs,
+erasure of dataset files).
 
 Files exported by spreadsheets and databases in many locales separate fields with ``;`` (a
 comma is their decimal mark), tab or ``|``. Read with a comma, such a file is one column named
@@ -27,9 +28,10 @@ def delimiter_of(header: str) -> str:
     return best
 
 
-def shown(delimiter: str) -> str:
-    """A delimiter as a message shows it (a tab is otherwise invisible)."""
-    return "tab" if delimiter == "\t" else repr(delimiter)
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """What is wrong with a CSV file that is not UTF-8 text, and what to do (Windows spreadsheets
+    save "CSV" in their code page)."""
+    return f'not UTF-8 text (undecodable byte at offset {exc.start}): save it as UTF-8 (a spreadsheet\'s "CSV UTF-8")'
 
 
-__all__ = ["DELIMITERS", "delimiter_of", "shown"]
+__all__ = ["DELIMITERS", "delimiter_of", "not_utf8"]

@@ -22,7 +22,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from mlops.config import DatasetConfig
-from mlops.delimited import delimiter_of
+from mlops.delimited import delimiter_of, not_utf8
 from mlops.errors import DatasetError, ObjectStoreError
 from mlops.hashing import frame_hash
 from mlops.object_store import ObjectStore
@@ -165,7 +165,7 @@ def _unreadable(cfg: DatasetConfig, exc: BaseException) -> DatasetError:
     """
     fmt = cfg.file_format
     if isinstance(exc, UnicodeDecodeError):
-        kind = f"not UTF-8 text (undecodable byte at offset {exc.start})"
+        kind = not_utf8(exc)
     elif isinstance(exc, pd.errors.EmptyDataError):
         kind = "empty (no header line)"
     elif isinstance(exc, pd.errors.ParserError):

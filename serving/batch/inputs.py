@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from mlops.delimited import delimiter_of
+from mlops.delimited import delimiter_of, not_utf8
 from mlops.errors import DatasetError, ObjectStoreError
 from mlops.object_store import ObjectStore, is_uri, split_uri
 
@@ -243,6 +243,8 @@ def _read_error(
 
     if source.remote and isinstance(exc, OSError) and not isinstance(exc, pa.ArrowInvalid):
         return source.store_error(file, exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return DatasetError(f"batch input {source.location} is {not_utf8(exc)}")
     return DatasetError(f"batch input {source.location} {what}: {exc}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.delimited import delimiter_of, shown
+from mlops.delimited import delimiter_of, not_utf8
 
 
 @pytest.mark.parametrize(
@@ -28,6 +28,9 @@ def test_the_delimiter_is_the_one_splitting_the_header_into_the_most_fields(head
     assert delimiter_of(header) == expected
 
 
-def test_a_tab_is_shown_by_name() -> None:
-    assert shown("\t") == "tab"
-    assert shown(";") == "';'"
+def test_a_file_that_is_not_utf8_is_told_where_and_what_to_do() -> None:
+    with pytest.raises(UnicodeDecodeError) as caught:
+        "Größe".encode("cp1252").decode("utf-8")
+    told = not_utf8(caught.value)
+    assert told.startswith("not UTF-8 text (undecodable byte at offset 2)")
+    assert "save it as UTF-8" in told

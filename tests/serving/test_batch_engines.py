@@ -432,6 +432,15 @@ def test_a_feature_named_score_is_read_and_only_a_written_one_clashes_with_the_s
                       partition_by=None, reserved=["score"])  # fmt: skip
 
 
+def test_a_csv_in_a_windows_code_page_is_named_with_what_to_do(registered: Registered, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    registered.frame.rename(columns={"region": "Größe"}).to_csv(path, index=False, sep=";", encoding="cp1252")
+    told = r"export\.csv is not UTF-8 text \(undecodable byte at offset \d+\): save it as UTF-8"
+    with pytest.raises(DatasetError, match=told):
+        registered.predict(str(path), tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_wrong_feature_type_is_named(registered: Registered, tmp_path: Path) -> None:
     bad = tmp_path / "bad.parquet"
     registered.frame.assign(credit_score=registered.frame["credit_score"].astype(str)).to_parquet(bad, index=False)
