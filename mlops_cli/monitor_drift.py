@@ -73,8 +73,8 @@ def current_data(
 
     The log's scores come as ``prediction`` (default: the log's own name, ``score``), and its
     features under their own names; one named like a log column is logged under another
-    (:func:`~observability.prediction_log.logged_name`) and comes back under its own unless
-    that is ``prediction``'s.
+    and comes back under its own unless that is ``prediction``'s
+    (:func:`~observability.prediction_log.with_feature_names`).
     """
     if current is not None:
         return read_table(current)
@@ -83,9 +83,9 @@ def current_data(
         DEFAULT_ENTITY_COLUMN,
         LOG_COLUMNS,
         SCORE_COLUMN,
-        logged_name,
         predictions_root,
         read_predictions,
+        with_feature_names,
     )
 
     root = predictions_root(platform.prediction_log, platform.state_dir)
@@ -95,9 +95,7 @@ def current_data(
         frame = join_labels(frame, labels, DEFAULT_ENTITY_COLUMN, how="left").rename(columns={LABEL_COLUMN: target})
     # The log's own columns (the score aside) and the entity id are not features.
     frame = frame.drop(columns=[c for c in (*LOG_COLUMNS, DEFAULT_ENTITY_COLUMN) if c != SCORE_COLUMN and c in frame])
-    prediction = prediction or SCORE_COLUMN
-    own = {logged_name(c): c for c in LOG_COLUMNS if logged_name(c) in frame and c != prediction}
-    return frame.rename(columns={SCORE_COLUMN: prediction, **own})
+    return with_feature_names(frame, prediction or SCORE_COLUMN)
 
 
 def model_reference(platform: PlatformConfig, model: str, version: str) -> Reference:

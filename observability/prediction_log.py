@@ -932,6 +932,16 @@ def logged_name(feature: str) -> str:
     return FEATURE_PREFIX + feature if feature in LOG_COLUMNS else feature
 
 
+def with_feature_names(frame: pd.DataFrame, scores: str | None = SCORE_COLUMN) -> pd.DataFrame:
+    """Rows read from the log with every feature under its own name: one logged as
+    ``feature:<name>`` (:func:`logged_name`) gets its name back unless ``scores`` takes it. The
+    log's scores are named ``scores``; None leaves them out (a comparison of features only)."""
+    if scores is None:
+        frame = frame.drop(columns=[SCORE_COLUMN], errors="ignore")
+    own = {logged_name(c): c for c in LOG_COLUMNS if logged_name(c) in frame.columns and c != scores}
+    return frame.rename(columns={SCORE_COLUMN: scores, **own} if scores is not None else own)
+
+
 def read_predictions(
     root: str | Path,
     model: str,
@@ -1018,5 +1028,6 @@ __all__ = [
     "predictions_root",
     "read_predictions",
     "resolve_filesystem",
+    "with_feature_names",
     "write_parquet_atomically",
 ]

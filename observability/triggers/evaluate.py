@@ -183,9 +183,12 @@ def drift_trigger(
     left aside, so the share is the one ``mlops monitor drift`` reports as "drift share".
     """
     from observability.drift import detect_drift
+    from observability.prediction_log import with_feature_names
 
     window = _days(config.window_days)
     threshold = config.share_of_drifted_columns
+    # Features only: a feature named like the log's scores ("score") is compared, not the scores.
+    current = with_feature_names(current, scores=None)
     try:
         result = detect_drift(
             reference,

@@ -589,7 +589,14 @@ def test_a_training_reference_keeps_its_scores_apart_from_a_feature_named_score(
     assert not result.features["score"].drifted  # the feature against itself, not against the scores
     assert result.prediction is not None
     assert result.prediction.status == "tested"
-    # Read as the log names them by default: the scores as "score", the feature under its logged name.
+    # Read as the log names them by default (the triggers): the scores as "score", the feature
+    # under its logged name; the drift trigger compares the feature, never the scores, with it.
+    from observability.triggers import ChampionVersion, DriftTrigger, drift_trigger
+
     plain = current_data(current=None, platform=platform, model="cs", version="1.0.0", since=window, target=None)
     np.testing.assert_allclose(plain["score"].to_numpy(), scores)
     np.testing.assert_array_equal(plain[logged_name("score")].to_numpy(), served["score"].to_numpy())
+    champion = ChampionVersion("cs", "1.0.0", None, {"score": "number", "region": "string"})
+    config = DriftTrigger(share_of_drifted_columns=0.5, window_days=1)
+    judged = drift_trigger(config, reference, plain, champion=champion)
+    assert judged.outcome == "quiet", judged
