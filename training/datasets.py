@@ -308,8 +308,11 @@ def check_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[
     empty = int(data[cfg.target].isna().sum())
     share = float((binary_target(data[cfg.target].dropna(), positive, cfg.target) == 1).mean())
     bins = decide_sensitive_bins(cfg, data)
+    split = ""
+    if cfg.file_format == "csv" and (delimiter := csv_delimiter(cfg, store)) != ",":
+        split = f", fields split at {delimiter!r}"  # told from the header: shown, so a wrong guess is seen
     lines = [
-        f"{cfg.path} ({cfg.file_format}): {len(data)} rows, {len(columns)} columns",
+        f"{cfg.path} ({cfg.file_format}{split}): {len(data)} rows, {len(columns)} columns",
         f"target {cfg.target!r}: positive label {positive!r} ({share:.1%} of labelled rows), negative {negative!r}"
         + (f"; {empty} rows without a label will be quarantined or refused" if empty else ""),
         f"entity id: {cfg.entity_id or 'none (generated per row)'}; event time: "

@@ -271,6 +271,8 @@ def test_a_csv_written_with_another_delimiter_reads_as_its_columns(tmp_path: Pat
     comma.to_csv(other, index=False, sep=delimiter)
 
     assert file_columns(dataset(other)) == list(comma.columns)
+    assert f"(csv, fields split at {delimiter!r}): 600 rows, 3 columns" in check_dataset(dataset(other))[0]
+    assert "fields split" not in check_dataset(dataset(path))[0]
     got = ingest(dataset(other, na_values=["?"])).frame
     expected = ingest(dataset(path, na_values=["?"])).frame
     assert list(got.columns) == list(expected.columns)
