@@ -1,16 +1,23 @@
 """The prediction log: what was scored, sampled off the hot path into partitioned parquet.
 
     record() ── sampling (hash of the request id) ──▶ bounded buffer ──▶ writer thread
-      (no I/O, no conversion; full → drop++)          (rows, by count)     (every flush_rows rows or
-                                                                            flush_interval_s seconds)
+      (no I/O, no conversion; full → drop++)          (rows, by count)     converts every few hundred
+                                                                           rows (or half a second) to
+                                                                           Arrow; writes every
+                                                                           flush_rows rows or
+                                                                           flush_interval_s seconds
     <root>/model=<name>/date=YYYY-MM-DD/hour=HH/part-<uuid>.parquet  (UTC; one file per partition
                                                                       and flush)
 
 The request thread only decides sampling and appends a reference to what it scored; the writer
-thread drops the excluded columns, converts to Arrow and writes. A failed write (disk full,
-permission, object store down) is counted and logged, and its rows stay buffered for the next
-attempt: they keep counting against ``max_buffer_rows``, so while the log cannot be written new
-rows are dropped (and counted) rather than held without bound.
+thread drops the excluded columns, converts to Arrow and writes. It converts as rows arrive, a
+few hundred at a time, not all of a flush at once: the conversion is Python work that holds the
+interpreter lock, and ten thousand rows converted in one go made the requests of the next
+second wait behind it (and the garbage collector walk ten thousand held records at every
+pass). A failed write (disk full, permission, object store down) is counted and logged, and its
+rows stay buffered (converted) for the next attempt: they keep counting against
+``max_buffer_rows``, so while the log cannot be written new rows are dropped (and counted)
+rather than held without bound.
 
 Files are written through pyarrow's filesystem layer, so the root may be a local folder (the
 default, ``<state>/predictions``) or an object-store URI such as ``s3://bucket/predictions``.
@@ -40,7 +47,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pydantic import Field, model_validator
 
@@ -84,12 +91,12 @@ _MODEL_NAME_FORBIDDEN = ("/", "\\", "\x00")
 # The writer converts in Python (holding the interpreter lock) for at most this long before it
 # pauses for _PAUSE_S so that the serving threads waiting for the lock get it: without pauses
 # they wait up to the switch interval (5 ms) at every hand-over, many times during one flush.
-# The pause is four times the hold: converting takes at most a fifth of the core, so a flush
-# (~0.1-0.2 s of CPU per 10,000 rows) is spread over ~0.5-1 s instead of starving the requests
-# of one core for a third of a second (measured at 1,200 req/s: p95 8-14 ms during such bursts,
-# 0.8-1.5 ms with this pace). That pace writes 10,000-20,000 rows a second: when more than half
-# the buffer waits behind the write, the writer catches up with short pauses (_CATCH_UP_PAUSE_S)
-# rather than let the buffer fill and drop rows.
+# The pause is four times the hold: converting takes at most a fifth of the core (~1-2 ms of CPU
+# per _CONVERT_ROWS rows), so no conversion starves the requests (measured at 1,200 req/s when
+# a whole flush was converted at once: p95 8-14 ms during such bursts, 0.8-1.5 ms with this
+# pace). That pace converts 10,000-20,000 rows a second: when more than half the buffer waits
+# behind the writer, it catches up with short pauses (_CATCH_UP_PAUSE_S) rather than let the
+# buffer fill and drop rows.
 _HOLD_S = 0.0005
 _PAUSE_S = 0.002
 _CATCH_UP_PAUSE_S = 0.00005
@@ -98,6 +105,10 @@ _CATCH_UP_PAUSE_S = 0.00005
 _WRITER_NICENESS = 10
 # Rows of dict records taken per column in one piece between two checks of the time held.
 _PIECE_ROWS = 128
+# The writer converts what waits once this many rows do, or this long after its last conversion:
+# a few milliseconds of work each time, however high the rate.
+_CONVERT_ROWS = 256
+_CONVERT_INTERVAL_S = 0.5
 # Values converted to Arrow in one call (a fraction of a millisecond).
 _ARROW_PIECE = 2048
 # Values of a dict row that the writer converts as given: as pandas would give them back. Any
@@ -194,9 +205,9 @@ def check_model_name(model: str) -> None:
         raise ValueError(f"model name {model!r} cannot name a folder of the prediction log")
 
 
-@dataclass(frozen=True)
-class _Record:
-    """One record() call, as given: converted by the writer, never on the request thread."""
+class _Record(NamedTuple):
+    """One record() call, as given: converted by the writer, never on the request thread (a
+    tuple: built on every request, in a fraction of a frozen dataclass's time)."""
 
     # A frame, or the rows as {column: value} dicts (the online app's): converted by the writer.
     features: pd.DataFrame | Sequence[Mapping[str, Any]]
@@ -259,7 +270,12 @@ class PredictionLogger:
         self._wakeup = threading.Condition(self._lock)
         self._pending: list[_Record] = []
         self._pending_rows = 0
+        # Taken by the writer and not yet written: being converted, or converted (_converted).
         self._inflight_rows = 0
+        self._convert_rows = min(_CONVERT_ROWS, self.config.flush_rows)
+        # The writer's own: converted rows by partition, in the order they were recorded.
+        self._converted: dict[tuple[str, str, str], list[tuple[pa.Table, int]]] = {}
+        self._unconvertible = False  # some rows were dropped since the last write
         self._closing = False
         self._flush_asked = 0
         self._cycles_started = 0
@@ -366,7 +382,7 @@ class PredictionLogger:
             self._pending.append(item)
             self._pending_rows += kept
             self.rows_recorded += kept
-            if self._pending_rows >= self.config.flush_rows:
+            if self._pending_rows >= self._convert_rows:
                 self._wakeup.notify()
         return kept
 
@@ -427,26 +443,39 @@ class PredictionLogger:
         handled_flushes = 0
         backing_off = False
         next_write = time.monotonic() + interval
+        next_convert = time.monotonic() + _CONVERT_INTERVAL_S
         while True:
             with self._wakeup:
-                while not (
-                    self._closing
-                    or self._flush_asked > handled_flushes
-                    or (not backing_off and self._pending_rows >= self.config.flush_rows)
-                    or time.monotonic() >= next_write
-                ):
-                    self._wakeup.wait(max(next_write - time.monotonic(), 0.0))
+                while True:
+                    now = time.monotonic()
+                    write = (
+                        self._closing
+                        or self._flush_asked > handled_flushes
+                        or now >= next_write
+                        or (not backing_off and self.buffered_rows >= self.config.flush_rows)
+                    )
+                    waiting = self._pending_rows
+                    if write or waiting >= self._convert_rows or (waiting and now >= next_convert):
+                        break
+                    if now >= next_convert:  # nothing waited: look again in an interval
+                        next_convert = now + _CONVERT_INTERVAL_S
+                    self._wakeup.wait(max(min(next_write, next_convert) - now, 0.0))
                 closing = self._closing
-                handled_flushes = self._flush_asked
-                self._cycles_started += 1
+                if write:
+                    handled_flushes = self._flush_asked
+                    self._cycles_started += 1
                 items, self._pending = self._pending, []
                 self._inflight_rows += self._pending_rows
                 self._pending_rows = 0
+            ok = True
             try:
-                ok = self._write(items, final=closing)
+                self._convert(items)
+                if write:
+                    ok = self._write(final=closing)
             except Exception:
                 # Whatever went wrong, the writer must live on (and the rows in hand must not
                 # count against the bound for ever): they are dropped, and counted.
+                self._converted.clear()
                 with self._lock:
                     log.exception("prediction log: writer failed; %d rows dropped", self._inflight_rows)
                     self.rows_dropped += self._inflight_rows
@@ -454,8 +483,11 @@ class PredictionLogger:
                     self.write_errors += 1
                 ok = False
             # Freed here in pieces, not all at once when `items` is next rebound (under the lock
-            # record() takes): ~10,000 records are ~200,000 objects, tens of ms to free in one go.
+            # record() takes): thousands of records are tens of thousands of objects.
             self._release(items)
+            next_convert = time.monotonic() + _CONVERT_INTERVAL_S
+            if not write:
+                continue
             # After a failure, wait a whole interval before the next attempt (unless asked):
             # a full buffer would otherwise retry a broken disk in a tight loop.
             backing_off = not ok
@@ -472,15 +504,11 @@ class PredictionLogger:
             self._fs, self._base = resolve_filesystem(self.root, self._fs)
         return self._fs, self._base
 
-    def _write(self, items: list[_Record], *, final: bool) -> bool:
-        """Write ``items``, one file per (model, date, hour); False when some could not be written.
-
-        Rows of a failed file go back to the front of the buffer (or, at close, count as dropped).
-        """
-        import pyarrow as pa
-
+    def _convert(self, items: list[_Record]) -> None:
+        """Convert ``items`` into Arrow tables, kept by partition (model, date, hour) until written;
+        records that cannot be converted are dropped (and counted)."""
         if not items:
-            return True
+            return
         self._pacer.start()
         groups: dict[tuple[str, str, str], list[_Record]] = {}
         hours: dict[tuple[str, int], tuple[str, str, str]] = {}
@@ -494,17 +522,39 @@ class PredictionLogger:
             groups.setdefault(key, []).append(item)
             if i % _PIECE_ROWS == 0:
                 self._breathe()
-        ok = True
-        retry: list[_Record] = []
-        for (model, date, hour), group in groups.items():
-            tables, convertible = self._tables(model, group)
-            ok = ok and len(convertible) == len(group)
-            if not tables:
-                continue
-            rows = sum(item.n for item in convertible)
+        for key, group in groups.items():
+            tables, convertible = self._tables(key[0], group)
+            self._unconvertible = self._unconvertible or len(convertible) < len(group)
+            held = self._converted.setdefault(key, [])
+            for table in tables:
+                held.append((table, table.num_rows))
+        for key in [k for k, held in self._converted.items() if not held]:
+            del self._converted[key]
+
+    def _write(self, *, final: bool) -> bool:
+        """Write what is converted, one file per (model, date, hour); False when some rows could
+        not be written or converted since the last write.
+
+        The rows of a failed file stay converted for the next write (or, at close, count as dropped).
+        """
+        self._pacer.start()
+        ok = not self._unconvertible
+        self._unconvertible = False
+        for key in list(self._converted):
+            model, date, hour = key
+            held = self._converted[key]
+            rows = sum(n for _, n in held)
             try:
-                table = pa.concat_tables(tables, promote_options="permissive")
-                self._breathe()
+                table = _concat([table for table, _ in held])
+            except Exception:
+                # Tables that no cast can join (no later attempt could change them): dropped.
+                log.exception("prediction log: %d rows of %s cannot be joined in one file; dropped", rows, model)
+                del self._converted[key]
+                self._settle(rows, written=False, errors=1)
+                ok = False
+                continue
+            self._breathe()
+            try:
                 fs, base = self._filesystem()
                 folder = f"{base}/model={model}/date={date}/hour={hour}"
                 write_parquet_atomically(table, fs, folder, f"part-{uuid.uuid4().hex}.parquet")
@@ -512,20 +562,16 @@ class PredictionLogger:
                 ok = False
                 if final:
                     log.error("prediction log: %d rows of %s lost at close: %s", rows, model, exc)
+                    del self._converted[key]
                     self._settle(rows, written=False, errors=1)
                 else:
                     log.warning("prediction log: cannot write %d rows of %s (kept for a retry): %s", rows, model, exc)
+                    # Joined once, kept joined: the retry does not join them again.
+                    self._converted[key] = [(table, rows)]
                     self._settle(0, written=False, errors=1)
-                    retry.extend(convertible)
                 continue
+            del self._converted[key]
             self._settle(rows, written=True, errors=0)
-        if retry:
-            with self._lock:
-                # Older than anything recorded meanwhile: back to the front, still within the bound.
-                self._pending[:0] = retry
-                moved = sum(item.n for item in retry)
-                self._pending_rows += moved
-                self._inflight_rows -= moved
         return ok
 
     def _settle(self, rows: int, *, written: bool, errors: int) -> None:
@@ -776,6 +822,36 @@ class _DictRows:
     items: list[_Record]
     starts: list[int]
     several: list[int]
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """``tables`` as one; a column whose type differs between them (a value sent as a number in
+    one request and as text in another) is written as text in all of them."""
+    import pyarrow as pa
+
+    if len(tables) == 1:
+        return tables[0]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        fields: dict[str, list[pa.Field]] = {}
+        for table in tables:
+            for field in table.schema:
+                fields.setdefault(field.name, []).append(field)
+        mixed = set()
+        for name, given in fields.items():
+            try:
+                pa.unify_schemas([pa.schema([f]) for f in given], promote_options="permissive")
+            except (pa.ArrowTypeError, pa.ArrowInvalid):
+                mixed.add(name)
+        as_text = []
+        for table in tables:
+            for name in mixed & set(table.column_names):
+                # Python's text for each value, as a column converted in one piece gets it.
+                text = [None if v is None else str(v) for v in table.column(name).to_pylist()]
+                table = table.set_column(table.schema.get_field_index(name), name, pa.array(text, pa.string()))
+            as_text.append(table)
+        return pa.concat_tables(as_text, promote_options="permissive")
 
 
 def _columns(features: pd.DataFrame | Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:

@@ -355,6 +355,26 @@ def test_a_record_that_cannot_be_converted_is_dropped_alone(tmp_path: Path) -> N
     assert read_predictions(tmp_path, MODEL)["request_id"].tolist() == ["good-1"] * 2 + ["good-2"] * 3
 
 
+def test_rows_are_converted_as_they_arrive_and_written_at_the_flush(tmp_path: Path) -> None:
+    """The writer converts every few hundred rows, not the whole flush at once: a record that
+    cannot be converted is dropped (and counted) long before any write."""
+    logger = PredictionLogger(tmp_path, PredictionLogConfig(**QUIET))
+    ts = at("2026-11-05T09:00:00")
+    logger.record(features(1), np.asarray(["not a score"]), model=MODEL, version="1", request_ids="bad", ts=ts)
+    for i in range(300):
+        logger.record(features(1, start=i), [0.5], model=MODEL, version="1", request_ids=f"r{i}", ts=ts)
+    deadline = time.monotonic() + 10
+    while logger.rows_dropped == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (logger.rows_dropped, logger.rows_written, logger.buffered_rows) == (1, 0, 300)
+    assert parquet_files(tmp_path) == []  # below flush_rows and before the interval: not written
+    assert logger.flush(timeout=10) is False  # this write reports the record lost before it
+    assert logger.rows_written == 300
+    frame = read_predictions(tmp_path, MODEL, now=datetime.fromtimestamp(ts, UTC))
+    assert frame["income"].tolist() == [1000.0 * i for i in range(300)]
+    assert logger.close()
+
+
 def test_read_predictions_filters_by_time_and_version(tmp_path: Path) -> None:
     logger = PredictionLogger(tmp_path, PredictionLogConfig(**QUIET))
     for ts, version in (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,6 +225,36 @@ def test_converted_in_small_pieces_gives_the_same_file(tmp_path: Path, monkeypat
     pieces = write(tmp_path / "p", records)
     assert_same(pieces, whole)
     assert whole.schema.field("home").type == pa.string()
+
+
+def test_rows_converted_as_they_arrive_give_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer converts every few hundred rows; a column's type may then differ between two
+    conversions (a code sent as a number, then as text): the file holds what one conversion gives."""
+    records: list[Rows] = [
+        [{"code": 7, "n": 1, "flag": True}],
+        [{"code": "A1", "n": 2.5, "flag": None}],
+        [{"code": True, "n": None, "flag": False}],
+        [{"code": 2.5, "n": 4, "flag": True}],
+        *[credit_rows(1, start=i) for i in range(3)],
+    ]
+    whole = write(tmp_path / "w", records)
+    monkeypatch.setattr(prediction_log, "_CONVERT_ROWS", 1)  # each record converted alone
+    logger = PredictionLogger(tmp_path / "p", PredictionLogConfig(flush_interval_s=3600.0))
+    for k, features in enumerate(records):
+        logger.record(features, [0.5], model=MODEL, version="1.0.0", request_ids=f"req-{k}", ts=TS + k)
+        deadline = time.monotonic() + 10
+        while logger._pending_rows and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert logger._pending_rows == 0  # converted, not written
+    assert list((tmp_path / "p").rglob("*.parquet")) == []
+    assert logger.close()
+    (path,) = sorted((tmp_path / "p").rglob("*.parquet"))
+    pieces = pq.read_table(path)
+    for name in ("code", "n", "flag", "age", "income", "home"):
+        assert pieces.schema.field(name).type == whole.schema.field(name).type, name
+        assert pieces[name].to_pylist() == whole[name].to_pylist(), name
+    assert pieces["code"].to_pylist()[:4] == ["7", "A1", "True", "2.5"]
+    assert pieces.schema.field("n").type == pa.float64()
 
 
 def test_plain_dict_rows_build_no_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
