@@ -209,7 +209,7 @@ def read_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> pd.Dat
     """Read the file and check every column the config names exists (and no name repeats).
 
     An ``s3://`` path is read through ``store`` (the platform's ``object_store``)."""
-    file_columns(cfg, store)  # header checks (named columns, duplicates) before reading the data
+    cfg, _ = _header(cfg, store)  # header checks (named columns, duplicates) before reading the data
     try:
         df = _read_frame(cfg, store)
     except ObjectStoreError:
@@ -242,6 +242,11 @@ def file_columns(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[s
 
     The names as written are checked first: a repeated name is an error, never renamed.
     """
+    return _header(cfg, store)[1]
+
+
+def _header(cfg: DatasetConfig, store: ObjectStore | None) -> tuple[DatasetConfig, list[str]]:
+    """:func:`file_columns`, and ``cfg`` with a CSV's delimiter told once, for the reads that follow."""
     ensure_synthetic(cfg, store)
     if not dataset_exists(cfg, store):
         what = "file" if isinstance(cfg.path, Path) else "object"
@@ -252,6 +257,7 @@ def file_columns(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[s
         if cfg.file_format == "csv":
             # The header as a data row: pandas' own parser (quoting, compression), no renaming.
             sep = csv_delimiter(cfg)
+            cfg = cfg.model_copy(update={"delimiter": sep})
             raw = pd.read_csv(cfg.path, header=None, nrows=1, dtype=str, keep_default_na=False, sep=sep)
             _refuse_duplicates(cfg, [str(v) for v in raw.iloc[0]] if len(raw) else [])
             columns = [str(c) for c in pd.read_csv(cfg.path, nrows=0, sep=sep).columns]
@@ -265,14 +271,15 @@ def file_columns(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[s
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
         raise _unreadable(cfg, exc) from None
     check_named_columns(cfg, columns)
-    return columns
+    return cfg, columns
 
 
-def _remote_columns(cfg: DatasetConfig, store: ObjectStore | None) -> list[str]:
+def _remote_columns(cfg: DatasetConfig, store: ObjectStore | None) -> tuple[DatasetConfig, list[str]]:
     filesystem, key = _remote(cfg, store)
     try:
         if cfg.file_format == "csv":
             sep = csv_delimiter(cfg, store)
+            cfg = cfg.model_copy(update={"delimiter": sep})
             with filesystem.open_input_stream(key) as stream:
                 raw = pd.read_csv(stream, header=None, nrows=1, dtype=str, keep_default_na=False, sep=sep)
             columns = [str(v) for v in raw.iloc[0]] if len(raw) else []
@@ -286,7 +293,7 @@ def _remote_columns(cfg: DatasetConfig, store: ObjectStore | None) -> list[str]:
         raise _unreadable(cfg, exc) from None
     _refuse_duplicates(cfg, columns)
     check_named_columns(cfg, columns)
-    return columns
+    return cfg, columns
 
 
 def check_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[str]:
@@ -296,7 +303,7 @@ def check_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[
     Reads the header, the target and the sensitive attributes only. Raises
     DatasetError naming the key at fault; returns lines describing what was found.
     """
-    columns = file_columns(cfg, store)
+    cfg, columns = _header(cfg, store)
     wanted = [cfg.target, *cfg.sensitive_columns]
     try:
         data = _read_frame(cfg, store, wanted)
@@ -309,8 +316,8 @@ def check_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[
     share = float((binary_target(data[cfg.target].dropna(), positive, cfg.target) == 1).mean())
     bins = decide_sensitive_bins(cfg, data)
     split = ""
-    if cfg.file_format == "csv" and (delimiter := csv_delimiter(cfg, store)) != ",":
-        split = f", fields split at {delimiter!r}"  # told from the header: shown, so a wrong guess is seen
+    if cfg.delimiter not in (None, ","):
+        split = f", fields split at {cfg.delimiter!r}"  # told from the header: shown, so a wrong guess is seen
     lines = [
         f"{cfg.path} ({cfg.file_format}{split}): {len(data)} rows, {len(columns)} columns",
         f"target {cfg.target!r}: positive label {positive!r} ({share:.1%} of labelled rows), negative {negative!r}"

@@ -56,7 +56,7 @@ def data_files(path: Path) -> list[Path]:
     return files
 
 
-# The delimiter is told from at most this much of the first line.
+# At most this much of a CSV's first line is read (its header: the delimiter and the column names).
 _HEADER_CHARS = 1 << 20
 # How a CSV header is decoded: UTF-8, without the byte-order mark spreadsheets write first
 # (else the first column's name starts with U+FEFF and matches nothing).
@@ -121,10 +121,16 @@ class BatchInput:
         """A CSV input's field delimiter, told from its header line (:mod:`mlops.delimited`)."""
         if self.format != "csv":
             return ","
+        return delimiter_of(self.header_line)
+
+    @cached_property
+    def header_line(self) -> str:
+        """A CSV input's first line (at most ``_HEADER_CHARS``), read once for the delimiter and
+        the column names: one read of a remote object, and no data row decoded."""
         first = self.files[0]
         try:
             with self.open_stream(first) as stream, io.TextIOWrapper(stream, encoding=_ENCODING, newline="") as text:
-                return delimiter_of(text.readline(_HEADER_CHARS))
+                return text.readline(_HEADER_CHARS)
         except (OSError, UnicodeDecodeError) as exc:
             raise _read_error(self, first, exc) from None
 
@@ -215,11 +221,7 @@ def read_columns(source: BatchInput | Path) -> InputColumns:
     source = _as_input(source)
     first = source.files[0]
     if source.format == "csv":
-        try:
-            with source.open_stream(first) as stream, io.TextIOWrapper(stream, encoding=_ENCODING, newline="") as text:
-                header = next(csv.reader(text, delimiter=source.delimiter), None)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise _read_error(source, first, exc) from None
+        header = next(csv.reader([source.header_line], delimiter=source.delimiter), None)
         if not header:
             raise DatasetError(f"batch input {source.location} has no header row")
         return InputColumns(names=list(header), types={})

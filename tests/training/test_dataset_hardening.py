@@ -284,6 +284,27 @@ def test_a_csv_written_with_another_delimiter_reads_as_its_columns(tmp_path: Pat
         file_columns(dataset(other, delimiter=","))
 
 
+def test_the_delimiter_is_told_once_per_check_and_per_ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header is read once to tell the delimiter, then every read uses it (for a dataset in
+    an object store, each extra look would be one more request)."""
+    import training.datasets as datasets
+
+    other = tmp_path / "exported.csv"
+    pd.read_csv(placeholder_file(tmp_path)).to_csv(other, index=False, sep=";")
+    told: list[str] = []
+    real = datasets.delimiter_of
+
+    def counting(header: str) -> str:
+        told.append(header)
+        return real(header)
+
+    monkeypatch.setattr(datasets, "delimiter_of", counting)
+    assert "fields split at ';'" in check_dataset(dataset(other))[0]
+    assert len(told) == 1
+    assert len(ingest(dataset(other, na_values=["?"])).frame) == 600
+    assert len(told) == 2
+
+
 def test_a_delimiter_is_refused_for_parquet_and_outside_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="delimiter applies to CSV files"):
         dataset(tmp_path / "data.parquet", delimiter=";")
