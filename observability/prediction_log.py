@@ -445,6 +445,7 @@ class PredictionLogger:
         next_write = time.monotonic() + interval
         next_convert = time.monotonic() + _CONVERT_INTERVAL_S
         while True:
+            waited = False
             with self._wakeup:
                 while True:
                     now = time.monotonic()
@@ -460,13 +461,21 @@ class PredictionLogger:
                     if now >= next_convert:  # nothing waited: look again in an interval
                         next_convert = now + _CONVERT_INTERVAL_S
                     self._wakeup.wait(max(min(next_write, next_convert) - now, 0.0))
+                    waited = True
                 closing = self._closing
                 if write:
                     handled_flushes = self._flush_asked
                     self._cycles_started += 1
-                items, self._pending = self._pending, []
-                self._inflight_rows += self._pending_rows
-                self._pending_rows = 0
+                # A write takes everything recorded so far; a conversion a few hundred records,
+                # also when the writer is behind (the next ones follow at once).
+                take = len(self._pending) if write else self._convert_rows
+                items = self._pending[:take]
+                del self._pending[:take]
+                taken = sum(item.n for item in items) if self._pending else self._pending_rows
+                self._pending_rows -= taken
+                self._inflight_rows += taken
+            if waited:
+                self._pacer.start()  # a new stretch of work: the hold counts from now
             ok = True
             try:
                 self._convert(items)
@@ -509,7 +518,6 @@ class PredictionLogger:
         records that cannot be converted are dropped (and counted)."""
         if not items:
             return
-        self._pacer.start()
         groups: dict[tuple[str, str, str], list[_Record]] = {}
         hours: dict[tuple[str, int], tuple[str, str, str]] = {}
         for i, item in enumerate(items):
@@ -537,7 +545,6 @@ class PredictionLogger:
 
         The rows of a failed file stay converted for the next write (or, at close, count as dropped).
         """
-        self._pacer.start()
         ok = not self._unconvertible
         self._unconvertible = False
         for key in list(self._converted):

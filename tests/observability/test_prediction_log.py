@@ -375,6 +375,39 @@ def test_rows_are_converted_as_they_arrive_and_written_at_the_flush(tmp_path: Pa
     assert logger.close()
 
 
+def test_a_writer_behind_still_converts_a_few_hundred_records_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst does not become one long conversion: the writer takes a few hundred records per
+    conversion (here 10), and a write takes whatever is left."""
+    import observability.prediction_log as prediction_log
+
+    monkeypatch.setattr(prediction_log, "_CONVERT_ROWS", 10)
+    logger = PredictionLogger(tmp_path, PredictionLogConfig(**QUIET))
+    sizes: list[int] = []
+    convert = logger._convert
+
+    def counting(items: list[Any]) -> None:
+        sizes.append(len(items))
+        convert(items)
+
+    monkeypatch.setattr(logger, "_convert", counting)
+    ts = at("2026-11-05T09:00:00")
+    for i in range(1000):
+        logger.record(features(1, start=i), [0.5], model=MODEL, version="1", request_ids=f"r{i}", ts=ts)
+    deadline = time.monotonic() + 30
+    while logger._pending_rows and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert logger._pending_rows == 0
+    assert sum(sizes) == 1000
+    assert max(sizes) == 10  # never the whole backlog at once
+    assert parquet_files(tmp_path) == []  # converted, not written: below flush_rows
+    assert logger.flush(timeout=30)
+    assert logger.rows_written == 1000
+    assert len(read_predictions(tmp_path, MODEL, now=datetime.fromtimestamp(ts, UTC))) == 1000
+    logger.close()
+
+
 def test_read_predictions_filters_by_time_and_version(tmp_path: Path) -> None:
     logger = PredictionLogger(tmp_path, PredictionLogConfig(**QUIET))
     for ts, version in (
