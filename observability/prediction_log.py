@@ -274,7 +274,7 @@ class PredictionLogger:
         self._inflight_rows = 0
         self._convert_rows = min(_CONVERT_ROWS, self.config.flush_rows)
         # The writer's own: converted rows by partition, in the order they were recorded.
-        self._converted: dict[tuple[str, str, str], list[tuple[pa.Table, int]]] = {}
+        self._converted: dict[tuple[str, str, str], list[pa.Table]] = {}
         self._unconvertible = False  # some rows were dropped since the last write
         self._closing = False
         self._flush_asked = 0
@@ -533,11 +533,8 @@ class PredictionLogger:
         for key, group in groups.items():
             tables, convertible = self._tables(key[0], group)
             self._unconvertible = self._unconvertible or len(convertible) < len(group)
-            held = self._converted.setdefault(key, [])
-            for table in tables:
-                held.append((table, table.num_rows))
-        for key in [k for k, held in self._converted.items() if not held]:
-            del self._converted[key]
+            if tables:
+                self._converted.setdefault(key, []).extend(tables)
 
     def _write(self, *, final: bool) -> bool:
         """Write what is converted, one file per (model, date, hour); False when some rows could
@@ -550,9 +547,9 @@ class PredictionLogger:
         for key in list(self._converted):
             model, date, hour = key
             held = self._converted[key]
-            rows = sum(n for _, n in held)
+            rows = sum(table.num_rows for table in held)
             try:
-                table = _concat([table for table, _ in held])
+                table = _concat(held)
             except Exception:
                 # Tables that no cast can join (no later attempt could change them): dropped.
                 log.exception("prediction log: %d rows of %s cannot be joined in one file; dropped", rows, model)
@@ -574,7 +571,7 @@ class PredictionLogger:
                 else:
                     log.warning("prediction log: cannot write %d rows of %s (kept for a retry): %s", rows, model, exc)
                     # Joined once, kept joined: the retry does not join them again.
-                    self._converted[key] = [(table, rows)]
+                    self._converted[key] = [table]
                     self._settle(0, written=False, errors=1)
                 continue
             del self._converted[key]
