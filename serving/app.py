@@ -70,6 +70,7 @@ def create_app(
     limits: RequestLimits | None = None,
     prediction_log: PredictionLogger | None = None,
     batching: MicroBatchingConfig | None = None,
+    missing_markers: Sequence[str] = (),
 ) -> FastAPI:
     """Build the serving app around loaded models.
 
@@ -85,6 +86,8 @@ def create_app(
     ``prediction_log`` records what was scored (sampled, written off the hot path); the caller
     owns it (and closes it at shutdown). ``batching``: micro-batching of ``/predict`` (default
     :class:`~serving.config.MicroBatchingConfig`; ``enabled=False`` scores each request alone).
+    ``missing_markers``: the placeholders the champion's dataset read as missing (its
+    ``na_values``): a feature sent as one is a gap, as batch scoring reads it.
     """
     limits = limits or RequestLimits()
     batching = batching or MicroBatchingConfig()
@@ -101,6 +104,7 @@ def create_app(
         entity_type=entity_type,
         segment_columns=list(segment_columns),
         max_batch=max_batch,
+        missing_markers=missing_markers,
     )
     _register_versions(metrics, model_name, champion, challenger, shadow)
     scorer = Scorer(

@@ -15,6 +15,7 @@ or ``model_config`` must not collide with pydantic's own attributes).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -72,9 +73,23 @@ class RequestModels:
     nullable: frozenset[str] = frozenset()
     # Declared PII column names: a request carrying one is refused without echoing it.
     pii: frozenset[str] = frozenset()
+    # Placeholders the version's dataset read as missing (its `na_values`): sent as a feature's
+    # value, they are a gap, as in a batch file written like the training data.
+    missing_markers: frozenset[str] = frozenset()
 
     def feature_values(self, row: BaseModel) -> dict[str, Any]:
-        return {column: getattr(row, attr) for column, attr in self.features.items()}
+        """``{column: value}`` of the row's features, a missing-value placeholder read as None."""
+        values = {column: getattr(row, attr) for column, attr in self.features.items()}
+        if markers := self.missing_markers:
+            for column, value in values.items():
+                if value.__class__ is str and value in markers:
+                    values[column] = None
+        return values
+
+    def sent_marker(self, row: BaseModel, column: str) -> str | None:
+        """The placeholder the row sent for ``column`` (read as missing), else None."""
+        value = getattr(row, self.features[column])
+        return value if value.__class__ is str and value in self.missing_markers else None
 
     def segment_values(self, row: BaseModel) -> dict[str, Any]:
         return {column: getattr(row, attr) for column, attr in self.segments.items()}
@@ -110,6 +125,7 @@ def build_request_models(
     entity_type: type[int] | type[str] | None = None,
     segment_columns: list[str] | None = None,
     max_batch: int = MAX_BATCH_ROWS,
+    missing_markers: Sequence[str] = (),
 ) -> RequestModels:
     """Build the ``/predict`` row model and the ``/predict/batch`` model for ``serving_schema``.
 
@@ -118,7 +134,10 @@ def build_request_models(
     always optional. ``entity_type``: the feature store's id type (None: any string or
     integer). Sensitive attributes of the schema, and ``segment_columns`` (typed as strings)
     that are not features, become optional fields, logged with shadow pairs for per-segment
-    comparison and never given to the model.
+    comparison and never given to the model. ``missing_markers``: the placeholders the
+    version's dataset read as missing (``na_values``, e.g. ``?``); a feature may be sent as one
+    (a number feature too) and it is then a gap: null where the feature is nullable, else
+    filled from the feature store or refused as missing.
     """
     if not serving_schema:
         raise ValueError(f"model {model_name!r} has no serving schema")
@@ -131,9 +150,12 @@ def build_request_models(
         raise ValueError(f"feature {entity_field!r} clashes with the request's entity id field")
     fields: dict[str, Any] = {}
     features: dict[str, str] = {}
+    markers = tuple(dict.fromkeys(missing_markers))
     for i, (column, spec) in enumerate(schema.features.items()):
         attr = f"feature_{i}"
         base: Any = _number() if spec.type == "number" else str
+        if markers and spec.type == "number":
+            base = base | Literal[markers]  # the dataset's placeholders
         if features_optional or spec.nullable:
             description = "may be null or left out" if spec.nullable else "left out: read from the feature store"
             fields[attr] = (base | None, Field(default=None, alias=column, description=description))
@@ -175,6 +197,7 @@ def build_request_models(
         max_batch,
         nullable=frozenset(schema.nullable),
         pii=frozenset(schema.pii) - set(schema.features) - set(segments) - {entity_field},
+        missing_markers=frozenset(markers),
     )
 
 

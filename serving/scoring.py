@@ -200,8 +200,11 @@ class Scorer:
                         why = "Field required (the feature store has no value for this entity)"
                     else:
                         why = f"Field required (or send {self.models.entity_field!r} to read it from the feature store)"
+                    sent = self.models.sent_marker(rows[i], column) if self.models.missing_markers else None
+                    if sent is not None:
+                        why += f"; {sent!r} reads as missing (the dataset's na_values)"
                     where = ("body", "rows", i, column) if batch else ("body", column)
-                    errors.append({"type": "missing", "loc": where, "msg": why, "input": None})
+                    errors.append({"type": "missing", "loc": where, "msg": why, "input": sent})
         if errors:
             raise RequestValidationError(errors)
 

@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from serving.config import SHADOW_MAX_CPU
 from serving.limits import RequestLimits
@@ -123,12 +123,20 @@ def build_app(
             view=view or None,
         )
 
-    segments = list(champion.schema.sensitive)
-    if not segments and champion.info is not None:
-        try:  # versions whose schema predates typed sensitive attributes: names from the lineage
-            segments = list(registry.lineage(champion.info).get("roles", {}).get("sensitive", []))
-        except Exception as exc:  # a version registered without lineage still serves, unsegmented
-            log.warning("no lineage for %s %s (%s): shadow pairs carry no segment", model, champion.version, exc)
+    roles: dict[str, Any] = {}
+    if champion.info is not None:
+        try:
+            roles = registry.lineage(champion.info).get("roles") or {}
+        except Exception as exc:  # a version registered without lineage still serves
+            log.warning(
+                "no lineage for %s %s (%s): shadow pairs carry no segment unless the schema names them, "
+                "and no dataset na_values are read as missing",
+                model,
+                champion.version,
+                exc,
+            )
+    # Versions whose schema predates typed sensitive attributes: names from the lineage.
+    segments = list(champion.schema.sensitive) or [str(c) for c in roles.get("sensitive") or []]
 
     mirror = None
     store_path = None
@@ -186,6 +194,7 @@ def build_app(
         limits=limits,
         prediction_log=prediction_log,
         batching=batching,
+        missing_markers=[str(v) for v in roles.get("na_values") or []],
     )
     return ServingApp(app, loaded, mirror, store_path, process, prediction_log)
 

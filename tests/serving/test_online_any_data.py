@@ -105,6 +105,56 @@ def test_batch_rows_with_gaps_are_scored(client: TestClient) -> None:
     assert len(response.json()["predictions"]) == 3
 
 
+@pytest.fixture(scope="module")
+def declared(champion: LoadedModel, schema: ServingSchema) -> TestClient:
+    """The app of a version whose dataset declared ``na_values: ["?", "n/a"]``."""
+    app = create_app(
+        champion=champion, serving_schema=schema, model_name="credit", shadow=None, missing_markers=["?", "n/a"]
+    )
+    return TestClient(app)
+
+
+def test_the_datasets_placeholders_score_as_gaps(client: TestClient, declared: TestClient) -> None:
+    """A row sent as the training file wrote it ("?" or "n/a" where a value is unknown) scores as
+    the same row with nulls, as batch scoring reads such a file; a number feature takes them too."""
+    gaps = declared.post("/predict", json=body(savings=None, yearly_income=None, credit_amount=None))
+    assert gaps.status_code == 200, gaps.text
+    sent = body(savings="?", yearly_income="n/a", credit_amount="?")
+    marked = declared.post("/predict", json=sent)
+    assert marked.status_code == 200, marked.text
+    assert marked.json()["score"] == gaps.json()["score"]
+    batch = declared.post("/predict/batch", json={"rows": [sent, body()]})
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["predictions"][0]["score"] == gaps.json()["score"]
+    # Undeclared, "?" is a category like any other and "n/a" no number.
+    undeclared = client.post("/predict", json=body(savings="?"))
+    assert undeclared.status_code == 200
+    assert undeclared.json()["score"] != gaps.json()["score"]
+    refused = client.post("/predict", json=body(yearly_income="n/a"))
+    assert refused.status_code == 422
+    assert {tuple(e["loc"][:2]) for e in refused.json()["detail"]} == {("body", "yearly_income")}
+    # A value that merely contains a placeholder is a value.
+    assert declared.post("/predict", json=body(yearly_income="?1")).status_code == 422
+
+
+def test_a_placeholder_for_a_feature_trained_without_gaps_is_refused_naming_it(declared: TestClient) -> None:
+    response = declared.post("/predict", json=body(duration_months="?", housing="n/a"))
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert [e["loc"] for e in errors] == [["body", "duration_months"], ["body", "housing"]]
+    assert [e["input"] for e in errors] == ["?", "n/a"]
+    assert "'n/a' reads as missing (the dataset's na_values)" in errors[1]["msg"]
+    rows = declared.post("/predict/batch", json={"rows": [body(), body(housing="?")]})
+    assert rows.status_code == 422
+    assert [e["loc"] for e in rows.json()["detail"]] == [["body", "rows", 1, "housing"]]
+
+
+def test_the_openapi_document_names_the_placeholders_a_number_feature_takes(declared: TestClient) -> None:
+    props = declared.get("/openapi.json").json()["components"]["schemas"]["CreditPredictRequest"]["properties"]
+    assert {"enum": ["?", "n/a"], "type": "string"} in props["yearly_income"]["anyOf"]
+    assert {"type": "string"} in props["savings"]["anyOf"]  # a text feature takes any text already
+
+
 def test_sensitive_attributes_keep_their_type(client: TestClient) -> None:
     assert client.post("/predict", json=body(Age=46)).status_code == 200
     wrong = client.post("/predict", json=body(Age="forty-six"))

@@ -56,7 +56,7 @@ def register(registry: ModelRegistry, model: Any, fingerprint: str, schema: Feat
         params={},
         metrics={"roc_auc": 0.7},
         gates={"evaluation": True, "fairness": True},
-        lineage={"roles": {"sensitive": ["sex", "age_band"]}},
+        lineage={"roles": {"sensitive": ["sex", "age_band"], "na_values": ["?"]}},
     )
     return info.semver
 
@@ -131,6 +131,24 @@ def test_entity_id_alone_is_scored_with_the_stored_features(serving: ServingApp,
         expected(serving.models.champion, platform.data.loc[[ids[1], "APP-0000042"]]),
         atol=1e-12,
     )
+
+
+def test_the_champions_dataset_placeholders_are_gaps_the_store_fills(serving: ServingApp, platform: Platform) -> None:
+    """The champion's lineage says its dataset read "?" as missing: sent for a feature, it is a
+    gap, filled from the online store by entity id, else refused as missing, naming it."""
+    client = TestClient(serving.app)
+    entity = "APP-0000005"
+    stored = expected(serving.models.champion, platform.data.loc[[entity]])[0]
+    got = client.post("/predict", json={"entity_id": entity, "credit_score": "?", "region": "?"})
+    assert got.status_code == 200, got.text
+    assert got.json()["score"] == pytest.approx(stored, abs=1e-12)
+    full = {c: platform.data.loc[entity, c] for c in platform.schema.columns}
+    full = {k: v.item() if isinstance(v, np.generic) else v for k, v in full.items()}
+    refused = client.post("/predict", json={**full, "region": "?"})
+    assert refused.status_code == 422
+    (error,) = refused.json()["detail"]
+    assert error["loc"] == ["body", "region"]
+    assert "'?' reads as missing" in error["msg"]
 
 
 def test_features_nobody_can_supply_are_422(serving: ServingApp) -> None:
