@@ -9,7 +9,11 @@ all three; ``make test`` runs everything.
 - ``slow``: seconds per test without being either (:data:`SLOW`): many processes, whole-tool
   scans.
 
-Entries of :data:`STARTS_SERVERS` and :data:`SLOW` are paths from the repository root: a file
+Tests named in :data:`RUNS_LAST` run after every other test of their pytest session: they take
+down a deployment that session fixtures share, so a failure of theirs must not fail the tests
+that use it after them.
+
+Entries of :data:`STARTS_SERVERS`, :data:`SLOW` and :data:`RUNS_LAST` are paths from the repository root: a file
 (every test in it), or one test's node id (with its parameters for one case). An entry that
 names a file that no longer exists, or a test its file no longer defines, fails the
 collection: a renamed test must not slip into ``make test-fast`` unnoticed.
@@ -98,6 +102,12 @@ SLOW = {
     ),
 }
 
+RUNS_LAST = {
+    "tests/backup/test_drill.py::test_mlops_dr_drill_restores_the_reference_deployment_identically": (
+        "destroys the shared trained stack and rebuilds it from a backup"
+    ),
+}
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):  # a pytest-xdist worker (make test-fast)
@@ -119,7 +129,7 @@ def _listed(nodeid: str, entries: dict[str, str]) -> bool:
 def _check_entries(items: list[pytest.Item]) -> None:
     """Every entry names an existing file and, when that file was collected, a test it defines."""
     modules = {item.nodeid.partition("::")[0]: item.module for item in items if isinstance(item, pytest.Function)}
-    for entry in (*STARTS_SERVERS, *SLOW):
+    for entry in (*STARTS_SERVERS, *SLOW, *RUNS_LAST):
         path, _, test = entry.partition("::")
         if not (ROOT / path).is_file():
             raise pytest.UsageError(f"tests/markers.py names {path}, which does not exist: update the entry")
@@ -146,3 +156,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
         if grouped:
             item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
+    items.sort(key=lambda item: _listed(item.nodeid, RUNS_LAST))  # stable: the rest keep their order

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from infrastructure.local_stack._config import write_config_dir
 from infrastructure.local_stack._stack import (
+    UP_TIMEOUT_S,
     ServerStatus,
     adopt_openbao,
     destroy,
@@ -51,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--init", type=Path, help="openbao-adopt: the escrowed init.json (unseal key, root token)")
     parser.add_argument("--out", type=Path, help="config: the config folder to write (for --config-dir)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="up: seconds each server may take to answer")
+    parser.add_argument(
+        "--timeout", type=float, default=UP_TIMEOUT_S, help="up: seconds each server may take to answer"
+    )
     args = parser.parse_args(argv)
     if args.purge and args.command != "down":
         parser.error("--purge goes with down")

@@ -43,6 +43,11 @@ from infrastructure.local_stack._state import (
 )
 from mlops.errors import LocalStackError
 
+# Per server. A wait ends as soon as the server answers, or when its process exits, so a long
+# bound costs nothing on a healthy start: MLflow imports itself twice (script, then its worker)
+# and took over 60 s on a busy two-core machine.
+UP_TIMEOUT_S = 300.0
+
 
 @dataclass(frozen=True)
 class ServerStatus:
@@ -139,7 +144,7 @@ def up(
     state: Path,
     *,
     preferred_ports: Mapping[str, int | None] | None = None,
-    timeout_s: float = 60.0,
+    timeout_s: float = UP_TIMEOUT_S,
 ) -> list[ServerStatus]:
     """Start every stopped server (first start: choose ports, generate credentials, initialise
     the data); leave running ones as they are. ``preferred_ports`` (server -> port, ``None`` for
