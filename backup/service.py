@@ -382,12 +382,16 @@ def restore_backup(
     force: bool = False,
     registry: Mapping[str, type[Target]] = TARGETS,
     apply_tombstones: TombstoneApplier | None = None,
+    in_service: Callable[[Sequence[str]], None] | None = None,
 ) -> RestoreReport:
     """Restore ``targets`` (default: every target the backup holds) into ``env``.
 
     Subjects erased since (the repository's tombstones, :mod:`backup.tombstones`) are erased
     again from what was restored, by ``apply_tombstones``; without one, a repository holding
-    tombstones refuses the restore (it would bring erased people back).
+    tombstones refuses the restore (it would bring erased people back). ``in_service`` is
+    called with the restored targets' names between the two: it brings the restored stores
+    into service (a restored OpenBao is sealed with the backup's keys, and the erasure reads
+    the stores' passwords from it).
 
     Everything is checked before any store is touched: the manifest's format, that each target
     is in the backup and in the environment, that each store is empty (unless ``force``), and
@@ -435,6 +439,8 @@ def restore_backup(
                 target.restore(folder, env, force)
             except BackupError as exc:
                 raise BackupError(f"restore of backup {backup_id}: target {name}: {exc}") from None
+    if in_service is not None:
+        in_service(names)
     erased: dict[str, int] = {}
     if tombstones and apply_tombstones is not None:
         erased = dict(apply_tombstones(env, tombstones, tombstone_key(repo)))

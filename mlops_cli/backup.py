@@ -13,6 +13,7 @@ Every command prints readable lines, or one JSON document with ``--json``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -278,6 +279,7 @@ def restore(
         targets=_names(targets),
         force=force,
         apply_tombstones=tombstone_applier(load_platform(config_dir, to), to, config_dir, folder),
+        in_service=_unseal_restored_openbao(folder) if to == "local-stack" else None,
     )
     if as_json:
         _print_json(report.as_dict())
@@ -289,6 +291,30 @@ def restore(
     if report.tombstones:
         erased = ", ".join(f"{n} {store}" for store, n in report.erased.items()) or "nothing held them"
         console.print(f"erasure tombstones applied ({report.tombstones}): {erased}")
+
+
+def _unseal_restored_openbao(state: Path) -> Callable[[Sequence[str]], None]:
+    """On the local stack, a restored OpenBao is sealed with the backup's keys: unsealed with
+    the copy kept beside the stack (what `openbao-adopt` does), before the subjects erased
+    since are erased again (which reads the stores' passwords from it)."""
+
+    def unseal(restored: Sequence[str]) -> None:
+        from infrastructure.local_stack import Layout, adopt_openbao
+        from mlops.errors import BackupError, LocalStackError
+
+        if "openbao" not in restored:
+            return
+        escrow = Layout(state).openbao_escrow
+        try:
+            adopt_openbao(state, escrow)
+        except LocalStackError as exc:
+            raise BackupError(
+                f"the targets are restored, but the restored OpenBao is still sealed: {exc}\n"
+                "unseal it with `python -m infrastructure.local_stack openbao-adopt --init FILE` (FILE: your copy "
+                f"of {escrow.name}), then run this restore again: it erases the subjects erased since the backup"
+            ) from None
+
+    return unseal
 
 
 @backup_app.command("prune")

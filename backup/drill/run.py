@@ -23,7 +23,17 @@ from backup.drill.facts import Facts, differences
 from backup.environment import BackupEnvironment
 from backup.repository import Repository
 from backup.service import TombstoneApplier, create_backup, restore_backup
+from mlops.errors import BackupError, MlopsError
 from mlops.report_html import badge, cards, escape, page, table
+
+
+class _DrillStoppedError(BackupError):
+    """A phase failed (raised once, by the innermost phase)."""
+
+
+# The phases before the destroy; what an operator follows when a later one fails.
+_UNTOUCHED = ("observe before", "backup")
+_PLAYBOOK = "backup/playbooks/environment.md"
 
 
 class Deployment(Protocol):
@@ -48,7 +58,8 @@ class Deployment(Protocol):
         ...
 
     def after_restore(self) -> None:
-        """Bring the restored stores into service (e.g. unseal the restored OpenBao)."""
+        """Bring the restored stores into service (e.g. unseal the restored OpenBao): called once
+        the targets are restored, before the subjects erased since the backup are erased again."""
         ...
 
 
@@ -87,33 +98,54 @@ def run_drill(
     progress: Callable[[str], None] = lambda _line: None,
     apply_tombstones: TombstoneApplier | None = None,
 ) -> DrillReport:
-    """Run every phase; a phase that fails raises (the deployment is then left as it is, for the
-    operator to finish by hand with the playbook), a restore that differs is a failed report."""
+    """Run every phase; a restore that differs is a failed report. A phase that fails raises a
+    :class:`~mlops.errors.BackupError` naming the phase and its cause; from the destroy on, the
+    deployment is then left as it is, for the operator to finish by hand with the playbook."""
     phases: dict[str, float] = {}
     started = clock()
+    backup_id: str | None = None
 
     def phase(name: str, action: Callable[[], Any]) -> Any:
         progress(f"{name} …")
-        begun = clock()
-        result = action()
-        phases[name] = round(clock() - begun, 3)
+        phases[name] = 0.0  # listed in the order begun; a phase run within another is not counted twice
+        begun, counted = clock(), sum(phases.values())
+        try:
+            result = action()
+        except _DrillStoppedError:
+            raise
+        except MlopsError as exc:
+            if name in _UNTOUCHED:
+                left = "the deployment was not touched"
+            else:
+                left = f"the deployment is left part-way: restore backup {backup_id} by hand ({_PLAYBOOK})"
+            raise _DrillStoppedError(
+                f"the drill stopped at {name!r} after {clock() - begun:.1f} s: {exc}\n{left}"
+            ) from exc
+        phases[name] = round(clock() - begun - (sum(phases.values()) - counted), 3)
         progress(f"{name}: {phases[name]:.1f} s")
         return result
 
     before: Facts = phase("observe before", deployment.observe)
     manifest = phase("backup", lambda: create_backup(deployment.environment(), repo, workdir))
+    backup_id = manifest.backup_id
     destroyed_at = clock()
     phase("destroy", deployment.destroy)
     phase("recreate", deployment.recreate)
     # A fresh deployment is not "empty" to every target (MLflow's server creates its schema on
-    # start), and replacing the fresh contents is what this restore is for.
+    # start), and replacing the fresh contents is what this restore is for. The restored stores
+    # are brought into service before the subjects erased since are erased again from them.
     phase(
         "restore",
         lambda: restore_backup(
-            repo, deployment.environment(), workdir, manifest.backup_id, force=True, apply_tombstones=apply_tombstones
+            repo,
+            deployment.environment(),
+            workdir,
+            manifest.backup_id,
+            force=True,
+            apply_tombstones=apply_tombstones,
+            in_service=lambda _targets: phase("bring into service", deployment.after_restore),
         ),
     )
-    phase("bring into service", deployment.after_restore)
     after: Facts = phase("observe after", deployment.observe)
     verified_at = clock()
     found = differences(before, after)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from backup import BackupEnvironment, Repository, dev_environment
 from backup.drill.facts import Facts, differences
 from backup.drill.run import DrillReport, run_drill, write_report
+from backup.tombstones import add_tombstones
+from mlops.errors import BackupError, LocalStackError, SecretError
 from tests.local_stack import TrainedStack
 
 
@@ -50,6 +53,10 @@ def test_each_lost_fact_is_named(change: object, named: str) -> None:
     found = differences(_facts(), after)
     assert len(found) == 1
     assert named in found[0]
+
+
+# In the order they begin ("bring into service" runs within "restore", timed apart).
+PHASES = ["observe before", "backup", "destroy", "recreate", "restore", "bring into service", "observe after"]
 
 
 class _Deployment:
@@ -95,19 +102,85 @@ def test_a_restore_that_loses_a_fact_fails_the_drill_and_says_which(tmp_path: Pa
     assert deployment.calls == ["destroy", "recreate", "after_restore"]
     assert not report.passed
     assert report.differences == ["artifact credit_risk/1.0.0/model/model.skops: missing"]
-    assert list(report.phases) == [
-        "observe before",
-        "backup",
-        "destroy",
-        "recreate",
-        "restore",
-        "bring into service",
-        "observe after",
-    ]
+    assert list(report.phases) == PHASES
     assert report.rto_s >= report.phases["destroy"]
     json_path, html_path = write_report(report, tmp_path / "out")
     assert DrillReport(**json.loads(json_path.read_text())) == report
     assert "differences found" in html_path.read_text()
+
+
+class _Failing(_Deployment):
+    """Fails the phase ``fails`` with the error its real implementation raises."""
+
+    def __init__(self, state: Path, fails: str) -> None:
+        super().__init__(state)
+        self.fails = fails
+
+    def observe(self) -> Facts:
+        if self.fails == "observe before":
+            raise SecretError("vault://secret/mlops/x#y", "Vault at http://127.0.0.1:8200 is sealed or down")
+        return super().observe()
+
+    def recreate(self) -> None:
+        super().recreate()
+        if self.fails == "recreate":
+            raise LocalStackError("MLflow did not answer within 300 s")
+
+    def after_restore(self) -> None:
+        super().after_restore()
+        if self.fails == "bring into service":
+            raise LocalStackError("OpenBao did not come back with the keys of init.json")
+
+
+@pytest.mark.parametrize("fails", ["observe before", "recreate", "bring into service"])
+def test_a_phase_that_fails_is_named_with_what_it_left(tmp_path: Path, fails: str) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (tmp_path / "key").write_text("drill-test-key\n")  # pragma: allowlist secret
+    deployment = _Failing(state, fails)
+    repo = Repository(str(tmp_path / "repo"), tmp_path / "key", cache_dir=tmp_path / "cache")
+    lines: list[str] = []
+
+    with pytest.raises(BackupError) as raised:
+        run_drill(deployment, repo, tmp_path / "work", progress=lines.append)
+
+    message = str(raised.value)
+    assert message.startswith(f"the drill stopped at {fails!r} after ")
+    assert lines[-1] == f"{fails} …"
+    if fails == "recreate":
+        assert "MLflow did not answer within 300 s" in message
+        by_hand = r"restore backup [0-9]{8}T[0-9]{6}Z-[0-9a-f]+ by hand \(backup/playbooks/environment\.md\)$"
+        assert re.search(by_hand, message)
+        assert deployment.calls == ["destroy", "recreate"]
+    elif fails == "bring into service":  # within the restore: named once, as itself
+        assert message.count("the drill stopped") == 1
+        assert "OpenBao did not come back" in message
+        assert deployment.calls == ["destroy", "recreate", "after_restore"]
+    else:
+        assert "is sealed or down" in message
+        assert message.endswith("the deployment was not touched")
+        assert deployment.calls == []
+
+
+def test_the_restored_stores_are_in_service_before_erased_subjects_are_erased_again(tmp_path: Path) -> None:
+    """A subject erased since the backup is erased again from the restored stores; that reads
+    their passwords from the restored OpenBao, so it comes after the deployment's bring-into-service."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (tmp_path / "key").write_text("drill-test-key\n")  # pragma: allowlist secret
+    deployment = _Deployment(state)
+    repo = Repository(str(tmp_path / "repo"), tmp_path / "key", cache_dir=tmp_path / "cache")
+    repo.ensure(create=True)
+    assert add_tombstones(repo, ["APP-1"]) == 1
+
+    def erase_again(_env: BackupEnvironment, digests: frozenset[str], _key: bytes) -> dict[str, int]:
+        deployment.calls.append(f"erase {len(digests)}")
+        return {}
+
+    report = run_drill(deployment, repo, tmp_path / "work", apply_tombstones=erase_again)
+
+    assert deployment.calls == ["destroy", "recreate", "after_restore", "erase 1"]
+    assert list(report.phases) == PHASES
 
 
 def test_mlops_dr_drill_restores_the_reference_deployment_identically(trained_stack: TrainedStack) -> None:
