@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.local_stack import ROOT
 
 
@@ -47,3 +49,20 @@ def test_a_missing_reading_to_compare_with_is_a_usage_error(tmp_path: Path) -> N
     ran = _mlops("dr", "check", "--against", str(tmp_path / "none.json"))
     assert ran.returncode == 2
     assert "does not exist" in ran.stderr
+
+
+def test_a_restored_openbao_without_its_kept_keys_stops_the_restore_before_any_erasure(tmp_path: Path) -> None:
+    """On the local stack a restored OpenBao is unsealed with the keys kept beside the stack;
+    without them the restore stops, naming the file and what to run, before erasing anything again."""
+    from mlops.errors import BackupError
+    from mlops_cli.backup import _unseal_restored_openbao
+
+    unseal = _unseal_restored_openbao(tmp_path)
+    unseal(["mlflow-db", "artifacts"])  # no OpenBao restored: nothing to unseal, nothing read
+    with pytest.raises(BackupError) as raised:
+        unseal(["mlflow-db", "openbao"])
+    message = str(raised.value)
+    assert message.startswith("the targets are restored, but the restored OpenBao is still sealed: ")
+    assert f"{tmp_path / 'secrets' / 'openbao-init.json'} does not exist" in message
+    assert "openbao-adopt --init FILE" in message
+    assert message.endswith("then run this restore again: it erases the subjects erased since the backup")
