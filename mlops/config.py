@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
+from mlops.delimited import codec_name
 from mlops.errors import ConfigError
 
 # Every environment a platform config overlay exists for. CLUSTER_ENVIRONMENTS are those the
@@ -234,6 +235,12 @@ class DatasetConfig(StrictModel):
     na_values: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=100)
     # The CSV field delimiter; None: told from the header line (mlops.delimited).
     delimiter: Literal[",", ";", "\t", "|"] | None = None
+    # The CSV's text encoding, a Python codec name: cp1252 is what Windows spreadsheets save as
+    # "CSV", latin-1 (iso8859-1) older exports. Batch inputs for its models are read alike.
+    encoding: str = Field(default="utf-8", max_length=40)
+    # The CSV's decimal mark: "," where numbers are written 1,5 (their fields are then split at
+    # ";"). Without it such a column is read as text. Thousands separators are not read.
+    decimal: Literal[".", ","] = "."
     expectation_suite: Path | None = None
     synthetic: SyntheticSpec | None = None
     # What the data is; shown on the model card.
@@ -246,6 +253,14 @@ class DatasetConfig(StrictModel):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        try:
+            return codec_name(v)
+        except LookupError:
+            raise ValueError(f"{v!r} is not a text encoding Python knows (utf-8, cp1252, latin-1, ...)") from None
 
     @model_validator(mode="after")
     def _columns_distinct(self) -> DatasetConfig:
@@ -284,6 +299,10 @@ class DatasetConfig(StrictModel):
             raise ValueError("na_values applies to CSV files: a parquet file's columns carry their own missing values")
         if self.delimiter is not None and self.file_format != "csv":
             raise ValueError("delimiter applies to CSV files: a parquet file has columns, not delimited fields")
+        if self.file_format != "csv" and (self.encoding != "utf-8" or self.decimal != "."):
+            raise ValueError("encoding and decimal apply to CSV files: a parquet file's columns are typed")
+        if self.decimal == self.delimiter:
+            raise ValueError("decimal ',' needs fields split at another delimiter (`delimiter: \";\"`)")
         return self
 
     @property

@@ -1,6 +1,6 @@
-"""The field delimiter of a CSV file, told from its header line, and what a file that is not
-UTF-8 text is told: shared by every room that reads one (training datasets, batch inputs,
-erasure of dataset files).
+"""How a CSV file is written: its field delimiter (told from its header line), how a dataset's
+files write values (:class:`CsvFormat`), and what a file that cannot be decoded is told. Shared
+by every room that reads one (training datasets, batch inputs, erasure of dataset files).
 
 Files exported by spreadsheets and databases in many locales separate fields with ``;`` (a
 comma is their decimal mark), tab or ``|``. Read with a comma, such a file is one column named
@@ -11,8 +11,14 @@ is the file's; a header no candidate splits (one column) is read with a comma.
 
 from __future__ import annotations
 
+import codecs
 import csv
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
+# How much of a file is decoded at a time to find an undecodable byte.
+_BLOCK = 1 << 20
 # The delimiters a file may use, the default first: it wins a tie.
 DELIMITERS = (",", ";", "\t", "|")
 
@@ -28,10 +34,100 @@ def delimiter_of(header: str) -> str:
     return best
 
 
-def not_utf8(exc: UnicodeDecodeError) -> str:
-    """What is wrong with a CSV file that is not UTF-8 text, and what to do (Windows spreadsheets
-    save "CSV" in their code page)."""
-    return f'not UTF-8 text (undecodable byte at offset {exc.start}): save it as UTF-8 (a spreadsheet\'s "CSV UTF-8")'
+def codec_name(encoding: str) -> str:
+    """``encoding``'s canonical codec name (``UTF8`` and ``utf_8`` are ``utf-8``, ``latin-1`` is
+    ``iso8859-1``): one spelling for every reader. Raises LookupError for an unknown one, or
+    one that does not turn bytes into text (``base64``, ``zlib``)."""
+    name = codecs.lookup(encoding).name
+    "a".encode(name)  # refuses codecs that are not text encodings (bytes to bytes, text to text)
+    return name
 
 
-__all__ = ["DELIMITERS", "delimiter_of", "not_utf8"]
+def header_codec(encoding: str) -> str:
+    """The codec a file's first line is decoded with: UTF-8 without the byte-order mark
+    spreadsheets write first (else the first column's name starts with U+FEFF and matches nothing)."""
+    return "utf-8-sig" if codec_name(encoding) == "utf-8" else encoding
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a dataset's CSV files write values, beyond the delimiter each file's header tells:
+    declared in its config (``na_values``, ``encoding``, ``decimal``), kept in its lineage (the
+    roles), and applied to every file read for its models (batch inputs, by either engine), so a
+    file written like the training data reads alike."""
+
+    # Placeholders read as missing besides each reader's own null tokens ("?", "-").
+    na_values: tuple[str, ...] = ()
+    # The text encoding, a canonical codec name (:func:`codec_name`).
+    encoding: str = "utf-8"
+    # The decimal mark of numbers: "." or "," (1,5 in most of Europe's spreadsheets).
+    decimal: str = "."
+
+    @classmethod
+    def of_roles(cls, roles: Mapping[str, Any]) -> CsvFormat:
+        """The format a lineage's roles record (a version registered before ``encoding`` and
+        ``decimal`` were recorded reads as UTF-8 with decimal points, as it was trained)."""
+        return cls(
+            na_values=tuple(str(v) for v in roles.get("na_values") or ()),
+            encoding=codec_name(str(roles.get("encoding") or "utf-8")),
+            decimal=str(roles.get("decimal") or "."),
+        )
+
+
+# A CSV as every reader takes one by default: UTF-8, decimal points, their own null tokens only.
+PLAIN_CSV = CsvFormat()
+
+
+def shown_encoding(encoding: str) -> str:
+    """An encoding as a message names it (``UTF-8``, ``cp1252``)."""
+    return "UTF-8" if codec_name(encoding) == "utf-8" else encoding
+
+
+def undecodable_at(stream: BinaryIO, encoding: str) -> tuple[int, int | None] | None:
+    """Where ``encoding`` first fails to decode ``stream``: the byte offset and, for an encoding
+    that writes a newline as one byte, the line (from 1); None when it decodes it all.
+
+    A parser's UnicodeDecodeError counts from the start of whatever block it was decoding, not
+    of the file: this reads the file once more, on the error path only, to say where.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    counts_lines = "\n".encode(encoding) == b"\n"
+    offset, line = 0, 1
+    while block := stream.read(_BLOCK):
+        carried = decoder.getstate()[0]  # bytes of a character begun in the previous block
+        try:
+            decoder.decode(block)
+        except UnicodeDecodeError as exc:
+            at = offset - len(carried) + exc.start
+            before = (carried + block)[: exc.start].count(b"\n") - carried.count(b"\n")
+            return at, line + before if counts_lines else None
+        offset += len(block)
+        line += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return offset - len(decoder.getstate()[0]), line if counts_lines else None
+    return None
+
+
+def undecodable(encoding: str, at: tuple[int, int | None] | None) -> str:
+    """What is wrong with a CSV file that its encoding does not decode: which encoding, and where
+    (:func:`undecodable_at`) when known."""
+    where = "a byte it does not decode"
+    if at is not None:
+        offset, line = at
+        where = f"undecodable byte at offset {offset}" + (f", line {line}" if line is not None else "")
+    return f"not {shown_encoding(encoding)} text ({where})"
+
+
+__all__ = [
+    "DELIMITERS",
+    "PLAIN_CSV",
+    "CsvFormat",
+    "codec_name",
+    "delimiter_of",
+    "header_codec",
+    "shown_encoding",
+    "undecodable",
+    "undecodable_at",
+]

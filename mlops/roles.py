@@ -37,8 +37,11 @@ class Roles:
     sensitive_bins: dict[str, list[float] | None] = field(default_factory=dict)
     # Columns that are not features and why (config `exclude`, or left out automatically).
     left_out: dict[str, str] = field(default_factory=dict)
-    # CSV placeholders the dataset reads as missing (config `na_values`): batch files read alike.
+    # How the dataset's CSV writes values (config `na_values`, `encoding`, `decimal`): batch
+    # files for its models are read alike (mlops.delimited.CsvFormat.of_roles).
     na_values: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+    decimal: str = "."
 
     @property
     def has_event_time(self) -> bool:

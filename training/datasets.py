@@ -10,6 +10,7 @@ row, empty columns) are left out with the reason named.
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import re
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from mlops.config import DatasetConfig
-from mlops.delimited import delimiter_of, not_utf8
+from mlops.delimited import delimiter_of, undecodable, undecodable_at
 from mlops.errors import DatasetError, ObjectStoreError
 from mlops.hashing import frame_hash
 from mlops.object_store import ObjectStore
@@ -101,29 +102,42 @@ def csv_delimiter(cfg: DatasetConfig, store: ObjectStore | None = None) -> str:
     # The first line as it is written: one field (a separator no header holds), quotes kept.
     first: dict[str, Any] = {"header": None, "nrows": 1, "sep": "\x1f", "quoting": csv.QUOTE_NONE, "dtype": str}
     if isinstance(cfg.path, Path):
-        line = pd.read_csv(cfg.path, keep_default_na=False, **first)
+        line = pd.read_csv(cfg.path, keep_default_na=False, encoding=cfg.encoding, **first)
     else:
         filesystem, key = _remote(cfg, store)
         with filesystem.open_input_stream(key) as stream:
-            line = pd.read_csv(stream, keep_default_na=False, **first)
-    return delimiter_of(str(line.iloc[0, 0])) if line.size else ","
+            line = pd.read_csv(stream, keep_default_na=False, encoding=cfg.encoding, **first)
+    sep = delimiter_of(str(line.iloc[0, 0])) if line.size else ","
+    if sep == cfg.decimal:
+        raise DatasetError(
+            f"dataset {cfg.name!r} (key `decimal`): {cfg.path} splits its fields at {sep!r}, its decimal mark: "
+            'name the delimiter it uses (`delimiter: ";"`)'
+        )
+    return sep
 
 
 def _read_frame(cfg: DatasetConfig, store: ObjectStore | None, columns: list[str] | None = None) -> pd.DataFrame:
     """The data (or ``columns`` of it); parser errors propagate for :func:`_unreadable`."""
-    missing = cfg.na_values or None  # added to pandas' defaults
     if isinstance(cfg.path, Path):
         if cfg.file_format == "csv":
-            return pd.read_csv(cfg.path, usecols=columns, na_values=missing, sep=csv_delimiter(cfg))
+            return _read_csv(cfg.path, cfg, columns, csv_delimiter(cfg))
         return pd.read_parquet(cfg.path, columns=columns)
     filesystem, key = _remote(cfg, store)
     if cfg.file_format == "csv":
         sep = csv_delimiter(cfg, store)
         with filesystem.open_input_stream(key) as stream:
-            return pd.read_csv(stream, usecols=columns, na_values=missing, sep=sep)
+            return _read_csv(stream, cfg, columns, sep)
     import pyarrow.parquet as pq
 
     return pq.read_table(key, filesystem=filesystem, columns=columns).to_pandas()
+
+
+def _read_csv(source: Any, cfg: DatasetConfig, columns: list[str] | None, sep: str) -> pd.DataFrame:
+    """A CSV read as the config says it is written (``na_values`` added to pandas' defaults)."""
+    na_values = cfg.na_values or None
+    return pd.read_csv(
+        source, usecols=columns, sep=sep, na_values=na_values, encoding=cfg.encoding, decimal=cfg.decimal
+    )
 
 
 def named_columns(cfg: DatasetConfig) -> dict[str, list[str]]:
@@ -157,7 +171,7 @@ def _names(columns: list[str]) -> str:
     return shown + (f" … ({len(columns) - _NAMES_SHOWN} more)" if len(columns) > _NAMES_SHOWN else "")
 
 
-def _unreadable(cfg: DatasetConfig, exc: BaseException) -> DatasetError:
+def _unreadable(cfg: DatasetConfig, exc: BaseException, store: ObjectStore | None = None) -> DatasetError:
     """The file cannot be read as its format: the kind of problem, never the file's content.
 
     Parser messages can quote the file (the offending line, an undecodable byte), so only the
@@ -165,8 +179,13 @@ def _unreadable(cfg: DatasetConfig, exc: BaseException) -> DatasetError:
     """
     fmt = cfg.file_format
     if isinstance(exc, UnicodeDecodeError):
-        kind = not_utf8(exc)
-    elif isinstance(exc, pd.errors.EmptyDataError):
+        return DatasetError(
+            f"dataset {cfg.name!r} (key `encoding`): {cfg.path} is "
+            f"{undecodable(cfg.encoding, _undecodable_at(cfg, store))}: name the "
+            'encoding it was saved in (`encoding: cp1252` is what Windows spreadsheets save as "CSV") '
+            "or save it as UTF-8"
+        )
+    if isinstance(exc, pd.errors.EmptyDataError):
         kind = "empty (no header line)"
     elif isinstance(exc, pd.errors.ParserError):
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
@@ -180,6 +199,20 @@ def _unreadable(cfg: DatasetConfig, exc: BaseException) -> DatasetError:
     else:
         kind = f"unreadable ({type(exc).__name__})"
     return DatasetError(f"dataset {cfg.name!r} (key `path`): cannot read {cfg.path} as {fmt}: {kind}")
+
+
+def _undecodable_at(cfg: DatasetConfig, store: ObjectStore | None) -> tuple[int, int | None] | None:
+    """Where the dataset's encoding first fails to decode its file (None: not known)."""
+    try:
+        if isinstance(cfg.path, Path):
+            opener: Any = gzip.open if cfg.path.name.lower().endswith(".gz") else open  # as pandas infers
+            with opener(cfg.path, "rb") as f:
+                return undecodable_at(f, cfg.encoding)
+        filesystem, key = _remote(cfg, store)
+        with filesystem.open_input_stream(key) as stream:  # decompressed by its suffix
+            return undecodable_at(stream, cfg.encoding)
+    except (OSError, ObjectStoreError):
+        return None
 
 
 def check_named_columns(cfg: DatasetConfig, columns: list[str]) -> None:
@@ -215,9 +248,9 @@ def read_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> pd.Dat
     except ObjectStoreError:
         raise
     except OSError as exc:
-        raise _store_error(cfg, store, exc) if cfg.remote else _unreadable(cfg, exc) from None
+        raise _store_error(cfg, store, exc) if cfg.remote else _unreadable(cfg, exc, store) from None
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
-        raise _unreadable(cfg, exc) from None
+        raise _unreadable(cfg, exc, store) from None
     if df.empty:
         raise DatasetError(f"dataset {cfg.name!r}: {cfg.path} has no rows")
     return df
@@ -258,9 +291,11 @@ def _header(cfg: DatasetConfig, store: ObjectStore | None) -> tuple[DatasetConfi
             # The header as a data row: pandas' own parser (quoting, compression), no renaming.
             sep = csv_delimiter(cfg)
             cfg = cfg.model_copy(update={"delimiter": sep})
-            raw = pd.read_csv(cfg.path, header=None, nrows=1, dtype=str, keep_default_na=False, sep=sep)
+            raw = pd.read_csv(
+                cfg.path, header=None, nrows=1, dtype=str, keep_default_na=False, sep=sep, encoding=cfg.encoding
+            )
             _refuse_duplicates(cfg, [str(v) for v in raw.iloc[0]] if len(raw) else [])
-            columns = [str(c) for c in pd.read_csv(cfg.path, nrows=0, sep=sep).columns]
+            columns = [str(c) for c in pd.read_csv(cfg.path, nrows=0, sep=sep, encoding=cfg.encoding).columns]
         else:
             import pyarrow.parquet as pq
 
@@ -269,7 +304,7 @@ def _header(cfg: DatasetConfig, store: ObjectStore | None) -> tuple[DatasetConfi
     except DatasetError:
         raise
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
-        raise _unreadable(cfg, exc) from None
+        raise _unreadable(cfg, exc, store) from None
     check_named_columns(cfg, columns)
     return cfg, columns
 
@@ -281,16 +316,20 @@ def _remote_columns(cfg: DatasetConfig, store: ObjectStore | None) -> tuple[Data
             sep = csv_delimiter(cfg, store)
             cfg = cfg.model_copy(update={"delimiter": sep})
             with filesystem.open_input_stream(key) as stream:
-                raw = pd.read_csv(stream, header=None, nrows=1, dtype=str, keep_default_na=False, sep=sep)
+                raw = pd.read_csv(
+                    stream, header=None, nrows=1, dtype=str, keep_default_na=False, sep=sep, encoding=cfg.encoding
+                )
             columns = [str(v) for v in raw.iloc[0]] if len(raw) else []
         else:
             import pyarrow.parquet as pq
 
             columns = list(pq.read_schema(key, filesystem=filesystem).names)
+    except DatasetError:
+        raise
     except OSError as exc:
         raise _store_error(cfg, store, exc) from None
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
-        raise _unreadable(cfg, exc) from None
+        raise _unreadable(cfg, exc, store) from None
     _refuse_duplicates(cfg, columns)
     check_named_columns(cfg, columns)
     return cfg, columns
@@ -308,9 +347,9 @@ def check_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[
     try:
         data = _read_frame(cfg, store, wanted)
     except OSError as exc:
-        raise _store_error(cfg, store, exc) if cfg.remote else _unreadable(cfg, exc) from None
+        raise _store_error(cfg, store, exc) if cfg.remote else _unreadable(cfg, exc, store) from None
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
-        raise _unreadable(cfg, exc) from None
+        raise _unreadable(cfg, exc, store) from None
     positive, negative = target_labels(data[cfg.target], cfg)
     empty = int(data[cfg.target].isna().sum())
     share = float((binary_target(data[cfg.target].dropna(), positive, cfg.target) == 1).mean())
@@ -318,6 +357,10 @@ def check_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[
     split = ""
     if cfg.delimiter not in (None, ","):
         split = f", fields split at {cfg.delimiter!r}"  # told from the header: shown, so a wrong guess is seen
+    if cfg.file_format == "csv" and cfg.encoding != "utf-8":
+        split += f", {cfg.encoding} text"
+    if cfg.decimal != ".":
+        split += f", decimal mark {cfg.decimal!r}"
     lines = [
         f"{cfg.path} ({cfg.file_format}{split}): {len(data)} rows, {len(columns)} columns",
         f"target {cfg.target!r}: positive label {positive!r} ({share:.1%} of labelled rows), negative {negative!r}"
@@ -607,6 +650,26 @@ def numeric_placeholders(series: pd.Series) -> list[str]:
     return sorted(str(t) for t in tokens)
 
 
+# A number written with a decimal comma (1,5 or -,25), as `decimal: ","` reads it.
+_DECIMAL_COMMA = r"^[-+]?[0-9]*,[0-9]+$"
+
+
+def written_with_decimal_comma(series: pd.Series) -> bool:
+    """True for a text column of numbers written with a decimal comma (``1,5``), read as text
+    because the config's ``decimal`` is ".": what ``decimal: ","`` would read as numbers.
+    Decided on a sample of at most 2,000 values (a hint, not a reading)."""
+    if ptypes.is_numeric_dtype(series) or ptypes.is_bool_dtype(series):
+        return False
+    values = series.dropna()
+    if values.empty or not all(isinstance(v, str) for v in values.head(1000)):
+        return False
+    sample = values.sample(2000, random_state=0) if len(values) > 2000 else values
+    text = sample.astype(str).str.strip()
+    comma = text.str.match(_DECIMAL_COMMA)
+    numbers = comma | pd.to_numeric(text, errors="coerce").notna()
+    return bool(comma.any()) and float(numbers.mean()) >= _NUMERIC_SHARE
+
+
 def quantile_bins(series: pd.Series, bins: int = DEFAULT_QUANTILE_BINS) -> list[float]:
     """Inner edges splitting a numeric column into ``bins`` groups of about equal size."""
     values = series.dropna().astype(float)
@@ -689,6 +752,8 @@ def decide_roles(
         sensitive_bins=decide_sensitive_bins(cfg, df),
         left_out=left_out,
         na_values=list(cfg.na_values),
+        encoding=cfg.encoding,
+        decimal=cfg.decimal,
     )
 
 

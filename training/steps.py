@@ -21,7 +21,14 @@ from mlops.errors import DatasetError
 from mlops.object_store import ObjectStore
 from mlops.state import MetricsSink, StepRecord, record_step
 from training.config import EvaluationGate, ModelConfig
-from training.datasets import decide_roles, ingest, numeric_placeholders, prepare_features, target_labels
+from training.datasets import (
+    decide_roles,
+    ingest,
+    numeric_placeholders,
+    prepare_features,
+    target_labels,
+    written_with_decimal_comma,
+)
 
 if TYPE_CHECKING:
     from model_registry.registry import ModelRegistry
@@ -84,6 +91,13 @@ def ingest_step(
         # Text columns read as text only because of a placeholder ("?"): say how to read them as numbers.
         declared = {*(cfg.categorical or []), *cfg.exclude}
         for column in (c for c in (*roles.categorical, *roles.left_out) if c not in declared):
+            if cfg.decimal == "." and written_with_decimal_comma(got.frame[column]):
+                rec.notes.append(
+                    f"{column} is numbers written with a decimal comma (1,5), so it was read as text "
+                    f'({"left out" if column in roles.left_out else "categories"}): set `decimal: ","` '
+                    "in the dataset config to read it as a numeric column"
+                )
+                continue
             tokens = numeric_placeholders(got.frame[column])
             if tokens:
                 rec.notes.append(

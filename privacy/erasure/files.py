@@ -9,9 +9,14 @@ Files are recognised by content, not name (KFP's local artifacts have no suffix)
 - **SQLite** (local files only): rows of every table with an id column are deleted in one
   transaction (SQLite's own locking orders this with a writer);
 - **CSV** (a dataset source): rows whose id column holds a subject are removed;
-- **text** (UTF-8, up to :data:`TEXT_LIMIT` bytes: reports, JSON records, logs): each subject
+- **text** (up to :data:`TEXT_LIMIT` bytes: reports, JSON records, logs): each subject
   string is overwritten with :data:`ERASED`. Only raw ids can be looked for here; a restore's
   tombstones (digests) cannot, so text is left to the erasure that wrote the tombstone.
+
+Text and CSV files are UTF-8, or else any single-byte encoding (a Windows code page, latin-1: a
+dataset may declare one): those are read byte for byte as latin-1 and written back so, every byte
+not erased kept as it was (:func:`_text_of`). A file with NUL bytes that is not UTF-8 is binary
+(UTF-16 text is not erased).
 
 An id column is one whose name is in the erasure's id columns (each dataset's entity id and
 subject id, and the names the platform's own logs use).
@@ -38,8 +43,8 @@ from privacy.rewrite import PARTIAL_SUFFIX, replace_file, scrubbed_sqlite
 PARQUET_MAGIC = b"PAR1"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 TEXT_LIMIT = 20 * 1024 * 1024
-# A CSV's delimiter is told from at most this much of its first line.
-_HEADER_BYTES = 1 << 20
+# A CSV's delimiter is told from at most this many characters of its first line.
+_HEADER_CHARS = 1 << 20
 ERASED = "[erased]"
 # SQLite's own journal files: erased through their database (which empties them).
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -140,22 +145,37 @@ def _erase_sqlite_rows(
     return removed
 
 
+def _text_of(data: bytes) -> tuple[str, str] | None:
+    """A file's text and the codec that writes it back as it was, or None for binary data.
+
+    UTF-8 (its byte-order mark kept when it had one); else, without NUL bytes (which binary
+    formats hold and single-byte text never does), latin-1: it maps each byte to one character
+    and back, so a file in any single-byte encoding keeps every byte the erasure does not touch,
+    and an id written in ASCII is found as written.
+    """
+    codec = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+    try:
+        return data.decode(codec), codec
+    except UnicodeDecodeError:
+        return None if b"\x00" in data else (data.decode("latin-1"), "latin-1")
+
+
 def erase_text(path: str, filesystem: Any, matcher: SubjectMatcher, *, dry_run: bool) -> int:
-    """Overwrite each raw subject string in a UTF-8 file; the number of occurrences."""
+    """Overwrite each raw subject string in a text file (:func:`_text_of`); the number of occurrences."""
     if not matcher.raw:
         return 0
     with filesystem.open_input_file(path) as f:
         data = f.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    decoded = _text_of(data)
+    if decoded is None:
         return 0
+    text, codec = decoded
     # Whole values only: APP-0003 is not inside APP-00030 (longest first among alternatives).
     needles = sorted(matcher.raw, key=len, reverse=True)
     pattern = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, needles)) + r")(?![\w-])")
     text, count = pattern.subn(ERASED, text)
     if count and not dry_run:
-        _replace_bytes(path, filesystem, text.encode("utf-8"))
+        _replace_bytes(path, filesystem, text.encode(codec))
     return count
 
 
@@ -163,22 +183,25 @@ def erase_csv(
     path: str, filesystem: Any, matcher: SubjectMatcher, id_columns: Collection[str], *, dry_run: bool
 ) -> int:
     """Remove the subjects' rows from a CSV file with a header (a dataset source), written back
-    with the delimiter it was written with (told from the header: a ``;`` file stays one)."""
+    as it was written: its delimiter (told from the header: a ``;`` file stays one) and its
+    encoding (:func:`_text_of`: a cp1252 file stays one). Binary data is left alone."""
     import pandas as pd
 
     with filesystem.open_input_file(path) as f:
         data = f.read()
-    delimiter = delimiter_of(data[:_HEADER_BYTES].split(b"\n", 1)[0].decode("utf-8-sig", errors="replace"))
-    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, sep=delimiter)
+    decoded = _text_of(data)
+    if decoded is None:
+        return 0
+    text, codec = decoded
+    delimiter = delimiter_of(text[:_HEADER_CHARS].split("\n", 1)[0])
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=delimiter)
     drop = pd.Series(False, index=frame.index)
     for column in (c for c in frame.columns if c in id_columns):
         found = matcher.select(frame[column].unique().tolist())
         drop |= frame[column].isin(found)
     removed = int(drop.sum())
     if removed and not dry_run:
-        # Written back as it was written: its delimiter, and the byte-order mark when it had one.
-        encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
-        _replace_bytes(path, filesystem, frame[~drop].to_csv(index=False, sep=delimiter).encode(encoding))
+        _replace_bytes(path, filesystem, frame[~drop].to_csv(index=False, sep=delimiter).encode(codec))
     return removed
 
 

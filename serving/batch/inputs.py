@@ -20,7 +20,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from mlops.delimited import delimiter_of, not_utf8
+from mlops.delimited import (
+    PLAIN_CSV,
+    CsvFormat,
+    delimiter_of,
+    header_codec,
+    shown_encoding,
+    undecodable,
+    undecodable_at,
+)
 from mlops.errors import DatasetError, ObjectStoreError
 from mlops.object_store import ObjectStore, is_uri, split_uri
 
@@ -58,9 +66,6 @@ def data_files(path: Path) -> list[Path]:
 
 # At most this much of a CSV's first line is read (its header: the delimiter and the column names).
 _HEADER_CHARS = 1 << 20
-# How a CSV header is decoded: UTF-8, without the byte-order mark spreadsheets write first
-# (else the first column's name starts with U+FEFF and matches nothing).
-_ENCODING = "utf-8-sig"
 # What a CSV field means as missing, for both engines: pyarrow's defaults (pandas' too), written
 # out so the Spark engine can apply exactly the same list.
 CSV_NULL_VALUES = (
@@ -99,14 +104,18 @@ class BatchInput:
     is_dir: bool
     filesystem: fs.FileSystem
     store: ObjectStore | None = None
-    # CSV fields read as missing: CSV_NULL_VALUES and the model's dataset's `na_values`
-    # (:meth:`reading_as_missing`).
-    null_values: tuple[str, ...] = CSV_NULL_VALUES
+    # How a CSV input writes values: the model's dataset's (:meth:`written_as`).
+    written: CsvFormat = PLAIN_CSV
 
-    def reading_as_missing(self, na_values: Iterable[str]) -> BatchInput:
-        """This input with ``na_values`` (placeholders such as ``?``) also read as missing."""
-        extra = tuple(v for v in dict.fromkeys(na_values) if v not in CSV_NULL_VALUES)
-        return replace(self, null_values=CSV_NULL_VALUES + extra)
+    def written_as(self, written: CsvFormat) -> BatchInput:
+        """This input read as ``written`` (the model's dataset's ``na_values``, encoding and
+        decimal mark), so a file written like the training data reads alike."""
+        return replace(self, written=written)
+
+    @property
+    def null_values(self) -> tuple[str, ...]:
+        """CSV fields read as missing: :data:`CSV_NULL_VALUES` and the dataset's ``na_values``."""
+        return CSV_NULL_VALUES + tuple(v for v in dict.fromkeys(self.written.na_values) if v not in CSV_NULL_VALUES)
 
     @property
     def format(self) -> InputFormat:
@@ -129,7 +138,8 @@ class BatchInput:
         the column names: one read of a remote object, and no data row decoded."""
         first = self.files[0]
         try:
-            with self.open_stream(first) as stream, io.TextIOWrapper(stream, encoding=_ENCODING, newline="") as text:
+            codec = header_codec(self.written.encoding)
+            with self.open_stream(first) as stream, io.TextIOWrapper(stream, encoding=codec, newline="") as text:
                 return text.readline(_HEADER_CHARS)
         except (OSError, UnicodeDecodeError) as exc:
             raise _read_error(self, first, exc) from None
@@ -246,7 +256,16 @@ def _read_error(
     if source.remote and isinstance(exc, OSError) and not isinstance(exc, pa.ArrowInvalid):
         return source.store_error(file, exc)
     if isinstance(exc, UnicodeDecodeError):
-        return DatasetError(f"batch input {source.location} is {not_utf8(exc)}")
+        encoding = source.written.encoding
+        try:
+            with source.open_stream(file) as stream:
+                at = undecodable_at(stream, encoding)
+        except OSError:
+            at = None
+        return DatasetError(
+            f"batch input {source.location} is {undecodable(encoding, at)}: save it as {shown_encoding(encoding)}, "
+            "the encoding of the model's dataset (its `encoding:` key)"
+        )
     return DatasetError(f"batch input {source.location} {what}: {exc}")
 
 
@@ -322,8 +341,13 @@ def pii_matcher(pii: Collection[str]) -> Callable[[str], bool]:
 
 # Plain decimal integers: no sign but "-", no leading zeros ("007" is a code, not a number).
 _INT_PATTERN = r"^-?(0|[1-9][0-9]{0,18})$"
-# Decimals with a fraction and/or an exponent, as pandas, Spark and most tools write them.
-_FLOAT_PATTERN = r"^-?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$|^-?[0-9]+[eE][-+]?[0-9]+$"
+
+
+def _float_pattern(decimal: str) -> str:
+    """Decimals with a fraction and/or an exponent, as pandas, Spark and most tools write them,
+    with ``decimal`` as the mark (``1,5`` for a dataset that declares ``decimal: ","``)."""
+    mark = "\\" + decimal if decimal == "." else decimal
+    return rf"^-?([0-9]+{mark}[0-9]*|{mark}[0-9]+)([eE][-+]?[0-9]+)?$|^-?[0-9]+[eE][-+]?[0-9]+$"
 
 
 def csv_column_types(
@@ -364,10 +388,12 @@ def classify_csv_columns(path: BatchInput | Path, columns: list[str]) -> dict[st
 
     if not columns:
         return {}
+    source = _as_input(path)
+    float_pattern = _float_pattern(source.written.decimal)
     ints = dict.fromkeys(columns, True)
     numbers = dict.fromkeys(columns, True)
     seen = dict.fromkeys(columns, False)
-    for batch in _csv_batches(path, columns, dict.fromkeys(columns, pa.string())):
+    for batch in _csv_batches(source, columns, dict.fromkeys(columns, pa.string())):
         for name in columns:
             if not numbers[name]:
                 continue
@@ -384,7 +410,7 @@ def classify_csv_columns(path: BatchInput | Path, columns: list[str]) -> dict[st
                 continue
             if not pc.all(is_int).as_py():
                 ints[name] = False
-                is_float = pc.match_substring_regex(values, _FLOAT_PATTERN)
+                is_float = pc.match_substring_regex(values, float_pattern)
                 numbers[name] = bool(pc.all(pc.or_(is_int, is_float)).as_py())
         if not any(numbers.values()):
             break  # every column is text: no need to read on
@@ -442,12 +468,14 @@ def _csv_batches(
         with source.open_stream(file) as stream:
             yield from pacsv.open_csv(
                 stream,
+                read_options=pacsv.ReadOptions(encoding=source.written.encoding),
                 parse_options=pacsv.ParseOptions(delimiter=source.delimiter),
                 convert_options=pacsv.ConvertOptions(
                     column_types=types,
                     include_columns=columns,
                     null_values=list(source.null_values),
                     strings_can_be_null=True,
+                    decimal_point=source.written.decimal,
                 ),
             )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops.delimited import PLAIN_CSV, CsvFormat
 from mlops.errors import DatasetError
 from mlops.object_store import ObjectStore, is_uri
 from mlops.state import new_run_id
@@ -61,7 +62,7 @@ def predict_batch(
     partition_by: str | None = None,
     model_ref: str | None = None,
     pii_columns: Sequence[str] = (),
-    na_values: Sequence[str] = (),
+    written: CsvFormat = PLAIN_CSV,
     prediction_log: PredictionLogger | None = None,
     store: ObjectStore | None = None,
     staging_dir: Path | None = None,
@@ -79,8 +80,9 @@ def predict_batch(
     partition column among them is a :class:`DatasetError`. The manifest lists the ones the
     input held under ``pii_columns_dropped``.
 
-    ``na_values``: CSV fields read as missing besides :data:`~serving.batch.inputs.CSV_NULL_VALUES`
-    (the model's dataset's ``na_values``, so a file written like the training data reads alike).
+    ``written``: how a CSV input writes values (the model's dataset's ``na_values``, read as
+    missing besides :data:`~serving.batch.inputs.CSV_NULL_VALUES`, its encoding and decimal
+    mark), so a file written like the training data reads alike.
 
     ``prediction_log``: what was scored is recorded there (the caller closes it): by the embedded
     engine as it scores, and after a Spark run from the input and the output joined by
@@ -100,7 +102,7 @@ def predict_batch(
         store = store or ObjectStore()
     if not serving_schema:
         raise DatasetError(f"model {model_name} {model_version} has no serving schema to check the input against")
-    source = open_input(input_path, store).reading_as_missing(na_values)
+    source = open_input(input_path, store).written_as(written)
     columns = read_columns(source)
     check_columns(
         columns,
@@ -149,7 +151,7 @@ def predict_batch(
         if staged:
             assert staging is not None
             job_input, staged_hash = stage_input(source, staging / "input")
-            job_input = job_input.reading_as_missing(na_values)
+            job_input = job_input.written_as(written)
         # CSV carries no types: they are decided here, once for the whole file, for both engines.
         input_types = (
             csv_column_types(job_input, columns.names, serving_schema, output_columns)

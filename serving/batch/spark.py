@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from mlops.errors import DatasetError
 from serving.batch.engines import SCORE_COLUMN, BatchEngine, BatchJob, EngineResult, SparkEngineConfig, score_frame
 
 if TYPE_CHECKING:
@@ -142,14 +143,27 @@ class SparkEngine(BatchEngine):
         # the same missing-value markers as the embedded engine (the input's null_values), so
         # both engines hand the model and the output the same values. Quotes are escaped by
         # doubling them (RFC 4180, as pandas and pyarrow write and read them), not with Spark's
-        # default backslash; fields are split at the delimiter told from the header, as there.
-        frame = (
-            spark.read.option("header", True)
-            .option("inferSchema", False)
-            .option("escape", '"')
-            .option("sep", job.input.delimiter)
-            .csv(path)
-        )
+        # default backslash; fields are split at the delimiter told from the header, as there,
+        # and decoded in the dataset's encoding.
+        from pyspark.errors import IllegalArgumentException
+
+        written = job.input.written
+        try:
+            frame = (
+                spark.read.option("header", True)
+                .option("inferSchema", False)
+                .option("escape", '"')
+                .option("sep", job.input.delimiter)
+                .option("encoding", _charset(spark, written.encoding, job.input.location))
+                .csv(path)
+            )
+        except IllegalArgumentException as exc:
+            if "CHARSET" not in str(exc):
+                raise
+            raise DatasetError(
+                f"batch input {job.input.location}: the spark engine (Java) does not know the encoding "
+                f"{written.encoding}: score it with the embedded engine, or save it as UTF-8"
+            ) from None
         columns: list[Column] = []
         for name in frame.columns:
             kind = job.input_types.get(name)
@@ -157,11 +171,35 @@ class SparkEngine(BatchEngine):
                 continue  # not needed (declared PII, unused): never read further
             value = sf.when(_col(name).isin(*job.input.null_values), sf.lit(None)).otherwise(_col(name))
             if pa.types.is_floating(kind):
+                if written.decimal != ".":
+                    # The marks swapped: 1,5 reads 1.5; 1.5 (the other mark) is no number, as in
+                    # the embedded engine.
+                    value = sf.translate(value, written.decimal + ".", "." + written.decimal)
                 value = value.cast("double")
             elif pa.types.is_integer(kind):
                 value = value.cast("bigint")
             columns.append(value.alias(name))
         return frame.select(*columns)
+
+
+# Encodings Spark reads by its own names; any other is one of Java's charsets (code pages).
+_SPARK_CHARSETS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "ascii": "us-ascii", "iso8859-1": "iso-8859-1"}
+_ASCII = 'a,;\t|\n\r"'
+
+
+def _charset(spark: SparkSession, encoding: str, location: str) -> str:
+    """The name Spark reads ``encoding`` (a canonical codec name) by. Spark splits a CSV into
+    lines as ASCII bytes, so an encoding that writes ASCII otherwise (UTF-16) is refused."""
+    if encoding in _SPARK_CHARSETS:
+        return _SPARK_CHARSETS[encoding]
+    if _ASCII.encode(encoding) != _ASCII.encode("ascii"):
+        raise DatasetError(
+            f"batch input {location}: the spark engine cannot split {encoding} text into lines (it reads "
+            "encodings that write ASCII as ASCII): score it with the embedded engine, or save it as UTF-8"
+        )
+    # A code page (cp1252, iso8859-15): Spark 4 reads Java's charsets only when asked to.
+    spark.conf.set("spark.sql.legacy.javaCharsets", "true")
+    return encoding
 
 
 def _col(name: str) -> Column:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops.delimited import PLAIN_CSV, CsvFormat
 from mlops.errors import RegistryError
 from mlops.object_store import ObjectStore, is_uri
 from mlops.state import MetricsSink, record_step
@@ -63,7 +64,7 @@ def batch_predict_step(
         if not info.serving_schema:
             raise RegistryError(f"{model_name} {info.semver} has no serving schema; it cannot score a batch")
         pii = sorted({*(info.schema.pii if info.schema else []), *(pii_columns or [])})
-        na_values = _dataset_na_values(registry, info, rec.notes)
+        written = _dataset_csv_format(registry, info, rec.notes)
         log = None
         if prediction_log is not None and prediction_log.enabled:
             from observability.prediction_log import PredictionLogger, predictions_root
@@ -87,7 +88,7 @@ def batch_predict_step(
                 id_column=id_column or None,
                 partition_by=partition_by or None,
                 pii_columns=pii,
-                na_values=na_values,
+                written=written,
                 prediction_log=log,
                 store=store,
                 staging_dir=state_dir / "batch-staging" if state_dir is not None else None,
@@ -121,12 +122,23 @@ def batch_predict_step(
     return manifest
 
 
-def _dataset_na_values(registry: ModelRegistry, info: VersionInfo, notes: list[str]) -> list[str]:
-    """The CSV placeholders the version's dataset read as missing (``na_values``, in its lineage's
-    roles), so a batch file written like the training data reads alike."""
+def _dataset_csv_format(registry: ModelRegistry, info: VersionInfo, notes: list[str]) -> CsvFormat:
+    """How the version's dataset wrote its CSV (``na_values``, encoding, decimal mark, in its
+    lineage's roles), so a batch file written like the training data reads alike."""
     try:
         roles = registry.lineage(info).get("roles") or {}
     except Exception as exc:  # a version registered without lineage still scores
-        notes.append(f"no lineage for {info.name} {info.semver} ({type(exc).__name__}): no dataset na_values applied")
-        return []
-    return [str(v) for v in roles.get("na_values") or []]
+        notes.append(
+            f"no lineage for {info.name} {info.semver} ({type(exc).__name__}): CSV inputs read as UTF-8 with "
+            "decimal points, no dataset na_values applied"
+        )
+        return PLAIN_CSV
+    try:
+        written = CsvFormat.of_roles(roles)
+    except LookupError as exc:
+        raise RegistryError(f"{info.name} {info.semver}: its lineage names an unknown encoding: {exc}") from None
+    if (written.encoding, written.decimal) != (PLAIN_CSV.encoding, PLAIN_CSV.decimal):
+        notes.append(
+            f"CSV inputs read as the model's dataset: {written.encoding} text, decimal mark {written.decimal!r}"
+        )
+    return written

@@ -168,3 +168,29 @@ def test_a_semicolon_csv_loses_the_subjects_rows_and_keeps_its_delimiter(tmp_pat
     assert text.splitlines()[0] == "\ufeff" + ";".join(_frame().columns)
     kept = pd.read_csv(data / "export.csv", sep=";")
     assert len(kept) == len(_frame()) - 1
+
+
+def test_files_in_a_windows_code_page_lose_the_subject_and_keep_every_other_byte(tmp_path: Path) -> None:
+    """A dataset saved as a German spreadsheet's "CSV" (cp1252, as a dataset may declare) and a
+    latin-1 log: the subject goes from both, every other byte stays as it was. A binary file that
+    holds the id is not text and is left alone."""
+    data = tmp_path / "data"
+    data.mkdir()
+    frame = _frame().assign(Stadt="Köln", Betrag="1,50 €")
+    frame.to_csv(data / "kredite.csv", index=False, sep=";", encoding="cp1252")
+    log = "Zahlung für APP-0003 über 12 € abgelehnt\nZahlung für APP-0004 angenommen\n"
+    (data / "zahlungen.log").write_bytes(log.encode("latin-1", errors="replace"))
+    blob = b"\x00\x01APP-0003\xff\xfe\x00"
+    (data / "model.bin").write_bytes(blob)
+
+    receipt = erase(_scope(tmp_path / "state", files=[Tree(str(data))]), ["APP-0003"], hash_key=None)
+
+    assert receipt.stores["files"].rows == 2  # the CSV row and the log line's occurrence
+    raw = (data / "kredite.csv").read_bytes()
+    assert b"APP-0003" not in raw
+    assert "Köln;1,50 €".encode("cp1252") in raw  # written back in its own code page
+    kept = pd.read_csv(data / "kredite.csv", sep=";", encoding="cp1252")
+    assert len(kept) == len(frame) - 1
+    assert set(kept["Stadt"]) == {"Köln"}
+    assert (data / "zahlungen.log").read_bytes() == log.replace("APP-0003", ERASED).encode("latin-1", errors="replace")
+    assert (data / "model.bin").read_bytes() == blob

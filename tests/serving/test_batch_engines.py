@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops.delimited import CsvFormat
 from mlops.errors import DatasetError
 from mlops.schema import ServingSchema
 from model_registry.compiled import TOLERANCE, compile_and_verify
@@ -328,7 +329,9 @@ def test_both_engines_read_the_datasets_na_values_as_missing(
     assert not (tmp_path / "refused").exists() or not any((tmp_path / "refused").iterdir())
 
     runs = {
-        engine: registered.predict(str(path), tmp_path / engine, engine=engine, chunk_rows=500, na_values=["?"])
+        engine: registered.predict(
+            str(path), tmp_path / engine, engine=engine, chunk_rows=500, written=CsvFormat(na_values=("?",))
+        )
         for engine in ("embedded", "spark")
     }
     for manifest in runs.values():
@@ -369,8 +372,61 @@ def test_both_engines_read_spreadsheet_exports_delimited_by_semicolons_or_tabs(
             assert types(manifest.output_dir) == expected, (engine, delimiter, encoding)
 
 
-def test_the_step_applies_the_na_values_its_versions_dataset_declared(registered: Registered, tmp_path: Path) -> None:
-    """``na_values`` come from the version's lineage (the roles its training run decided)."""
+def test_both_engines_read_a_file_in_the_datasets_code_page_with_decimal_commas(
+    registered: Registered, spark: Any, tmp_path: Path
+) -> None:
+    """A file written as the model's dataset declared (cp1252, ";", decimal commas: a German
+    spreadsheet's "CSV") scores as its UTF-8 twin on both engines, passthrough decimals typed as
+    numbers and text kept as written; read as UTF-8 it is refused naming what to do."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = registered.frame.assign(**{"Größe": registered.frame.index * 0.25 - 7.5, "Stadt": "Köln"})
+    path = tmp_path / "kredite.csv"
+    frame.to_csv(path, index=False, sep=";", decimal=",", encoding="cp1252")
+    assert b";0,25;" in path.read_bytes() or b";-7,25;" in path.read_bytes()
+    written = CsvFormat(encoding="cp1252", decimal=",")
+    for engine in ("embedded", "spark"):
+        manifest = registered.predict(str(path), tmp_path / engine, engine=engine, chunk_rows=500, written=written)
+        assert manifest.rows_in == manifest.rows_out == len(frame)
+        assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
+        table = pq.read_table(manifest.output_dir)
+        assert table.schema.field("Größe").type == pa.float64(), engine
+        by_id = table.to_pandas().set_index(ID)
+        assert np.allclose(by_id["Größe"].sort_index(), frame.set_index(ID)["Größe"].sort_index()), engine
+        assert set(by_id["Stadt"]) == {"Köln"}, engine
+
+    # UTF-16: the embedded engine reads it; Spark, which splits lines as ASCII bytes, refuses it
+    # before reading, as it refuses an encoding Java does not know.
+    utf16 = tmp_path / "utf16.csv"
+    frame.to_csv(utf16, index=False, sep=";", decimal=",", encoding="utf-16")
+    manifest = registered.predict(
+        str(utf16), tmp_path / "utf16", chunk_rows=500, written=CsvFormat(encoding="utf-16", decimal=",")
+    )
+    assert_same_as_in_process(scores_by_id(manifest.output_dir), registered)
+    for encoding, source, told in (
+        ("utf-16", utf16, "cannot split utf-16 text into lines"),
+        ("mac-roman", path, "does not know the encoding mac-roman"),
+    ):
+        with pytest.raises(DatasetError, match=f"the spark engine.*{told}.*embedded engine"):
+            registered.predict(
+                str(source),
+                tmp_path / f"spark-{encoding}",
+                engine="spark",
+                written=CsvFormat(encoding=encoding, decimal=","),
+            )
+        assert not any((tmp_path / f"spark-{encoding}").glob("run=*"))
+
+    with pytest.raises(DatasetError, match=r"kredite\.csv is not UTF-8 text .*save it as UTF-8, the encoding of"):
+        registered.predict(str(path), tmp_path / "as-utf8")
+    cp1252_only = CsvFormat(encoding="cp1252")
+    with pytest.raises(DatasetError, match=r"kredite\.csv"):  # 1,5 is no number with decimal points
+        registered.predict(str(path), tmp_path / "points", written=cp1252_only)
+
+
+def test_the_step_reads_csv_inputs_as_its_versions_dataset_was_written(registered: Registered, tmp_path: Path) -> None:
+    """``na_values``, ``encoding`` and ``decimal`` come from the version's lineage (the roles its
+    training run decided)."""
     registry = registered.registry
     registry.register(
         "credit_na",
@@ -381,10 +437,10 @@ def test_the_step_applies_the_na_values_its_versions_dataset_declared(registered
         params={"family": "hist_gradient_boosting"},
         metrics={"roc_auc": 0.7},
         gates={"evaluation": True, "fairness": True},
-        lineage={"dataset_hash": "d1", "roles": {"na_values": ["?"]}},
+        lineage={"dataset_hash": "d1", "roles": {"na_values": ["?"], "encoding": "cp1252", "decimal": ","}},
     )
     path = tmp_path / "placeholders.csv"
-    registered.frame.to_csv(path, index=False, na_rep="?")
+    registered.frame.assign(Größe=1.5).to_csv(path, index=False, na_rep="?", sep=";", decimal=",", encoding="cp1252")
     manifest = batch_predict_step(
         registry=registry,
         input_path=str(path),
@@ -435,7 +491,7 @@ def test_a_feature_named_score_is_read_and_only_a_written_one_clashes_with_the_s
 def test_a_csv_in_a_windows_code_page_is_named_with_what_to_do(registered: Registered, tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     registered.frame.rename(columns={"region": "Größe"}).to_csv(path, index=False, sep=";", encoding="cp1252")
-    told = r"export\.csv is not UTF-8 text \(undecodable byte at offset \d+\): save it as UTF-8"
+    told = r"export\.csv is not UTF-8 text \(undecodable byte at offset \d+, line 1\): save it as UTF-8"
     with pytest.raises(DatasetError, match=told):
         registered.predict(str(path), tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -24,7 +24,15 @@ from mlops.errors import DatasetError
 from mlops.roles import Roles
 from mlops.state import RUN_DIR_ENV
 from training.config import ModelConfig
-from training.datasets import check_dataset, decide_roles, file_columns, ingest, numeric_placeholders, read_dataset
+from training.datasets import (
+    check_dataset,
+    decide_roles,
+    file_columns,
+    ingest,
+    numeric_placeholders,
+    read_dataset,
+    written_with_decimal_comma,
+)
 from training.fit import train
 from training.steps import ingest_step
 
@@ -310,3 +318,98 @@ def test_a_delimiter_is_refused_for_parquet_and_outside_the_known_ones(tmp_path:
         dataset(tmp_path / "data.parquet", delimiter=";")
     with pytest.raises(ValidationError, match="delimiter"):
         dataset(tmp_path / "data.csv", delimiter=":")
+
+
+def european_export(tmp_path: Path) -> tuple[Path, Path]:
+    """The same data twice: as a German spreadsheet saves "CSV" (cp1252, fields split at ";",
+    decimal commas, a name with an umlaut) and as UTF-8 with commas and decimal points."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "defaulted": rng.integers(0, 2, 400),
+            "Einkommen": np.round(rng.lognormal(10, 0.5, 400), 2),
+            "Verhältnis": np.round(rng.uniform(-1, 1, 400), 3),
+            "Stadt": rng.choice(["München", "Köln", "Düsseldorf"], 400),
+        }
+    )
+    frame.loc[::23, "Einkommen"] = np.nan
+    european, plain = tmp_path / "kredite.csv", tmp_path / "plain.csv"
+    frame.to_csv(european, index=False, sep=";", decimal=",", encoding="cp1252")
+    frame.to_csv(plain, index=False)
+    return european, plain
+
+
+def test_a_csv_in_a_windows_code_page_with_decimal_commas_reads_as_its_utf8_twin(tmp_path: Path) -> None:
+    european, plain = european_export(tmp_path)
+    assert b"1," in european.read_bytes()
+    assert "München".encode("cp1252") in european.read_bytes()
+    cfg = dataset(european, encoding="windows-1252", decimal=",")
+    assert cfg.encoding == "cp1252"  # one spelling, recorded in the roles
+    got = ingest(cfg)
+    expected = ingest(dataset(plain))
+    stamped = "ingested_at"
+    pd.testing.assert_frame_equal(got.frame.drop(columns=stamped), expected.frame.drop(columns=stamped))
+    assert got.frame["Einkommen"].dtype == "float64"
+    assert got.dataset_hash == expected.dataset_hash  # the same data, however it was written
+    roles = decide_roles(cfg, got.frame, got.entity, got.timestamp, generated=got.generated)
+    assert {"Einkommen", "Verhältnis"} <= set(roles.features) - set(roles.categorical)
+    assert (roles.encoding, roles.decimal) == ("cp1252", ",")
+    assert "(csv, fields split at ';', cp1252 text, decimal mark ','): 400 rows, 4 columns" in check_dataset(cfg)[0]
+
+
+def test_a_csv_not_in_its_declared_encoding_names_the_key_and_the_fix(tmp_path: Path) -> None:
+    european, _ = european_export(tmp_path)
+    raw = european.read_bytes()
+    offset = next(i for i, byte in enumerate(raw) if byte >= 0x80)  # where the file itself says
+    line = raw[:offset].count(b"\n") + 1
+    for check in (check_dataset, ingest, file_columns):
+        with pytest.raises(DatasetError) as caught:
+            check(dataset(european, decimal=","))
+        told = str(caught.value)
+        assert "(key `encoding`)" in told
+        assert f"is not UTF-8 text (undecodable byte at offset {offset}, line {line})" in told
+        assert "`encoding: cp1252`" in told
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_text("defaulted,Größe\n1,2\n", encoding="utf-16")
+    with pytest.raises(DatasetError, match=r"not cp1252 text|not UTF-8 text"):
+        ingest(dataset(utf16))
+    assert list(ingest(dataset(utf16, encoding="utf-16")).frame.columns[:3]) == ["row_id", "defaulted", "Größe"]
+
+
+def test_decimal_commas_without_the_key_are_text_and_the_step_says_which_key_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    european, _ = european_export(tmp_path)
+    cfg = dataset(european, encoding="cp1252")
+    frame = ingest(cfg).frame
+    assert frame["Einkommen"].dtype == object
+    assert written_with_decimal_comma(frame["Einkommen"])
+    assert written_with_decimal_comma(frame["Verhältnis"])
+    assert not written_with_decimal_comma(frame["Stadt"])
+    assert not written_with_decimal_comma(pd.Series(["1.5", "2", "3.25"]))  # decimal points
+    assert not written_with_decimal_comma(pd.Series([1.5, 2.0]))  # numbers already
+
+    run_dir = tmp_path / "run"
+    monkeypatch.setenv(RUN_DIR_ENV, str(run_dir))
+    ingest_step(cfg, tmp_path / "out.parquet", anonymise=no_anonymiser)
+    notes = json.loads((run_dir / "steps" / "ingest.json").read_text())["notes"]
+    hints = sorted(n for n in notes if "decimal comma" in n)
+    assert [h.split(" ", 1)[0] for h in hints] == ["Einkommen", "Verhältnis"], notes
+    assert all('`decimal: ","`' in h for h in hints)
+    assert not any(n.startswith("Einkommen is numbers except") for n in notes)  # one hint per column
+
+
+def test_encoding_and_decimal_keys_that_cannot_work_are_refused(tmp_path: Path) -> None:
+    for bad in ("klingon", "base64", "rot13"):
+        with pytest.raises(ValidationError, match=r"encoding\n.*not a text encoding Python knows"):
+            dataset(tmp_path / "data.csv", encoding=bad)
+    with pytest.raises(ValidationError, match="decimal"):
+        dataset(tmp_path / "data.csv", decimal=";")
+    with pytest.raises(ValidationError, match="another delimiter"):
+        dataset(tmp_path / "data.csv", decimal=",", delimiter=",")
+    with pytest.raises(ValidationError, match="encoding and decimal apply to CSV files"):
+        dataset(tmp_path / "data.parquet", encoding="cp1252")
+    # A decimal comma in a file whose header is split at commas: the key names what to set.
+    path = placeholder_file(tmp_path)
+    with pytest.raises(DatasetError, match=r"\(key `decimal`\).*splits its fields at ',', its decimal mark"):
+        check_dataset(dataset(path, decimal=","))
