@@ -110,6 +110,15 @@ def undecodable_at(stream: BinaryIO, encoding: str) -> tuple[int, int | None] | 
     return None
 
 
+def not_in_dataset_encoding(encoding: str, at: tuple[int, int | None] | None) -> str:
+    """What a file read for a model (a batch input, drift's current rows) is told when the
+    encoding of the model's dataset does not decode it, and what to do."""
+    return (
+        f"is {undecodable(encoding, at)}: save it as {shown_encoding(encoding)}, the encoding of the model's "
+        "dataset (its `encoding:` key)"
+    )
+
+
 def undecodable(encoding: str, at: tuple[int, int | None] | None) -> str:
     """What is wrong with a CSV file that its encoding does not decode: which encoding, and where
     (:func:`undecodable_at`) when known."""
@@ -127,6 +136,7 @@ __all__ = [
     "codec_name",
     "delimiter_of",
     "header_codec",
+    "not_in_dataset_encoding",
     "shown_encoding",
     "undecodable",
     "undecodable_at",

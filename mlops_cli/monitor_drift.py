@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mlops.errors import DatasetError
+from mlops.delimited import PLAIN_CSV, CsvFormat, delimiter_of, header_codec, not_in_dataset_encoding, undecodable_at
+from mlops.errors import DatasetError, MlopsError
 from mlops_cli.options import ConfigDir, EnvOpt, load_platform
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 console = Console(highlight=False, soft_wrap=True)
 
+# At most this much of a CSV's first line is read to tell its delimiter.
+_HEADER_CHARS = 1 << 20
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -42,8 +45,12 @@ def parse_since(value: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or parquet file as a frame; a missing, unreadable or other file is a DatasetError."""
+def read_table(path: Path, written: CsvFormat = PLAIN_CSV) -> pd.DataFrame:
+    """A CSV or parquet file as a frame; a missing, unreadable or other file is a DatasetError.
+
+    A CSV is read as batch scoring reads one: fields split at the delimiter its header tells,
+    in the model's dataset's encoding and decimal mark, its ``na_values`` read as missing
+    (``written``)."""
     import pandas as pd
 
     suffix = path.suffix.lower()
@@ -52,9 +59,31 @@ def read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     try:
-        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        if suffix != ".csv":
+            return pd.read_parquet(path)
+        with path.open(encoding=header_codec(written.encoding), newline="") as text:
+            sep = delimiter_of(text.readline(_HEADER_CHARS))
+        na_values = list(written.na_values) or None
+        return pd.read_csv(path, sep=sep, encoding=written.encoding, decimal=written.decimal, na_values=na_values)
+    except UnicodeDecodeError:
+        with path.open("rb") as raw:
+            at = undecodable_at(raw, written.encoding)
+        raise DatasetError(f"{path} {not_in_dataset_encoding(written.encoding, at)}") from None
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot be read as {suffix[1:]} ({type(exc).__name__}: {exc})") from None
+
+
+def _dataset_csv_format(platform: PlatformConfig, model: str, version: str) -> CsvFormat:
+    """How the version's dataset wrote its CSV, as batch scoring reads its inputs; a plain CSV
+    when the registry does not know the version or it has no lineage."""
+    from serving.batch.step import dataset_csv_format
+
+    try:
+        registry = platform.open_registry()
+        info = registry.get(model, version)
+    except MlopsError:
+        return PLAIN_CSV
+    return dataset_csv_format(registry, info, [])
 
 
 def current_data(
@@ -77,7 +106,8 @@ def current_data(
     (:func:`~observability.prediction_log.with_feature_names`).
     """
     if current is not None:
-        return read_table(current)
+        written = _dataset_csv_format(platform, model, version) if current.suffix.lower() == ".csv" else PLAIN_CSV
+        return read_table(current, written)
     from observability.labels import LABEL_COLUMN, join_labels, labels_root, read_labels
     from observability.prediction_log import (
         DEFAULT_ENTITY_COLUMN,

@@ -25,8 +25,7 @@ from mlops.delimited import (
     CsvFormat,
     delimiter_of,
     header_codec,
-    shown_encoding,
-    undecodable,
+    not_in_dataset_encoding,
     undecodable_at,
 )
 from mlops.errors import DatasetError, ObjectStoreError
@@ -262,10 +261,7 @@ def _read_error(
                 at = undecodable_at(stream, encoding)
         except OSError:
             at = None
-        return DatasetError(
-            f"batch input {source.location} is {undecodable(encoding, at)}: save it as {shown_encoding(encoding)}, "
-            "the encoding of the model's dataset (its `encoding:` key)"
-        )
+        return DatasetError(f"batch input {source.location} {not_in_dataset_encoding(encoding, at)}")
     return DatasetError(f"batch input {source.location} {what}: {exc}")
 
 

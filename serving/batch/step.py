@@ -64,7 +64,7 @@ def batch_predict_step(
         if not info.serving_schema:
             raise RegistryError(f"{model_name} {info.semver} has no serving schema; it cannot score a batch")
         pii = sorted({*(info.schema.pii if info.schema else []), *(pii_columns or [])})
-        written = _dataset_csv_format(registry, info, rec.notes)
+        written = dataset_csv_format(registry, info, rec.notes)
         log = None
         if prediction_log is not None and prediction_log.enabled:
             from observability.prediction_log import PredictionLogger, predictions_root
@@ -122,7 +122,7 @@ def batch_predict_step(
     return manifest
 
 
-def _dataset_csv_format(registry: ModelRegistry, info: VersionInfo, notes: list[str]) -> CsvFormat:
+def dataset_csv_format(registry: ModelRegistry, info: VersionInfo, notes: list[str]) -> CsvFormat:
     """How the version's dataset wrote its CSV (``na_values``, encoding, decimal mark, in its
     lineage's roles), so a batch file written like the training data reads alike."""
     try:

@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -525,6 +526,38 @@ def test_current_file_must_be_csv_or_parquet(tmp_path: Path) -> None:
     (tmp_path / "rows.json").write_text("[]")
     with pytest.raises(DatasetError, match=r"rows\.json: expected a \.csv or \.parquet file"):
         read_table(tmp_path / "rows.json")
+
+
+def test_a_current_csv_is_read_as_the_versions_dataset_wrote_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --current CSV exported like the model's training data (cp1252, ";", decimal commas,
+    declared in the dataset config and kept in the version's lineage) reads as its UTF-8 twin,
+    as batch scoring reads it; a version the registry does not know reads it as a plain CSV."""
+    from mlops.errors import DatasetError
+    from mlops_cli.monitor_drift import current_data, read_table
+    from platform_config import PlatformConfig
+
+    class Registry(_Registry):
+        def lineage(self, info: _Champion) -> dict[str, Any]:
+            return {"roles": {"encoding": "cp1252", "decimal": ",", "na_values": ["?"]}}
+
+    frame = make_frame(60, seed=3).assign(city="Köln")
+    frame.loc[::7, "income"] = np.nan
+    plain, exported = tmp_path / "plain.csv", tmp_path / "exported.csv"
+    frame.to_csv(plain, index=False)
+    frame.to_csv(exported, index=False, sep=";", decimal=",", encoding="cp1252", na_rep="?")
+    monkeypatch.setattr(PlatformConfig, "open_registry", lambda self: Registry())
+    read = current_data(
+        current=exported, platform=PlatformConfig(state_dir=tmp_path), model=MODEL, version=VERSION,
+        since=timedelta(hours=1), target=None,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(read, read_table(plain))
+    assert read["income"].isna().sum() == len(range(0, 60, 7))
+
+    told = r"exported\.csv is not UTF-8 text \(undecodable byte at offset \d+, line 2\): save it as UTF-8"
+    with pytest.raises(DatasetError, match=told):
+        read_table(exported)
 
 
 def test_a_training_reference_keeps_its_scores_apart_from_a_feature_named_score(tmp_path: Path) -> None:
