@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 # How much of a file is decoded at a time to find an undecodable byte.
 _BLOCK = 1 << 20
+# At most this many characters of a file's first line are read (its header: the delimiter and
+# the column names); a longer line is cut there.
+HEADER_CHARS = 1 << 20
 # The delimiters a file may use, the default first: it wins a tie.
 DELIMITERS = (",", ";", "\t", "|")
 
@@ -47,6 +51,16 @@ def header_codec(encoding: str) -> str:
     """The codec a file's first line is decoded with: UTF-8 without the byte-order mark
     spreadsheets write first (else the first column's name starts with U+FEFF and matches nothing)."""
     return "utf-8-sig" if codec_name(encoding) == "utf-8" else encoding
+
+
+def first_line(stream: BinaryIO, encoding: str) -> str:
+    """The first line of a CSV (at most :data:`HEADER_CHARS`) written in ``encoding``, decoded
+    as :func:`header_codec` says, and nothing after it. Raises UnicodeDecodeError."""
+    text = io.TextIOWrapper(stream, encoding=header_codec(encoding), newline="")
+    try:
+        return text.readline(HEADER_CHARS)
+    finally:
+        text.detach()  # the stream is the caller's to close
 
 
 @dataclass(frozen=True)
@@ -131,10 +145,12 @@ def undecodable(encoding: str, at: tuple[int, int | None] | None) -> str:
 
 __all__ = [
     "DELIMITERS",
+    "HEADER_CHARS",
     "PLAIN_CSV",
     "CsvFormat",
     "codec_name",
     "delimiter_of",
+    "first_line",
     "header_codec",
     "not_in_dataset_encoding",
     "shown_encoding",

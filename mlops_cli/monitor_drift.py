@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mlops.delimited import PLAIN_CSV, CsvFormat, delimiter_of, header_codec, not_in_dataset_encoding, undecodable_at
+from mlops.delimited import PLAIN_CSV, CsvFormat, delimiter_of, first_line, not_in_dataset_encoding, undecodable_at
 from mlops.errors import DatasetError, MlopsError
 from mlops_cli.options import ConfigDir, EnvOpt, load_platform
 
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 console = Console(highlight=False, soft_wrap=True)
 
-# At most this much of a CSV's first line is read to tell its delimiter.
-_HEADER_CHARS = 1 << 20
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -61,8 +59,8 @@ def read_table(path: Path, written: CsvFormat = PLAIN_CSV) -> pd.DataFrame:
     try:
         if suffix != ".csv":
             return pd.read_parquet(path)
-        with path.open(encoding=header_codec(written.encoding), newline="") as text:
-            sep = delimiter_of(text.readline(_HEADER_CHARS))
+        with path.open("rb") as raw:
+            sep = delimiter_of(first_line(raw, written.encoding))
         na_values = list(written.na_values) or None
         return pd.read_csv(path, sep=sep, encoding=written.encoding, decimal=written.decimal, na_values=na_values)
     except UnicodeDecodeError:

@@ -35,7 +35,7 @@ from typing import Any
 
 from backup.environment import Tree
 from backup.targets import tree_files, tree_fs
-from mlops.delimited import delimiter_of
+from mlops.delimited import HEADER_CHARS, delimiter_of
 from mlops.errors import PrivacyError
 from privacy.erasure.subjects import SubjectMatcher
 from privacy.rewrite import PARTIAL_SUFFIX, replace_file, scrubbed_sqlite
@@ -43,8 +43,6 @@ from privacy.rewrite import PARTIAL_SUFFIX, replace_file, scrubbed_sqlite
 PARQUET_MAGIC = b"PAR1"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 TEXT_LIMIT = 20 * 1024 * 1024
-# A CSV's delimiter is told from at most this many characters of its first line.
-_HEADER_CHARS = 1 << 20
 ERASED = "[erased]"
 # SQLite's own journal files: erased through their database (which empties them).
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -193,7 +191,7 @@ def erase_csv(
     if decoded is None:
         return 0
     text, codec = decoded
-    delimiter = delimiter_of(text[:_HEADER_CHARS].split("\n", 1)[0])
+    delimiter = delimiter_of(text[:HEADER_CHARS].split("\n", 1)[0])
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=delimiter)
     drop = pd.Series(False, index=frame.index)
     for column in (c for c in frame.columns if c in id_columns):

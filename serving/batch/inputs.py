@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -24,7 +23,7 @@ from mlops.delimited import (
     PLAIN_CSV,
     CsvFormat,
     delimiter_of,
-    header_codec,
+    first_line,
     not_in_dataset_encoding,
     undecodable_at,
 )
@@ -63,8 +62,6 @@ def data_files(path: Path) -> list[Path]:
     return files
 
 
-# At most this much of a CSV's first line is read (its header: the delimiter and the column names).
-_HEADER_CHARS = 1 << 20
 # What a CSV field means as missing, for both engines: pyarrow's defaults (pandas' too), written
 # out so the Spark engine can apply exactly the same list.
 CSV_NULL_VALUES = (
@@ -133,13 +130,12 @@ class BatchInput:
 
     @cached_property
     def header_line(self) -> str:
-        """A CSV input's first line (at most ``_HEADER_CHARS``), read once for the delimiter and
+        """A CSV input's first line (:func:`~mlops.delimited.first_line`), read once for the delimiter and
         the column names: one read of a remote object, and no data row decoded."""
         first = self.files[0]
         try:
-            codec = header_codec(self.written.encoding)
-            with self.open_stream(first) as stream, io.TextIOWrapper(stream, encoding=codec, newline="") as text:
-                return text.readline(_HEADER_CHARS)
+            with self.open_stream(first) as stream:
+                return first_line(stream, self.written.encoding)
         except (OSError, UnicodeDecodeError) as exc:
             raise _read_error(self, first, exc) from None
 

@@ -12,6 +12,7 @@ from mlops.delimited import (
     CsvFormat,
     codec_name,
     delimiter_of,
+    first_line,
     header_codec,
     undecodable,
     undecodable_at,
@@ -73,6 +74,17 @@ def test_codecs_that_do_not_decode_bytes_to_text_are_refused(codec: str) -> None
 def test_a_utf8_header_is_read_without_its_byte_order_mark() -> None:
     assert header_codec("UTF-8") == "utf-8-sig"
     assert header_codec("cp1252") == "cp1252"
+
+
+def test_the_first_line_is_read_alone_decoded_as_the_file_was_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.BytesIO("\ufeffStadt;Betrag\r\nKöln;1,5\r\n".encode())
+    assert first_line(stream, "utf-8") == "Stadt;Betrag\r\n"
+    assert not stream.closed  # the caller's stream, to read on or close
+    assert first_line(io.BytesIO("Straße;Betrag\nKöln;1,5\n".encode("cp1252")), "cp1252") == "Straße;Betrag\n"
+    with pytest.raises(UnicodeDecodeError):
+        first_line(io.BytesIO("Straße;Betrag\n".encode("cp1252")), "utf-8")
+    monkeypatch.setattr(delimited, "HEADER_CHARS", 8)
+    assert first_line(io.BytesIO(b"a;b;c;d;e;f;g;h\n1;2\n"), "utf-8") == "a;b;c;d;"  # a runaway line is cut
 
 
 def test_the_csv_format_of_a_lineage_and_of_an_older_one() -> None:
