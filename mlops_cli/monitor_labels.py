@@ -24,10 +24,18 @@ def labels_command(
             "--positive-label", help="The label value encoded as 1 (needed unless labels are 0/1 or true/false)."
         ),
     ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            "--encoding", help='A CSV\'s text encoding, e.g. cp1252 (what Windows spreadsheets save as "CSV").'
+        ),
+    ] = "utf-8",
     config_dir: ConfigDir = Path("config"),
     env: EnvOpt = "dev",
 ) -> None:
-    """Import labels (one per entity id; the last row of a repeated id wins) under <state>/labels."""
+    """Import labels (one per entity id; the last row of a repeated id wins) under <state>/labels.
+
+    A CSV's delimiter (comma, semicolon, tab or |) is told from its header line."""
     from observability.labels import import_labels, labels_root
 
     platform = load_platform(config_dir, env)
@@ -38,6 +46,7 @@ def labels_command(
         entity_column=entity_column,
         label_column=label_column,
         positive_label=positive_label,
+        encoding=encoding,
     )
     console.print(
         f"imported {result.rows:,} labels for {model} ({result.positives:,} positive) from {file} → {result.path}"

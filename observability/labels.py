@@ -6,6 +6,10 @@
            last row wins, and the import says how many)
         ─▶ <state>/labels/model=<name>/labels-<UTC time>-<id>.parquet   (entity_id, label, imported_at, source)
 
+A CSV's fields are split at the delimiter its header tells (``,``, ``;``, tab or ``|``), and it
+is read in the encoding given (UTF-8 by default): an export from a spreadsheet or a business
+system imports as it was saved.
+
 Each import adds a file; reading them back, a later import's label for an entity replaces an
 earlier one (outcomes get corrected). Entity ids are stored as text, the form the prediction
 log writes them in, so an id read as ``42`` from a CSV and logged as ``"42"`` still match.
@@ -18,8 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, cast
 
+from mlops.delimited import codec_name, delimiter_of, first_line, shown_encoding, undecodable, undecodable_at
 from mlops.errors import LabelsError, MonitoringError
 from observability.prediction_log import check_model_name, resolve_filesystem, write_parquet_atomically
 
@@ -84,7 +89,7 @@ def _shown(items: Iterable[Any]) -> str:
     return ", ".join(str(i) for i in items[:_SHOWN]) + more
 
 
-def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+def _read(path: Path, columns: list[str], encoding: str) -> pd.DataFrame:
     """The wanted columns of a CSV (as text) or parquet file; errors name the file and column."""
     import pandas as pd
 
@@ -97,10 +102,13 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
         raise LabelsError(path, "", "a .csv or .parquet file")
     if not path.is_file():
         raise LabelsError(path, "", "an existing file")
+    sep = ","
     try:
         if kind == "csv":
+            with _open(path) as raw:
+                sep = delimiter_of(first_line(raw, encoding))
             # As text: ids keep their form (no 42 -> 42.0 when a row has none), labels are parsed here.
-            names = list(pd.read_csv(path, nrows=0).columns)
+            names = list(pd.read_csv(path, nrows=0, sep=sep, encoding=encoding).columns)
         else:
             import pyarrow.parquet as pq
 
@@ -108,22 +116,46 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise LabelsError(path, "", "a CSV file with a header row") from None
     except UnicodeDecodeError:
-        raise LabelsError(path, "", "UTF-8 text") from None
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid and pandas' ParserError are ValueErrors
+        raise _undecodable(path, encoding) from None
+    except (OSError, ValueError, EOFError) as exc:  # ArrowInvalid, ParserError, gzip's errors
         raise LabelsError(path, "", f"a readable {kind} file ({str(exc)[:200]})") from None
     for column in columns:
         if column not in names:
             raise LabelsError(path, column, f"no such column; the file has {_shown(names)}")
     try:
         if kind == "csv":
-            return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""])
+            return pd.read_csv(
+                path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""], sep=sep, encoding=encoding
+            )
         import pyarrow.parquet as pq
 
         return pq.read_table(path, columns=columns).to_pandas()
     except UnicodeDecodeError:
-        raise LabelsError(path, "", "UTF-8 text") from None
-    except (OSError, ValueError) as exc:
+        raise _undecodable(path, encoding) from None
+    except (OSError, ValueError, EOFError) as exc:
         raise LabelsError(path, "", f"a readable {kind} file ({str(exc)[:200]})") from None
+
+
+def _open(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed when it is a ``.gz``."""
+    import gzip
+
+    return cast("BinaryIO", gzip.open(path, "rb")) if path.name.lower().endswith(".gz") else path.open("rb")
+
+
+def _undecodable(path: Path, encoding: str) -> LabelsError:
+    """The file is not text in ``encoding``: where, and what to do."""
+    try:
+        with _open(path) as raw:
+            at = undecodable_at(raw, encoding)
+    except (OSError, EOFError):
+        at = None
+    return LabelsError(
+        path,
+        "",
+        f"{shown_encoding(encoding)} text, but it is {undecodable(encoding, at)}: name the encoding it was "
+        'saved in (--encoding; cp1252 is what Windows spreadsheets save as "CSV") or save it as UTF-8',
+    )
 
 
 def _missing(path: Path, column: str, values: pd.Series, what: str) -> None:
@@ -171,20 +203,32 @@ class LabelFile(NamedTuple):
 
 
 def load_label_file(
-    path: Path, *, entity_column: str, label_column: str, positive_label: str | None = None
+    path: Path,
+    *,
+    entity_column: str,
+    label_column: str,
+    positive_label: str | None = None,
+    encoding: str = "utf-8",
 ) -> LabelFile:
     """The checked labels of ``path``: ``(entity_id, label)`` rows, one per entity.
 
     Every row needs an entity id and a label. Labels are 0/1 or true/false (any case), or any
     two values when ``positive_label`` names the one encoded as 1. An entity id given on several
-    rows keeps its last row. Raises :class:`~mlops.errors.LabelsError` naming the file and column.
+    rows keeps its last row. ``encoding``: a CSV's text encoding (any codec Python knows; a UTF-8
+    file may start with a byte-order mark). Raises :class:`~mlops.errors.LabelsError` naming the
+    file and column.
     """
     import pandas as pd
 
     path = Path(path)
     if entity_column == label_column:
         raise LabelsError(path, label_column, "a label column other than the entity column")
-    raw = _read(path, [entity_column, label_column]).reset_index(drop=True)
+    try:
+        encoding = codec_name(encoding)
+    except LookupError:
+        expected = f"an encoding Python knows as text, not {encoding!r} (utf-8, cp1252, ...)"
+        raise LabelsError(path, "", expected) from None
+    raw = _read(path, [entity_column, label_column], encoding).reset_index(drop=True)
     if raw.empty:
         raise LabelsError(path, "", "at least one labelled row")
     _missing(path, entity_column, raw[entity_column], "an entity id")
@@ -208,6 +252,7 @@ def import_labels(
     entity_column: str,
     label_column: str,
     positive_label: str | None = None,
+    encoding: str = "utf-8",
     now: datetime | None = None,
     filesystem: pafs.FileSystem | None = None,
 ) -> LabelImport:
@@ -220,7 +265,7 @@ def import_labels(
         raise MonitoringError(str(exc)) from None
     path = Path(path)
     loaded = load_label_file(
-        path, entity_column=entity_column, label_column=label_column, positive_label=positive_label
+        path, entity_column=entity_column, label_column=label_column, positive_label=positive_label, encoding=encoding
     )
     frame = loaded.frame
     when = datetime.now(UTC) if now is None else now if now.tzinfo else now.replace(tzinfo=UTC)

@@ -195,3 +195,52 @@ def test_the_labels_command_fails_on_a_bad_file_naming_file_and_column(tmp_path:
     ok = CliRunner().invoke(app, [*args, "--positive-label", "yes"])
     assert ok.exit_code == 0, ok.output
     assert "imported 2 labels for credit_risk (1 positive)" in ok.output
+
+
+# --------------------------------------------------------------------------- files as spreadsheets save them
+def test_a_semicolon_code_page_export_imports_as_its_utf8_comma_twin(tmp_path: Path) -> None:
+    text = "Antragsnummer;Ausfall;Filiale\nA-1;1;Köln\nA-2;0;München\nA-3;true;Düsseldorf\n"
+    exported = tmp_path / "ausfaelle.csv"
+    exported.write_bytes(text.encode("cp1252"))
+    twin = write_csv(tmp_path / "twin.csv", text.replace(";", ","))
+    options: dict[str, Any] = {"entity_column": "Antragsnummer", "label_column": "Ausfall"}
+    loaded = load_label_file(exported, encoding="Windows-1252", **options).frame
+    pd.testing.assert_frame_equal(loaded, load_label_file(twin, **options).frame)
+    assert loaded["entity_id"].tolist() == ["A-1", "A-2", "A-3"]
+    assert loaded["label"].tolist() == [1, 0, 1]
+    # A tab-separated, gzip-compressed UTF-8 file with a byte-order mark (as Excel writes "UTF-8 CSV").
+    import gzip
+
+    tabbed = tmp_path / "outcomes.csv.gz"
+    tabbed.write_bytes(gzip.compress(("\ufeff" + text.replace(";", "\t")).encode()))
+    pd.testing.assert_frame_equal(load_label_file(tabbed, **options).frame, loaded)
+
+
+def test_a_file_its_encoding_does_not_decode_says_where_and_what_to_do(tmp_path: Path) -> None:
+    exported = tmp_path / "ausfaelle.csv"
+    exported.write_bytes("id;y\nA-1;1\nKöln-2;0\n".encode("cp1252"))
+    with pytest.raises(LabelsError) as caught:
+        import_labels(exported, tmp_path / "labels", MODEL, entity_column="id", label_column="y")
+    assert str(caught.value) == (
+        f"{exported}: UTF-8 text, but it is not UTF-8 text (undecodable byte at offset 12, line 3): name the "
+        'encoding it was saved in (--encoding; cp1252 is what Windows spreadsheets save as "CSV") or save it as UTF-8'
+    )
+    assert not (tmp_path / "labels").exists()
+    with pytest.raises(LabelsError, match=r"an encoding Python knows as text, not 'base64'"):
+        load_label_file(exported, entity_column="id", label_column="y", encoding="base64")
+    # The header itself undecodable: told the same way.
+    header = tmp_path / "header.csv"
+    header.write_bytes("Straße;y\nx;1\n".encode("cp1252"))
+    with pytest.raises(LabelsError, match=r"undecodable byte at offset 4, line 1"):
+        load_label_file(header, entity_column="Straße", label_column="y")
+
+
+def test_the_labels_command_takes_the_file_encoding(tmp_path: Path) -> None:
+    source = tmp_path / "outcomes.csv"
+    source.write_bytes("Antragsnummer;Ausfall\nÄ-1;1\nÄ-2;0\n".encode("cp1252"))
+    args = ["monitor", "labels", "--file", str(source), "--model", MODEL, "--config-dir", str(config_dir(tmp_path))]
+    args += ["--entity-column", "Antragsnummer", "--label-column", "Ausfall", "--encoding", "cp1252"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "imported 2 labels for credit_risk (1 positive)" in result.output
+    assert sorted(read_labels(tmp_path / "state" / "labels", MODEL)["entity_id"]) == ["Ä-1", "Ä-2"]
