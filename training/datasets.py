@@ -179,12 +179,7 @@ def _unreadable(cfg: DatasetConfig, exc: BaseException, store: ObjectStore | Non
     """
     fmt = cfg.file_format
     if isinstance(exc, UnicodeDecodeError):
-        return DatasetError(
-            f"dataset {cfg.name!r} (key `encoding`): {cfg.path} is "
-            f"{undecodable(cfg.encoding, _undecodable_at(cfg, store))}: name the "
-            'encoding it was saved in (`encoding: cp1252` is what Windows spreadsheets save as "CSV") '
-            "or save it as UTF-8"
-        )
+        return _not_in_encoding(cfg, _undecodable_at(cfg, store))
     if isinstance(exc, pd.errors.EmptyDataError):
         kind = "empty (no header line)"
     elif isinstance(exc, pd.errors.ParserError):
@@ -199,6 +194,15 @@ def _unreadable(cfg: DatasetConfig, exc: BaseException, store: ObjectStore | Non
     else:
         kind = f"unreadable ({type(exc).__name__})"
     return DatasetError(f"dataset {cfg.name!r} (key `path`): cannot read {cfg.path} as {fmt}: {kind}")
+
+
+def _not_in_encoding(cfg: DatasetConfig, at: tuple[int, int | None] | None) -> DatasetError:
+    """The file is not text in the config's encoding: where (when known), and what to do."""
+    return DatasetError(
+        f"dataset {cfg.name!r} (key `encoding`): {cfg.path} is {undecodable(cfg.encoding, at)}: name the "
+        'encoding it was saved in (`encoding: cp1252` is what Windows spreadsheets save as "CSV") '
+        "or save it as UTF-8"
+    )
 
 
 def _undecodable_at(cfg: DatasetConfig, store: ObjectStore | None) -> tuple[int, int | None] | None:
@@ -339,7 +343,9 @@ def check_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[
     """What ``mlops config validate --dataset`` checks before any run: the file is readable,
     every column the config names exists, and the target is a usable binary label.
 
-    Reads the header, the target and the sensitive attributes only. Raises
+    Parses the header, the target and the sensitive attributes only; a CSV is also decoded
+    whole, as ingest will (pandas decodes only the columns it keeps, so a byte the encoding
+    cannot decode in another column would otherwise first fail at ingest). Raises
     DatasetError naming the key at fault; returns lines describing what was found.
     """
     cfg, columns = _header(cfg, store)
@@ -350,6 +356,8 @@ def check_dataset(cfg: DatasetConfig, store: ObjectStore | None = None) -> list[
         raise _store_error(cfg, store, exc) if cfg.remote else _unreadable(cfg, exc, store) from None
     except Exception as exc:  # parser errors differ by engine; all mean "unreadable"
         raise _unreadable(cfg, exc, store) from None
+    if cfg.file_format == "csv" and (at := _undecodable_at(cfg, store)) is not None:
+        raise _not_in_encoding(cfg, at)
     positive, negative = target_labels(data[cfg.target], cfg)
     empty = int(data[cfg.target].isna().sum())
     share = float((binary_target(data[cfg.target].dropna(), positive, cfg.target) == 1).mean())

@@ -376,6 +376,20 @@ def test_a_csv_not_in_its_declared_encoding_names_the_key_and_the_fix(tmp_path: 
     assert list(ingest(dataset(utf16, encoding="utf-16")).frame.columns[:3]) == ["row_id", "defaulted", "Größe"]
 
 
+def test_validate_decodes_the_whole_csv_not_only_the_columns_it_parses(tmp_path: Path) -> None:
+    # A UTF-8 file whose one cp1252 byte sits in a column validate does not parse (not the target).
+    path = tmp_path / "mostly_utf8.csv"
+    head = "defaulted,city,amount\n" + "".join(f"{i % 2},Bonn,{i}\n" for i in range(50))
+    path.write_bytes(head.encode() + "1,Köln,51\n".encode("cp1252"))
+    with pytest.raises(DatasetError) as caught:
+        check_dataset(dataset(path))
+    offset = len(head.encode()) + len("1,K")
+    assert f"(key `encoding`): {path} is not UTF-8 text (undecodable byte at offset {offset}, line 52)" in str(
+        caught.value
+    )
+    assert check_dataset(dataset(path, encoding="cp1252"))[0].endswith("(csv, cp1252 text): 51 rows, 3 columns")
+
+
 def test_decimal_commas_without_the_key_are_text_and_the_step_says_which_key_reads_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
