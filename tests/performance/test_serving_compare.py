@@ -17,6 +17,7 @@ from performance.benchmarks.serving_compare import (
     answer_empty,
     collect,
     goals,
+    in_process_p95,
     mlserver_model_settings,
     mlserver_settings,
     search_max_rate,
@@ -293,3 +294,28 @@ def test_the_transport_floor_reads_the_whole_body_and_answers_an_empty_object() 
     assert sent[1]["body"] == b"{}"
     asyncio.run(answer_empty({"type": "lifespan"}, receive, send))  # ignored, nothing sent
     assert len(sent) == 2
+
+
+def test_the_in_process_figure_times_calls_back_to_back_and_after_a_pause() -> None:
+    class Champion:
+        def __init__(self) -> None:
+            self.gaps: list[float] = []  # seconds since the previous call ended
+            self.last = time.perf_counter()
+
+        def score_rows(self, rows: list[dict[str, Any]]) -> list[float]:
+            assert len(rows) == 1  # single rows, as one request sends
+            self.gaps.append(time.perf_counter() - self.last)
+            time.sleep(0.0002)
+            self.last = time.perf_counter()
+            return [0.5]
+
+    champion = Champion()
+    figure = in_process_p95(champion, [{"x": 1.0}, {"x": 2.0}], 90)
+    assert figure["calls"] == 90
+    assert figure["after_pause"]["calls"] == 30
+    assert len(champion.gaps) == 2 + 90 + 30  # warm-up (each row once), back to back, after a pause
+    # Back to back: no pause between calls (the median: a busy CI core may preempt a few).
+    assert sorted(champion.gaps[2:92])[45] < 0.001 <= min(champion.gaps[92:])
+    assert 0.2 <= figure["p50_ms"] <= figure["p95_ms"] <= figure["p99_ms"]
+    assert figure["after_pause"]["pause_ms"] == 1.0
+    assert figure["after_pause"]["p50_ms"] >= 0.2
