@@ -133,6 +133,15 @@ def not_in_dataset_encoding(encoding: str, at: tuple[int, int | None] | None) ->
     )
 
 
+def name_the_encoding(setting: str) -> str:
+    """What to do about a file its declared encoding does not decode; ``setting`` is how the
+    reader is told an encoding (``--encoding``, ``encoding:``)."""
+    return (
+        f'name the encoding it was saved in (`{setting} cp1252` is what Windows spreadsheets save as "CSV") '
+        "or save it as UTF-8"
+    )
+
+
 def undecodable(encoding: str, at: tuple[int, int | None] | None) -> str:
     """What is wrong with a CSV file that its encoding does not decode: which encoding, and where
     (:func:`undecodable_at`) when known."""
@@ -152,6 +161,7 @@ __all__ = [
     "delimiter_of",
     "first_line",
     "header_codec",
+    "name_the_encoding",
     "not_in_dataset_encoding",
     "shown_encoding",
     "undecodable",

@@ -49,11 +49,19 @@ def import_command(
     file: Annotated[
         Path, typer.Argument(help="CSV (subject_id,purpose,status,time[,source]) or JSON lines (.jsonl) of records.")
     ],
+    encoding: Annotated[
+        str,
+        typer.Option(
+            "--encoding", help='The file\'s text encoding, e.g. cp1252 (what Windows spreadsheets save as "CSV").'
+        ),
+    ] = "utf-8",
     config_dir: ConfigDir = Path("config"),
     env: EnvOpt = "dev",
     as_json: JsonOpt = False,
 ) -> None:
-    """Check every record of FILE, then store them all in one transaction (none if any line is bad)."""
+    """Check every record of FILE, then store them all in one transaction (none if any line is bad).
+
+    A CSV's delimiter (comma, semicolon, tab or |) is told from its header line."""
     import time
 
     from privacy.consent import read_consent_file
@@ -61,7 +69,7 @@ def import_command(
     platform = load_platform(config_dir, env)
     started = time.perf_counter()
     try:
-        records = read_consent_file(file, platform.privacy.consent.purposes)
+        records = read_consent_file(file, platform.privacy.consent.purposes, encoding=encoding)
         with _open(platform) as store:
             result = store.add(records)
             where = store.where

@@ -24,7 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, cast
 
-from mlops.delimited import codec_name, delimiter_of, first_line, shown_encoding, undecodable, undecodable_at
+from mlops.delimited import (
+    codec_name,
+    delimiter_of,
+    first_line,
+    name_the_encoding,
+    shown_encoding,
+    undecodable,
+    undecodable_at,
+)
 from mlops.errors import LabelsError, MonitoringError
 from observability.prediction_log import check_model_name, resolve_filesystem, write_parquet_atomically
 
@@ -153,8 +161,7 @@ def _undecodable(path: Path, encoding: str) -> LabelsError:
     return LabelsError(
         path,
         "",
-        f"{shown_encoding(encoding)} text, but it is {undecodable(encoding, at)}: name the encoding it was "
-        'saved in (--encoding; cp1252 is what Windows spreadsheets save as "CSV") or save it as UTF-8',
+        f"{shown_encoding(encoding)} text, but it is {undecodable(encoding, at)}: " + name_the_encoding("--encoding"),
     )
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from mlops.config import DatasetConfig
-from mlops.delimited import delimiter_of, undecodable, undecodable_at
+from mlops.delimited import delimiter_of, name_the_encoding, undecodable, undecodable_at
 from mlops.errors import DatasetError, ObjectStoreError
 from mlops.hashing import frame_hash
 from mlops.object_store import ObjectStore
@@ -199,9 +199,8 @@ def _unreadable(cfg: DatasetConfig, exc: BaseException, store: ObjectStore | Non
 def _not_in_encoding(cfg: DatasetConfig, at: tuple[int, int | None] | None) -> DatasetError:
     """The file is not text in the config's encoding: where (when known), and what to do."""
     return DatasetError(
-        f"dataset {cfg.name!r} (key `encoding`): {cfg.path} is {undecodable(cfg.encoding, at)}: name the "
-        'encoding it was saved in (`encoding: cp1252` is what Windows spreadsheets save as "CSV") '
-        "or save it as UTF-8"
+        f"dataset {cfg.name!r} (key `encoding`): {cfg.path} is {undecodable(cfg.encoding, at)}: "
+        + name_the_encoding("encoding:")
     )
 
 

@@ -4,7 +4,9 @@ A file is read and checked whole before anything is stored: one bad line and not
 imported. Each problem names the file, the line and what was expected; at most
 :data:`MAX_PROBLEMS` are listed, then how many more there are.
 
-CSV: a header line with ``subject_id,purpose,status,time`` and optionally ``source``; JSON
+CSV: a header line with ``subject_id,purpose,status,time`` and optionally ``source``, fields
+split at the delimiter the header tells (``,``, ``;``, tab or ``|``, as spreadsheets in many
+locales export), in the encoding given (UTF-8 by default, a byte-order mark skipped); JSON
 lines (``.jsonl``/``.ndjson``): one object per line with the same keys. ``time`` is ISO 8601
 with a UTC offset (``2024-05-01T09:30:00+02:00`` or ``…Z``): a consent given "at 9:30" without
 a zone is ambiguous by hours, so a naive time is refused rather than guessed.
@@ -13,6 +15,7 @@ a zone is ambiguous by hours, so a naive time is refused rather than guessed.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +23,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from mlops.delimited import (
+    codec_name,
+    delimiter_of,
+    header_codec,
+    name_the_encoding,
+    shown_encoding,
+    undecodable,
+    undecodable_at,
+)
 from mlops.errors import PrivacyError
 
 ConsentStatus = Literal["granted", "withdrawn"]
@@ -108,7 +120,8 @@ def _record(fields: dict[str, Any], purposes: Sequence[str], default_source: str
 
 
 def _csv_lines(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    reader = csv.reader(text.splitlines(keepends=True))
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(lines, delimiter=delimiter_of(lines[0]) if lines else ",")
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -151,21 +164,33 @@ def _jsonl_lines(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
         yield number, value
 
 
-def read_consent_file(path: Path, purposes: Sequence[str], *, now: datetime | None = None) -> list[ConsentRecord]:
+def read_consent_file(
+    path: Path, purposes: Sequence[str], *, now: datetime | None = None, encoding: str = "utf-8"
+) -> list[ConsentRecord]:
     """Every record of ``path``, or PrivacyError listing the bad lines (file:line: what was expected).
 
-    Records without a ``source`` get ``import:<file name>``.
+    Records without a ``source`` get ``import:<file name>``. ``encoding``: the file's text
+    encoding (any codec Python knows).
     """
     suffix = path.suffix.lower()
     if suffix not in CSV_SUFFIXES + JSONL_SUFFIXES:
         raise PrivacyError(f"{path}: a .csv or .jsonl/.ndjson file (JSON lines), got {suffix or 'no suffix'}")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark from spreadsheet exports
+        encoding = codec_name(encoding)
+    except LookupError:
+        expected = "a text encoding Python knows (utf-8, cp1252, ...)"
+        raise PrivacyError(f"{path}: encoding {encoding!r}: {expected}") from None
+    try:
+        data = path.read_bytes()
+        text = data.decode(header_codec(encoding))  # UTF-8: without the byte-order mark spreadsheets write
     except FileNotFoundError:
         raise PrivacyError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise PrivacyError(f"{path}:{line}: UTF-8 text expected") from None
+    except UnicodeDecodeError:
+        offset, line = undecodable_at(io.BytesIO(data), encoding) or (0, None)
+        raise PrivacyError(
+            f"{path}:{line or 1}: {shown_encoding(encoding)} text expected, but the file is "
+            f"{undecodable(encoding, (offset, None))}: " + name_the_encoding("--encoding")
+        ) from None
     except OSError as exc:
         raise PrivacyError(f"{path}: cannot be read ({exc.strerror})") from None
     lines = _csv_lines(path, text) if suffix in CSV_SUFFIXES else _jsonl_lines(text)

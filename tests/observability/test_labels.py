@@ -223,7 +223,7 @@ def test_a_file_its_encoding_does_not_decode_says_where_and_what_to_do(tmp_path:
         import_labels(exported, tmp_path / "labels", MODEL, entity_column="id", label_column="y")
     assert str(caught.value) == (
         f"{exported}: UTF-8 text, but it is not UTF-8 text (undecodable byte at offset 12, line 3): name the "
-        'encoding it was saved in (--encoding; cp1252 is what Windows spreadsheets save as "CSV") or save it as UTF-8'
+        'encoding it was saved in (`--encoding cp1252` is what Windows spreadsheets save as "CSV") or save it as UTF-8'
     )
     assert not (tmp_path / "labels").exists()
     with pytest.raises(LabelsError, match=r"an encoding Python knows as text, not 'base64'"):

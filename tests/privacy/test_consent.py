@@ -231,10 +231,36 @@ def test_headers_and_files_that_cannot_be_read(tmp_path: Path) -> None:
     (tmp_path / "latin.csv").write_bytes(
         HEADER.encode() + "é,training,granted,2024-01-01T00:00:00Z,\n".encode("latin-1")
     )
-    assert problems(tmp_path / "latin.csv") == [f"{tmp_path / 'latin.csv'}:2: UTF-8 text expected"]
+    offset = len(HEADER.encode())
+    assert problems(tmp_path / "latin.csv") == [
+        f"{tmp_path / 'latin.csv'}:2: UTF-8 text expected, but the file is not UTF-8 text (undecodable byte at "
+        f"offset {offset}): name the encoding it was saved in (`--encoding cp1252` is what Windows spreadsheets "
+        'save as "CSV") or save it as UTF-8'
+    ]
     assert problems(write(tmp_path / "empty.csv", header="subject_id,purpose,status,time\n")) == [
         f"{tmp_path / 'empty.csv'}: no records (expected one per line after the header)"
     ]
+
+
+def test_a_semicolon_code_page_export_reads_as_its_utf8_comma_twin(tmp_path: Path) -> None:
+    text = HEADER + "é-1,training,granted,2024-01-01T00:00:00Z,Filiale Köln\n"
+    text += "b-2,training,withdrawn,2024-01-02T00:00:00Z,\n"
+    exported = tmp_path / "export.csv"
+    exported.write_bytes(text.replace(",", ";").encode("cp1252"))
+    twin = tmp_path / "twin.csv"
+    twin.write_text(text)
+    records = read_consent_file(exported, PURPOSES, encoding="windows-1252")
+    fields = [(r.subject_id, r.purpose, r.status, r.time) for r in records]
+    assert fields == [(r.subject_id, r.purpose, r.status, r.time) for r in read_consent_file(twin, PURPOSES)]
+    assert [(r.subject_id, r.status, r.source) for r in records] == [
+        ("é-1", "granted", "Filiale Köln"),
+        ("b-2", "withdrawn", "import:export.csv"),
+    ]
+    tabbed = tmp_path / "tabbed.csv"  # tab-separated UTF-8 with a byte-order mark, as Excel's "UTF-8 CSV"
+    tabbed.write_bytes(("\ufeff" + text.replace(",", "\t")).encode())
+    assert [r.subject_id for r in read_consent_file(tabbed, PURPOSES)] == ["é-1", "b-2"]
+    with pytest.raises(PrivacyError, match=r"encoding 'rot13': a text encoding Python knows"):
+        read_consent_file(twin, PURPOSES, encoding="rot13")
 
 
 def test_json_lines_are_checked_the_same_way(tmp_path: Path) -> None:
@@ -356,3 +382,16 @@ def test_cli_imports_and_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     result = runner.invoke(app, ["privacy", "consent", "show", "--subject", "nobody", *config])
     assert result.exit_code == 0
     assert "no consent records for subject 'nobody': no purpose is granted" in result.stdout
+
+    # A semicolon export in a Windows code page: read with --encoding, the delimiter told by the header.
+    exported = tmp_path / "export.csv"
+    exported.write_bytes(
+        (HEADER + "Ö-3,training,granted,2024-02-01T00:00:00Z,Köln\n").replace(",", ";").encode("cp1252")
+    )
+    refused = runner.invoke(app, ["privacy", "consent", "import", str(exported), *config])
+    assert refused.exit_code != 0
+    assert "UTF-8 text expected" in refused.output
+    result = runner.invoke(app, ["privacy", "consent", "import", str(exported), "--encoding", "cp1252", *config])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["privacy", "consent", "show", "--subject", "Ö-3", *config])
+    assert "Köln" in result.stdout
